@@ -1,0 +1,30 @@
+// Clock: where TokenService reads the time.
+//
+// Everything that decides on expiry takes a Clock so that tests can use a
+// FakeClock (tests/server/fake_clock.h) and never sleep to wait for time to
+// pass.
+
+#ifndef SERVER_CLOCK_H_
+#define SERVER_CLOCK_H_
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace tokenservice {
+
+// Thread-safe.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual absl::Time Now() const = 0;
+};
+
+// The system's real-time clock. Thread-safe.
+class SystemClock final : public Clock {
+ public:
+  absl::Time Now() const override { return absl::Now(); }
+};
+
+}  // namespace tokenservice
+
+#endif  // SERVER_CLOCK_H_

@@ -1,0 +1,76 @@
+// token_server: the TokenService process. See README.md for flags, and
+// docs/ for operating it.
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "server/log.h"
+#include "server/server_config.h"
+#include "server/token_server.h"
+
+ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(20),
+          "On SIGTERM/SIGINT, how long calls in flight may take to finish.");
+
+namespace {
+
+// Blocks SIGTERM and SIGINT in every thread (call before starting any) and
+// returns once one arrives.
+sigset_t BlockShutdownSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "TokenService: myPOS OAuth2 tokens for internal callers over gRPC.");
+  absl::ParseCommandLine(argc, argv);
+  tokenservice::LogLevel level;
+  if (!tokenservice::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
+    std::fprintf(stderr, "token_server: --log_level: \"%s\" is not one of "
+                 "debug, info, warning, error\n",
+                 absl::GetFlag(FLAGS_log_level).c_str());
+    return 2;
+  }
+  tokenservice::SetMinLogLevel(level);
+  absl::StatusOr<tokenservice::ServerConfig> config =
+      tokenservice::ConfigFromFlags(&std::getenv);
+  if (!config.ok()) {
+    std::fprintf(stderr, "token_server: configuration error: %s\n",
+                 std::string(config.status().message()).c_str());
+    return 2;
+  }
+  const sigset_t signals = BlockShutdownSignals();
+  auto server = tokenservice::TokenServer::Start(*config);
+  if (!server.ok()) {
+    std::fprintf(stderr, "token_server: %s\n",
+                 std::string(server.status().message()).c_str());
+    return 1;
+  }
+  tokenservice::Log(tokenservice::LogLevel::kInfo, "server_started",
+                    {{"port", absl::StrCat((*server)->port())},
+                     {"token_url", config->token_url},
+                     {"revoke_url", config->revoke_url},
+                     {"default_profile", config->default_profile}});
+  int signal = 0;
+  sigwait(&signals, &signal);
+  tokenservice::Log(tokenservice::LogLevel::kInfo, "server_draining",
+                    {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  (*server)->Shutdown(absl::Now() + absl::GetFlag(FLAGS_shutdown_grace));
+  server->reset();
+  tokenservice::Log(tokenservice::LogLevel::kInfo, "server_stopped");
+  return 0;
+}

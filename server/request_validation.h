@@ -1,0 +1,27 @@
+// Limits on every field a caller sends. A violation is kInvalidArgument
+// whose message names the field, so a caller can fix the request.
+
+#ifndef SERVER_REQUEST_VALIDATION_H_
+#define SERVER_REQUEST_VALIDATION_H_
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "proto/token_service.pb.h"
+
+namespace tokenservice {
+
+inline constexpr int kMaxCredentialLength = 64;
+inline constexpr int kMaxTokenLength = 4096;
+inline constexpr int kMaxPageSize = 1000;
+inline constexpr int kDefaultPageSize = 100;
+
+absl::Status ValidateIssueRequest(const mypos::token::v1::IssueRequest& r);
+absl::Status ValidateRevokeRequest(const mypos::token::v1::RevokeRequest& r);
+absl::Status ValidateGetTokenInfoRequest(
+    const mypos::token::v1::GetTokenInfoRequest& r);
+absl::Status ValidateListTokensRequest(
+    const mypos::token::v1::ListTokensRequest& r);
+
+}  // namespace tokenservice
+
+#endif  // SERVER_REQUEST_VALIDATION_H_

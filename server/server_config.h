@@ -1,0 +1,62 @@
+// ServerConfig: everything TokenServer needs to start, and where it comes
+// from. Flags and the environment configure the process; secrets come from
+// files or the environment, never from flags.
+
+#ifndef SERVER_SERVER_CONFIG_H_
+#define SERVER_SERVER_CONFIG_H_
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "server/credential_store.h"
+#include "server/token_broker.h"
+
+namespace tokenservice {
+
+inline constexpr char kProductionTokenUrl[] =
+    "https://auth-api.mypos.com/oauth/token";
+inline constexpr char kProductionRevokeUrl[] =
+    "https://auth-api.mypos.com/oauth/revoke";
+inline constexpr char kSandboxTokenUrl[] =
+    "https://sandbox-auth-api.mypos.com/oauth/token";
+inline constexpr char kSandboxRevokeUrl[] =
+    "https://sandbox-auth-api.mypos.com/oauth/revoke";
+
+struct ServerConfig {
+  std::string listen_address = "0.0.0.0:50051";
+  std::string token_url = kProductionTokenUrl;
+  std::string revoke_url = kProductionRevokeUrl;
+  // PEM bundle that verifies myPOS; empty uses the system's.
+  std::string ca_bundle_file;
+  std::string default_profile = "default";
+  std::vector<CredentialProfile> profiles;
+  BrokerOptions broker;
+  // Threads that talk to myPOS, and how many fetches may wait for one.
+  int upstream_threads = 4;
+  size_t max_queued_upstream = 1024;
+};
+
+// OK when `url` is https://HOST[:PORT]/..., or http:// to a loopback host
+// (127.0.0.0/8, [::1], localhost: the fake myPOS); otherwise
+// kInvalidArgument naming `field`.
+absl::Status ValidateUpstreamUrl(absl::string_view field,
+                                 absl::string_view url);
+
+// Reads a secret file: the whole content without trailing CR/LF. The error
+// names `field` and the path, never the content.
+absl::StatusOr<std::string> ReadSecretFile(absl::string_view field,
+                                           const std::string& path);
+
+// Builds the configuration from the command-line flags
+// and `getenv`. The error names the flag or variable at fault.
+absl::StatusOr<ServerConfig> ConfigFromFlags(
+    const std::function<const char*(const char*)>& getenv);
+
+}  // namespace tokenservice
+
+#endif  // SERVER_SERVER_CONFIG_H_

@@ -1,0 +1,119 @@
+// TokenCache: the tokens TokenService holds, with their metadata.
+//
+// Keyed by (profile, normalized scope set). A cache hit takes a reader lock
+// and copies one shared pointer; tokens are immutable once stored. Revoked
+// tokens leave the cache at once but their metadata (never the value) stays
+// visible for a bounded number of entries. The cache never calls out while
+// holding its lock, so no network I/O ever happens under it.
+
+#ifndef SERVER_TOKEN_CACHE_H_
+#define SERVER_TOKEN_CACHE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "proto/token_service.pb.h"
+
+namespace tokenservice {
+
+// One token as the cache holds it. Immutable once stored.
+struct CachedToken {
+  std::string credential;
+  std::string client_id;
+  std::string access_token;
+  std::string token_type;
+  std::string fingerprint;
+  std::vector<std::string> scopes;
+  absl::Time issue_time;
+  absl::Time expire_time;
+  absl::Duration upstream_latency;
+};
+
+// The cache key of a profile and a normalized scope set.
+std::string CacheKey(absl::string_view credential,
+                     const std::vector<std::string>& normalized_scopes);
+
+// Thread-safe.
+class TokenCache {
+ public:
+  // Keeps the metadata of at most `revoked_retention` revoked tokens.
+  explicit TokenCache(size_t revoked_retention = 1000);
+
+  // The token under `key` if it has at least `min_validity` left at `now`
+  // (and more than zero) and was not rejected; counts a hit. nullptr
+  // otherwise.
+  std::shared_ptr<const CachedToken> Lookup(const std::string& key,
+                                            absl::Time now,
+                                            absl::Duration min_validity) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Stores `token` under `key`, replacing (and forgetting) any older token.
+  void Put(const std::string& key, std::shared_ptr<const CachedToken> token)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // If the token under `key` has `fingerprint`, marks it rejected so that
+  // Lookup no longer returns it, and returns true (also when it already
+  // was). False when `key` holds another token or none.
+  bool Reject(const std::string& key, absl::string_view fingerprint)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Marks whether a replacement for the token under `key` is being fetched.
+  void SetRefreshing(const std::string& key, bool refreshing)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The cached token with `fingerprint`, or nullptr.
+  std::shared_ptr<const CachedToken> FindByFingerprint(
+      absl::string_view fingerprint) const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Removes the token with `fingerprint` and records it as revoked at
+  // `now`. Returns the removed token, or nullptr when none was cached.
+  std::shared_ptr<const CachedToken> Evict(absl::string_view fingerprint,
+                                           absl::Time now)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Metadata of the cached or recently revoked token with `fingerprint`.
+  std::optional<mypos::token::v1::TokenInfo> Info(
+      absl::string_view fingerprint, absl::Time now) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Metadata of every cached and retained revoked token of `credential`
+  // (every profile when empty), ordered by fingerprint.
+  std::vector<mypos::token::v1::TokenInfo> List(absl::string_view credential,
+                                                absl::Time now) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Entry {
+    std::shared_ptr<const CachedToken> token;
+    mutable std::atomic<int64_t> hits{0};
+    bool rejected = false;
+    bool refreshing = false;
+  };
+
+  static mypos::token::v1::TokenInfo ToInfo(const Entry& entry,
+                                            absl::Time now);
+
+  const size_t revoked_retention_;
+  mutable absl::Mutex mu_;
+  absl::node_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  // Fingerprint -> key in entries_.
+  absl::flat_hash_map<std::string, std::string> by_fingerprint_
+      ABSL_GUARDED_BY(mu_);
+  // Oldest first.
+  std::deque<mypos::token::v1::TokenInfo> revoked_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace tokenservice
+
+#endif  // SERVER_TOKEN_CACHE_H_

@@ -1,0 +1,68 @@
+#include "server/token_server.h"
+
+#include <utility>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+#include "server/upstream/curl_http_transport.h"
+#include "server/upstream/mypos_oauth_client.h"
+
+namespace tokenservice {
+
+absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
+    const ServerConfig& config, std::shared_ptr<HttpTransport> transport,
+    std::shared_ptr<const Clock> clock) {
+  std::unique_ptr<TokenServer> s(new TokenServer());
+  s->clock_ = clock ? std::move(clock) : std::make_shared<SystemClock>();
+  if (transport == nullptr) {
+    CurlHttpTransport::Options options;
+    options.ca_bundle_file = config.ca_bundle_file;
+    transport = std::make_shared<CurlHttpTransport>(options);
+  }
+  s->transport_ = std::move(transport);
+  MyposOAuthClient::Options upstream_options;
+  upstream_options.token_url = config.token_url;
+  upstream_options.revoke_url = config.revoke_url;
+  s->upstream_ =
+      std::make_unique<MyposOAuthClient>(upstream_options, s->transport_);
+  s->credentials_ = std::make_unique<CredentialStore>(config.default_profile,
+                                                      config.profiles);
+  s->pool_ = std::make_unique<ThreadPool>(config.upstream_threads,
+                                          config.max_queued_upstream);
+  s->broker_ = std::make_unique<TokenBroker>(
+      config.broker, s->credentials_.get(), s->upstream_.get(), s->pool_.get(),
+      s->clock_.get());
+  s->service_ = std::make_unique<TokenServiceImpl>(s->broker_.get());
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.listen_address,
+                           grpc::InsecureServerCredentials(), &s->port_);
+  builder.RegisterService(s->service_.get());
+  s->server_ = builder.BuildAndStart();
+  if (s->server_ == nullptr || s->port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", config.listen_address));
+  }
+  s->server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
+  return s;
+}
+
+TokenServer::~TokenServer() {
+  Shutdown(absl::Now());
+  // The pool's destructor joins its threads after they finish queued
+  // fetches, whose callbacks finish reactors of the (shut down) server.
+  pool_.reset();
+}
+
+void TokenServer::Shutdown(absl::Time deadline) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  server_->Shutdown(absl::ToChronoTime(deadline));
+}
+
+}  // namespace tokenservice

@@ -1,0 +1,65 @@
+// TokenServer: the assembled service — transport, myPOS client, broker,
+// gRPC services (TokenService, grpc.health.v1, reflection) — listening on
+// one port. main.cc runs one; integration tests run one on loopback.
+
+#ifndef SERVER_TOKEN_SERVER_H_
+#define SERVER_TOKEN_SERVER_H_
+
+#include <memory>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/clock.h"
+#include "server/server_config.h"
+#include "server/thread_pool.h"
+#include "server/token_broker.h"
+#include "server/token_service_impl.h"
+#include "server/upstream/http_transport.h"
+#include "server/upstream/oauth_client.h"
+
+namespace tokenservice {
+
+// The name under which grpc.health.v1 reports TokenService.
+inline constexpr char kServiceName[] = "mypos.token.v1.TokenService";
+
+// Thread-safe.
+class TokenServer {
+ public:
+  // Starts serving `config.listen_address` (port 0 picks a free one).
+  // `transport` defaults to libcurl; `clock` to the system clock.
+  // kInvalidArgument / kUnavailable when the address cannot be served.
+  static absl::StatusOr<std::unique_ptr<TokenServer>> Start(
+      const ServerConfig& config,
+      std::shared_ptr<HttpTransport> transport = nullptr,
+      std::shared_ptr<const Clock> clock = nullptr);
+
+  // Stops the server (see Shutdown) if still running.
+  ~TokenServer();
+
+  // The port actually bound.
+  int port() const { return port_; }
+
+  // Reports NOT_SERVING on health checks, refuses new calls, and waits until
+  // `deadline` for calls in flight, cancelling those still running then.
+  void Shutdown(absl::Time deadline);
+
+ private:
+  TokenServer() = default;
+
+  std::shared_ptr<const Clock> clock_;
+  std::shared_ptr<HttpTransport> transport_;
+  std::unique_ptr<OAuthClient> upstream_;
+  std::unique_ptr<CredentialStore> credentials_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<TokenBroker> broker_;
+  std::unique_ptr<TokenServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace tokenservice
+
+#endif  // SERVER_TOKEN_SERVER_H_

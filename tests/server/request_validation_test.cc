@@ -1,0 +1,94 @@
+#include "server/request_validation.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/fingerprint.h"
+#include "server/scopes.h"
+
+namespace tokenservice {
+namespace {
+
+using ::mypos::token::v1::GetTokenInfoRequest;
+using ::mypos::token::v1::IssueRequest;
+using ::mypos::token::v1::ListTokensRequest;
+using ::mypos::token::v1::RevokeRequest;
+using ::testing::HasSubstr;
+
+void ExpectInvalid(const absl::Status& s, const std::string& field) {
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr(field));
+}
+
+TEST(ValidateIssueRequest, AcceptsMinimalAndFullRequests) {
+  EXPECT_TRUE(ValidateIssueRequest(IssueRequest()).ok());
+  IssueRequest r;
+  r.set_credential("payments-eu.1");
+  r.add_scopes("webhooks");
+  r.mutable_min_validity()->set_seconds(300);
+  r.set_rejected_fingerprint(Fingerprint("t"));
+  EXPECT_TRUE(ValidateIssueRequest(r).ok());
+}
+
+TEST(ValidateIssueRequest, NamesTheBadField) {
+  IssueRequest r;
+  r.set_credential("bad name");
+  ExpectInvalid(ValidateIssueRequest(r), "credential");
+  r.Clear();
+  r.set_credential(std::string(kMaxCredentialLength + 1, 'a'));
+  ExpectInvalid(ValidateIssueRequest(r), "credential");
+  r.Clear();
+  r.add_scopes("ok");
+  r.add_scopes("not ok");
+  ExpectInvalid(ValidateIssueRequest(r), "scopes[1]");
+  r.Clear();
+  for (int i = 0; i <= kMaxScopes; ++i) r.add_scopes("s");
+  ExpectInvalid(ValidateIssueRequest(r), "scopes");
+  r.Clear();
+  r.mutable_min_validity()->set_seconds(-1);
+  ExpectInvalid(ValidateIssueRequest(r), "min_validity");
+  r.Clear();
+  r.mutable_min_validity()->set_seconds(25 * 3600);
+  ExpectInvalid(ValidateIssueRequest(r), "min_validity");
+  r.Clear();
+  r.set_rejected_fingerprint("xyz");
+  ExpectInvalid(ValidateIssueRequest(r), "rejected_fingerprint");
+}
+
+TEST(ValidateRevokeRequest, NeedsExactlyAWellFormedTarget) {
+  RevokeRequest r;
+  ExpectInvalid(ValidateRevokeRequest(r), "token or fingerprint");
+  r.set_token("");
+  ExpectInvalid(ValidateRevokeRequest(r), "token");
+  r.set_token("has space");
+  ExpectInvalid(ValidateRevokeRequest(r), "token");
+  r.set_token(std::string(kMaxTokenLength + 1, 'a'));
+  ExpectInvalid(ValidateRevokeRequest(r), "token");
+  r.set_token("abc.DEF-123_~+/=");
+  EXPECT_TRUE(ValidateRevokeRequest(r).ok());
+  r.set_fingerprint("nothex");
+  ExpectInvalid(ValidateRevokeRequest(r), "fingerprint");
+  r.set_fingerprint(Fingerprint("t"));
+  EXPECT_TRUE(ValidateRevokeRequest(r).ok());
+}
+
+TEST(ValidateGetTokenInfoRequest, NeedsAFingerprint) {
+  GetTokenInfoRequest r;
+  ExpectInvalid(ValidateGetTokenInfoRequest(r), "fingerprint");
+  r.set_fingerprint(Fingerprint("t"));
+  EXPECT_TRUE(ValidateGetTokenInfoRequest(r).ok());
+}
+
+TEST(ValidateListTokensRequest, ChecksPageSizeAndToken) {
+  ListTokensRequest r;
+  EXPECT_TRUE(ValidateListTokensRequest(r).ok());
+  r.set_page_size(-1);
+  ExpectInvalid(ValidateListTokensRequest(r), "page_size");
+  r.set_page_size(10);
+  r.set_page_token("zz");
+  ExpectInvalid(ValidateListTokensRequest(r), "page_token");
+}
+
+}  // namespace
+}  // namespace tokenservice

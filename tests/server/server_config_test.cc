@@ -1,0 +1,124 @@
+#include "server/server_config.h"
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <string>
+
+#include "absl/flags/declare.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+ABSL_DECLARE_FLAG(std::string, mypos_env);
+ABSL_DECLARE_FLAG(std::string, token_url);
+ABSL_DECLARE_FLAG(std::string, revoke_url);
+ABSL_DECLARE_FLAG(std::string, client_id_file);
+ABSL_DECLARE_FLAG(std::string, client_secret_file);
+
+namespace tokenservice {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kCanarySecret[] = "canary-secret-7f3a";
+
+std::string WriteFile(const std::string& name, const std::string& content) {
+  const std::string path =
+      std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
+  std::ofstream(path) << content;
+  return path;
+}
+
+class ConfigFromFlagsTest : public ::testing::Test {
+ protected:
+  absl::StatusOr<ServerConfig> Load() {
+    return ConfigFromFlags([this](const char* name) -> const char* {
+      auto it = env_.find(name);
+      return it == env_.end() ? nullptr : it->second.c_str();
+    });
+  }
+
+  absl::FlagSaver saver_;
+  std::map<std::string, std::string> env_ = {
+      {"MYPOS_CLIENT_ID", "id-1"}, {"MYPOS_CLIENT_SECRET", kCanarySecret}};
+};
+
+TEST_F(ConfigFromFlagsTest, DefaultsToProductionAndEnvironmentCredentials) {
+  auto config = Load();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->token_url, kProductionTokenUrl);
+  EXPECT_EQ(config->revoke_url, kProductionRevokeUrl);
+  ASSERT_EQ(config->profiles.size(), 1u);
+  EXPECT_EQ(config->profiles[0].name, "default");
+  EXPECT_EQ(config->profiles[0].credentials.client_id, "id-1");
+  EXPECT_EQ(config->profiles[0].credentials.client_secret, kCanarySecret);
+}
+
+TEST_F(ConfigFromFlagsTest, SandboxSelectsSandboxUrls) {
+  absl::SetFlag(&FLAGS_mypos_env, "sandbox");
+  auto config = Load();
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->token_url, kSandboxTokenUrl);
+  EXPECT_EQ(config->revoke_url, kSandboxRevokeUrl);
+}
+
+TEST_F(ConfigFromFlagsTest, UnknownEnvironmentIsNamed) {
+  absl::SetFlag(&FLAGS_mypos_env, "staging");
+  EXPECT_THAT(std::string(Load().status().message()), HasSubstr("--mypos_env"));
+}
+
+TEST_F(ConfigFromFlagsTest, MissingSecretNamesVariableAndFlag) {
+  env_.erase("MYPOS_CLIENT_SECRET");
+  absl::Status s = Load().status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("MYPOS_CLIENT_SECRET"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("--client_secret_file"));
+}
+
+TEST_F(ConfigFromFlagsTest, SecretFilesWinAndTrailingNewlineIsDropped) {
+  absl::SetFlag(&FLAGS_client_id_file, WriteFile("id", "file-id\n"));
+  absl::SetFlag(&FLAGS_client_secret_file,
+                WriteFile("secret", std::string(kCanarySecret) + "\r\n"));
+  auto config = Load();
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->profiles[0].credentials.client_id, "file-id");
+  EXPECT_EQ(config->profiles[0].credentials.client_secret, kCanarySecret);
+}
+
+TEST_F(ConfigFromFlagsTest, UnreadableOrEmptySecretFileIsNamedNotEchoed) {
+  absl::SetFlag(&FLAGS_client_secret_file, "/nonexistent/secret");
+  EXPECT_THAT(std::string(Load().status().message()),
+              HasSubstr("--client_secret_file"));
+  absl::SetFlag(&FLAGS_client_secret_file, WriteFile("empty", "\n"));
+  EXPECT_THAT(std::string(Load().status().message()), HasSubstr("is empty"));
+}
+
+TEST_F(ConfigFromFlagsTest, BadUrlStopsStartWithFieldName) {
+  absl::SetFlag(&FLAGS_token_url, "not a url");
+  EXPECT_THAT(std::string(Load().status().message()), HasSubstr("--token_url"));
+  absl::SetFlag(&FLAGS_token_url, "");
+  absl::SetFlag(&FLAGS_revoke_url, "http://auth.example.com/oauth/revoke");
+  EXPECT_THAT(std::string(Load().status().message()),
+              HasSubstr("--revoke_url"));
+}
+
+TEST(ValidateUpstreamUrl, AcceptsHttpsAndLoopbackHttpOnly) {
+  EXPECT_TRUE(ValidateUpstreamUrl("f", "https://auth-api.mypos.com/oauth/token").ok());
+  EXPECT_TRUE(ValidateUpstreamUrl("f", "https://h:8443/x").ok());
+  EXPECT_TRUE(ValidateUpstreamUrl("f", "http://127.0.0.1:8080/oauth/token").ok());
+  EXPECT_TRUE(ValidateUpstreamUrl("f", "http://[::1]:8080/oauth/token").ok());
+  EXPECT_TRUE(ValidateUpstreamUrl("f", "http://localhost/oauth/token").ok());
+  for (const char* bad :
+       {"", "ftp://h/x", "https://", "https:///x", "http://10.0.0.1/x",
+        "https://user:pw@h/x", "https://h/a b", "http://127.0.0.1.evil.com/"}) {
+    EXPECT_EQ(ValidateUpstreamUrl("f", bad).code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
+}
+
+}  // namespace
+}  // namespace tokenservice

@@ -1,0 +1,112 @@
+#include "server/token_cache.h"
+
+#include <memory>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "server/fingerprint.h"
+#include "tests/server/fake_clock.h"
+
+namespace tokenservice {
+namespace {
+
+using ::mypos::token::v1::TOKEN_STATE_EXPIRED;
+using ::mypos::token::v1::TOKEN_STATE_FRESH;
+using ::mypos::token::v1::TOKEN_STATE_REFRESHING;
+using ::mypos::token::v1::TOKEN_STATE_REVOKED;
+
+std::shared_ptr<const CachedToken> MakeToken(const std::string& value,
+                                             absl::Time issued,
+                                             const std::string& profile =
+                                                 "default") {
+  auto token = std::make_shared<CachedToken>();
+  token->credential = profile;
+  token->access_token = value;
+  token->fingerprint = Fingerprint(value);
+  token->issue_time = issued;
+  token->expire_time = issued + absl::Hours(1);
+  return token;
+}
+
+class TokenCacheTest : public ::testing::Test {
+ protected:
+  FakeClock clock_;
+  TokenCache cache_{/*revoked_retention=*/2};
+  const std::string key_ = CacheKey("default", {"a", "b"});
+};
+
+TEST_F(TokenCacheTest, LookupOfEmptyCacheMisses) {
+  EXPECT_EQ(cache_.Lookup(key_, clock_.Now(), absl::ZeroDuration()), nullptr);
+}
+
+TEST_F(TokenCacheTest, LookupAfterPutHitsAndCounts) {
+  cache_.Put(key_, MakeToken("t1", clock_.Now()));
+  auto hit = cache_.Lookup(key_, clock_.Now(), absl::Minutes(1));
+  ASSERT_NE(hit, nullptr);
+  EXPECT_EQ(hit->access_token, "t1");
+  cache_.Lookup(key_, clock_.Now(), absl::Minutes(1));
+  EXPECT_EQ(cache_.Info(Fingerprint("t1"), clock_.Now())->hit_count(), 2);
+}
+
+TEST_F(TokenCacheTest, LookupWithTooLittleValidityLeftMisses) {
+  cache_.Put(key_, MakeToken("t1", clock_.Now()));
+  clock_.Advance(absl::Minutes(50));
+  EXPECT_NE(cache_.Lookup(key_, clock_.Now(), absl::Minutes(10)), nullptr);
+  EXPECT_EQ(cache_.Lookup(key_, clock_.Now(), absl::Minutes(11)), nullptr);
+}
+
+TEST_F(TokenCacheTest, LookupAfterExpiryMissesAndInfoSaysExpired) {
+  cache_.Put(key_, MakeToken("t1", clock_.Now()));
+  clock_.Advance(absl::Hours(1));
+  EXPECT_EQ(cache_.Lookup(key_, clock_.Now(), absl::ZeroDuration()), nullptr);
+  EXPECT_EQ(cache_.Info(Fingerprint("t1"), clock_.Now())->state(),
+            TOKEN_STATE_EXPIRED);
+}
+
+TEST_F(TokenCacheTest, PutReplacesOldTokenAndItsFingerprint) {
+  cache_.Put(key_, MakeToken("t1", clock_.Now()));
+  cache_.Put(key_, MakeToken("t2", clock_.Now()));
+  EXPECT_EQ(cache_.FindByFingerprint(Fingerprint("t1")), nullptr);
+  EXPECT_EQ(cache_.FindByFingerprint(Fingerprint("t2"))->access_token, "t2");
+}
+
+TEST_F(TokenCacheTest, RejectOnlyMatchingFingerprintHidesToken) {
+  cache_.Put(key_, MakeToken("t1", clock_.Now()));
+  EXPECT_FALSE(cache_.Reject(key_, Fingerprint("other")));
+  EXPECT_NE(cache_.Lookup(key_, clock_.Now(), absl::ZeroDuration()), nullptr);
+  EXPECT_TRUE(cache_.Reject(key_, Fingerprint("t1")));
+  EXPECT_EQ(cache_.Lookup(key_, clock_.Now(), absl::ZeroDuration()), nullptr);
+  EXPECT_EQ(cache_.Info(Fingerprint("t1"), clock_.Now())->state(),
+            TOKEN_STATE_REFRESHING);
+}
+
+TEST_F(TokenCacheTest, EvictRemovesTokenAndKeepsBoundedMetadata) {
+  for (const char* t : {"t1", "t2", "t3"}) {
+    const std::string key = CacheKey("default", {t});
+    cache_.Put(key, MakeToken(t, clock_.Now()));
+    EXPECT_EQ(cache_.Evict(Fingerprint(t), clock_.Now())->access_token, t);
+    EXPECT_EQ(cache_.Lookup(key, clock_.Now(), absl::ZeroDuration()), nullptr);
+  }
+  EXPECT_EQ(cache_.Evict(Fingerprint("t3"), clock_.Now()), nullptr);
+  // Retention 2: t1's metadata is gone, t2 and t3 remain as revoked.
+  EXPECT_FALSE(cache_.Info(Fingerprint("t1"), clock_.Now()).has_value());
+  auto info = cache_.Info(Fingerprint("t3"), clock_.Now());
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->state(), TOKEN_STATE_REVOKED);
+  EXPECT_EQ(info->revoke_time().seconds(), absl::ToUnixSeconds(clock_.Now()));
+  EXPECT_EQ(cache_.List("", clock_.Now()).size(), 2u);
+}
+
+TEST_F(TokenCacheTest, ListFiltersByProfileAndSorts) {
+  cache_.Put(CacheKey("a", {}), MakeToken("t1", clock_.Now(), "a"));
+  cache_.Put(CacheKey("b", {}), MakeToken("t2", clock_.Now(), "b"));
+  cache_.Put(CacheKey("a", {"x"}), MakeToken("t3", clock_.Now(), "a"));
+  auto a = cache_.List("a", clock_.Now());
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_LT(a[0].fingerprint(), a[1].fingerprint());
+  EXPECT_EQ(a[0].state(), TOKEN_STATE_FRESH);
+  EXPECT_EQ(cache_.List("", clock_.Now()).size(), 3u);
+}
+
+}  // namespace
+}  // namespace tokenservice
