@@ -1,0 +1,259 @@
+#include "server/upstream/curl_http_transport.h"
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/base/call_once.h"
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+namespace tokenservice {
+namespace {
+
+// Idle handles kept beyond this many are closed.
+constexpr size_t kMaxPooledHandles = 16;
+
+using HeaderList = std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)>;
+
+// What the callbacks collect during one transfer.
+struct Transfer {
+  size_t max_body_bytes = 0;
+  bool body_too_large = false;
+  HttpResponse response;
+};
+
+size_t OnBody(char* data, size_t size, size_t count, void* user) {
+  auto* transfer = static_cast<Transfer*>(user);
+  const size_t bytes = size * count;
+  if (transfer->response.body.size() + bytes > transfer->max_body_bytes) {
+    transfer->body_too_large = true;
+    return 0;  // Aborts the transfer with CURLE_WRITE_ERROR.
+  }
+  transfer->response.body.append(data, bytes);
+  return bytes;
+}
+
+size_t OnHeader(char* data, size_t size, size_t count, void* user) {
+  auto* transfer = static_cast<Transfer*>(user);
+  const size_t bytes = size * count;
+  const absl::string_view line(data, bytes);
+  if (absl::StartsWith(line, "HTTP/")) {
+    transfer->response.headers.clear();  // A new reply, e.g. after a 100.
+    return bytes;
+  }
+  const size_t colon = line.find(':');
+  if (colon == absl::string_view::npos) return bytes;
+  transfer->response.headers.emplace_back(
+      absl::AsciiStrToLower(absl::StripAsciiWhitespace(line.substr(0, colon))),
+      std::string(absl::StripAsciiWhitespace(line.substr(colon + 1))));
+  return bytes;
+}
+
+// The host of `url`, for messages: never the path, query or user info.
+std::string HostOf(const std::string& url) {
+  std::string host = "unparseable URL";
+  CURLU* parsed = curl_url();
+  char* part = nullptr;
+  if (parsed != nullptr &&
+      curl_url_set(parsed, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+      curl_url_get(parsed, CURLUPART_HOST, &part, 0) == CURLUE_OK) {
+    host = part;
+    curl_free(part);
+  }
+  curl_url_cleanup(parsed);
+  return host;
+}
+
+// Appends `line` to `list`; false when out of memory.
+bool Append(const std::string& line, HeaderList* list) {
+  curl_slist* head = curl_slist_append(list->get(), line.c_str());
+  if (head == nullptr) return false;
+  (void)list->release();  // `head` is the same list, or its first node.
+  list->reset(head);
+  return true;
+}
+
+// The request headers as libcurl wants them, plus an empty "Expect:" so that
+// a POST never waits for "100 Continue".
+absl::StatusOr<HeaderList> MakeHeaderList(const HttpHeaders& headers) {
+  HeaderList list(nullptr, &curl_slist_free_all);
+  for (const auto& [name, value] : headers) {
+    if (name.find_first_of("\r\n") != std::string::npos ||
+        value.find_first_of("\r\n") != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "HTTP header ", absl::CEscape(name), " contains CR or LF"));
+    }
+    // libcurl sends "Name;" as a header with an empty value.
+    if (!Append(value.empty() ? absl::StrCat(name, ";")
+                              : absl::StrCat(name, ": ", value),
+                &list)) {
+      return absl::ResourceExhaustedError("out of memory for HTTP headers");
+    }
+  }
+  if (!Append("Expect:", &list)) {
+    return absl::ResourceExhaustedError("out of memory for HTTP headers");
+  }
+  return list;
+}
+
+// Sets every option of one transfer; returns the first failure.
+CURLcode Configure(CURL* handle, const CurlHttpTransport::Options& options,
+                   const HttpRequest& request, const curl_slist* headers,
+                   absl::Duration timeout, Transfer* transfer) {
+  CURLcode code = CURLE_OK;
+  auto set = [&](CURLoption option, auto value) {
+    if (code == CURLE_OK) code = curl_easy_setopt(handle, option, value);
+  };
+  set(CURLOPT_URL, request.url.c_str());
+  set(CURLOPT_POST, 1L);
+  set(CURLOPT_POSTFIELDS, request.body.data());
+  set(CURLOPT_POSTFIELDSIZE_LARGE,
+      static_cast<curl_off_t>(request.body.size()));
+  set(CURLOPT_HTTPHEADER, headers);
+  set(CURLOPT_USERAGENT, options.user_agent.c_str());
+  set(CURLOPT_NOSIGNAL, 1L);
+  set(CURLOPT_FOLLOWLOCATION, 0L);
+  set(CURLOPT_PROTOCOLS_STR, "http,https");
+  set(CURLOPT_SSL_VERIFYPEER, 1L);
+  set(CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!options.ca_bundle_file.empty()) {
+    set(CURLOPT_CAINFO, options.ca_bundle_file.c_str());
+  }
+  const long timeout_ms = static_cast<long>(absl::ToInt64Milliseconds(timeout));
+  set(CURLOPT_TIMEOUT_MS, timeout_ms);
+  set(CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+  set(CURLOPT_WRITEFUNCTION, &OnBody);
+  set(CURLOPT_WRITEDATA, transfer);
+  set(CURLOPT_HEADERFUNCTION, &OnHeader);
+  set(CURLOPT_HEADERDATA, transfer);
+  return code;
+}
+
+// Runs one transfer on `handle`, filling `transfer` (status included).
+CURLcode Perform(CURL* handle, const CurlHttpTransport::Options& options,
+                 const HttpRequest& request, const curl_slist* headers,
+                 absl::Duration timeout, Transfer* transfer) {
+  CURLcode code =
+      Configure(handle, options, request, headers, timeout, transfer);
+  if (code == CURLE_OK) code = curl_easy_perform(handle);
+  long status = 0;
+  if (code == CURLE_OK) {
+    code = curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
+  }
+  transfer->response.status = static_cast<int>(status);
+  return code;
+}
+
+// The one mapping from a libcurl error to a Status. `deadline_passed`:
+// a timeout was the request's deadline rather than max_attempt_timeout.
+absl::Status CurlError(CURLcode code, absl::string_view host,
+                       bool deadline_passed) {
+  const std::string what =
+      absl::StrCat(curl_easy_strerror(code), " (host ", host, ")");
+  switch (code) {
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_GOT_NOTHING:
+      return absl::UnavailableError(
+          absl::StrCat("HTTP request failed: ", what));
+    case CURLE_OPERATION_TIMEDOUT:
+      if (deadline_passed) {
+        return absl::DeadlineExceededError(
+            absl::StrCat("HTTP request deadline exceeded: ", what));
+      }
+      return absl::UnavailableError(
+          absl::StrCat("HTTP request attempt timed out: ", what));
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      return absl::InvalidArgumentError(
+          absl::StrCat("HTTP request URL cannot be used: ", what));
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+      return absl::UnavailableError(
+          absl::StrCat("TLS verification failed: ", what));
+    default:
+      return absl::UnavailableError(
+          absl::StrCat("HTTP request failed: ", what));
+  }
+}
+
+}  // namespace
+
+CurlHttpTransport::CurlHttpTransport(Options options)
+    : options_(std::move(options)) {
+  static absl::once_flag once;
+  absl::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+absl::StatusOr<HttpResponse> CurlHttpTransport::Post(
+    const HttpRequest& request) {
+  const std::string host = HostOf(request.url);
+  const absl::Time now = absl::Now();
+  if (request.deadline <= now) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "HTTP request deadline passed before sending (host ", host, ")"));
+  }
+  absl::StatusOr<HeaderList> headers = MakeHeaderList(request.headers);
+  if (!headers.ok()) return headers.status();
+  const absl::Duration remaining = request.deadline - now;
+  const bool deadline_bound = remaining <= options_.max_attempt_timeout;
+  // Rounded up: libcurl must not give up before the deadline.
+  const absl::Duration timeout = absl::Ceil(
+      std::min(remaining, options_.max_attempt_timeout), absl::Milliseconds(1));
+
+  CurlHandle handle = AcquireHandle();
+  if (handle == nullptr) return absl::UnavailableError("curl_easy_init failed");
+  Transfer transfer;
+  transfer.max_body_bytes = options_.max_response_bytes;
+  const CURLcode code = Perform(handle.get(), options_, request, headers->get(),
+                                timeout, &transfer);
+  ReleaseHandle(std::move(handle));
+
+  if (transfer.body_too_large) {
+    return absl::UnavailableError(absl::StrCat("reply body exceeds ",
+                                               options_.max_response_bytes,
+                                               " bytes (host ", host, ")"));
+  }
+  if (code != CURLE_OK) {
+    return CurlError(code, host,
+                     deadline_bound || absl::Now() >= request.deadline);
+  }
+  return std::move(transfer.response);
+}
+
+CurlHttpTransport::CurlHandle CurlHttpTransport::AcquireHandle() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!handles_.empty()) {
+      CurlHandle handle = std::move(handles_.back());
+      handles_.pop_back();
+      return handle;
+    }
+  }
+  return CurlHandle(curl_easy_init(), &curl_easy_cleanup);
+}
+
+void CurlHttpTransport::ReleaseHandle(CurlHandle handle) {
+  // Forget this transfer's options (they point at its buffers); the
+  // connection cache survives the reset.
+  curl_easy_reset(handle.get());
+  absl::MutexLock lock(&mu_);
+  if (handles_.size() < kMaxPooledHandles)
+    handles_.push_back(std::move(handle));
+}
+
+}  // namespace tokenservice

@@ -1,0 +1,78 @@
+// CurlHttpTransport: the HttpTransport over libcurl.
+//
+// Keeps a pool of curl easy handles and reuses them, so that keep-alive
+// connections (and TLS sessions) to myPOS survive from one request to the
+// next. TLS peer and host verification are always on; redirects are never
+// followed; only http and https are allowed. Proxies follow libcurl's usual
+// environment variables (https_proxy, no_proxy, ...).
+
+#ifndef SERVER_UPSTREAM_CURL_HTTP_TRANSPORT_H_
+#define SERVER_UPSTREAM_CURL_HTTP_TRANSPORT_H_
+
+#include <curl/curl.h>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/upstream/http_transport.h"
+
+namespace tokenservice {
+
+// Post() returns the codes documented in HttpTransport:
+//   kUnavailable       resolve, connect, send, receive or TLS failure
+//                      ("TLS verification failed" for a rejected peer
+//                      certificate), a reply body over max_response_bytes,
+//                      or an attempt that hit max_attempt_timeout;
+//   kDeadlineExceeded  the request deadline passed (before sending, or
+//                      during the exchange);
+//   kInvalidArgument   a malformed URL, a scheme other than http(s), or a
+//                      header containing CR or LF.
+// Messages carry libcurl's description of the error and the URL's host,
+// never header values or the body.
+//
+// Thread-safe: concurrent Post() calls each use their own handle.
+class CurlHttpTransport : public HttpTransport {
+ public:
+  struct Options {
+    // CA certificates (PEM) to verify the server with; empty: libcurl's
+    // default bundle.
+    std::string ca_bundle_file;
+    // A longer reply body fails the request with kUnavailable.
+    size_t max_response_bytes = 64 * 1024;
+    // One attempt never takes longer than this, whatever the deadline.
+    absl::Duration max_attempt_timeout = absl::Seconds(30);
+    std::string user_agent = "tokenservice/1";
+  };
+
+  // Initialises libcurl globally on first use.
+  explicit CurlHttpTransport(Options options);
+
+  CurlHttpTransport(const CurlHttpTransport&) = delete;
+  CurlHttpTransport& operator=(const CurlHttpTransport&) = delete;
+
+  absl::StatusOr<HttpResponse> Post(const HttpRequest& request) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  using CurlHandle = std::unique_ptr<CURL, decltype(&curl_easy_cleanup)>;
+
+  // A pooled handle, or a new one; null when libcurl cannot make one.
+  CurlHandle AcquireHandle() ABSL_LOCKS_EXCLUDED(mu_);
+  // Resets `handle` and keeps it (with its connections) for reuse.
+  void ReleaseHandle(CurlHandle handle) ABSL_LOCKS_EXCLUDED(mu_);
+
+  const Options options_;
+
+  mutable absl::Mutex mu_;
+  std::vector<CurlHandle> handles_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace tokenservice
+
+#endif  // SERVER_UPSTREAM_CURL_HTTP_TRANSPORT_H_

@@ -1,0 +1,65 @@
+// MyposOAuthClient: the OAuthClient for myPOS, over an HttpTransport.
+//
+// Builds the request (oauth_form.h), POSTs it through the transport and maps
+// the reply (oauth_reply.h). It makes exactly one attempt per call: retries
+// and backoff belong to the caller.
+
+#ifndef SERVER_UPSTREAM_MYPOS_OAUTH_CLIENT_H_
+#define SERVER_UPSTREAM_MYPOS_OAUTH_CLIENT_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "server/upstream/http_transport.h"
+#include "server/upstream/oauth_client.h"
+#include "server/upstream/oauth_reply.h"
+
+namespace tokenservice {
+
+// Sends each request as a POST with `Authorization: Basic ...` (RFC 6749
+// section 2.3.1), `Content-Type: application/x-www-form-urlencoded` and
+// `Accept: application/json`, passing the caller's deadline to the
+// transport. Error codes are those of OAuthClient; every error carries a
+// reason (error_reason.h): the reply's as mapped by oauth_reply.h, and
+// UPSTREAM_UNAVAILABLE for a transport error that has none.
+//
+// Thread-safe (as the transport is). Shares ownership of the transport.
+class MyposOAuthClient : public OAuthClient {
+ public:
+  struct Options {
+    // The token endpoint, e.g. https://auth-api.mypos.com/oauth/token.
+    std::string token_url;
+    // The RFC 7009 revocation endpoint.
+    std::string revoke_url;
+    TokenReplyOptions reply;
+  };
+
+  // `transport` must not be null.
+  MyposOAuthClient(Options options, std::shared_ptr<HttpTransport> transport);
+
+  absl::StatusOr<UpstreamToken> FetchToken(
+      const ClientCredentials& credentials,
+      const std::vector<std::string>& scopes, absl::Time deadline) override;
+
+  absl::Status RevokeToken(const ClientCredentials& credentials,
+                           absl::string_view token,
+                           absl::Time deadline) override;
+
+ private:
+  // POSTs the form `body` to `url`; transport errors get a reason.
+  absl::StatusOr<HttpResponse> PostForm(const std::string& url,
+                                        const ClientCredentials& credentials,
+                                        std::string body, absl::Time deadline);
+
+  const Options options_;
+  const std::shared_ptr<HttpTransport> transport_;
+};
+
+}  // namespace tokenservice
+
+#endif  // SERVER_UPSTREAM_MYPOS_OAUTH_CLIENT_H_

@@ -1,0 +1,70 @@
+// The reply side of the myPOS OAuth2 exchange: one documented mapping from
+// an HTTP reply (status and body) to a token or a Status, apart from I/O.
+//
+// Replies follow RFC 6749 section 5.1 (success) and 5.2 (error), and RFC
+// 7009 for revocation. Bodies are parsed leniently (unknown fields ignored,
+// `expires_in` as a number or a numeric string). Every non-OK Status carries
+// a reason (error_reason.h). Messages name the HTTP status and, when it is
+// made of [A-Za-z0-9_.-]{1,64}, the OAuth `error` code; they never contain
+// the body, `error_description`, or a token.
+//
+//   HTTP status  reply                                 code / reason
+//   -----------  ------------------------------------  --------------------
+//   2xx          token: non-empty access_token,        OK (token)
+//                expires_in > 0 or missing
+//   2xx          empty, not JSON, no access_token,     kUnavailable /
+//                expires_in <= 0                       UPSTREAM_BAD_REPLY
+//   401          any                                   kFailedPrecondition /
+//   other 4xx    error invalid_client or                 CREDENTIALS_REJECTED
+//                unauthorized_client
+//   other 4xx    error invalid_scope                   kInvalidArgument /
+//                                                        INVALID_SCOPE
+//   other 4xx    any other error, or none              kInvalidArgument /
+//                (invalid_request, invalid_grant,        BAD_REQUEST
+//                unsupported_grant_type, ...)
+//   408, 5xx     any                                   kUnavailable /
+//                                                        UPSTREAM_UNAVAILABLE
+//   429          any                                   kUnavailable /
+//                                                        UPSTREAM_RATE_LIMITED
+//   1xx, 3xx,    any                                   kUnavailable /
+//   other                                                UPSTREAM_BAD_REPLY
+//
+// "Other 4xx" excludes 408 and 429. Revocation uses the same table, except
+// that any 2xx is OK whatever its body (RFC 7009: 200 also for a token the
+// provider no longer knows).
+//
+// A token reply without `expires_in` gets TokenReplyOptions::
+// missing_expires_in, five minutes by default: short enough that a token
+// whose real lifetime is unknown is refreshed early rather than used after
+// it expired. `token_type` is compared case-insensitively: "bearer" becomes
+// "Bearer", a missing one is "Bearer", others are kept as sent.
+
+#ifndef SERVER_UPSTREAM_OAUTH_REPLY_H_
+#define SERVER_UPSTREAM_OAUTH_REPLY_H_
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "server/upstream/oauth_client.h"
+
+namespace tokenservice {
+
+struct TokenReplyOptions {
+  // The lifetime assumed when a token reply has no `expires_in`.
+  absl::Duration missing_expires_in = absl::Minutes(5);
+};
+
+// Maps a reply from the token endpoint to a token or a Status, as in the
+// table above. `scope` is split on spaces into UpstreamToken::scopes.
+absl::StatusOr<UpstreamToken> ParseTokenReply(int http_status,
+                                              absl::string_view body,
+                                              const TokenReplyOptions& options);
+
+// Maps a reply from the revocation endpoint to OK or a Status, as in the
+// table above.
+absl::Status ParseRevokeReply(int http_status, absl::string_view body);
+
+}  // namespace tokenservice
+
+#endif  // SERVER_UPSTREAM_OAUTH_REPLY_H_

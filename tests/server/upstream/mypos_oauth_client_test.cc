@@ -1,0 +1,166 @@
+#include "server/upstream/mypos_oauth_client.h"
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/upstream/error_reason.h"
+#include "tests/server/upstream/mock_http_transport.h"
+
+namespace tokenservice {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::ElementsAre;
+using ::testing::Field;
+using ::testing::Pair;
+using ::testing::Return;
+using ::testing::StrictMock;
+
+constexpr char kTokenUrl[] = "https://auth.example/oauth/token";
+constexpr char kRevokeUrl[] = "https://auth.example/oauth/revoke";
+constexpr char kToken[] = "test-token-value";
+// base64("my%3Aclient:p%2Bs%2Fw%26r%3Dd%25"), computed with base64(1).
+constexpr char kAuthorization[] =
+    "Basic bXklM0FjbGllbnQ6cCUyQnMlMkZ3JTI2ciUzRGQlMjU=";
+
+HttpResponse Reply(int status, std::string body) {
+  HttpResponse response;
+  response.status = status;
+  response.headers = {{"content-type", "application/json"}};
+  response.body = std::move(body);
+  return response;
+}
+
+class MyposOAuthClientTest : public ::testing::Test {
+ protected:
+  static MyposOAuthClient::Options ClientOptions() {
+    MyposOAuthClient::Options options;
+    options.token_url = kTokenUrl;
+    options.revoke_url = kRevokeUrl;
+    options.reply.missing_expires_in = absl::Seconds(90);
+    return options;
+  }
+
+  // Matches the form POST that the client must send.
+  static auto IsFormPost(const std::string& url, const std::string& body,
+                         absl::Time deadline) {
+    return AllOf(Field(&HttpRequest::url, url),
+                 Field(&HttpRequest::headers,
+                       ElementsAre(Pair("Authorization", kAuthorization),
+                                   Pair("Content-Type",
+                                        "application/x-www-form-urlencoded"),
+                                   Pair("Accept", "application/json"))),
+                 Field(&HttpRequest::body, body),
+                 Field(&HttpRequest::deadline, deadline));
+  }
+
+  const ClientCredentials credentials_{"my:client", "p+s/w&r=d%"};
+  const absl::Time deadline_ = absl::FromUnixSeconds(1700000000);
+  std::shared_ptr<StrictMock<MockHttpTransport>> transport_ =
+      std::make_shared<StrictMock<MockHttpTransport>>();
+  MyposOAuthClient client_{ClientOptions(), transport_};
+};
+
+TEST_F(MyposOAuthClientTest, FetchTokenPostsFormAndReturnsToken) {
+  EXPECT_CALL(
+      *transport_,
+      Post(IsFormPost(kTokenUrl, "grant_type=client_credentials&scope=webhooks",
+                      deadline_)))
+      .WillOnce(Return(Reply(200, R"({"access_token":"test-token-value",
+          "token_type":"bearer","expires_in":3600,"scope":"webhooks"})")));
+  auto token = client_.FetchToken(credentials_, {"webhooks"}, deadline_);
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_EQ(token->access_token, kToken);
+  EXPECT_EQ(token->token_type, "Bearer");
+  EXPECT_EQ(token->expires_in, absl::Seconds(3600));
+  EXPECT_THAT(token->scopes, ElementsAre("webhooks"));
+}
+
+TEST_F(MyposOAuthClientTest, FetchTokenWithoutScopesSendsGrantOnly) {
+  EXPECT_CALL(
+      *transport_,
+      Post(IsFormPost(kTokenUrl, "grant_type=client_credentials", deadline_)))
+      .WillOnce(Return(Reply(200, R"({"access_token":"test-token-value"})")));
+  auto token = client_.FetchToken(credentials_, {}, deadline_);
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_EQ(token->expires_in, absl::Seconds(90));  // From Options::reply.
+}
+
+TEST_F(MyposOAuthClientTest, FetchTokenInvalidClientIsFailedPrecondition) {
+  EXPECT_CALL(*transport_, Post)
+      .WillOnce(Return(Reply(401, R"({"error":"invalid_client"})")));
+  auto token = client_.FetchToken(credentials_, {}, deadline_);
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ErrorReason(token.status()), "CREDENTIALS_REJECTED");
+}
+
+TEST_F(MyposOAuthClientTest, FetchTokenInvalidScopeIsInvalidArgument) {
+  EXPECT_CALL(*transport_, Post)
+      .WillOnce(Return(Reply(400, R"({"error":"invalid_scope"})")));
+  auto token = client_.FetchToken(credentials_, {"nope"}, deadline_);
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorReason(token.status()), "INVALID_SCOPE");
+}
+
+TEST_F(MyposOAuthClientTest, FetchTokenServerErrorIsUnavailableWithoutRetry) {
+  EXPECT_CALL(*transport_, Post).WillOnce(Return(Reply(503, "")));
+  auto token = client_.FetchToken(credentials_, {}, deadline_);
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ErrorReason(token.status()), "UPSTREAM_UNAVAILABLE");
+}
+
+TEST_F(MyposOAuthClientTest, FetchTokenTransportUnavailableGetsReason) {
+  EXPECT_CALL(*transport_, Post)
+      .WillOnce(Return(absl::UnavailableError("connection refused")));
+  auto token = client_.FetchToken(credentials_, {}, deadline_);
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(token.status().message(), "connection refused");
+  EXPECT_EQ(ErrorReason(token.status()), "UPSTREAM_UNAVAILABLE");
+}
+
+TEST_F(MyposOAuthClientTest, FetchTokenTransportDeadlineExceededKeepsCode) {
+  EXPECT_CALL(*transport_, Post)
+      .WillOnce(Return(absl::DeadlineExceededError("too late")));
+  auto token = client_.FetchToken(credentials_, {}, deadline_);
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(ErrorReason(token.status()), "UPSTREAM_UNAVAILABLE");
+}
+
+TEST_F(MyposOAuthClientTest, FetchTokenTransportReasonKept) {
+  EXPECT_CALL(*transport_, Post)
+      .WillOnce(Return(WithReason(absl::UnavailableError("slow"),
+                                  kReasonUpstreamRateLimited)));
+  auto token = client_.FetchToken(credentials_, {}, deadline_);
+  EXPECT_EQ(ErrorReason(token.status()), "UPSTREAM_RATE_LIMITED");
+}
+
+TEST_F(MyposOAuthClientTest, RevokeTokenPostsTokenForm) {
+  EXPECT_CALL(*transport_,
+              Post(IsFormPost(kRevokeUrl, "token=a%2Bb%2Fc%3D", deadline_)))
+      .WillOnce(Return(Reply(200, "")));
+  EXPECT_TRUE(client_.RevokeToken(credentials_, "a+b/c=", deadline_).ok());
+}
+
+TEST_F(MyposOAuthClientTest, RevokeTokenRejectedIsInvalidArgument) {
+  EXPECT_CALL(*transport_, Post)
+      .WillOnce(Return(Reply(400, R"({"error":"unsupported_token_type"})")));
+  absl::Status status = client_.RevokeToken(credentials_, kToken, deadline_);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorReason(status), "BAD_REQUEST");
+}
+
+TEST_F(MyposOAuthClientTest, RevokeTokenTransportErrorGetsReason) {
+  EXPECT_CALL(*transport_, Post)
+      .WillOnce(Return(absl::UnavailableError("reset")));
+  absl::Status status = client_.RevokeToken(credentials_, kToken, deadline_);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ErrorReason(status), "UPSTREAM_UNAVAILABLE");
+}
+
+}  // namespace
+}  // namespace tokenservice
