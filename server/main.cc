@@ -16,6 +16,9 @@
 #include "server/token_server.h"
 
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
+ABSL_FLAG(std::string, port_file, "",
+          "If set, the bound gRPC port is written there once serving (useful "
+          "with --listen=HOST:0).");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(20),
           "On SIGTERM/SIGINT, how long calls in flight may take to finish.");
 
@@ -30,6 +33,18 @@ sigset_t BlockShutdownSignals() {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   return signals;
+}
+
+// Writes `port` to `path` atomically (temporary file, then rename), so a
+// reader never sees a partial number. An empty path writes nothing.
+bool WritePortFile(const std::string& path, int port) {
+  if (path.empty()) return true;
+  const std::string tmp = path + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "w");
+  if (f == nullptr) return false;
+  const bool written = std::fprintf(f, "%d\n", port) > 0;
+  return std::fclose(f) == 0 && written &&
+         std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
 }  // namespace
@@ -58,6 +73,11 @@ int main(int argc, char** argv) {
   if (!server.ok()) {
     std::fprintf(stderr, "token_server: %s\n",
                  std::string(server.status().message()).c_str());
+    return 1;
+  }
+  if (!WritePortFile(absl::GetFlag(FLAGS_port_file), (*server)->port())) {
+    std::fprintf(stderr, "token_server: --port_file: cannot write \"%s\"\n",
+                 absl::GetFlag(FLAGS_port_file).c_str());
     return 1;
   }
   tokenservice::Log(tokenservice::LogLevel::kInfo, "server_started",

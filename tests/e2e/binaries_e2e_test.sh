@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The three binaries as an operator runs them: fake_mypos and token_server
+# on loopback ports they pick, tokenctl against them. Checks the round trip,
+# exit codes, SIGTERM, and that bad configuration stops start-up with one
+# line naming the problem.
+set -euo pipefail
+
+RUNFILES="${TEST_SRCDIR}/${TEST_WORKSPACE}"
+FAKE="${RUNFILES}/fake_mypos/fake_mypos"
+SERVER="${RUNFILES}/server/token_server"
+CTL="${RUNFILES}/client/tokenctl"
+TMP="${TEST_TMPDIR}"
+CANARY_SECRET="canary-e2e-secret-41d2"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+wait_for_file() {
+  for _ in $(seq 200); do [[ -s "$1" ]] && return 0; sleep 0.05; done
+  fail "$1 never appeared"
+}
+
+# --- bad configuration: exit 2, one line, names the problem --------------
+set +e
+env -u MYPOS_CLIENT_ID -u MYPOS_CLIENT_SECRET "${SERVER}" \
+  --listen=127.0.0.1:0 2>"${TMP}/noenv.err" >/dev/null
+code=$?
+set -e
+[[ ${code} == 2 ]] || fail "missing credentials exited ${code}, want 2"
+[[ $(wc -l <"${TMP}/noenv.err") == 1 ]] || fail "want one line: $(cat "${TMP}/noenv.err")"
+grep -q "MYPOS_CLIENT_ID" "${TMP}/noenv.err" || fail "line does not name MYPOS_CLIENT_ID"
+
+set +e
+MYPOS_CLIENT_ID=x MYPOS_CLIENT_SECRET="${CANARY_SECRET}" "${SERVER}" \
+  --listen=127.0.0.1:0 --token_url="not a url" 2>"${TMP}/badurl.err" >/dev/null
+code=$?
+set -e
+[[ ${code} == 2 ]] || fail "bad URL exited ${code}, want 2"
+[[ $(wc -l <"${TMP}/badurl.err") == 1 ]] || fail "want one line: $(cat "${TMP}/badurl.err")"
+grep -q -- "--token_url" "${TMP}/badurl.err" || fail "line does not name --token_url"
+if grep -q "${CANARY_SECRET}" "${TMP}/badurl.err"; then fail "secret in error output"; fi
+
+# --- the round trip ------------------------------------------------------
+"${FAKE}" --port_file="${TMP}/fake.port" --client_id=e2e \
+  --client_secret="${CANARY_SECRET}" >"${TMP}/fake.log" 2>&1 &
+pids+=($!)
+wait_for_file "${TMP}/fake.port"
+FAKE_URL="http://127.0.0.1:$(cat "${TMP}/fake.port")"
+
+printf '%s\n' "${CANARY_SECRET}" >"${TMP}/secret"
+MYPOS_CLIENT_ID=e2e "${SERVER}" --listen=127.0.0.1:0 \
+  --port_file="${TMP}/server.port" --client_secret_file="${TMP}/secret" \
+  --token_url="${FAKE_URL}/oauth/token" --revoke_url="${FAKE_URL}/oauth/revoke" \
+  2>"${TMP}/server.log" &
+server_pid=$!
+pids+=(${server_pid})
+wait_for_file "${TMP}/server.port"
+export TOKENSERVICE_TARGET="127.0.0.1:$(cat "${TMP}/server.port")"
+
+"${CTL}" health | grep -qx "status: SERVING" || fail "health"
+"${CTL}" --json issue --scopes=webhooks >"${TMP}/first.json"
+"${CTL}" --json issue --scopes=webhooks >"${TMP}/second.json"
+token=$(sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' "${TMP}/first.json")
+fp=$(sed -n 's/.*"fingerprint":"\([0-9a-f]*\)".*/\1/p' "${TMP}/first.json")
+[[ -n "${token}" && -n "${fp}" ]] || fail "issue printed no token: $(cat "${TMP}/first.json")"
+grep -q '"cached":true' "${TMP}/second.json" || fail "second issue not cached"
+grep -q "\"access_token\":\"${token}\"" "${TMP}/second.json" || fail "second token differs"
+
+"${CTL}" revoke --fingerprint="${fp}" | grep -qx "was_cached: true" || fail "revoke"
+"${CTL}" info --fingerprint="${fp}" | grep -qx "state: TOKEN_STATE_REVOKED" || fail "info"
+
+# Exit codes follow the gRPC code: NOT_FOUND is 5, INVALID_ARGUMENT 3.
+set +e
+"${CTL}" issue --credential=nobody 2>/dev/null; code=$?
+[[ ${code} == 5 ]] || fail "unknown profile exited ${code}, want 5"
+"${CTL}" issue --scopes='a"b' 2>/dev/null; code=$?
+[[ ${code} == 3 ]] || fail "bad scope exited ${code}, want 3"
+set -e
+
+# --- SIGTERM drains and exits 0 -----------------------------------------
+kill -TERM "${server_pid}"
+set +e
+wait "${server_pid}"; code=$?
+set -e
+[[ ${code} == 0 ]] || fail "token_server exited ${code} after SIGTERM"
+grep -q '"event":"server_stopped"' "${TMP}/server.log" || fail "no server_stopped log"
+
+# --- nothing secret in the logs -----------------------------------------
+for f in "${TMP}/server.log" "${TMP}/noenv.err" "${TMP}/badurl.err"; do
+  if grep -qF "${CANARY_SECRET}" "$f"; then fail "secret in $f"; fi
+  if grep -qF "${token}" "$f"; then fail "token in $f"; fi
+done
+echo "PASS"
