@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Installs what is missing, then runs the whole test suite with Bazel and
-# ends with the line "N passed, N failed" counted from Bazel's results.
+# Installs what is missing, then runs the whole test suite with Bazel:
+#   1. bazel test //...                              every test
+#   2. bazel test --config=tsan //tests/server/...   the broker, cache and
+#      thread pool again under ThreadSanitizer
+# and ends with the line "N passed, N failed" counted from Bazel's results
+# (one per test target and configuration).
 # Usage: scripts/test.sh [extra bazel test flags]
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +14,14 @@ bash scripts/install_deps.sh || exit 1
 log="$(mktemp)"
 trap 'rm -f "${log}"' EXIT
 status=0
-bazel test //... "$@" 2>&1 | tee "${log}" || status=$?
+run() {
+  echo "+ bazel test $*"
+  bazel test "$@" 2>&1 | tee -a "${log}"
+  local rc=${PIPESTATUS[0]}
+  if ((rc != 0)); then status=${rc}; fi
+}
+run //... "$@"
+run --config=tsan //tests/server/... "$@"
 
 # Bazel's summary has one line per test target: "//pkg:name  PASSED in 0.1s".
 passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "${log}")

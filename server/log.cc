@@ -6,15 +6,19 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/synchronization/mutex.h"
+#include "server/mutex.h"
 #include "absl/time/clock.h"
 
 namespace tokenservice {
 namespace {
 
 std::atomic<int> min_level{static_cast<int>(LogLevel::kInfo)};
-absl::Mutex sink_mu(absl::kConstInit);
-std::function<void(absl::string_view)>* sink ABSL_GUARDED_BY(sink_mu) =
+// Leaked on purpose: logging may happen during static destruction.
+Mutex& SinkMutex() {
+  static Mutex* const mu = new Mutex();
+  return *mu;
+}
+std::function<void(absl::string_view)>* sink ABSL_GUARDED_BY(SinkMutex()) =
     nullptr;
 
 const char* LevelName(LogLevel level) {
@@ -64,7 +68,7 @@ void Log(LogLevel level, absl::string_view event,
                     JsonQuote(field.second));
   }
   line.push_back('}');
-  absl::MutexLock lock(&sink_mu);
+  MutexLock lock(&SinkMutex());
   if (sink != nullptr) {
     (*sink)(line);
     return;
@@ -89,7 +93,7 @@ bool ParseLogLevel(absl::string_view text, LogLevel* level) {
 }
 
 void SetLogSinkForTesting(std::function<void(absl::string_view)> new_sink) {
-  absl::MutexLock lock(&sink_mu);
+  MutexLock lock(&SinkMutex());
   delete sink;
   sink = new_sink ? new std::function<void(absl::string_view)>(
                         std::move(new_sink))

@@ -14,7 +14,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
-#include "absl/synchronization/mutex.h"
+#include "server/mutex.h"
 #include "server/executor.h"
 
 namespace tokenservice {
@@ -39,7 +39,7 @@ class ThreadPool final : public Executor {
   void Work() ABSL_LOCKS_EXCLUDED(mu_);
 
   const size_t max_queued_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::deque<absl::AnyInvocable<void() &&>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;

@@ -1,6 +1,7 @@
 #include "server/token_broker.h"
 
 #include <algorithm>
+#include <random>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -17,7 +18,7 @@ TokenBroker::TokenBroker(BrokerOptions options,
                          const CredentialStore* credentials,
                          OAuthClient* upstream, Executor* executor,
                          const Clock* clock)
-    : options_(options),
+    : options_(std::move(options)),
       credentials_(credentials),
       upstream_(upstream),
       executor_(executor),
@@ -33,17 +34,20 @@ void TokenBroker::Issue(IssueParams params, IssueCallback done) {
   const std::vector<std::string> scopes =
       NormalizeScopes(std::move(params.scopes));
   const std::string key = CacheKey(profile->name, scopes);
-  const absl::Duration min_validity =
-      params.min_validity > absl::ZeroDuration() ? params.min_validity
-                                                 : options_.default_min_validity;
+  std::optional<absl::Duration> min_validity;
+  if (params.min_validity > absl::ZeroDuration()) {
+    min_validity = params.min_validity;
+  }
   if (!params.rejected_fingerprint.empty() &&
       cache_.Reject(key, params.rejected_fingerprint)) {
     Log(LogLevel::kInfo, "token_rejected_by_caller",
         {{"fingerprint", params.rejected_fingerprint},
          {"profile", profile->name}});
   }
-  if (auto token = cache_.Lookup(key, clock_->Now(), min_validity)) {
-    std::move(done)(IssuedToken{std::move(token), /*cached=*/true});
+  CacheLookup hit = cache_.Lookup(key, clock_->Now(), min_validity);
+  if (hit.token != nullptr) {
+    if (hit.refresh_due) StartRefresh(key, *profile, scopes);
+    std::move(done)(IssuedToken{std::move(hit.token), /*cached=*/true});
     return;
   }
   Waiter waiter{min_validity, std::move(done)};
@@ -57,14 +61,14 @@ bool TokenBroker::JoinFetch(const std::string& key,
                             const CredentialProfile& profile,
                             const std::vector<std::string>& scopes,
                             Waiter& waiter) {
-  std::shared_ptr<const CachedToken> hit;
+  CacheLookup hit;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     // A fetch may have stored a token since the caller's lookup; fetches
     // store before they leave flights_, so checking again here under mu_
     // means no caller ever starts a second fetch for a fresh key.
     hit = cache_.Lookup(key, clock_->Now(), waiter.min_validity);
-    if (hit == nullptr) {
+    if (hit.token == nullptr) {
       auto [it, inserted] = flights_.try_emplace(key);
       if (inserted &&
           !executor_->Schedule([this, key, profile, scopes] {
@@ -77,8 +81,23 @@ bool TokenBroker::JoinFetch(const std::string& key,
       return true;
     }
   }
-  std::move(waiter.done)(IssuedToken{std::move(hit), /*cached=*/true});
+  std::move(waiter.done)(IssuedToken{std::move(hit.token), /*cached=*/true});
   return true;
+}
+
+void TokenBroker::StartRefresh(const std::string& key,
+                               const CredentialProfile& profile,
+                               const std::vector<std::string>& scopes) {
+  MutexLock lock(&mu_);
+  auto [it, inserted] = flights_.try_emplace(key);
+  if (!inserted) return;  // a fetch for this key is already running
+  cache_.SetRefreshing(key, true);
+  if (!executor_->Schedule(
+          [this, key, profile, scopes] { RunFetch(key, profile, scopes); })) {
+    // Busy: the token stays in service and a later hit tries again.
+    cache_.SetRefreshing(key, false);
+    flights_.erase(it);
+  }
 }
 
 void TokenBroker::RunFetch(const std::string& key,
@@ -90,16 +109,37 @@ void TokenBroker::RunFetch(const std::string& key,
   if (result.ok()) {
     cache_.Put(key, *result);
   } else {
-    cache_.SetRefreshing(key, false);
+    cache_.RecordRefreshFailure(key, result.status().message(), clock_->Now(),
+                                options_.refresh_retry_initial,
+                                options_.refresh_retry_max);
   }
   std::vector<Waiter> waiters;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto it = flights_.find(key);
     waiters = std::move(it->second);
     flights_.erase(it);
   }
   Deliver(std::move(waiters), result);
+}
+
+absl::Time TokenBroker::RefreshTime(absl::Time issued,
+                                    absl::Time expires) const {
+  const absl::Duration lifetime = expires - issued;
+  absl::Duration window =
+      std::max(lifetime * options_.refresh_window,
+               options_.default_min_validity + options_.refresh_lead);
+  window = std::min(window, lifetime / 2);
+  double jitter;
+  if (options_.random) {
+    jitter = options_.random();
+  } else {
+    // std's generator rather than absl::BitGen: Debian's uninstrumented
+    // Abseil random pool trips ThreadSanitizer (see server/mutex.h).
+    thread_local std::mt19937_64 engine{std::random_device{}()};
+    jitter = std::uniform_real_distribution<double>(0.0, 1.0)(engine);
+  }
+  return expires - window - window * (0.2 * jitter);
 }
 
 absl::StatusOr<std::shared_ptr<const CachedToken>> TokenBroker::Fetch(
@@ -127,6 +167,9 @@ absl::StatusOr<std::shared_ptr<const CachedToken>> TokenBroker::Fetch(
   token->scopes = reply->scopes.empty() ? scopes : NormalizeScopes(reply->scopes);
   token->issue_time = end;
   token->expire_time = end + reply->expires_in;
+  token->refresh_time = RefreshTime(end, token->expire_time);
+  token->default_min_validity =
+      std::min(options_.default_min_validity, reply->expires_in / 4);
   token->upstream_latency = end - start;
   Log(LogLevel::kInfo, "upstream_token_issued",
       {{"profile", profile.name},
@@ -144,12 +187,16 @@ void TokenBroker::Deliver(
   for (Waiter& waiter : waiters) {
     if (!result.ok()) {
       std::move(waiter.done)(result.status());
-    } else if ((*result)->expire_time - now < waiter.min_validity) {
+      continue;
+    }
+    const absl::Duration needed =
+        waiter.min_validity.value_or((*result)->default_min_validity);
+    if ((*result)->expire_time - now < needed) {
       std::move(waiter.done)(absl::OutOfRangeError(absl::StrCat(
           "myPOS issued a token valid for ",
           absl::FormatDuration((*result)->expire_time - now),
           ", less than the requested min_validity of ",
-          absl::FormatDuration(waiter.min_validity))));
+          absl::FormatDuration(needed))));
     } else {
       std::move(waiter.done)(IssuedToken{*result, /*cached=*/false});
     }
@@ -163,29 +210,44 @@ void TokenBroker::Revoke(RevokeParams params, RevokeCallback done) {
     std::move(done)(profile.status());
     return;
   }
-  std::string fingerprint = params.fingerprint.empty()
-                                ? Fingerprint(params.token)
-                                : params.fingerprint;
+  const bool by_fingerprint = !params.fingerprint.empty();
+  const std::string fingerprint =
+      by_fingerprint ? params.fingerprint : Fingerprint(params.token);
   std::shared_ptr<const CachedToken> cached =
       cache_.FindByFingerprint(fingerprint);
-  if (cached != nullptr && cached->credential != profile->name) {
-    cached = nullptr;  // another profile's token: not this caller's to evict
+  if (cached != nullptr && cached->credential == profile->name) {
+    // Out of the cache before myPOS is asked, so it is never handed out
+    // again, whatever myPOS answers.
+    const bool evicted = cache_.Evict(fingerprint, clock_->Now()) != nullptr;
+    RevokeUpstream(*std::move(profile), cached->access_token,
+                   RevokeResult{fingerprint, evicted}, std::move(done));
+    return;
   }
-  if (!params.fingerprint.empty() && cached == nullptr) {
+  if (!by_fingerprint) {
+    RevokeUpstream(*std::move(profile), std::move(params.token),
+                   RevokeResult{fingerprint, false}, std::move(done));
+    return;
+  }
+  std::optional<RevokedToken> revoked = cache_.FindRevoked(fingerprint);
+  if (!revoked.has_value() || revoked->credential != profile->name) {
     std::move(done)(absl::NotFoundError(absl::StrCat(
         "no cached token of profile \"", profile->name,
         "\" has fingerprint ", fingerprint)));
-    return;
+  } else if (revoked->pending_access_token.empty()) {
+    std::move(done)(RevokeResult{fingerprint, false});  // already confirmed
+  } else {
+    RevokeUpstream(*std::move(profile), revoked->pending_access_token,
+                   RevokeResult{fingerprint, false}, std::move(done));
   }
-  std::string token = cached != nullptr ? cached->access_token
-                                        : std::move(params.token);
-  const bool was_cached =
-      cached != nullptr && cache_.Evict(fingerprint, clock_->Now()) != nullptr;
+}
+
+void TokenBroker::RevokeUpstream(CredentialProfile profile, std::string token,
+                                 RevokeResult result, RevokeCallback done) {
   // Shared so that `done` can still be called if scheduling fails.
   auto shared_done = std::make_shared<RevokeCallback>(std::move(done));
   const bool scheduled = executor_->Schedule(
-      [this, profile = *std::move(profile), token = std::move(token),
-       result = RevokeResult{fingerprint, was_cached}, shared_done]() mutable {
+      [this, profile = std::move(profile), token = std::move(token),
+       result = std::move(result), shared_done]() mutable {
         const absl::Status status = upstream_->RevokeToken(
             profile.credentials, token,
             clock_->Now() + options_.upstream_timeout);
@@ -194,11 +256,12 @@ void TokenBroker::Revoke(RevokeParams params, RevokeCallback done) {
             {{"profile", profile.name},
              {"fingerprint", result.fingerprint},
              {"code", absl::StatusCodeToString(status.code())}});
-        if (status.ok()) {
-          std::move(*shared_done)(std::move(result));
-        } else {
+        if (!status.ok()) {
           std::move(*shared_done)(status);
+          return;
         }
+        cache_.ConfirmRevoked(result.fingerprint);
+        std::move(*shared_done)(std::move(result));
       });
   if (!scheduled) {
     std::move(*shared_done)(absl::ResourceExhaustedError(

@@ -4,13 +4,27 @@
 // left; otherwise it joins the one upstream fetch for that profile and
 // scope set (starting it if none runs), so that however many callers miss
 // at once, myPOS sees one request. Fetches run on an Executor, never on the
-// caller's thread, and never under a lock. Revoke drops the token from the
-// cache first, then revokes it at myPOS.
+// caller's thread, and never under a lock.
+//
+// Refresh ahead: a token's refresh time lies in the last quarter of its
+// lifetime (at least default_min_validity + refresh_lead before expiry, at
+// most half the lifetime, minus up to 20% jitter so replicas spread out).
+// The first hit after it starts one background fetch while callers keep
+// getting the current token. A failed background refresh keeps the token
+// in service (state FAILED in metadata) and is retried by later hits after
+// an exponential backoff.
+//
+// Revoke drops the token from the cache first, then revokes it at myPOS.
+// Revoking again is harmless: by token it asks myPOS again (RFC 7009 says
+// yes to unknown tokens); by fingerprint it retries a revocation myPOS did
+// not confirm, and answers OK without a call once it did.
 
 #ifndef SERVER_TOKEN_BROKER_H_
 #define SERVER_TOKEN_BROKER_H_
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,7 +32,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "server/mutex.h"
 #include "absl/time/time.h"
 #include "proto/token_service.pb.h"
 #include "server/clock.h"
@@ -53,10 +67,21 @@ struct RevokeResult {
 };
 
 struct BrokerOptions {
-  // Validity a token must have left when the caller does not say.
+  // Validity a token must have left when the caller does not say (capped at
+  // a quarter of the lifetime of tokens too short-lived for it).
   absl::Duration default_min_validity = absl::Seconds(60);
   // How long one upstream request may take.
   absl::Duration upstream_timeout = absl::Seconds(10);
+  // Refresh ahead: the share of a token's lifetime left when a background
+  // refresh starts, and how long before default_min_validity runs out it
+  // starts at the latest.
+  double refresh_window = 0.25;
+  absl::Duration refresh_lead = absl::Seconds(30);
+  // Backoff between failed background refreshes.
+  absl::Duration refresh_retry_initial = absl::Seconds(1);
+  absl::Duration refresh_retry_max = absl::Seconds(60);
+  // Uniform in [0, 1), for the refresh jitter; empty: a real random source.
+  std::function<double()> random;
 };
 
 using IssueCallback =
@@ -96,7 +121,7 @@ class TokenBroker {
 
  private:
   struct Waiter {
-    absl::Duration min_validity;
+    std::optional<absl::Duration> min_validity;  // unset: token's default
     IssueCallback done;
   };
 
@@ -105,9 +130,18 @@ class TokenBroker {
   bool JoinFetch(const std::string& key, const CredentialProfile& profile,
                  const std::vector<std::string>& scopes, Waiter& waiter)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Starts a background refresh of `key` unless a fetch for it runs.
+  void StartRefresh(const std::string& key, const CredentialProfile& profile,
+                    const std::vector<std::string>& scopes)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void RunFetch(const std::string& key, const CredentialProfile& profile,
                 const std::vector<std::string>& scopes)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // When a token obtained at `issued` and valid until `expires` should be
+  // refreshed, with jitter.
+  absl::Time RefreshTime(absl::Time issued, absl::Time expires) const;
+  void RevokeUpstream(CredentialProfile profile, std::string token,
+                      RevokeResult result, RevokeCallback done);
   absl::StatusOr<std::shared_ptr<const CachedToken>> Fetch(
       const CredentialProfile& profile,
       const std::vector<std::string>& scopes);
@@ -121,7 +155,7 @@ class TokenBroker {
   const Clock* const clock_;
   TokenCache cache_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   // Cache key -> callers waiting on the fetch that is running for it.
   absl::flat_hash_map<std::string, std::vector<Waiter>> flights_
       ABSL_GUARDED_BY(mu_);

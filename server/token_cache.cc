@@ -19,34 +19,63 @@ std::string CacheKey(absl::string_view credential,
 TokenCache::TokenCache(size_t revoked_retention)
     : revoked_retention_(revoked_retention) {}
 
-std::shared_ptr<const CachedToken> TokenCache::Lookup(
+CacheLookup TokenCache::Lookup(
     const std::string& key, absl::Time now,
-    absl::Duration min_validity) const {
-  absl::ReaderMutexLock lock(&mu_);
+    std::optional<absl::Duration> min_validity) const {
+  ReaderMutexLock lock(&mu_);
   auto it = entries_.find(key);
-  if (it == entries_.end() || it->second.rejected) return nullptr;
+  if (it == entries_.end() || it->second.rejected) return {};
   const Entry& entry = it->second;
   const absl::Duration left = entry.token->expire_time - now;
-  if (left <= absl::ZeroDuration() || left < min_validity) return nullptr;
+  if (left <= absl::ZeroDuration() ||
+      left < min_validity.value_or(entry.token->default_min_validity)) {
+    return {};
+  }
   entry.hits.fetch_add(1, std::memory_order_relaxed);
-  return entry.token;
+  const bool due = !entry.refreshing &&
+                   now >= std::max(entry.token->refresh_time, entry.retry_time);
+  return {entry.token, due};
 }
 
 void TokenCache::Put(const std::string& key,
                      std::shared_ptr<const CachedToken> token) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   Entry& entry = entries_[key];
-  if (entry.token != nullptr) by_fingerprint_.erase(entry.token->fingerprint);
+  if (entry.token != nullptr) {
+    by_fingerprint_.erase(entry.token->fingerprint);
+    ++entry.refreshes;
+  }
   by_fingerprint_[token->fingerprint] = key;
   entry.token = std::move(token);
   entry.hits.store(0, std::memory_order_relaxed);
   entry.rejected = false;
   entry.refreshing = false;
+  entry.failures = 0;
+  entry.last_error.clear();
+  entry.retry_time = absl::InfinitePast();
+}
+
+void TokenCache::RecordRefreshFailure(const std::string& key,
+                                      absl::string_view error, absl::Time now,
+                                      absl::Duration initial_backoff,
+                                      absl::Duration max_backoff) {
+  MutexLock lock(&mu_);
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return;
+  Entry& entry = it->second;
+  entry.refreshing = false;
+  ++entry.failures;
+  entry.last_error = std::string(error);
+  absl::Duration backoff = initial_backoff;
+  for (int i = 1; i < entry.failures && backoff < max_backoff; ++i) {
+    backoff *= 2;
+  }
+  entry.retry_time = now + std::min(backoff, max_backoff);
 }
 
 bool TokenCache::Reject(const std::string& key,
                         absl::string_view fingerprint) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = entries_.find(key);
   if (it == entries_.end() || it->second.token->fingerprint != fingerprint) {
     return false;
@@ -56,14 +85,14 @@ bool TokenCache::Reject(const std::string& key,
 }
 
 void TokenCache::SetRefreshing(const std::string& key, bool refreshing) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = entries_.find(key);
   if (it != entries_.end()) it->second.refreshing = refreshing;
 }
 
 std::shared_ptr<const CachedToken> TokenCache::FindByFingerprint(
     absl::string_view fingerprint) const {
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   auto fp = by_fingerprint_.find(fingerprint);
   if (fp == by_fingerprint_.end()) return nullptr;
   return entries_.at(fp->second).token;
@@ -71,28 +100,48 @@ std::shared_ptr<const CachedToken> TokenCache::FindByFingerprint(
 
 std::shared_ptr<const CachedToken> TokenCache::Evict(
     absl::string_view fingerprint, absl::Time now) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto fp = by_fingerprint_.find(fingerprint);
   if (fp == by_fingerprint_.end()) return nullptr;
   auto it = entries_.find(fp->second);
-  TokenInfo info = ToInfo(it->second, now);
-  info.set_state(mypos::token::v1::TOKEN_STATE_REVOKED);
-  *info.mutable_revoke_time() = ToProtoTimestamp(now);
+  Revoked revoked{ToInfo(it->second, now), it->second.token->access_token};
+  revoked.info.set_state(mypos::token::v1::TOKEN_STATE_REVOKED);
+  *revoked.info.mutable_revoke_time() = ToProtoTimestamp(now);
   std::shared_ptr<const CachedToken> token = std::move(it->second.token);
   by_fingerprint_.erase(fp);
   entries_.erase(it);
-  revoked_.push_back(std::move(info));
+  revoked_.push_back(std::move(revoked));
   while (revoked_.size() > revoked_retention_) revoked_.pop_front();
   return token;
 }
 
+std::optional<RevokedToken> TokenCache::FindRevoked(
+    absl::string_view fingerprint) const {
+  ReaderMutexLock lock(&mu_);
+  for (auto it = revoked_.rbegin(); it != revoked_.rend(); ++it) {
+    if (it->info.fingerprint() == fingerprint) {
+      return RevokedToken{it->info.credential(), it->pending_access_token};
+    }
+  }
+  return std::nullopt;
+}
+
+void TokenCache::ConfirmRevoked(absl::string_view fingerprint) {
+  MutexLock lock(&mu_);
+  for (Revoked& revoked : revoked_) {
+    if (revoked.info.fingerprint() == fingerprint) {
+      revoked.pending_access_token.clear();
+    }
+  }
+}
+
 std::optional<TokenInfo> TokenCache::Info(absl::string_view fingerprint,
                                           absl::Time now) const {
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   auto fp = by_fingerprint_.find(fingerprint);
   if (fp != by_fingerprint_.end()) return ToInfo(entries_.at(fp->second), now);
   for (auto it = revoked_.rbegin(); it != revoked_.rend(); ++it) {
-    if (it->fingerprint() == fingerprint) return *it;
+    if (it->info.fingerprint() == fingerprint) return it->info;
   }
   return std::nullopt;
 }
@@ -101,15 +150,15 @@ std::vector<TokenInfo> TokenCache::List(absl::string_view credential,
                                         absl::Time now) const {
   std::vector<TokenInfo> out;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderMutexLock lock(&mu_);
     for (const auto& [key, entry] : entries_) {
       if (credential.empty() || entry.token->credential == credential) {
         out.push_back(ToInfo(entry, now));
       }
     }
-    for (const TokenInfo& info : revoked_) {
-      if (credential.empty() || info.credential() == credential) {
-        out.push_back(info);
+    for (const Revoked& revoked : revoked_) {
+      if (credential.empty() || revoked.info.credential() == credential) {
+        out.push_back(revoked.info);
       }
     }
   }
@@ -117,6 +166,16 @@ std::vector<TokenInfo> TokenCache::List(absl::string_view credential,
     return a.fingerprint() < b.fingerprint();
   });
   return out;
+}
+
+mypos::token::v1::TokenState TokenCache::State(const Entry& entry,
+                                               absl::Time now) {
+  if (now >= entry.token->expire_time) return mypos::token::v1::TOKEN_STATE_EXPIRED;
+  if (entry.refreshing || entry.rejected) {
+    return mypos::token::v1::TOKEN_STATE_REFRESHING;
+  }
+  if (entry.failures > 0) return mypos::token::v1::TOKEN_STATE_FAILED;
+  return mypos::token::v1::TOKEN_STATE_FRESH;
 }
 
 TokenInfo TokenCache::ToInfo(const Entry& entry, absl::Time now) {
@@ -127,16 +186,14 @@ TokenInfo TokenCache::ToInfo(const Entry& entry, absl::Time now) {
   info.set_client_id(token.client_id);
   for (const std::string& scope : token.scopes) info.add_scopes(scope);
   info.set_token_type(token.token_type);
-  if (now >= token.expire_time) {
-    info.set_state(mypos::token::v1::TOKEN_STATE_EXPIRED);
-  } else if (entry.refreshing || entry.rejected) {
-    info.set_state(mypos::token::v1::TOKEN_STATE_REFRESHING);
-  } else {
-    info.set_state(mypos::token::v1::TOKEN_STATE_FRESH);
-  }
+  info.set_state(State(entry, now));
   *info.mutable_issue_time() = ToProtoTimestamp(token.issue_time);
   *info.mutable_expire_time() = ToProtoTimestamp(token.expire_time);
+  *info.mutable_refresh_time() = ToProtoTimestamp(token.refresh_time);
   info.set_hit_count(entry.hits.load(std::memory_order_relaxed));
+  info.set_refresh_count(entry.refreshes);
+  info.set_failed_refreshes(entry.failures);
+  info.set_last_error(entry.last_error);
   *info.mutable_upstream_latency() = ToProtoDuration(token.upstream_latency);
   return info;
 }

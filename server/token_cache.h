@@ -21,7 +21,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
+#include "server/mutex.h"
 #include "absl/time/time.h"
 #include "proto/token_service.pb.h"
 
@@ -37,7 +37,28 @@ struct CachedToken {
   std::vector<std::string> scopes;
   absl::Time issue_time;
   absl::Time expire_time;
+  // When a background refresh should start (refresh ahead).
+  absl::Time refresh_time;
+  // The validity a caller who did not ask for any gets: the server default,
+  // or a quarter of the lifetime for tokens too short-lived for it.
+  absl::Duration default_min_validity;
   absl::Duration upstream_latency;
+};
+
+struct CacheLookup {
+  // nullptr on a miss.
+  std::shared_ptr<const CachedToken> token;
+  // A hit whose token is due for a background refresh that is not running
+  // and not backing off after a failure.
+  bool refresh_due = false;
+};
+
+// A revoked token the cache still remembers.
+struct RevokedToken {
+  std::string credential;
+  // Kept until myPOS confirmed the revocation, so that it can be retried by
+  // fingerprint; empty afterwards.
+  std::string pending_access_token;
 };
 
 // The cache key of a profile and a normalized scope set.
@@ -50,16 +71,25 @@ class TokenCache {
   // Keeps the metadata of at most `revoked_retention` revoked tokens.
   explicit TokenCache(size_t revoked_retention = 1000);
 
-  // The token under `key` if it has at least `min_validity` left at `now`
-  // (and more than zero) and was not rejected; counts a hit. nullptr
-  // otherwise.
-  std::shared_ptr<const CachedToken> Lookup(const std::string& key,
-                                            absl::Time now,
-                                            absl::Duration min_validity) const
+  // The token under `key` if it has more than zero and at least
+  // `min_validity` left at `now` (the token's default_min_validity when
+  // unset) and was not rejected; counts a hit.
+  CacheLookup Lookup(const std::string& key, absl::Time now,
+                     std::optional<absl::Duration> min_validity) const
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Stores `token` under `key`, replacing (and forgetting) any older token.
+  // Stores `token` under `key`, replacing (and forgetting) any older token;
+  // a replacement counts as a refresh of the key.
   void Put(const std::string& key, std::shared_ptr<const CachedToken> token)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Records that refreshing the token under `key` failed with `error` at
+  // `now`. The token stays in service; the next background refresh is due
+  // after `initial_backoff` doubled for each failure since the last success,
+  // at most `max_backoff`.
+  void RecordRefreshFailure(const std::string& key, absl::string_view error,
+                            absl::Time now, absl::Duration initial_backoff,
+                            absl::Duration max_backoff)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // If the token under `key` has `fingerprint`, marks it rejected so that
@@ -82,6 +112,13 @@ class TokenCache {
                                            absl::Time now)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // The revoked token with `fingerprint`, if still remembered.
+  std::optional<RevokedToken> FindRevoked(absl::string_view fingerprint) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Forgets the value of a revoked token once myPOS confirmed revocation.
+  void ConfirmRevoked(absl::string_view fingerprint) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Metadata of the cached or recently revoked token with `fingerprint`.
   std::optional<mypos::token::v1::TokenInfo> Info(
       absl::string_view fingerprint, absl::Time now) const
@@ -99,19 +136,30 @@ class TokenCache {
     mutable std::atomic<int64_t> hits{0};
     bool rejected = false;
     bool refreshing = false;
+    int64_t refreshes = 0;
+    int failures = 0;  // refresh failures since the last success
+    std::string last_error;
+    absl::Time retry_time = absl::InfinitePast();
   };
 
+  struct Revoked {
+    mypos::token::v1::TokenInfo info;
+    std::string pending_access_token;
+  };
+
+  static mypos::token::v1::TokenState State(const Entry& entry,
+                                            absl::Time now);
   static mypos::token::v1::TokenInfo ToInfo(const Entry& entry,
                                             absl::Time now);
 
   const size_t revoked_retention_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   absl::node_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
   // Fingerprint -> key in entries_.
   absl::flat_hash_map<std::string, std::string> by_fingerprint_
       ABSL_GUARDED_BY(mu_);
   // Oldest first.
-  std::deque<mypos::token::v1::TokenInfo> revoked_ ABSL_GUARDED_BY(mu_);
+  std::deque<Revoked> revoked_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tokenservice

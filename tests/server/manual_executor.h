@@ -9,7 +9,7 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "server/mutex.h"
 #include "server/executor.h"
 
 namespace tokenservice {
@@ -22,14 +22,14 @@ class ManualExecutor final : public Executor {
 
   bool Schedule(absl::AnyInvocable<void() &&> task) override
       ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (tasks_.size() >= capacity_) return false;
     tasks_.push_back(std::move(task));
     return true;
   }
 
   size_t pending() const ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return tasks_.size();
   }
 
@@ -40,7 +40,7 @@ class ManualExecutor final : public Executor {
     while (true) {
       absl::AnyInvocable<void() &&> task;
       {
-        absl::MutexLock lock(&mu_);
+        MutexLock lock(&mu_);
         if (tasks_.empty()) return ran;
         task = std::move(tasks_.front());
         tasks_.pop_front();
@@ -52,7 +52,7 @@ class ManualExecutor final : public Executor {
 
  private:
   const size_t capacity_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::deque<absl::AnyInvocable<void() &&>> tasks_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -2,7 +2,7 @@
 
 #include <atomic>
 
-#include "absl/synchronization/notification.h"
+#include <future>
 #include "gtest/gtest.h"
 
 namespace tokenservice {
@@ -20,17 +20,18 @@ TEST(ThreadPool, RunsEveryScheduledTaskBeforeDestruction) {
 }
 
 TEST(ThreadPool, RefusesTasksBeyondQueueLimit) {
-  absl::Notification release;
-  absl::Notification started;
+  std::promise<void> release;
+  std::promise<void> started;
+  std::shared_future<void> released = release.get_future().share();
   ThreadPool pool(1, 1);
-  ASSERT_TRUE(pool.Schedule([&] {
-    started.Notify();
-    release.WaitForNotification();
+  ASSERT_TRUE(pool.Schedule([&started, released] {
+    started.set_value();
+    released.wait();
   }));
-  started.WaitForNotification();  // the worker holds the only thread
+  started.get_future().wait();  // the worker holds the only thread
   EXPECT_TRUE(pool.Schedule([] {}));   // fills the queue
   EXPECT_FALSE(pool.Schedule([] {}));  // beyond it
-  release.Notify();
+  release.set_value();
 }
 
 }  // namespace

@@ -46,8 +46,13 @@ class TokenBrokerTest : public ::testing::Test {
       : credentials_("default",
                      {{"default", {"client-1", "secret-1"}},
                       {"other", {"client-2", "secret-2"}}}),
-        broker_(BrokerOptions{}, &credentials_, &upstream_, &executor_,
-                &clock_) {}
+        broker_(Options(), &credentials_, &upstream_, &executor_, &clock_) {}
+
+  static BrokerOptions Options() {
+    BrokerOptions options;
+    options.random = [] { return 0.0; };  // no jitter unless a test says
+    return options;
+  }
 
   IssueParams Params(std::vector<std::string> scopes = {}) {
     IssueParams params;
