@@ -38,6 +38,12 @@ ABSL_FLAG(absl::Duration, default_min_validity, absl::Seconds(60),
           "Validity a token must have left when the caller does not say.");
 ABSL_FLAG(absl::Duration, upstream_timeout, absl::Seconds(10),
           "Longest one request to myPOS may take.");
+ABSL_FLAG(double, refresh_window, 0.25,
+          "Share of a token's lifetime left when a background refresh "
+          "starts (0 < x <= 0.5; see README, Caching and refresh).");
+ABSL_FLAG(absl::Duration, refresh_retry_max, absl::Seconds(60),
+          "Longest wait between failed background refreshes (they back off "
+          "from 1s).");
 ABSL_FLAG(int, upstream_threads, 4, "Threads that talk to myPOS.");
 ABSL_FLAG(int, max_queued_upstream, 1024,
           "Requests to myPOS that may wait for a thread before callers get "
@@ -159,6 +165,15 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
   config.broker.default_min_validity =
       absl::GetFlag(FLAGS_default_min_validity);
   config.broker.upstream_timeout = absl::GetFlag(FLAGS_upstream_timeout);
+  config.broker.refresh_window = absl::GetFlag(FLAGS_refresh_window);
+  if (!(config.broker.refresh_window > 0 && config.broker.refresh_window <= 0.5)) {
+    return absl::InvalidArgumentError(
+        "--refresh_window must be greater than 0 and at most 0.5");
+  }
+  config.broker.refresh_retry_max = absl::GetFlag(FLAGS_refresh_retry_max);
+  if (config.broker.refresh_retry_max < config.broker.refresh_retry_initial) {
+    return absl::InvalidArgumentError("--refresh_retry_max must be at least 1s");
+  }
   config.upstream_threads = absl::GetFlag(FLAGS_upstream_threads);
   config.max_queued_upstream = absl::GetFlag(FLAGS_max_queued_upstream);
   if (config.upstream_threads < 1 || config.max_queued_upstream < 1) {

@@ -95,5 +95,53 @@ TEST(Stampede, ThousandColdCallersShareOneUpstreamRequest) {
   EXPECT_EQ(fake.token_requests(), 1);
 }
 
+TEST(Stampede, CallerGivingUpDoesNotCancelTheSharedFetch) {
+  FakeMyposServer::Options fake_options;
+  fake_options.clients = {{"client", "secret"}};
+  FakeMyposServer fake(fake_options);
+  ASSERT_TRUE(fake.Start().ok());
+  fake.SetLatency(absl::Milliseconds(300));
+  ServerConfig config;
+  config.listen_address = "127.0.0.1:0";
+  config.token_url = fake.BaseUrl() + "/oauth/token";
+  config.revoke_url = fake.BaseUrl() + "/oauth/revoke";
+  config.profiles = {{"default", {"client", "secret"}}};
+  auto server = TokenServer::Start(config);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::TokenService::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*server)->port()),
+                          grpc::InsecureChannelCredentials()));
+
+  // The impatient caller starts the fetch, then its deadline passes.
+  Call impatient, patient;
+  impatient.context.set_deadline(
+      absl::ToChronoTime(absl::Now() + absl::Milliseconds(50)));
+  patient.context.set_deadline(
+      absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0;
+  auto finish = [&](Call* call) {
+    return [&, call](grpc::Status status) {
+      std::lock_guard<std::mutex> lock(mu);
+      call->status = std::move(status);
+      ++done;
+      cv.notify_one();
+    };
+  };
+  stub->async()->Issue(&impatient.context, &impatient.request,
+                       &impatient.response, finish(&impatient));
+  stub->async()->Issue(&patient.context, &patient.request, &patient.response,
+                       finish(&patient));
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return done == 2; });
+  }
+  EXPECT_EQ(impatient.status.error_code(), grpc::DEADLINE_EXCEEDED);
+  ASSERT_TRUE(patient.status.ok()) << patient.status.error_message();
+  EXPECT_FALSE(patient.response.access_token().empty());
+  EXPECT_EQ(fake.token_requests(), 1);
+}
+
 }  // namespace
 }  // namespace tokenservice

@@ -16,6 +16,8 @@ ABSL_DECLARE_FLAG(std::string, token_url);
 ABSL_DECLARE_FLAG(std::string, revoke_url);
 ABSL_DECLARE_FLAG(std::string, client_id_file);
 ABSL_DECLARE_FLAG(std::string, client_secret_file);
+ABSL_DECLARE_FLAG(double, refresh_window);
+ABSL_DECLARE_FLAG(absl::Duration, refresh_retry_max);
 
 namespace tokenservice {
 namespace {
@@ -103,6 +105,18 @@ TEST_F(ConfigFromFlagsTest, BadUrlStopsStartWithFieldName) {
   absl::SetFlag(&FLAGS_revoke_url, "http://auth.example.com/oauth/revoke");
   EXPECT_THAT(std::string(Load().status().message()),
               HasSubstr("--revoke_url"));
+}
+
+TEST_F(ConfigFromFlagsTest, RefreshSettingsAreCheckedAndApplied) {
+  absl::SetFlag(&FLAGS_refresh_window, 0.4);
+  absl::SetFlag(&FLAGS_refresh_retry_max, absl::Seconds(10));
+  auto config = Load();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->broker.refresh_window, 0.4);
+  EXPECT_EQ(config->broker.refresh_retry_max, absl::Seconds(10));
+  absl::SetFlag(&FLAGS_refresh_window, 0.9);
+  EXPECT_THAT(std::string(Load().status().message()),
+              HasSubstr("--refresh_window"));
 }
 
 TEST(ValidateUpstreamUrl, AcceptsHttpsAndLoopbackHttpOnly) {
