@@ -1,10 +1,34 @@
 #include "server/credential_store.h"
 
+#include <fstream>
+#include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 
 namespace tokenservice {
+namespace {
+
+// The file's content without trailing CR/LF (editors and `echo` add them).
+absl::StatusOr<std::string> ReadTrimmed(const CredentialProfile& profile,
+                                        absl::string_view what,
+                                        const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream content;
+  if (in) content << in.rdbuf();
+  std::string value = content.str();
+  while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) {
+    value.pop_back();
+  }
+  if (!in || value.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("profile \"", profile.name, "\": the ", what, " file \"",
+                     path, "\" cannot be read or is empty"));
+  }
+  return value;
+}
+
+}  // namespace
 
 CredentialStore::CredentialStore(std::string default_profile,
                                  std::vector<CredentialProfile> profiles)
@@ -24,6 +48,24 @@ absl::StatusOr<CredentialProfile> CredentialStore::Find(
         absl::StrCat("no credential profile named \"", name, "\""));
   }
   return it->second;
+}
+
+absl::StatusOr<ClientCredentials> CredentialStore::Load(
+    const CredentialProfile& profile) {
+  ClientCredentials credentials = profile.credentials;
+  if (!profile.client_id_file.empty()) {
+    absl::StatusOr<std::string> id =
+        ReadTrimmed(profile, "client id", profile.client_id_file);
+    if (!id.ok()) return id.status();
+    credentials.client_id = *std::move(id);
+  }
+  if (!profile.client_secret_file.empty()) {
+    absl::StatusOr<std::string> secret =
+        ReadTrimmed(profile, "client secret", profile.client_secret_file);
+    if (!secret.ok()) return secret.status();
+    credentials.client_secret = *std::move(secret);
+  }
+  return credentials;
 }
 
 }  // namespace tokenservice

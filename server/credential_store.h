@@ -1,5 +1,10 @@
 // CredentialStore: the myPOS API credentials TokenService holds, by profile
 // name. Callers name a profile; only the server ever sees the secret.
+//
+// A profile's id and secret are either values (from the environment, read
+// at start) or files (a Kubernetes Secret volume) that are read again on
+// every use, so a rotated secret is used by the next request to myPOS
+// without a restart, while tokens already cached stay in service.
 
 #ifndef SERVER_CREDENTIAL_STORE_H_
 #define SERVER_CREDENTIAL_STORE_H_
@@ -16,7 +21,13 @@ namespace tokenservice {
 
 struct CredentialProfile {
   std::string name;
+  // Values, used where no file is named below.
   ClientCredentials credentials;
+  // Files holding the id and the secret, read on every use.
+  std::string client_id_file;
+  std::string client_secret_file;
+  // Scopes asked for when a caller names none.
+  std::vector<std::string> default_scopes;
 };
 
 // Immutable after construction, so thread-safe.
@@ -29,6 +40,12 @@ class CredentialStore {
   // The profile called `name`, or the default one when `name` is empty.
   // kNotFound when there is no such profile.
   absl::StatusOr<CredentialProfile> Find(absl::string_view name) const;
+
+  // The profile's id and secret as of now (files read again).
+  // kFailedPrecondition naming the profile and file when one cannot be
+  // read or is empty; never the content.
+  static absl::StatusOr<ClientCredentials> Load(
+      const CredentialProfile& profile);
 
   const std::string& default_profile() const { return default_profile_; }
 

@@ -16,8 +16,10 @@ absl::Status Invalid(absl::string_view field, absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat(field, " ", problem));
 }
 
-absl::Status ValidateCredential(absl::string_view field,
-                                absl::string_view name) {
+}  // namespace
+
+absl::Status ValidateCredentialName(absl::string_view field,
+                                    absl::string_view name) {
   if (name.size() > kMaxCredentialLength) {
     return Invalid(field, absl::StrCat("is longer than ",
                                        kMaxCredentialLength, " characters"));
@@ -28,6 +30,8 @@ absl::Status ValidateCredential(absl::string_view field,
   return ok ? absl::OkStatus()
             : Invalid(field, "may contain only letters, digits, '-', '_', '.'");
 }
+
+namespace {
 
 absl::Status ValidateFingerprint(absl::string_view field,
                                  absl::string_view value) {
@@ -40,7 +44,7 @@ absl::Status ValidateFingerprint(absl::string_view field,
 }  // namespace
 
 absl::Status ValidateIssueRequest(const mypos::token::v1::IssueRequest& r) {
-  if (auto s = ValidateCredential("credential", r.credential()); !s.ok()) {
+  if (auto s = ValidateCredentialName("credential", r.credential()); !s.ok()) {
     return s;
   }
   if (r.scopes_size() > kMaxScopes) {
@@ -67,7 +71,7 @@ absl::Status ValidateIssueRequest(const mypos::token::v1::IssueRequest& r) {
 }
 
 absl::Status ValidateRevokeRequest(const mypos::token::v1::RevokeRequest& r) {
-  if (auto s = ValidateCredential("credential", r.credential()); !s.ok()) {
+  if (auto s = ValidateCredentialName("credential", r.credential()); !s.ok()) {
     return s;
   }
   switch (r.target_case()) {
@@ -97,7 +101,7 @@ absl::Status ValidateGetTokenInfoRequest(
 
 absl::Status ValidateListTokensRequest(
     const mypos::token::v1::ListTokensRequest& r) {
-  if (auto s = ValidateCredential("credential", r.credential()); !s.ok()) {
+  if (auto s = ValidateCredentialName("credential", r.credential()); !s.ok()) {
     return s;
   }
   if (r.page_size() < 0) return Invalid("page_size", "must not be negative");

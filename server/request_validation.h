@@ -15,6 +15,11 @@ inline constexpr int kMaxTokenLength = 4096;
 inline constexpr int kMaxPageSize = 1000;
 inline constexpr int kDefaultPageSize = 100;
 
+// A credential profile name: at most 64 letters, digits, '-', '_', '.'.
+// kInvalidArgument naming `field` otherwise.
+absl::Status ValidateCredentialName(absl::string_view field,
+                                    absl::string_view name);
+
 absl::Status ValidateIssueRequest(const mypos::token::v1::IssueRequest& r);
 absl::Status ValidateRevokeRequest(const mypos::token::v1::RevokeRequest& r);
 absl::Status ValidateGetTokenInfoRequest(

@@ -13,6 +13,8 @@
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "server/config_file.h"
+#include "server/request_validation.h"
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
           "gRPC address to listen on, HOST:PORT.");
@@ -28,6 +30,9 @@ ABSL_FLAG(std::string, ca_bundle_file, "",
 ABSL_FLAG(std::string, default_profile, "default",
           "Name of the credential profile built from MYPOS_CLIENT_ID / "
           "MYPOS_CLIENT_SECRET or the --client_*_file flags.");
+ABSL_FLAG(std::string, config, "",
+          "Configuration file (proto/config.proto, text format) with "
+          "credential profiles.");
 ABSL_FLAG(std::string, client_id_file, "",
           "File holding the default profile's client id (instead of the "
           "MYPOS_CLIENT_ID environment variable).");
@@ -74,6 +79,67 @@ absl::StatusOr<std::string> SecretFrom(absl::string_view file_flag,
         " is not given: the default profile needs credentials"));
   }
   return std::string(value);
+}
+
+// The profiles: those of --config, plus the one that MYPOS_CLIENT_ID /
+// MYPOS_CLIENT_SECRET or --client_*_file define (required without
+// --config), named --default_profile.
+absl::Status AddProfiles(const std::function<const char*(const char*)>& getenv,
+                         ServerConfig* config) {
+  config->default_profile = absl::GetFlag(FLAGS_default_profile);
+  if (auto s = ValidateCredentialName("--default_profile",
+                                      config->default_profile);
+      !s.ok()) {
+    return s;
+  }
+  const std::string config_path = absl::GetFlag(FLAGS_config);
+  if (!config_path.empty()) {
+    absl::StatusOr<ConfigFileProfiles> file =
+        LoadConfigFile(config_path, getenv);
+    if (!file.ok()) return file.status();
+    config->profiles = std::move(file->profiles);
+    if (!file->default_profile.empty()) {
+      config->default_profile = file->default_profile;
+    }
+  }
+  const std::string id_file = absl::GetFlag(FLAGS_client_id_file);
+  const std::string secret_file = absl::GetFlag(FLAGS_client_secret_file);
+  const bool flags_profile = !id_file.empty() || !secret_file.empty() ||
+                             getenv("MYPOS_CLIENT_ID") != nullptr ||
+                             getenv("MYPOS_CLIENT_SECRET") != nullptr;
+  if (flags_profile || config_path.empty()) {
+    CredentialProfile profile;
+    profile.name = absl::GetFlag(FLAGS_default_profile);
+    absl::StatusOr<std::string> id =
+        SecretFrom("client_id_file", id_file, "MYPOS_CLIENT_ID", getenv);
+    if (!id.ok()) return id.status();
+    absl::StatusOr<std::string> secret = SecretFrom(
+        "client_secret_file", secret_file, "MYPOS_CLIENT_SECRET", getenv);
+    if (!secret.ok()) return secret.status();
+    // Files are read again on every use (rotation); the check above only
+    // makes a broken one stop start-up.
+    profile.client_id_file = id_file;
+    profile.client_secret_file = secret_file;
+    if (id_file.empty()) profile.credentials.client_id = *std::move(id);
+    if (secret_file.empty()) {
+      profile.credentials.client_secret = *std::move(secret);
+    }
+    for (const CredentialProfile& other : config->profiles) {
+      if (other.name == profile.name) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--default_profile: \"", profile.name,
+            "\" is defined both by --config and by MYPOS_CLIENT_* / "
+            "--client_*_file"));
+      }
+    }
+    config->profiles.push_back(std::move(profile));
+  }
+  for (const CredentialProfile& profile : config->profiles) {
+    if (profile.name == config->default_profile) return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "default profile \"", config->default_profile,
+      "\" is not defined (by --config or MYPOS_CLIENT_* / --client_*_file)"));
 }
 
 }  // namespace
@@ -151,17 +217,7 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
     return s;
   }
   config.ca_bundle_file = absl::GetFlag(FLAGS_ca_bundle_file);
-  config.default_profile = absl::GetFlag(FLAGS_default_profile);
-  absl::StatusOr<std::string> id =
-      SecretFrom("client_id_file", absl::GetFlag(FLAGS_client_id_file),
-                 "MYPOS_CLIENT_ID", getenv);
-  if (!id.ok()) return id.status();
-  absl::StatusOr<std::string> secret =
-      SecretFrom("client_secret_file", absl::GetFlag(FLAGS_client_secret_file),
-                 "MYPOS_CLIENT_SECRET", getenv);
-  if (!secret.ok()) return secret.status();
-  config.profiles.push_back(CredentialProfile{
-      config.default_profile, ClientCredentials{*id, *std::move(secret)}});
+  if (auto s = AddProfiles(getenv, &config); !s.ok()) return s;
   config.broker.default_min_validity =
       absl::GetFlag(FLAGS_default_min_validity);
   config.broker.upstream_timeout = absl::GetFlag(FLAGS_upstream_timeout);

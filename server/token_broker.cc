@@ -31,8 +31,8 @@ void TokenBroker::Issue(IssueParams params, IssueCallback done) {
     std::move(done)(profile.status());
     return;
   }
-  const std::vector<std::string> scopes =
-      NormalizeScopes(std::move(params.scopes));
+  const std::vector<std::string> scopes = NormalizeScopes(
+      params.scopes.empty() ? profile->default_scopes : std::move(params.scopes));
   const std::string key = CacheKey(profile->name, scopes);
   std::optional<absl::Duration> min_validity;
   if (params.min_validity > absl::ZeroDuration()) {
@@ -145,8 +145,16 @@ absl::Time TokenBroker::RefreshTime(absl::Time issued,
 absl::StatusOr<std::shared_ptr<const CachedToken>> TokenBroker::Fetch(
     const CredentialProfile& profile, const std::vector<std::string>& scopes) {
   const absl::Time start = clock_->Now();
+  absl::StatusOr<ClientCredentials> credentials =
+      CredentialStore::Load(profile);
+  if (!credentials.ok()) {
+    Log(LogLevel::kError, "credentials_unreadable",
+        {{"profile", profile.name},
+         {"error", std::string(credentials.status().message())}});
+    return credentials.status();
+  }
   absl::StatusOr<UpstreamToken> reply = upstream_->FetchToken(
-      profile.credentials, scopes, start + options_.upstream_timeout);
+      *credentials, scopes, start + options_.upstream_timeout);
   const absl::Time end = clock_->Now();
   const std::string duration_ms =
       absl::StrCat(absl::ToInt64Milliseconds(end - start));
@@ -160,7 +168,7 @@ absl::StatusOr<std::shared_ptr<const CachedToken>> TokenBroker::Fetch(
   }
   auto token = std::make_shared<CachedToken>();
   token->credential = profile.name;
-  token->client_id = profile.credentials.client_id;
+  token->client_id = credentials->client_id;
   token->access_token = std::move(reply->access_token);
   token->token_type = std::move(reply->token_type);
   token->fingerprint = Fingerprint(token->access_token);
@@ -248,14 +256,22 @@ void TokenBroker::RevokeUpstream(CredentialProfile profile, std::string token,
   const bool scheduled = executor_->Schedule(
       [this, profile = std::move(profile), token = std::move(token),
        result = std::move(result), shared_done]() mutable {
-        const absl::Status status = upstream_->RevokeToken(
-            profile.credentials, token,
-            clock_->Now() + options_.upstream_timeout);
+        const absl::Time start = clock_->Now();
+        absl::StatusOr<ClientCredentials> credentials =
+            CredentialStore::Load(profile);
+        const absl::Status status =
+            credentials.ok()
+                ? upstream_->RevokeToken(*credentials, token,
+                                         start + options_.upstream_timeout)
+                : credentials.status();
         Log(status.ok() ? LogLevel::kInfo : LogLevel::kWarning,
             status.ok() ? "upstream_token_revoked" : "upstream_revoke_failed",
             {{"profile", profile.name},
              {"fingerprint", result.fingerprint},
-             {"code", absl::StatusCodeToString(status.code())}});
+             {"duration_ms", absl::StrCat(absl::ToInt64Milliseconds(
+                                 clock_->Now() - start))},
+             {"code", absl::StatusCodeToString(status.code())},
+             {"error", std::string(status.message())}});
         if (!status.ok()) {
           std::move(*shared_done)(status);
           return;

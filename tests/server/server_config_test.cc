@@ -10,6 +10,7 @@
 #include "absl/flags/reflection.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/credential_store.h"
 
 ABSL_DECLARE_FLAG(std::string, mypos_env);
 ABSL_DECLARE_FLAG(std::string, token_url);
@@ -17,6 +18,8 @@ ABSL_DECLARE_FLAG(std::string, revoke_url);
 ABSL_DECLARE_FLAG(std::string, client_id_file);
 ABSL_DECLARE_FLAG(std::string, client_secret_file);
 ABSL_DECLARE_FLAG(double, refresh_window);
+ABSL_DECLARE_FLAG(std::string, config);
+ABSL_DECLARE_FLAG(std::string, default_profile);
 ABSL_DECLARE_FLAG(absl::Duration, refresh_retry_max);
 
 namespace tokenservice {
@@ -80,14 +83,57 @@ TEST_F(ConfigFromFlagsTest, MissingSecretNamesVariableAndFlag) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("--client_secret_file"));
 }
 
-TEST_F(ConfigFromFlagsTest, SecretFilesWinAndTrailingNewlineIsDropped) {
+TEST_F(ConfigFromFlagsTest, SecretFilesWinAndAreReadOnEveryUse) {
+  const std::string secret = WriteFile("secret", "old\r\n");
   absl::SetFlag(&FLAGS_client_id_file, WriteFile("id", "file-id\n"));
-  absl::SetFlag(&FLAGS_client_secret_file,
-                WriteFile("secret", std::string(kCanarySecret) + "\r\n"));
+  absl::SetFlag(&FLAGS_client_secret_file, secret);
   auto config = Load();
   ASSERT_TRUE(config.ok());
-  EXPECT_EQ(config->profiles[0].credentials.client_id, "file-id");
-  EXPECT_EQ(config->profiles[0].credentials.client_secret, kCanarySecret);
+  auto loaded = CredentialStore::Load(config->profiles[0]);
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded->client_id, "file-id");
+  EXPECT_EQ(loaded->client_secret, "old");
+  WriteFile("secret", std::string(kCanarySecret) + "\n");  // rotated
+  EXPECT_EQ(CredentialStore::Load(config->profiles[0])->client_secret,
+            kCanarySecret);
+}
+
+TEST_F(ConfigFromFlagsTest, ConfigFileProfilesJoinTheEnvironmentProfile) {
+  absl::SetFlag(&FLAGS_config,
+                WriteFile("config", "default_profile: 'file'\n"
+                                    "profiles { name: 'file' client_id { value: 'f' }"
+                                    " client_secret { env: 'MYPOS_CLIENT_SECRET' } }"));
+  auto config = Load();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->default_profile, "file");
+  ASSERT_EQ(config->profiles.size(), 2u);
+  EXPECT_EQ(config->profiles[0].name, "file");
+  EXPECT_EQ(config->profiles[1].name, "default");
+}
+
+TEST_F(ConfigFromFlagsTest, ConfigFileAloneNeedsNoEnvironment) {
+  env_ = {{"S", kCanarySecret}};
+  absl::SetFlag(&FLAGS_config,
+                WriteFile("config", "profiles { name: 'default' client_id { value: 'f' }"
+                                    " client_secret { env: 'S' } }"));
+  auto config = Load();
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->profiles.size(), 1u);
+}
+
+TEST_F(ConfigFromFlagsTest, ProfileDefinedTwiceOrMissingDefaultIsAnError) {
+  absl::SetFlag(&FLAGS_config,
+                WriteFile("config", "profiles { name: 'default' client_id { value: 'f' }"
+                                    " client_secret { env: 'MYPOS_CLIENT_SECRET' } }"));
+  EXPECT_THAT(std::string(Load().status().message()),
+              HasSubstr("defined both"));
+  env_.clear();
+  absl::SetFlag(&FLAGS_config,
+                WriteFile("config", "profiles { name: 'other' client_id { value: 'f' }"
+                                    " client_secret { file: '" +
+                                        WriteFile("s", "x") + "' } }"));
+  EXPECT_THAT(std::string(Load().status().message()),
+              HasSubstr("default profile \"default\" is not defined"));
 }
 
 TEST_F(ConfigFromFlagsTest, UnreadableOrEmptySecretFileIsNamedNotEchoed) {

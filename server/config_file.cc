@@ -1,0 +1,143 @@
+#include "server/config_file.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+#include "server/request_validation.h"
+#include "server/scopes.h"
+
+namespace tokenservice {
+namespace {
+
+using mypos::token::config::v1::Config;
+using mypos::token::config::v1::SecretSource;
+
+// Keeps the first parse error, with its position.
+class FirstError : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, int column, const std::string& message) override {
+    if (error_.empty()) {
+      error_ = absl::StrCat("line ", line + 1, ":", column + 1, ": ", message);
+    }
+  }
+  const std::string& error() const { return error_; }
+
+ private:
+  std::string error_;
+};
+
+absl::Status Invalid(absl::string_view where, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(where, ": ", problem));
+}
+
+// Resolves `source` into `value` (env, value) or `file` (kept as a path).
+absl::Status Resolve(const SecretSource& source, const std::string& where,
+                     bool allow_value,
+                     const std::function<const char*(const char*)>& getenv,
+                     std::string* value, std::string* file) {
+  switch (source.source_case()) {
+    case SecretSource::kValue:
+      if (!allow_value) {
+        return Invalid(where, "a secret must come from a file or an "
+                              "environment variable, not the config file");
+      }
+      if (source.value().empty()) return Invalid(where + ".value", "is empty");
+      *value = source.value();
+      return absl::OkStatus();
+    case SecretSource::kEnv: {
+      const char* v = getenv(source.env().c_str());
+      if (v == nullptr || *v == '\0') {
+        return Invalid(where + ".env",
+                       absl::StrCat(source.env(), " is not set or empty"));
+      }
+      *value = v;
+      return absl::OkStatus();
+    }
+    case SecretSource::kFile: {
+      std::ifstream in(source.file(), std::ios::binary);
+      if (!in || in.peek() == std::ifstream::traits_type::eof()) {
+        return Invalid(where + ".file", absl::StrCat("\"", source.file(),
+                                                     "\" cannot be read or is empty"));
+      }
+      *file = source.file();
+      return absl::OkStatus();
+    }
+    default:
+      return Invalid(where, "is missing (set file, env or value)");
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<ConfigFileProfiles> ResolveConfig(
+    const Config& config, const std::string& source,
+    const std::function<const char*(const char*)>& getenv) {
+  ConfigFileProfiles out;
+  std::set<std::string> names;
+  for (int i = 0; i < config.profiles_size(); ++i) {
+    const auto& p = config.profiles(i);
+    const std::string where = absl::StrCat(source, ": profiles[", i, "]");
+    if (p.name().empty()) return Invalid(where + ".name", "is empty");
+    if (auto s = ValidateCredentialName(where + ".name", p.name()); !s.ok()) {
+      return s;
+    }
+    if (!names.insert(p.name()).second) {
+      return Invalid(where + ".name",
+                     absl::StrCat("\"", p.name(), "\" is defined twice"));
+    }
+    CredentialProfile profile;
+    profile.name = p.name();
+    if (auto s = Resolve(p.client_id(), where + ".client_id", true, getenv,
+                         &profile.credentials.client_id,
+                         &profile.client_id_file);
+        !s.ok()) {
+      return s;
+    }
+    if (auto s = Resolve(p.client_secret(), where + ".client_secret", false,
+                         getenv, &profile.credentials.client_secret,
+                         &profile.client_secret_file);
+        !s.ok()) {
+      return s;
+    }
+    for (int j = 0; j < p.default_scopes_size(); ++j) {
+      if (auto s = ValidateScope(absl::StrCat(where, ".default_scopes[", j, "]"),
+                                 p.default_scopes(j));
+          !s.ok()) {
+        return s;
+      }
+      profile.default_scopes.push_back(p.default_scopes(j));
+    }
+    out.profiles.push_back(std::move(profile));
+  }
+  out.default_profile = config.default_profile();
+  if (!out.default_profile.empty() && names.count(out.default_profile) == 0) {
+    return Invalid(source + ": default_profile",
+                   absl::StrCat("no profile is named \"", out.default_profile,
+                                "\""));
+  }
+  return out;
+}
+
+absl::StatusOr<ConfigFileProfiles> LoadConfigFile(
+    const std::string& path,
+    const std::function<const char*(const char*)>& getenv) {
+  std::ifstream in(path);
+  if (!in) return Invalid("--config", absl::StrCat("cannot read \"", path, "\""));
+  std::stringstream text;
+  text << in.rdbuf();
+  Config config;
+  FirstError errors;
+  google::protobuf::TextFormat::Parser parser;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(text.str(), &config)) {
+    return Invalid(path, errors.error());
+  }
+  return ResolveConfig(config, path, getenv);
+}
+
+}  // namespace tokenservice

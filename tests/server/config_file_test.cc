@@ -1,0 +1,114 @@
+#include "server/config_file.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace tokenservice {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kCanarySecret[] = "canary-config-secret-93b1";
+
+std::string Write(const std::string& name, const std::string& content) {
+  const std::string path = std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
+  std::ofstream(path) << content;
+  return path;
+}
+
+class ConfigFileTest : public ::testing::Test {
+ protected:
+  absl::StatusOr<ConfigFileProfiles> Load(const std::string& text) {
+    return LoadConfigFile(Write("config.textproto", text),
+                          [this](const char* name) -> const char* {
+                            auto it = env_.find(name);
+                            return it == env_.end() ? nullptr
+                                                    : it->second.c_str();
+                          });
+  }
+
+  void ExpectError(const std::string& text, const std::string& field) {
+    absl::Status status = Load(text).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << text;
+    EXPECT_THAT(std::string(status.message()), HasSubstr(field)) << text;
+    EXPECT_THAT(std::string(status.message()), Not(HasSubstr(kCanarySecret)));
+  }
+
+  std::map<std::string, std::string> env_ = {{"SECRET", kCanarySecret},
+                                             {"ID", "id-from-env"}};
+};
+
+TEST_F(ConfigFileTest, ResolvesValuesEnvironmentAndFiles) {
+  const std::string secret_file = Write("secret", std::string(kCanarySecret) + "\n");
+  auto config = Load(
+      "default_profile: 'b'\n"
+      "profiles { name: 'a' client_id { value: 'id-a' }\n"
+      "           client_secret { env: 'SECRET' } default_scopes: 'webhooks' }\n"
+      "profiles { name: 'b' client_id { env: 'ID' }\n"
+      "           client_secret { file: '" + secret_file + "' } }\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->default_profile, "b");
+  ASSERT_EQ(config->profiles.size(), 2u);
+  EXPECT_EQ(config->profiles[0].credentials.client_id, "id-a");
+  EXPECT_EQ(config->profiles[0].credentials.client_secret, kCanarySecret);
+  EXPECT_THAT(config->profiles[0].default_scopes, ElementsAre("webhooks"));
+  EXPECT_EQ(config->profiles[1].credentials.client_id, "id-from-env");
+  // Files are kept as paths and read on every use.
+  EXPECT_EQ(config->profiles[1].client_secret_file, secret_file);
+  EXPECT_EQ(config->profiles[1].credentials.client_secret, "");
+  auto loaded = CredentialStore::Load(config->profiles[1]);
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded->client_secret, kCanarySecret);
+}
+
+TEST_F(ConfigFileTest, SyntaxErrorNamesFileAndLine) {
+  absl::Status status = Load("profiles { name: 'a'\n  bogus: 1 }\n").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("config.textproto"));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("line 2"));
+}
+
+TEST_F(ConfigFileTest, EachProblemNamesItsField) {
+  ExpectError("profiles { client_id { value: 'x' } client_secret { env: 'SECRET' } }",
+              "profiles[0].name");
+  ExpectError("profiles { name: 'bad name' client_id { value: 'x' } "
+              "client_secret { env: 'SECRET' } }",
+              "profiles[0].name");
+  ExpectError("profiles { name: 'a' client_id { value: 'x' } client_secret { env: 'SECRET' } }"
+              "profiles { name: 'a' client_id { value: 'x' } client_secret { env: 'SECRET' } }",
+              "profiles[1].name");
+  ExpectError("profiles { name: 'a' client_secret { env: 'SECRET' } }",
+              "profiles[0].client_id");
+  ExpectError("profiles { name: 'a' client_id { value: 'x' } "
+              "client_secret { value: 'inline' } }",
+              "profiles[0].client_secret");
+  ExpectError("profiles { name: 'a' client_id { value: 'x' } "
+              "client_secret { env: 'MISSING' } }",
+              "profiles[0].client_secret.env");
+  ExpectError("profiles { name: 'a' client_id { value: 'x' } "
+              "client_secret { file: '/nonexistent/secret' } }",
+              "profiles[0].client_secret.file");
+  ExpectError("profiles { name: 'a' client_id { value: 'x' } "
+              "client_secret { env: 'SECRET' } default_scopes: 'a b' }",
+              "profiles[0].default_scopes[0]");
+  ExpectError("default_profile: 'zzz' profiles { name: 'a' "
+              "client_id { value: 'x' } client_secret { env: 'SECRET' } }",
+              "default_profile");
+}
+
+TEST_F(ConfigFileTest, MissingFileIsNamed) {
+  absl::Status status =
+      LoadConfigFile("/nonexistent/config", [](const char*) { return nullptr; })
+          .status();
+  EXPECT_THAT(std::string(status.message()), HasSubstr("--config"));
+}
+
+}  // namespace
+}  // namespace tokenservice
