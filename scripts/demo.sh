@@ -50,6 +50,7 @@ FAKE="http://127.0.0.1:$(cat "${DEMO_DIR}/fake_mypos.port")"
 
 MYPOS_CLIENT_ID=demo-client MYPOS_CLIENT_SECRET=demo-secret \
   setsid "${DEMO_DIR}/token_server" --listen="${TARGET}" \
+  --admin_listen=127.0.0.1:${DEMO_ADMIN_PORT:-9090} \
   --token_url="${FAKE}/oauth/token" --revoke_url="${FAKE}/oauth/revoke" \
   >"${DEMO_DIR}/token_server.log" 2>&1 < /dev/null &
 echo $! >"${DEMO_DIR}/token_server.pid"
@@ -88,6 +89,8 @@ or with grpcurl (server reflection is on):
   grpcurl -plaintext -d '{"service":"mypos.token.v1.TokenService"}' ${TARGET} grpc.health.v1.Health/Check
   grpcurl -plaintext -d '{"scopes":["webhooks"]}' ${TARGET} mypos.token.v1.TokenService/Issue
   grpcurl -plaintext -d '{"fingerprint":"FP"}' ${TARGET} mypos.token.v1.TokenService/Revoke
+
+Metrics: http://127.0.0.1:${DEMO_ADMIN_PORT:-9090}/metrics (and /healthz).
 
 Stop them with: scripts/demo.sh stop
 MSG

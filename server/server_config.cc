@@ -18,6 +18,9 @@
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
           "gRPC address to listen on, HOST:PORT.");
+ABSL_FLAG(std::string, admin_listen, "",
+          "Plain-HTTP admin address for /metrics and /healthz, HOST:PORT; "
+          "empty (the default) disables it. Kubernetes: 0.0.0.0:9090.");
 ABSL_FLAG(std::string, mypos_env, "production",
           "production or sandbox: which myPOS URLs --token_url and "
           "--revoke_url default to.");
@@ -195,6 +198,7 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
     const std::function<const char*(const char*)>& getenv) {
   ServerConfig config;
   config.listen_address = absl::GetFlag(FLAGS_listen);
+  config.admin_listen_address = absl::GetFlag(FLAGS_admin_listen);
   const std::string env = absl::GetFlag(FLAGS_mypos_env);
   if (env != "production" && env != "sandbox") {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -29,6 +29,8 @@ inline constexpr char kSandboxRevokeUrl[] =
 
 struct ServerConfig {
   std::string listen_address = "0.0.0.0:50051";
+  // Plain-HTTP admin port (/metrics, /healthz); empty disables it.
+  std::string admin_listen_address;
   std::string token_url = kProductionTokenUrl;
   std::string revoke_url = kProductionRevokeUrl;
   // PEM bundle that verifies myPOS; empty uses the system's.

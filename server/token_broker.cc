@@ -17,12 +17,14 @@ using mypos::token::v1::TokenInfo;
 TokenBroker::TokenBroker(BrokerOptions options,
                          const CredentialStore* credentials,
                          OAuthClient* upstream, Executor* executor,
-                         const Clock* clock)
+                         const Clock* clock, Metrics* metrics)
     : options_(std::move(options)),
       credentials_(credentials),
       upstream_(upstream),
       executor_(executor),
-      clock_(clock) {}
+      clock_(clock),
+      own_metrics_(metrics == nullptr ? std::make_unique<Metrics>() : nullptr),
+      metrics_(metrics == nullptr ? own_metrics_.get() : metrics) {}
 
 void TokenBroker::Issue(IssueParams params, IssueCallback done) {
   absl::StatusOr<CredentialProfile> profile =
@@ -44,8 +46,14 @@ void TokenBroker::Issue(IssueParams params, IssueCallback done) {
         {{"fingerprint", params.rejected_fingerprint},
          {"profile", profile->name}});
   }
-  CacheLookup hit = cache_.Lookup(key, clock_->Now(), min_validity);
+  const absl::Time now = clock_->Now();
+  CacheLookup hit = cache_.Lookup(key, now, min_validity);
   if (hit.token != nullptr) {
+    metrics_->RecordCacheHit();
+    if (hit.token->expire_time - now <
+        min_validity.value_or(hit.token->default_min_validity)) {
+      metrics_->RecordShortValidity();  // the cache must never allow this
+    }
     if (hit.refresh_due) StartRefresh(key, *profile, scopes);
     std::move(done)(IssuedToken{std::move(hit.token), /*cached=*/true});
     return;
@@ -78,9 +86,12 @@ bool TokenBroker::JoinFetch(const std::string& key,
         return false;
       }
       it->second.push_back(std::move(waiter));
+      metrics_->RecordCacheMiss();
+      metrics_->AddWaiters(1);
       return true;
     }
   }
+  metrics_->RecordCacheHit();
   std::move(waiter.done)(IssuedToken{std::move(hit.token), /*cached=*/true});
   return true;
 }
@@ -97,7 +108,9 @@ void TokenBroker::StartRefresh(const std::string& key,
     // Busy: the token stays in service and a later hit tries again.
     cache_.SetRefreshing(key, false);
     flights_.erase(it);
+    return;
   }
+  metrics_->RecordBackgroundRefresh();
 }
 
 void TokenBroker::RunFetch(const std::string& key,
@@ -156,6 +169,8 @@ absl::StatusOr<std::shared_ptr<const CachedToken>> TokenBroker::Fetch(
   absl::StatusOr<UpstreamToken> reply = upstream_->FetchToken(
       *credentials, scopes, start + options_.upstream_timeout);
   const absl::Time end = clock_->Now();
+  metrics_->RecordUpstream(UpstreamKind::kToken, reply.status().code(),
+                           end - start);
   const std::string duration_ms =
       absl::StrCat(absl::ToInt64Milliseconds(end - start));
   if (!reply.ok()) {
@@ -192,6 +207,7 @@ void TokenBroker::Deliver(
     std::vector<Waiter> waiters,
     const absl::StatusOr<std::shared_ptr<const CachedToken>>& result) {
   const absl::Time now = clock_->Now();
+  metrics_->AddWaiters(-static_cast<int64_t>(waiters.size()));
   for (Waiter& waiter : waiters) {
     if (!result.ok()) {
       std::move(waiter.done)(result.status());
@@ -264,6 +280,8 @@ void TokenBroker::RevokeUpstream(CredentialProfile profile, std::string token,
                 ? upstream_->RevokeToken(*credentials, token,
                                          start + options_.upstream_timeout)
                 : credentials.status();
+        metrics_->RecordUpstream(UpstreamKind::kRevoke, status.code(),
+                                 clock_->Now() - start);
         Log(status.ok() ? LogLevel::kInfo : LogLevel::kWarning,
             status.ok() ? "upstream_token_revoked" : "upstream_revoke_failed",
             {{"profile", profile.name},
@@ -294,6 +312,10 @@ absl::StatusOr<TokenInfo> TokenBroker::GetTokenInfo(
         absl::StrCat("no cached token has fingerprint ", fingerprint));
   }
   return *std::move(info);
+}
+
+std::vector<TokenInfo> TokenBroker::AllTokens() const {
+  return cache_.List("", clock_->Now());
 }
 
 ListTokensResponse TokenBroker::ListTokens(absl::string_view credential,

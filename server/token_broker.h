@@ -38,6 +38,7 @@
 #include "server/clock.h"
 #include "server/credential_store.h"
 #include "server/executor.h"
+#include "server/metrics.h"
 #include "server/token_cache.h"
 #include "server/upstream/oauth_client.h"
 
@@ -93,8 +94,10 @@ using RevokeCallback =
 // executor must finish its tasks before the broker is destroyed.
 class TokenBroker {
  public:
+  // `metrics` may be null (the broker then keeps its own).
   TokenBroker(BrokerOptions options, const CredentialStore* credentials,
-              OAuthClient* upstream, Executor* executor, const Clock* clock);
+              OAuthClient* upstream, Executor* executor, const Clock* clock,
+              Metrics* metrics = nullptr);
 
   // Calls `done` exactly once: on this thread for a cache hit or an
   // immediate error, otherwise on an executor thread when the shared fetch
@@ -112,6 +115,9 @@ class TokenBroker {
   // Metadata of one cached or recently revoked token; kNotFound otherwise.
   absl::StatusOr<mypos::token::v1::TokenInfo> GetTokenInfo(
       absl::string_view fingerprint) const;
+
+  // Metadata of every cached and recently revoked token, for /metrics.
+  std::vector<mypos::token::v1::TokenInfo> AllTokens() const;
 
   // One page of metadata, ordered by fingerprint, after `page_token` (the
   // last fingerprint of the previous page).
@@ -153,6 +159,8 @@ class TokenBroker {
   OAuthClient* const upstream_;
   Executor* const executor_;
   const Clock* const clock_;
+  std::unique_ptr<Metrics> own_metrics_;
+  Metrics* const metrics_;
   TokenCache cache_;
 
   mutable Mutex mu_;

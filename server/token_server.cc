@@ -33,8 +33,9 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
                                           config.max_queued_upstream);
   s->broker_ = std::make_unique<TokenBroker>(
       config.broker, s->credentials_.get(), s->upstream_.get(), s->pool_.get(),
-      s->clock_.get());
-  s->service_ = std::make_unique<TokenServiceImpl>(s->broker_.get());
+      s->clock_.get(), &s->metrics_);
+  s->service_ =
+      std::make_unique<TokenServiceImpl>(s->broker_.get(), &s->metrics_);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -48,11 +49,29 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
         absl::StrCat("cannot listen on ", config.listen_address));
   }
   s->server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
+  s->serving_ = true;
+  if (!config.admin_listen_address.empty()) {
+    TokenServer* raw = s.get();
+    auto admin = AdminServer::Start(
+        config.admin_listen_address,
+        [raw] {
+          return raw->metrics_.Render(raw->broker_->AllTokens(),
+                                      raw->clock_->Now());
+        },
+        [raw] { return raw->serving_.load(); });
+    if (!admin.ok()) return admin.status();
+    s->admin_ = *std::move(admin);
+  }
   return s;
+}
+
+int TokenServer::admin_port() const {
+  return admin_ == nullptr ? 0 : admin_->port();
 }
 
 TokenServer::~TokenServer() {
   Shutdown(absl::Now());
+  admin_.reset();
   // The pool's destructor joins its threads after they finish queued
   // fetches, whose callbacks finish reactors of the (shut down) server.
   pool_.reset();
@@ -61,6 +80,7 @@ TokenServer::~TokenServer() {
 void TokenServer::Shutdown(absl::Time deadline) {
   if (shut_down_) return;
   shut_down_ = true;
+  serving_ = false;
   server_->GetHealthCheckService()->SetServingStatus(false);
   server_->Shutdown(absl::ToChronoTime(deadline));
 }

@@ -5,13 +5,16 @@
 #ifndef SERVER_TOKEN_SERVER_H_
 #define SERVER_TOKEN_SERVER_H_
 
+#include <atomic>
 #include <memory>
 
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/admin_server.h"
 #include "server/clock.h"
+#include "server/metrics.h"
 #include "server/server_config.h"
 #include "server/thread_pool.h"
 #include "server/token_broker.h"
@@ -38,8 +41,9 @@ class TokenServer {
   // Stops the server (see Shutdown) if still running.
   ~TokenServer();
 
-  // The port actually bound.
+  // The ports actually bound (admin: 0 when disabled).
   int port() const { return port_; }
+  int admin_port() const;
 
   // Reports NOT_SERVING on health checks, refuses new calls, and waits until
   // `deadline` for calls in flight, cancelling those still running then.
@@ -49,6 +53,8 @@ class TokenServer {
   TokenServer() = default;
 
   std::shared_ptr<const Clock> clock_;
+  Metrics metrics_;
+  std::atomic<bool> serving_{false};
   std::shared_ptr<HttpTransport> transport_;
   std::unique_ptr<OAuthClient> upstream_;
   std::unique_ptr<CredentialStore> credentials_;
@@ -56,6 +62,7 @@ class TokenServer {
   std::unique_ptr<TokenBroker> broker_;
   std::unique_ptr<TokenServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<AdminServer> admin_;
   int port_ = 0;
   bool shut_down_ = false;
 };

@@ -3,6 +3,8 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+
 #include "server/grpc_status.h"
 #include "server/log.h"
 #include "server/request_validation.h"
@@ -20,18 +22,8 @@ using mypos::token::v1::RevokeRequest;
 using mypos::token::v1::RevokeResponse;
 using mypos::token::v1::TokenInfo;
 
-// Finishes `reactor` with `status`, logging failures. Messages never hold
-// secrets or tokens (see docs/errors.md), so they are safe to log.
-void Finish(grpc::ServerUnaryReactor* reactor, absl::string_view method,
-            const absl::Status& status) {
-  if (!status.ok()) {
-    Log(LogLevel::kInfo, "rpc_failed",
-        {{"method", std::string(method)},
-         {"code", absl::StatusCodeToString(status.code())},
-         {"error", std::string(status.message())}});
-  }
-  reactor->Finish(ToGrpcStatus(status));
-}
+constexpr const char* kMethodNames[] = {"Issue", "Revoke", "GetTokenInfo",
+                                        "ListTokens"};
 
 void FillIssueResponse(const IssuedToken& issued, IssueResponse* response) {
   const CachedToken& token = *issued.token;
@@ -47,12 +39,31 @@ void FillIssueResponse(const IssuedToken& issued, IssueResponse* response) {
 
 }  // namespace
 
+void TokenServiceImpl::Finish(grpc::ServerUnaryReactor* reactor,
+                              RpcMethod method, absl::string_view profile,
+                              absl::Time start,
+                              const absl::Status& status) const {
+  const absl::Duration latency = absl::Now() - start;
+  if (metrics_ != nullptr) metrics_->RecordRpc(method, status.code(), latency);
+  if (!status.ok()) {
+    // Status messages never hold secrets or tokens (docs/errors.md).
+    Log(LogLevel::kInfo, "rpc_failed",
+        {{"method", kMethodNames[static_cast<int>(method)]},
+         {"profile", std::string(profile)},
+         {"duration_ms", absl::StrCat(absl::ToInt64Milliseconds(latency))},
+         {"code", absl::StatusCodeToString(status.code())},
+         {"error", std::string(status.message())}});
+  }
+  reactor->Finish(ToGrpcStatus(status));
+}
+
 grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
     grpc::CallbackServerContext* context, const IssueRequest* request,
     IssueResponse* response) {
+  const absl::Time start = absl::Now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (absl::Status s = ValidateIssueRequest(*request); !s.ok()) {
-    Finish(reactor, "Issue", s);
+    Finish(reactor, RpcMethod::kIssue, request->credential(), start, s);
     return reactor;
   }
   IssueParams params;
@@ -62,10 +73,11 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
     params.min_validity = FromProtoDuration(request->min_validity());
   }
   params.rejected_fingerprint = request->rejected_fingerprint();
-  broker_->Issue(std::move(params), [reactor, response](
+  broker_->Issue(std::move(params), [this, reactor, request, response, start](
                                         absl::StatusOr<IssuedToken> result) {
     if (result.ok()) FillIssueResponse(*result, response);
-    Finish(reactor, "Issue", result.status());
+    Finish(reactor, RpcMethod::kIssue, request->credential(), start,
+           result.status());
   });
   return reactor;
 }
@@ -73,22 +85,24 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
 grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
     grpc::CallbackServerContext* context, const RevokeRequest* request,
     RevokeResponse* response) {
+  const absl::Time start = absl::Now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (absl::Status s = ValidateRevokeRequest(*request); !s.ok()) {
-    Finish(reactor, "Revoke", s);
+    Finish(reactor, RpcMethod::kRevoke, request->credential(), start, s);
     return reactor;
   }
   RevokeParams params;
   params.credential = request->credential();
   params.token = request->token();
   params.fingerprint = request->fingerprint();
-  broker_->Revoke(std::move(params), [reactor, response](
+  broker_->Revoke(std::move(params), [this, reactor, request, response, start](
                                          absl::StatusOr<RevokeResult> result) {
     if (result.ok()) {
       response->set_fingerprint(result->fingerprint);
       response->set_was_cached(result->was_cached);
     }
-    Finish(reactor, "Revoke", result.status());
+    Finish(reactor, RpcMethod::kRevoke, request->credential(), start,
+           result.status());
   });
   return reactor;
 }
@@ -96,6 +110,7 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
 grpc::ServerUnaryReactor* TokenServiceImpl::GetTokenInfo(
     grpc::CallbackServerContext* context, const GetTokenInfoRequest* request,
     TokenInfo* response) {
+  const absl::Time start = absl::Now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::Status status = ValidateGetTokenInfoRequest(*request);
   if (status.ok()) {
@@ -104,13 +119,14 @@ grpc::ServerUnaryReactor* TokenServiceImpl::GetTokenInfo(
     if (info.ok()) *response = *std::move(info);
     status = info.status();
   }
-  Finish(reactor, "GetTokenInfo", status);
+  Finish(reactor, RpcMethod::kGetTokenInfo, "", start, status);
   return reactor;
 }
 
 grpc::ServerUnaryReactor* TokenServiceImpl::ListTokens(
     grpc::CallbackServerContext* context, const ListTokensRequest* request,
     ListTokensResponse* response) {
+  const absl::Time start = absl::Now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::Status status = ValidateListTokensRequest(*request);
   if (status.ok()) {
@@ -120,7 +136,8 @@ grpc::ServerUnaryReactor* TokenServiceImpl::ListTokens(
     *response = broker_->ListTokens(request->credential(), page_size,
                                     request->page_token());
   }
-  Finish(reactor, "ListTokens", status);
+  Finish(reactor, RpcMethod::kListTokens, request->credential(), start,
+         status);
   return reactor;
 }
 

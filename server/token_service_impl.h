@@ -11,15 +11,18 @@
 #include <grpcpp/grpcpp.h>
 
 #include "proto/token_service.grpc.pb.h"
+#include "server/metrics.h"
 #include "server/token_broker.h"
 
 namespace tokenservice {
 
-// Thread-safe. Borrows `broker`, which must outlive the server.
+// Thread-safe. Borrows `broker` and `metrics`, which must outlive the
+// server; `metrics` may be null.
 class TokenServiceImpl final
     : public mypos::token::v1::TokenService::CallbackService {
  public:
-  explicit TokenServiceImpl(TokenBroker* broker) : broker_(broker) {}
+  explicit TokenServiceImpl(TokenBroker* broker, Metrics* metrics = nullptr)
+      : broker_(broker), metrics_(metrics) {}
 
   grpc::ServerUnaryReactor* Issue(
       grpc::CallbackServerContext* context,
@@ -42,7 +45,14 @@ class TokenServiceImpl final
       mypos::token::v1::ListTokensResponse* response) override;
 
  private:
+  // Finishes `reactor` with `status`, recording the RPC and logging
+  // failures with the profile and duration.
+  void Finish(grpc::ServerUnaryReactor* reactor, RpcMethod method,
+              absl::string_view profile, absl::Time start,
+              const absl::Status& status) const;
+
   TokenBroker* const broker_;
+  Metrics* const metrics_;
 };
 
 }  // namespace tokenservice
