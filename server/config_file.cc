@@ -72,6 +72,53 @@ absl::Status Resolve(const SecretSource& source, const std::string& where,
   }
 }
 
+absl::StatusOr<CallerRule> ResolveCaller(
+    const mypos::token::config::v1::Caller& c, const std::string& where,
+    const std::function<const char*(const char*)>& getenv) {
+  CallerRule rule;
+  rule.name = c.name();
+  if (c.name().empty()) return Invalid(where + ".name", "is empty");
+  if (auto s = ValidateCredentialName(where + ".name", c.name()); !s.ok()) {
+    return s;
+  }
+  rule.peer_identities.assign(c.peer_identities().begin(),
+                              c.peer_identities().end());
+  if (c.has_key()) {
+    std::string key, file;
+    if (auto s = Resolve(c.key(), where + ".key", false, getenv, &key, &file);
+        !s.ok()) {
+      return s;
+    }
+    if (!file.empty()) {
+      std::ifstream in(file, std::ios::binary);
+      std::stringstream content;
+      content << in.rdbuf();
+      key = content.str();
+      while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) {
+        key.pop_back();
+      }
+    }
+    if (key.empty()) return Invalid(where + ".key", "is empty");
+    rule.key_digest = CallerPolicy::KeyDigest(key);
+  }
+  if (rule.peer_identities.empty() && rule.key_digest.empty()) {
+    return Invalid(where, "needs peer_identities or a key to be identified");
+  }
+  for (int j = 0; j < c.profiles_size(); ++j) {
+    const std::string& profile = c.profiles(j);
+    if (profile == "*") continue;
+    if (auto s = ValidateCredentialName(
+            absl::StrCat(where, ".profiles[", j, "]"), profile);
+        !s.ok()) {
+      return s;
+    }
+  }
+  rule.profiles.assign(c.profiles().begin(), c.profiles().end());
+  rule.may_revoke = c.may_revoke();
+  rule.may_read_metadata = c.may_read_metadata();
+  return rule;
+}
+
 }  // namespace
 
 absl::StatusOr<ConfigFileProfiles> ResolveConfig(
@@ -113,6 +160,18 @@ absl::StatusOr<ConfigFileProfiles> ResolveConfig(
       profile.default_scopes.push_back(p.default_scopes(j));
     }
     out.profiles.push_back(std::move(profile));
+  }
+  std::set<std::string> callers;
+  for (int i = 0; i < config.callers_size(); ++i) {
+    const std::string where = absl::StrCat(source, ": callers[", i, "]");
+    absl::StatusOr<CallerRule> rule =
+        ResolveCaller(config.callers(i), where, getenv);
+    if (!rule.ok()) return rule.status();
+    if (!callers.insert(rule->name).second) {
+      return Invalid(where + ".name",
+                     absl::StrCat("\"", rule->name, "\" is defined twice"));
+    }
+    out.callers.push_back(*std::move(rule));
   }
   out.default_profile = config.default_profile();
   if (!out.default_profile.empty() && names.count(out.default_profile) == 0) {

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "proto/config.pb.h"
+#include "server/caller_policy.h"
 #include "server/credential_store.h"
 
 namespace tokenservice {
@@ -18,6 +19,7 @@ namespace tokenservice {
 struct ConfigFileProfiles {
   std::string default_profile;  // empty when the file names none
   std::vector<CredentialProfile> profiles;
+  std::vector<CallerRule> callers;
 };
 
 // Parses `path` and resolves its profiles: environment variables through

@@ -21,6 +21,15 @@ ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
 ABSL_FLAG(std::string, admin_listen, "",
           "Plain-HTTP admin address for /metrics and /healthz, HOST:PORT; "
           "empty (the default) disables it. Kubernetes: 0.0.0.0:9090.");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain for TLS on the gRPC port (with "
+          "--tls_key_file); reloaded when the file changes.");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key for TLS.");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA bundle that verifies client certificates (mTLS); callers "
+          "may then be identified by their certificate.");
+ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(60),
+          "How often the TLS files are checked for changes.");
 ABSL_FLAG(std::string, mypos_env, "production",
           "production or sandbox: which myPOS URLs --token_url and "
           "--revoke_url default to.");
@@ -101,6 +110,7 @@ absl::Status AddProfiles(const std::function<const char*(const char*)>& getenv,
         LoadConfigFile(config_path, getenv);
     if (!file.ok()) return file.status();
     config->profiles = std::move(file->profiles);
+    config->callers = std::move(file->callers);
     if (!file->default_profile.empty()) {
       config->default_profile = file->default_profile;
     }
@@ -143,6 +153,33 @@ absl::Status AddProfiles(const std::function<const char*(const char*)>& getenv,
   return absl::InvalidArgumentError(absl::StrCat(
       "default profile \"", config->default_profile,
       "\" is not defined (by --config or MYPOS_CLIENT_* / --client_*_file)"));
+}
+
+absl::Status TlsFromFlags(ServerConfig* config) {
+  config->tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  config->tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+  config->tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+  config->tls_reload_interval = absl::GetFlag(FLAGS_tls_reload_interval);
+  if (config->tls_cert_file.empty() != config->tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_cert_file and --tls_key_file go together");
+  }
+  if (!config->tls_client_ca_file.empty() && config->tls_cert_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_client_ca_file needs --tls_cert_file and --tls_key_file");
+  }
+  for (const auto& [flag, path] :
+       {std::pair<const char*, std::string>{"tls_cert_file",
+                                            config->tls_cert_file},
+        {"tls_key_file", config->tls_key_file},
+        {"tls_client_ca_file", config->tls_client_ca_file}}) {
+    if (path.empty()) continue;
+    if (auto s = ReadSecretFile(flag, path); !s.ok()) return s.status();
+  }
+  if (config->tls_reload_interval < absl::Seconds(1)) {
+    return absl::InvalidArgumentError("--tls_reload_interval must be >= 1s");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -199,6 +236,7 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
   ServerConfig config;
   config.listen_address = absl::GetFlag(FLAGS_listen);
   config.admin_listen_address = absl::GetFlag(FLAGS_admin_listen);
+  if (auto s = TlsFromFlags(&config); !s.ok()) return s;
   const std::string env = absl::GetFlag(FLAGS_mypos_env);
   if (env != "production" && env != "sandbox") {
     return absl::InvalidArgumentError(absl::StrCat(

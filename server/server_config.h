@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "server/caller_policy.h"
 #include "server/credential_store.h"
 #include "server/token_broker.h"
 
@@ -37,6 +38,15 @@ struct ServerConfig {
   std::string ca_bundle_file;
   std::string default_profile = "default";
   std::vector<CredentialProfile> profiles;
+  // Empty: every caller may use every profile.
+  std::vector<CallerRule> callers;
+  // TLS on the gRPC port when both are set; the files are watched and
+  // reloaded. With a client CA, client certificates are requested and
+  // verified (mTLS), and identify callers to the policy.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
+  absl::Duration tls_reload_interval = absl::Seconds(60);
   BrokerOptions broker;
   // Threads that talk to myPOS, and how many fetches may wait for one.
   int upstream_threads = 4;

@@ -318,10 +318,17 @@ std::vector<TokenInfo> TokenBroker::AllTokens() const {
   return cache_.List("", clock_->Now());
 }
 
-ListTokensResponse TokenBroker::ListTokens(absl::string_view credential,
-                                           int page_size,
-                                           absl::string_view page_token) const {
+ListTokensResponse TokenBroker::ListTokens(
+    absl::string_view credential, int page_size, absl::string_view page_token,
+    const std::function<bool(absl::string_view)>& visible) const {
   std::vector<TokenInfo> all = cache_.List(credential, clock_->Now());
+  if (visible) {
+    all.erase(std::remove_if(all.begin(), all.end(),
+                             [&visible](const TokenInfo& info) {
+                               return !visible(info.credential());
+                             }),
+              all.end());
+  }
   auto first = std::upper_bound(
       all.begin(), all.end(), page_token,
       [](absl::string_view token, const TokenInfo& info) {

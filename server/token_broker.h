@@ -120,10 +120,18 @@ class TokenBroker {
   std::vector<mypos::token::v1::TokenInfo> AllTokens() const;
 
   // One page of metadata, ordered by fingerprint, after `page_token` (the
-  // last fingerprint of the previous page).
+  // last fingerprint of the previous page), of the tokens whose profile
+  // `visible` accepts (all when empty).
   mypos::token::v1::ListTokensResponse ListTokens(
       absl::string_view credential, int page_size,
-      absl::string_view page_token) const;
+      absl::string_view page_token,
+      const std::function<bool(absl::string_view profile)>& visible =
+          nullptr) const;
+
+  // The profile used when a caller names none.
+  const std::string& default_profile() const {
+    return credentials_->default_profile();
+  }
 
  private:
   struct Waiter {

@@ -4,8 +4,12 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 
 #include "absl/strings/str_cat.h"
+#include "server/log.h"
 #include "server/upstream/curl_http_transport.h"
 #include "server/upstream/mypos_oauth_client.h"
 
@@ -34,14 +38,23 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
   s->broker_ = std::make_unique<TokenBroker>(
       config.broker, s->credentials_.get(), s->upstream_.get(), s->pool_.get(),
       s->clock_.get(), &s->metrics_);
-  s->service_ =
-      std::make_unique<TokenServiceImpl>(s->broker_.get(), &s->metrics_);
+  s->policy_ = std::make_unique<CallerPolicy>(config.callers);
+  if (s->policy_->open()) {
+    Log(LogLevel::kWarning, "caller_policy_open",
+        {{"message",
+          "no callers are configured: EVERY caller may issue, revoke and "
+          "read metadata for EVERY credential profile; list callers in "
+          "--config to restrict this"}});
+  }
+  s->service_ = std::make_unique<TokenServiceImpl>(
+      s->broker_.get(), &s->metrics_, s->policy_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.listen_address,
-                           grpc::InsecureServerCredentials(), &s->port_);
+  builder.AddListeningPort(config.listen_address, Credentials(config),
+                           &s->port_);
+  builder.SetMaxReceiveMessageSize(kMaxRequestBytes);
   builder.RegisterService(s->service_.get());
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
@@ -63,6 +76,28 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
     s->admin_ = *std::move(admin);
   }
   return s;
+}
+
+std::shared_ptr<grpc::ServerCredentials> TokenServer::Credentials(
+    const ServerConfig& config) {
+  if (config.tls_cert_file.empty()) return grpc::InsecureServerCredentials();
+  // The provider re-reads the files every interval, so rotated
+  // certificates take effect without a restart.
+  auto provider =
+      std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+          config.tls_key_file, config.tls_cert_file, config.tls_client_ca_file,
+          absl::ToInt64Seconds(config.tls_reload_interval));
+  grpc::experimental::TlsServerCredentialsOptions options(provider);
+  options.watch_identity_key_cert_pairs();
+  if (!config.tls_client_ca_file.empty()) {
+    options.watch_root_certs();
+    // Verified when presented; callers with a key need none.
+    options.set_cert_request_type(
+        GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  } else {
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  }
+  return grpc::experimental::TlsServerCredentials(options);
 }
 
 int TokenServer::admin_port() const {

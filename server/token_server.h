@@ -27,6 +27,9 @@ namespace tokenservice {
 // The name under which grpc.health.v1 reports TokenService.
 inline constexpr char kServiceName[] = "mypos.token.v1.TokenService";
 
+// Largest request accepted: requests are a few KiB at most.
+inline constexpr int kMaxRequestBytes = 64 * 1024;
+
 // Thread-safe.
 class TokenServer {
  public:
@@ -52,6 +55,10 @@ class TokenServer {
  private:
   TokenServer() = default;
 
+  // Insecure, TLS, or mTLS server credentials as `config` says.
+  static std::shared_ptr<grpc::ServerCredentials> Credentials(
+      const ServerConfig& config);
+
   std::shared_ptr<const Clock> clock_;
   Metrics metrics_;
   std::atomic<bool> serving_{false};
@@ -60,6 +67,7 @@ class TokenServer {
   std::unique_ptr<CredentialStore> credentials_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<TokenBroker> broker_;
+  std::unique_ptr<CallerPolicy> policy_;
   std::unique_ptr<TokenServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<AdminServer> admin_;

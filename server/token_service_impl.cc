@@ -2,6 +2,9 @@
 
 #include <string>
 #include <utility>
+#include <vector>
+
+#include <grpc/grpc_security_constants.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -57,13 +60,58 @@ void TokenServiceImpl::Finish(grpc::ServerUnaryReactor* reactor,
   reactor->Finish(ToGrpcStatus(status));
 }
 
+absl::StatusOr<const CallerRule*> TokenServiceImpl::Identify(
+    grpc::CallbackServerContext* context) const {
+  if (policy_ == nullptr || policy_->open()) return nullptr;
+  std::vector<std::string> identities;
+  std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
+  if (auth != nullptr && auth->IsPeerAuthenticated()) {
+    for (const char* property :
+         {GRPC_PEER_URI_PROPERTY_NAME, GRPC_PEER_DNS_PROPERTY_NAME}) {
+      for (const grpc::string_ref& value : auth->FindPropertyValues(property)) {
+        identities.emplace_back(value.data(), value.size());
+      }
+    }
+  }
+  absl::string_view key;
+  const auto& metadata = context->client_metadata();
+  if (auto it = metadata.find(kCallerKeyMetadata); it != metadata.end()) {
+    key = absl::string_view(it->second.data(), it->second.size());
+  }
+  return policy_->Authenticate(identities, key);
+}
+
+absl::Status TokenServiceImpl::Authorize(
+    const absl::StatusOr<const CallerRule*>& caller, absl::string_view profile,
+    Action action) const {
+  if (!caller.ok()) return caller.status();
+  const CallerRule* rule = *caller;
+  if (rule == nullptr) return absl::OkStatus();
+  if (profile.empty()) profile = broker_->default_profile();
+  const bool permitted =
+      action == Action::kIssue || (action == Action::kRevoke && rule->may_revoke) ||
+      (action == Action::kReadMetadata && rule->may_read_metadata);
+  if (permitted && CallerPolicy::MayUse(rule, profile)) return absl::OkStatus();
+  static constexpr const char* kVerbs[] = {"use", "revoke tokens of",
+                                           "read token metadata of"};
+  return absl::PermissionDeniedError(absl::StrCat(
+      "caller \"", rule->name, "\" may not ",
+      kVerbs[static_cast<int>(action)], " credential profile \"", profile,
+      "\""));
+}
+
 grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
     grpc::CallbackServerContext* context, const IssueRequest* request,
     IssueResponse* response) {
   const absl::Time start = absl::Now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status s = ValidateIssueRequest(*request); !s.ok()) {
-    Finish(reactor, RpcMethod::kIssue, request->credential(), start, s);
+  absl::Status allowed = ValidateIssueRequest(*request);
+  if (allowed.ok()) {
+    allowed = Authorize(Identify(context), request->credential(),
+                        Action::kIssue);
+  }
+  if (!allowed.ok()) {
+    Finish(reactor, RpcMethod::kIssue, request->credential(), start, allowed);
     return reactor;
   }
   IssueParams params;
@@ -87,8 +135,13 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
     RevokeResponse* response) {
   const absl::Time start = absl::Now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status s = ValidateRevokeRequest(*request); !s.ok()) {
-    Finish(reactor, RpcMethod::kRevoke, request->credential(), start, s);
+  absl::Status allowed = ValidateRevokeRequest(*request);
+  if (allowed.ok()) {
+    allowed = Authorize(Identify(context), request->credential(),
+                        Action::kRevoke);
+  }
+  if (!allowed.ok()) {
+    Finish(reactor, RpcMethod::kRevoke, request->credential(), start, allowed);
     return reactor;
   }
   RevokeParams params;
@@ -113,9 +166,19 @@ grpc::ServerUnaryReactor* TokenServiceImpl::GetTokenInfo(
   const absl::Time start = absl::Now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::Status status = ValidateGetTokenInfoRequest(*request);
+  const absl::StatusOr<const CallerRule*> caller = Identify(context);
+  if (status.ok() && !caller.ok()) status = caller.status();
+  if (status.ok() && *caller != nullptr && !(*caller)->may_read_metadata) {
+    status = Authorize(caller, "", Action::kReadMetadata);
+  }
   if (status.ok()) {
     absl::StatusOr<TokenInfo> info =
         broker_->GetTokenInfo(request->fingerprint());
+    if (info.ok() && !CallerPolicy::MayUse(*caller, info->credential())) {
+      // Not this caller's to see: the same answer as an unknown token.
+      info = absl::NotFoundError(absl::StrCat("no cached token has fingerprint ",
+                                              request->fingerprint()));
+    }
     if (info.ok()) *response = *std::move(info);
     status = info.status();
   }
@@ -129,12 +192,26 @@ grpc::ServerUnaryReactor* TokenServiceImpl::ListTokens(
   const absl::Time start = absl::Now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::Status status = ValidateListTokensRequest(*request);
+  const absl::StatusOr<const CallerRule*> caller = Identify(context);
+  if (status.ok()) {
+    status = Authorize(caller, request->credential(), Action::kReadMetadata);
+    // With no profile named, the default one need not be allowed: the
+    // listing is filtered to the caller's profiles instead.
+    if (!status.ok() && request->credential().empty() && caller.ok() &&
+        (*caller)->may_read_metadata) {
+      status = absl::OkStatus();
+    }
+  }
   if (status.ok()) {
     int page_size = request->page_size();
     if (page_size == 0) page_size = kDefaultPageSize;
     if (page_size > kMaxPageSize) page_size = kMaxPageSize;
-    *response = broker_->ListTokens(request->credential(), page_size,
-                                    request->page_token());
+    const CallerRule* rule = *caller;
+    *response = broker_->ListTokens(
+        request->credential(), page_size, request->page_token(),
+        [rule](absl::string_view profile) {
+          return CallerPolicy::MayUse(rule, profile);
+        });
   }
   Finish(reactor, RpcMethod::kListTokens, request->credential(), start,
          status);

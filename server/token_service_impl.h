@@ -11,18 +11,25 @@
 #include <grpcpp/grpcpp.h>
 
 #include "proto/token_service.grpc.pb.h"
+#include "server/caller_policy.h"
 #include "server/metrics.h"
 #include "server/token_broker.h"
 
 namespace tokenservice {
 
-// Thread-safe. Borrows `broker` and `metrics`, which must outlive the
-// server; `metrics` may be null.
+// Every call is first matched against the CallerPolicy: an unknown caller
+// gets UNAUTHENTICATED; a known caller asking for a profile (or an action)
+// it is not allowed gets PERMISSION_DENIED, worded the same whether or not
+// the profile exists.
+//
+// Thread-safe. Borrows `broker`, `metrics` and `policy`, which must outlive
+// the server; `metrics` may be null, and a null `policy` is open.
 class TokenServiceImpl final
     : public mypos::token::v1::TokenService::CallbackService {
  public:
-  explicit TokenServiceImpl(TokenBroker* broker, Metrics* metrics = nullptr)
-      : broker_(broker), metrics_(metrics) {}
+  explicit TokenServiceImpl(TokenBroker* broker, Metrics* metrics = nullptr,
+                            const CallerPolicy* policy = nullptr)
+      : broker_(broker), metrics_(metrics), policy_(policy) {}
 
   grpc::ServerUnaryReactor* Issue(
       grpc::CallbackServerContext* context,
@@ -51,8 +58,18 @@ class TokenServiceImpl final
               absl::string_view profile, absl::Time start,
               const absl::Status& status) const;
 
+  // The caller (nullptr under an open policy), or kUnauthenticated.
+  absl::StatusOr<const CallerRule*> Identify(
+      grpc::CallbackServerContext* context) const;
+  // OK if `caller` may use `profile` (empty: the default profile) and, for
+  // `action`s other than issuing, has that permission.
+  enum class Action { kIssue, kRevoke, kReadMetadata };
+  absl::Status Authorize(const absl::StatusOr<const CallerRule*>& caller,
+                         absl::string_view profile, Action action) const;
+
   TokenBroker* const broker_;
   Metrics* const metrics_;
+  const CallerPolicy* const policy_;
 };
 
 }  // namespace tokenservice

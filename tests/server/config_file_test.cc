@@ -103,6 +103,38 @@ TEST_F(ConfigFileTest, EachProblemNamesItsField) {
               "default_profile");
 }
 
+TEST_F(ConfigFileTest, CallersResolveToRulesWithKeyDigests) {
+  const std::string key_file = Write("key", "canary-caller-key\n");
+  auto config = Load(
+      "profiles { name: 'a' client_id { value: 'x' } client_secret { env: 'SECRET' } }\n"
+      "callers { name: 'svc-1' peer_identities: 'spiffe://c/svc-1'\n"
+      "          profiles: 'a' may_revoke: true }\n"
+      "callers { name: 'svc-2' key { file: '" + key_file + "' } profiles: '*'\n"
+      "          may_read_metadata: true }\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->callers.size(), 2u);
+  EXPECT_EQ(config->callers[0].peer_identities[0], "spiffe://c/svc-1");
+  EXPECT_TRUE(config->callers[0].may_revoke);
+  EXPECT_EQ(config->callers[1].key_digest,
+            CallerPolicy::KeyDigest("canary-caller-key"));
+  EXPECT_TRUE(config->callers[1].may_read_metadata);
+}
+
+TEST_F(ConfigFileTest, CallerProblemsNameTheirField) {
+  const std::string p =
+      "profiles { name: 'a' client_id { value: 'x' } client_secret { env: 'SECRET' } }\n";
+  ExpectError(p + "callers { name: 'c' profiles: 'a' }", "callers[0]");
+  ExpectError(p + "callers { name: 'c' key { value: 'inline' } }",
+              "callers[0].key");
+  ExpectError(p + "callers { name: 'c' key { env: 'NOPE' } }",
+              "callers[0].key.env");
+  ExpectError(p + "callers { name: 'c' key { env: 'SECRET' } profiles: 'a b' }",
+              "callers[0].profiles[0]");
+  ExpectError(p + "callers { name: 'c' key { env: 'SECRET' } }"
+                  "callers { name: 'c' key { env: 'ID' } }",
+              "callers[1].name");
+}
+
 TEST_F(ConfigFileTest, MissingFileIsNamed) {
   absl::Status status =
       LoadConfigFile("/nonexistent/config", [](const char*) { return nullptr; })
