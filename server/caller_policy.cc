@@ -8,8 +8,9 @@
 
 namespace tokenservice {
 
-CallerPolicy::CallerPolicy(std::vector<CallerRule> rules)
-    : rules_(std::move(rules)) {}
+CallerPolicy::CallerPolicy(std::vector<CallerRule> rules,
+                           bool caller_credentials)
+    : rules_(std::move(rules)), caller_credentials_(caller_credentials) {}
 
 std::string CallerPolicy::KeyDigest(absl::string_view key) {
   unsigned char digest[SHA256_DIGEST_LENGTH];

@@ -26,12 +26,15 @@ struct CallerRule {
   std::vector<std::string> profiles;  // "*" = all
   bool may_revoke = false;
   bool may_read_metadata = false;
+  bool may_supply_credentials = false;
 };
 
 // Immutable after construction, so thread-safe.
 class CallerPolicy {
  public:
-  explicit CallerPolicy(std::vector<CallerRule> rules = {});
+  // `caller_credentials` allows IssueRequest.client_credentials at all.
+  explicit CallerPolicy(std::vector<CallerRule> rules = {},
+                        bool caller_credentials = false);
 
   // True when no caller is listed: everyone may do everything.
   bool open() const { return rules_.empty(); }
@@ -46,11 +49,18 @@ class CallerPolicy {
   // Whether `caller` (nullptr: open policy) may use `profile`.
   static bool MayUse(const CallerRule* caller, absl::string_view profile);
 
+  // Whether `caller` may send its own client credentials.
+  bool MaySupplyCredentials(const CallerRule* caller) const {
+    return caller_credentials_ &&
+           (caller == nullptr || caller->may_supply_credentials);
+  }
+
   // The SHA-256 of `key`, raw bytes, as CallerRule::key_digest holds it.
   static std::string KeyDigest(absl::string_view key);
 
  private:
   std::vector<CallerRule> rules_;
+  bool caller_credentials_;
 };
 
 }  // namespace tokenservice

@@ -116,6 +116,7 @@ absl::StatusOr<CallerRule> ResolveCaller(
   rule.profiles.assign(c.profiles().begin(), c.profiles().end());
   rule.may_revoke = c.may_revoke();
   rule.may_read_metadata = c.may_read_metadata();
+  rule.may_supply_credentials = c.may_supply_credentials();
   return rule;
 }
 
@@ -172,6 +173,15 @@ absl::StatusOr<ConfigFileProfiles> ResolveConfig(
                      absl::StrCat("\"", rule->name, "\" is defined twice"));
     }
     out.callers.push_back(*std::move(rule));
+  }
+  out.caller_credentials = config.caller_credentials().enabled();
+  if (config.caller_credentials().max_cached_tokens() < 0) {
+    return Invalid(source + ": caller_credentials.max_cached_tokens",
+                   "must not be negative");
+  }
+  if (config.caller_credentials().max_cached_tokens() > 0) {
+    out.max_caller_credential_tokens =
+        config.caller_credentials().max_cached_tokens();
   }
   out.default_profile = config.default_profile();
   if (!out.default_profile.empty() && names.count(out.default_profile) == 0) {

@@ -20,6 +20,8 @@ struct ConfigFileProfiles {
   std::string default_profile;  // empty when the file names none
   std::vector<CredentialProfile> profiles;
   std::vector<CallerRule> callers;
+  bool caller_credentials = false;
+  size_t max_caller_credential_tokens = 10000;
 };
 
 // Parses `path` and resolves its profiles: environment variables through

@@ -28,6 +28,9 @@ struct CredentialProfile {
   std::string client_secret_file;
   // Scopes asked for when a caller names none.
   std::vector<std::string> default_scopes;
+  // Caller-supplied credentials only: a keyed hash of the secret, so that
+  // the cache tells secrets apart without holding them.
+  std::string secret_hash;
 };
 
 // Immutable after construction, so thread-safe.

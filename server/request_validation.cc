@@ -41,6 +41,29 @@ absl::Status ValidateFingerprint(absl::string_view field,
                                            " lower-case hex digits"));
 }
 
+absl::Status ValidateCallerCredentials(
+    const mypos::token::v1::CallerCredentials& c, absl::string_view profile) {
+  if (!profile.empty()) {
+    return Invalid("credential",
+                   "must be empty when client_credentials are given");
+  }
+  const std::string& id = c.client_id();
+  if (id.empty() || id.size() > kMaxClientIdLength ||
+      !std::all_of(id.begin(), id.end(),
+                   [](char ch) { return ch >= 0x20 && ch < 0x7f; })) {
+    return Invalid("client_credentials.client_id",
+                   absl::StrCat("must be 1 to ", kMaxClientIdLength,
+                                " printable ASCII characters"));
+  }
+  if (c.client_secret().empty() ||
+      c.client_secret().size() > kMaxClientSecretLength) {
+    return Invalid("client_credentials.client_secret",
+                   absl::StrCat("must be 1 to ", kMaxClientSecretLength,
+                                " bytes"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateIssueRequest(const mypos::token::v1::IssueRequest& r) {
@@ -65,7 +88,14 @@ absl::Status ValidateIssueRequest(const mypos::token::v1::IssueRequest& r) {
     }
   }
   if (!r.rejected_fingerprint().empty()) {
-    return ValidateFingerprint("rejected_fingerprint", r.rejected_fingerprint());
+    if (auto s = ValidateFingerprint("rejected_fingerprint",
+                                     r.rejected_fingerprint());
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (r.has_client_credentials()) {
+    return ValidateCallerCredentials(r.client_credentials(), r.credential());
   }
   return absl::OkStatus();
 }
@@ -73,6 +103,13 @@ absl::Status ValidateIssueRequest(const mypos::token::v1::IssueRequest& r) {
 absl::Status ValidateRevokeRequest(const mypos::token::v1::RevokeRequest& r) {
   if (auto s = ValidateCredentialName("credential", r.credential()); !s.ok()) {
     return s;
+  }
+  if (r.has_client_credentials()) {
+    if (auto s = ValidateCallerCredentials(r.client_credentials(),
+                                           r.credential());
+        !s.ok()) {
+      return s;
+    }
   }
   switch (r.target_case()) {
     case mypos::token::v1::RevokeRequest::kToken: {

@@ -12,6 +12,8 @@ namespace tokenservice {
 
 inline constexpr int kMaxCredentialLength = 64;
 inline constexpr int kMaxTokenLength = 4096;
+inline constexpr int kMaxClientIdLength = 256;
+inline constexpr int kMaxClientSecretLength = 1024;
 inline constexpr int kMaxPageSize = 1000;
 inline constexpr int kDefaultPageSize = 100;
 

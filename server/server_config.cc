@@ -111,6 +111,9 @@ absl::Status AddProfiles(const std::function<const char*(const char*)>& getenv,
     if (!file.ok()) return file.status();
     config->profiles = std::move(file->profiles);
     config->callers = std::move(file->callers);
+    config->caller_credentials = file->caller_credentials;
+    config->broker.max_caller_credential_tokens =
+        file->max_caller_credential_tokens;
     if (!file->default_profile.empty()) {
       config->default_profile = file->default_profile;
     }

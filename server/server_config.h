@@ -40,6 +40,9 @@ struct ServerConfig {
   std::vector<CredentialProfile> profiles;
   // Empty: every caller may use every profile.
   std::vector<CallerRule> callers;
+  // Whether callers may send their own client credentials (the LRU bound is
+  // broker.max_caller_credential_tokens).
+  bool caller_credentials = false;
   // TLS on the gRPC port when both are set; the files are watched and
   // reloaded. With a client CA, client certificates are requested and
   // verified (mTLS), and identify callers to the policy.

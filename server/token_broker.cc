@@ -4,6 +4,11 @@
 #include <random>
 #include <utility>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "server/fingerprint.h"
 #include "server/log.h"
@@ -24,18 +29,48 @@ TokenBroker::TokenBroker(BrokerOptions options,
       executor_(executor),
       clock_(clock),
       own_metrics_(metrics == nullptr ? std::make_unique<Metrics>() : nullptr),
-      metrics_(metrics == nullptr ? own_metrics_.get() : metrics) {}
+      metrics_(metrics == nullptr ? own_metrics_.get() : metrics),
+      secret_hash_key_(32, '\0'),
+      cache_(/*revoked_retention=*/1000,
+             options_.max_caller_credential_tokens) {
+  RAND_bytes(reinterpret_cast<unsigned char*>(secret_hash_key_.data()),
+             static_cast<int>(secret_hash_key_.size()));
+}
+
+absl::StatusOr<CredentialProfile> TokenBroker::ResolveProfile(
+    const std::string& name,
+    const std::optional<ClientCredentials>& supplied) const {
+  if (!supplied.has_value()) return credentials_->Find(name);
+  CredentialProfile profile;
+  profile.name = absl::StrCat(kCallerSuppliedPrefix, supplied->client_id);
+  profile.credentials = *supplied;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_size = 0;
+  HMAC(EVP_sha256(), secret_hash_key_.data(),
+       static_cast<int>(secret_hash_key_.size()),
+       reinterpret_cast<const unsigned char*>(supplied->client_secret.data()),
+       supplied->client_secret.size(), mac, &mac_size);
+  profile.secret_hash = absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(mac), mac_size));
+  return profile;
+}
 
 void TokenBroker::Issue(IssueParams params, IssueCallback done) {
   absl::StatusOr<CredentialProfile> profile =
-      credentials_->Find(params.credential);
+      ResolveProfile(params.credential, params.caller_credentials);
   if (!profile.ok()) {
     std::move(done)(profile.status());
     return;
   }
   const std::vector<std::string> scopes = NormalizeScopes(
       params.scopes.empty() ? profile->default_scopes : std::move(params.scopes));
-  const std::string key = CacheKey(profile->name, scopes);
+  // Caller-supplied credentials: the client id and a keyed hash of the
+  // secret, never the secret.
+  const std::string key = CacheKey(
+      profile->secret_hash.empty()
+          ? profile->name
+          : absl::StrCat(profile->name, "#", profile->secret_hash),
+      scopes);
   std::optional<absl::Duration> min_validity;
   if (params.min_validity > absl::ZeroDuration()) {
     min_validity = params.min_validity;
@@ -120,7 +155,7 @@ void TokenBroker::RunFetch(const std::string& key,
   absl::StatusOr<std::shared_ptr<const CachedToken>> result =
       Fetch(profile, scopes);
   if (result.ok()) {
-    cache_.Put(key, *result);
+    cache_.Put(key, *result, /*bounded=*/!profile.secret_hash.empty());
   } else {
     cache_.RecordRefreshFailure(key, result.status().message(), clock_->Now(),
                                 options_.refresh_retry_initial,
@@ -229,7 +264,7 @@ void TokenBroker::Deliver(
 
 void TokenBroker::Revoke(RevokeParams params, RevokeCallback done) {
   absl::StatusOr<CredentialProfile> profile =
-      credentials_->Find(params.credential);
+      ResolveProfile(params.credential, params.caller_credentials);
   if (!profile.ok()) {
     std::move(done)(profile.status());
     return;

@@ -49,6 +49,8 @@ struct IssueParams {
   std::vector<std::string> scopes;  // already validated
   absl::Duration min_validity = absl::ZeroDuration();  // zero: the default
   std::string rejected_fingerprint;
+  // A caller's own credentials instead of a profile (credential empty).
+  std::optional<ClientCredentials> caller_credentials;
 };
 
 struct IssuedToken {
@@ -60,6 +62,7 @@ struct RevokeParams {
   std::string credential;  // empty: the default profile
   std::string token;  // exactly one of token and fingerprint is set
   std::string fingerprint;
+  std::optional<ClientCredentials> caller_credentials;
 };
 
 struct RevokeResult {
@@ -83,7 +86,13 @@ struct BrokerOptions {
   absl::Duration refresh_retry_max = absl::Seconds(60);
   // Uniform in [0, 1), for the refresh jitter; empty: a real random source.
   std::function<double()> random;
+  // Most tokens cached for caller-supplied credentials (LRU beyond).
+  size_t max_caller_credential_tokens = 10000;
 };
+
+// Profile name shown for tokens of caller-supplied credentials, before the
+// client id.
+inline constexpr char kCallerSuppliedPrefix[] = "caller-supplied:";
 
 using IssueCallback =
     absl::AnyInvocable<void(absl::StatusOr<IssuedToken>) &&>;
@@ -139,6 +148,12 @@ class TokenBroker {
     IssueCallback done;
   };
 
+  // The configured profile `name`, or one made of caller-supplied
+  // credentials.
+  absl::StatusOr<CredentialProfile> ResolveProfile(
+      const std::string& name,
+      const std::optional<ClientCredentials>& supplied) const;
+
   // Joins or starts the fetch for `key`. Returns false, leaving `waiter`
   // untouched, when a fetch could not be scheduled.
   bool JoinFetch(const std::string& key, const CredentialProfile& profile,
@@ -169,6 +184,8 @@ class TokenBroker {
   const Clock* const clock_;
   std::unique_ptr<Metrics> own_metrics_;
   Metrics* const metrics_;
+  // Per-process random key for hashing caller-supplied secrets.
+  std::string secret_hash_key_;
   TokenCache cache_;
 
   mutable Mutex mu_;

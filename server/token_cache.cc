@@ -16,8 +16,8 @@ std::string CacheKey(absl::string_view credential,
   return absl::StrCat(credential, "\n", absl::StrJoin(normalized_scopes, " "));
 }
 
-TokenCache::TokenCache(size_t revoked_retention)
-    : revoked_retention_(revoked_retention) {}
+TokenCache::TokenCache(size_t revoked_retention, size_t max_bounded)
+    : revoked_retention_(revoked_retention), max_bounded_(max_bounded) {}
 
 CacheLookup TokenCache::Lookup(
     const std::string& key, absl::Time now,
@@ -32,19 +32,28 @@ CacheLookup TokenCache::Lookup(
     return {};
   }
   entry.hits.fetch_add(1, std::memory_order_relaxed);
+  if (entry.bounded) {
+    entry.last_used.store(absl::ToUnixNanos(now), std::memory_order_relaxed);
+  }
   const bool due = !entry.refreshing &&
                    now >= std::max(entry.token->refresh_time, entry.retry_time);
   return {entry.token, due};
 }
 
 void TokenCache::Put(const std::string& key,
-                     std::shared_ptr<const CachedToken> token) {
+                     std::shared_ptr<const CachedToken> token, bool bounded) {
   MutexLock lock(&mu_);
-  Entry& entry = entries_[key];
-  if (entry.token != nullptr) {
+  auto [it, inserted] = entries_.try_emplace(key);
+  Entry& entry = it->second;
+  if (!inserted) {
     by_fingerprint_.erase(entry.token->fingerprint);
     ++entry.refreshes;
+  } else if (bounded) {
+    entry.bounded = true;
+    ++bounded_;
   }
+  entry.last_used.store(absl::ToUnixNanos(token->issue_time),
+                        std::memory_order_relaxed);
   by_fingerprint_[token->fingerprint] = key;
   entry.token = std::move(token);
   entry.hits.store(0, std::memory_order_relaxed);
@@ -53,6 +62,35 @@ void TokenCache::Put(const std::string& key,
   entry.failures = 0;
   entry.last_error.clear();
   entry.retry_time = absl::InfinitePast();
+  if (bounded_ > max_bounded_) EvictLeastRecentlyUsedLocked();
+}
+
+void TokenCache::EvictLeastRecentlyUsedLocked() {
+  // A linear scan: it runs only when a fetch from myPOS adds an entry past
+  // the bound, which costs far more than visiting the entries.
+  auto oldest = entries_.end();
+  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    if (it->second.bounded &&
+        (oldest == entries_.end() ||
+         it->second.last_used.load(std::memory_order_relaxed) <
+             oldest->second.last_used.load(std::memory_order_relaxed))) {
+      oldest = it;
+    }
+  }
+  if (oldest == entries_.end()) return;
+  by_fingerprint_.erase(oldest->second.token->fingerprint);
+  entries_.erase(oldest);
+  --bounded_;
+}
+
+size_t TokenCache::size() const {
+  ReaderMutexLock lock(&mu_);
+  return entries_.size();
+}
+
+size_t TokenCache::bounded_size() const {
+  ReaderMutexLock lock(&mu_);
+  return bounded_;
 }
 
 void TokenCache::RecordRefreshFailure(const std::string& key,
@@ -108,6 +146,7 @@ std::shared_ptr<const CachedToken> TokenCache::Evict(
   revoked.info.set_state(mypos::token::v1::TOKEN_STATE_REVOKED);
   *revoked.info.mutable_revoke_time() = ToProtoTimestamp(now);
   std::shared_ptr<const CachedToken> token = std::move(it->second.token);
+  if (it->second.bounded) --bounded_;
   by_fingerprint_.erase(fp);
   entries_.erase(it);
   revoked_.push_back(std::move(revoked));

@@ -68,8 +68,10 @@ std::string CacheKey(absl::string_view credential,
 // Thread-safe.
 class TokenCache {
  public:
-  // Keeps the metadata of at most `revoked_retention` revoked tokens.
-  explicit TokenCache(size_t revoked_retention = 1000);
+  // Keeps the metadata of at most `revoked_retention` revoked tokens, and at
+  // most `max_bounded` tokens stored with Put(..., bounded=true).
+  explicit TokenCache(size_t revoked_retention = 1000,
+                      size_t max_bounded = 10000);
 
   // The token under `key` if it has more than zero and at least
   // `min_validity` left at `now` (the token's default_min_validity when
@@ -79,9 +81,15 @@ class TokenCache {
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // Stores `token` under `key`, replacing (and forgetting) any older token;
-  // a replacement counts as a refresh of the key.
-  void Put(const std::string& key, std::shared_ptr<const CachedToken> token)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // a replacement counts as a refresh of the key. A `bounded` entry counts
+  // against max_bounded: past it, the least recently used bounded entry is
+  // forgotten.
+  void Put(const std::string& key, std::shared_ptr<const CachedToken> token,
+           bool bounded = false) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Number of keys held, and of bounded ones.
+  size_t size() const ABSL_LOCKS_EXCLUDED(mu_);
+  size_t bounded_size() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Records that refreshing the token under `key` failed with `error` at
   // `now`. The token stays in service; the next background refresh is due
@@ -134,6 +142,9 @@ class TokenCache {
   struct Entry {
     std::shared_ptr<const CachedToken> token;
     mutable std::atomic<int64_t> hits{0};
+    // Unix nanoseconds of the last hit, for LRU among bounded entries.
+    mutable std::atomic<int64_t> last_used{0};
+    bool bounded = false;
     bool rejected = false;
     bool refreshing = false;
     int64_t refreshes = 0;
@@ -152,7 +163,11 @@ class TokenCache {
   static mypos::token::v1::TokenInfo ToInfo(const Entry& entry,
                                             absl::Time now);
 
+  // Forgets the bounded entry used least recently.
+  void EvictLeastRecentlyUsedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const size_t revoked_retention_;
+  const size_t max_bounded_;
   mutable Mutex mu_;
   absl::node_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
   // Fingerprint -> key in entries_.
@@ -160,6 +175,7 @@ class TokenCache {
       ABSL_GUARDED_BY(mu_);
   // Oldest first.
   std::deque<Revoked> revoked_ ABSL_GUARDED_BY(mu_);
+  size_t bounded_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace tokenservice

@@ -38,7 +38,8 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
   s->broker_ = std::make_unique<TokenBroker>(
       config.broker, s->credentials_.get(), s->upstream_.get(), s->pool_.get(),
       s->clock_.get(), &s->metrics_);
-  s->policy_ = std::make_unique<CallerPolicy>(config.callers);
+  s->policy_ = std::make_unique<CallerPolicy>(config.callers,
+                                              config.caller_credentials);
   if (s->policy_->open()) {
     Log(LogLevel::kWarning, "caller_policy_open",
         {{"message",

@@ -100,6 +100,17 @@ absl::Status TokenServiceImpl::Authorize(
       "\""));
 }
 
+absl::Status TokenServiceImpl::AuthorizeSupplied(
+    const absl::StatusOr<const CallerRule*>& caller) const {
+  if (!caller.ok()) return caller.status();
+  if (policy_ != nullptr && policy_->MaySupplyCredentials(*caller)) {
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(
+      "caller-supplied client_credentials are not accepted for this caller "
+      "(see caller_credentials and may_supply_credentials in the config)");
+}
+
 grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
     grpc::CallbackServerContext* context, const IssueRequest* request,
     IssueResponse* response) {
@@ -107,8 +118,10 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::Status allowed = ValidateIssueRequest(*request);
   if (allowed.ok()) {
-    allowed = Authorize(Identify(context), request->credential(),
-                        Action::kIssue);
+    allowed = request->has_client_credentials()
+                  ? AuthorizeSupplied(Identify(context))
+                  : Authorize(Identify(context), request->credential(),
+                              Action::kIssue);
   }
   if (!allowed.ok()) {
     Finish(reactor, RpcMethod::kIssue, request->credential(), start, allowed);
@@ -121,6 +134,11 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
     params.min_validity = FromProtoDuration(request->min_validity());
   }
   params.rejected_fingerprint = request->rejected_fingerprint();
+  if (request->has_client_credentials()) {
+    params.caller_credentials = ClientCredentials{
+        request->client_credentials().client_id(),
+        request->client_credentials().client_secret()};
+  }
   broker_->Issue(std::move(params), [this, reactor, request, response, start](
                                         absl::StatusOr<IssuedToken> result) {
     if (result.ok()) FillIssueResponse(*result, response);
@@ -137,8 +155,10 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::Status allowed = ValidateRevokeRequest(*request);
   if (allowed.ok()) {
-    allowed = Authorize(Identify(context), request->credential(),
-                        Action::kRevoke);
+    allowed = request->has_client_credentials()
+                  ? AuthorizeSupplied(Identify(context))
+                  : Authorize(Identify(context), request->credential(),
+                              Action::kRevoke);
   }
   if (!allowed.ok()) {
     Finish(reactor, RpcMethod::kRevoke, request->credential(), start, allowed);
@@ -148,6 +168,11 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
   params.credential = request->credential();
   params.token = request->token();
   params.fingerprint = request->fingerprint();
+  if (request->has_client_credentials()) {
+    params.caller_credentials = ClientCredentials{
+        request->client_credentials().client_id(),
+        request->client_credentials().client_secret()};
+  }
   broker_->Revoke(std::move(params), [this, reactor, request, response, start](
                                          absl::StatusOr<RevokeResult> result) {
     if (result.ok()) {

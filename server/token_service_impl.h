@@ -67,6 +67,10 @@ class TokenServiceImpl final
   absl::Status Authorize(const absl::StatusOr<const CallerRule*>& caller,
                          absl::string_view profile, Action action) const;
 
+  // OK if caller-supplied credentials are enabled for `caller`.
+  absl::Status AuthorizeSupplied(
+      const absl::StatusOr<const CallerRule*>& caller) const;
+
   TokenBroker* const broker_;
   Metrics* const metrics_;
   const CallerPolicy* const policy_;

@@ -135,6 +135,23 @@ TEST_F(ConfigFileTest, CallerProblemsNameTheirField) {
               "callers[1].name");
 }
 
+TEST_F(ConfigFileTest, CallerCredentialsAreOffUnlessEnabled) {
+  const std::string p =
+      "profiles { name: 'a' client_id { value: 'x' } client_secret { env: 'SECRET' } }\n";
+  auto off = Load(p);
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off->caller_credentials);
+  auto on = Load(p + "caller_credentials { enabled: true max_cached_tokens: 7 }"
+                     "callers { name: 'gw' key { env: 'SECRET' } "
+                     "may_supply_credentials: true }");
+  ASSERT_TRUE(on.ok()) << on.status();
+  EXPECT_TRUE(on->caller_credentials);
+  EXPECT_EQ(on->max_caller_credential_tokens, 7u);
+  EXPECT_TRUE(on->callers[0].may_supply_credentials);
+  ExpectError(p + "caller_credentials { max_cached_tokens: -1 }",
+              "caller_credentials.max_cached_tokens");
+}
+
 TEST_F(ConfigFileTest, MissingFileIsNamed) {
   absl::Status status =
       LoadConfigFile("/nonexistent/config", [](const char*) { return nullptr; })

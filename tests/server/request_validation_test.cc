@@ -56,6 +56,26 @@ TEST(ValidateIssueRequest, NamesTheBadField) {
   ExpectInvalid(ValidateIssueRequest(r), "rejected_fingerprint");
 }
 
+TEST(ValidateIssueRequest, CallerCredentialsAreCheckedAndExclusive) {
+  IssueRequest r;
+  r.mutable_client_credentials()->set_client_id("tenant");
+  r.mutable_client_credentials()->set_client_secret("s");
+  EXPECT_TRUE(ValidateIssueRequest(r).ok());
+  r.set_credential("default");
+  ExpectInvalid(ValidateIssueRequest(r), "credential");
+  r.clear_credential();
+  r.mutable_client_credentials()->set_client_id("");
+  ExpectInvalid(ValidateIssueRequest(r), "client_credentials.client_id");
+  r.mutable_client_credentials()->set_client_id("bad\nid");
+  ExpectInvalid(ValidateIssueRequest(r), "client_credentials.client_id");
+  r.mutable_client_credentials()->set_client_id("tenant");
+  r.mutable_client_credentials()->set_client_secret(
+      std::string(kMaxClientSecretLength + 1, 's'));
+  absl::Status s = ValidateIssueRequest(r);
+  ExpectInvalid(s, "client_credentials.client_secret");
+  EXPECT_EQ(std::string(s.message()).find("sss"), std::string::npos);
+}
+
 TEST(ValidateRevokeRequest, NeedsExactlyAWellFormedTarget) {
   RevokeRequest r;
   ExpectInvalid(ValidateRevokeRequest(r), "token or fingerprint");
