@@ -12,8 +12,9 @@ class Executor {
  public:
   virtual ~Executor() = default;
 
-  // Queues `task` to run once, on some thread. Returns false, without
-  // running it, when the executor is full or shutting down.
+  // Queues `task` to run once, on some thread, never inside this call
+  // (callers may hold locks the task takes). Returns false, without running
+  // it, when the executor is full or shutting down.
   virtual bool Schedule(absl::AnyInvocable<void() &&> task) = 0;
 };
 

@@ -1,0 +1,63 @@
+// echo_server: the baseline TokenService is measured against. Same gRPC
+// callback API, same message sizes, no work.
+
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "bench/echo.grpc.pb.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:0", "Address, HOST:PORT.");
+ABSL_FLAG(std::string, port_file, "", "Write the bound port here.");
+
+namespace {
+
+class EchoService final : public tokenservice::bench::Echo::CallbackService {
+  grpc::ServerUnaryReactor* Echo(
+      grpc::CallbackServerContext* context,
+      const tokenservice::bench::EchoRequest* request,
+      tokenservice::bench::EchoResponse* response) override {
+    response->mutable_payload()->assign(
+        static_cast<size_t>(std::max(0, request->response_bytes())), 'x');
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  EchoService service;
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(absl::GetFlag(FLAGS_listen),
+                           grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) return 1;
+  const std::string port_file = absl::GetFlag(FLAGS_port_file);
+  if (!port_file.empty()) {
+    const std::string tmp = port_file + ".tmp";
+    if (FILE* f = std::fopen(tmp.c_str(), "w")) {
+      std::fprintf(f, "%d\n", port);
+      std::fclose(f);
+      std::rename(tmp.c_str(), port_file.c_str());
+    }
+  }
+  int signal = 0;
+  sigwait(&signals, &signal);
+  server->Shutdown();
+  return 0;
+}
