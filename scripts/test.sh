@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# Installs what is missing, then runs the whole test suite with Bazel and
-# ends with the line "N passed, N failed" counted from Bazel's results.
+# Installs what is missing, runs the whole test suite with Bazel, then builds
+# and runs the container image (scripts/image_smoke_test.sh), and ends with
+# the line "N passed, N failed" counting Bazel's test targets plus the image
+# smoke test. TOKENSERVICE_SKIP_IMAGE=1 skips the image (it is then counted
+# as skipped, and said so).
 # Usage: scripts/test.sh [extra bazel test flags]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install_deps.sh || exit 1
+# The manifest test's npm packages, exactly as tests/deploy/package-lock.json
+# pins them. Should this fail, //tests/deploy:manifests_test fails and says so.
+(cd tests/deploy && npm ci --no-audit --no-fund) ||
+  echo "test.sh: npm ci in tests/deploy failed"
 
 log="$(mktemp)"
 trap 'rm -f "${log}"' EXIT
@@ -16,5 +23,21 @@ bazel test //... "$@" 2>&1 | tee "${log}" || status=$?
 passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "${log}")
 failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|INCOMPLETE|FAILED TO BUILD|FLAKY)' "${log}")
 if ((status != 0 && failed == 0)); then failed=1; fi  # e.g. a build error
-echo "${passed} passed, ${failed} failed"
+
+skipped=0
+if [[ "${TOKENSERVICE_SKIP_IMAGE:-0}" == 1 ]]; then
+  echo "image smoke test: SKIPPED (TOKENSERVICE_SKIP_IMAGE=1)"
+  skipped=1
+elif bash scripts/image_smoke_test.sh; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+  status=1
+fi
+
+if ((skipped)); then
+  echo "${passed} passed, ${failed} failed, ${skipped} skipped"
+else
+  echo "${passed} passed, ${failed} failed"
+fi
 exit "${status}"
