@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Renders deploy/base and deploy/overlays/example with `kubectl kustomize`,
+# Renders deploy/base and every deploy/overlays/*/ with `kubectl kustomize`,
 # then checks every rendered object against the Kubernetes API schema and the
 # properties the deployment relies on (check_manifests.js), and proves that
 # those checks catch broken manifests (check_manifests_mutation_test.js).
@@ -34,14 +34,18 @@ render() {
   fi
 }
 render base base
-render overlays/example example
+sets=(base="${TEST_TMPDIR}/base.yaml")
+for dir in "${work}"/overlays/*/; do
+  name="$(basename "${dir}")"
+  render "overlays/${name}" "overlay-${name}"
+  sets+=(overlays/"${name}"="${TEST_TMPDIR}/overlay-${name}.yaml")
+done
 echo "rendered with $(kubectl version --client 2>/dev/null | head -n 1)"
 
 args=(
   --containerfile="${work}/Containerfile"
   --secret_example="${work}/base/secret.example.yaml"
-  base="${TEST_TMPDIR}/base.yaml"
-  overlays/example="${TEST_TMPDIR}/example.yaml"
+  "${sets[@]}"
 )
 status=0
 node "${HERE}/check_manifests.js" "${args[@]}" || status=1
