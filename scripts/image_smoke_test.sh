@@ -126,7 +126,7 @@ log "base image ${BASE_IMAGE} ready ($((SECONDS - start))s)"
 # --- 3. build -------------------------------------------------------------
 start=${SECONDS}
 log "buildah bud -f deploy/Containerfile -t ${IMAGE} (log: ${TMP}/build.log)"
-if ! buildah bud --isolation chroot --pull=never --layers \
+if ! buildah bud --isolation chroot --pull=never --layers --force-rm \
     -f deploy/Containerfile -t "${IMAGE}" . >"${TMP}/build.log" 2>&1; then
   tail -n 40 "${TMP}/build.log" >&2
   fail "the image did not build"
@@ -152,6 +152,7 @@ if grep -q "not found" "${TMP}/ldd.txt"; then
   fail "the image lacks shared libraries"
 fi
 in_image test -s /etc/ssl/certs/ca-certificates.crt || fail "no CA bundle in the image"
+# shellcheck disable=SC2016  # expanded by the image's shell
 in_image sh -c 'for t in bazel g++ gcc protoc java; do
   if command -v "$t"; then exit 1; fi; done' || fail "build tools in the runtime image"
 log "runtime image: every library present, CA bundle present, no build tools"

@@ -6,7 +6,7 @@
 # as skipped, and said so).
 # Usage: scripts/test.sh [extra bazel test flags]
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 bash scripts/install_deps.sh || exit 1
 # The manifest test's npm packages, exactly as tests/deploy/package-lock.json

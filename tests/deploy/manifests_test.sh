@@ -34,11 +34,11 @@ render() {
   fi
 }
 render base base
-sets=(base="${TEST_TMPDIR}/base.yaml")
+sets=("base=${TEST_TMPDIR}/base.yaml")
 for dir in "${work}"/overlays/*/; do
   name="$(basename "${dir}")"
   render "overlays/${name}" "overlay-${name}"
-  sets+=(overlays/"${name}"="${TEST_TMPDIR}/overlay-${name}.yaml")
+  sets+=("overlays/${name}=${TEST_TMPDIR}/overlay-${name}.yaml")
 done
 echo "rendered with $(kubectl version --client 2>/dev/null | head -n 1)"
 
