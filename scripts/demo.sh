@@ -30,7 +30,7 @@ if [[ "${1:-}" == "stop" ]]; then
   exit 0
 fi
 
-bash scripts/install_deps.sh
+bash scripts/install_deps.sh --build-only  # the demo needs no test tools
 bazel build //server:token_server //fake_mypos:fake_mypos //client:tokenctl
 BIN="$(bazel info bazel-bin 2>/dev/null)"
 stop

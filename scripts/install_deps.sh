@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages that TokenService's build, tests and demo
 # need, and nothing when they are all there already. Run as root (or with
-# sudo available). Usage: scripts/install_deps.sh
+# sudo available).
+#
+#   scripts/install_deps.sh               build, tests and demo
+#   scripts/install_deps.sh --build-only  only what building needs (the
+#                                         container image's build stage)
 set -euo pipefail
+
+build_only=0
+case "${1:-}" in
+  "") ;;
+  --build-only) build_only=1 ;;
+  *) echo "usage: $0 [--build-only]" >&2; exit 2 ;;
+esac
 
 PACKAGES=(
   bazel-bootstrap          # Bazel 4.2.3
@@ -21,6 +32,15 @@ PACKAGES=(
   ca-certificates          # verifying myPOS over TLS
 )
 
+# The manifest test (tests/deploy/): kubectl renders the kustomizations, node
+# validates them. Each counts as present when its command is, whichever
+# package brought it (a kubectl or node from elsewhere is fine).
+TEST_TOOLS=(
+  kubernetes-client:kubectl
+  nodejs:node
+  npm:npm
+)
+
 missing=()
 for package in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "${package}" 2>/dev/null |
@@ -28,9 +48,14 @@ for package in "${PACKAGES[@]}"; do
     missing+=("${package}")
   fi
 done
+if ((!build_only)); then
+  for tool in "${TEST_TOOLS[@]}"; do
+    if ! command -v "${tool#*:}" >/dev/null; then missing+=("${tool%%:*}"); fi
+  done
+fi
 
 if ((${#missing[@]} == 0)); then
-  echo "install_deps: all ${#PACKAGES[@]} packages are installed"
+  echo "install_deps: all packages are installed"
   exit 0
 fi
 

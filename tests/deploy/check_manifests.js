@@ -1,0 +1,200 @@
+'use strict';
+// Checks Kubernetes manifests that kustomize rendered from deploy/:
+//
+// 1. Every object against the Kubernetes API schema: kubernetes-models'
+//    validators (types, formats, required fields, enums) and, because those
+//    let unknown fields through, TypeScript's excess-property check against
+//    the same models (what `kubectl apply`'s strict field validation rejects).
+// 2. The properties the deployment relies on: two replicas, gRPC probes on
+//    the gRPC port, resources, a non-root read-only container with no
+//    capabilities, a termination grace above the drain period, credentials
+//    from the Secret volume, a Service port named grpc, a PodDisruptionBudget,
+//    and a NetworkPolicy that admits only labelled callers and lets out only
+//    DNS and HTTPS.
+//
+// Usage: node check_manifests.js --containerfile=FILE --secret_example=FILE
+//            NAME=RENDERED.yaml [NAME=RENDERED.yaml ...]
+// Prints one TAP-style line per check; exits 1 if any failed.
+
+const fs = require('fs');
+const path = require('path');
+const YAML = require('yaml');
+const ts = require('typescript');
+const props = require('./manifest_properties.js');
+
+// Kubernetes reads YAML 1.1 (0440 is octal there), so this does too.
+function loadObjects(file) {
+  const docs = YAML.parseAllDocuments(fs.readFileSync(file, 'utf8'), {
+    version: '1.1',
+  });
+  const objects = [];
+  for (const doc of docs) {
+    if (doc.errors.length > 0) {
+      throw new Error(`${file}: ${doc.errors[0].message}`);
+    }
+    const object = doc.toJS();
+    if (object != null) objects.push(object);
+  }
+  return objects;
+}
+
+// "apps/v1" + "Deployment" -> "kubernetes-models/apps/v1/Deployment".
+function modelModule(object) {
+  return `kubernetes-models/${object.apiVersion}/${object.kind}`;
+}
+
+function describe(set, object) {
+  const name = (object.metadata || {}).name || '(no name)';
+  return `${set}: ${object.kind}/${name}`;
+}
+
+function validateSchema(set, object, report) {
+  let Model;
+  try {
+    Model = require(modelModule(object))[object.kind];
+  } catch (e) {
+    Model = undefined;
+  }
+  if (typeof Model !== 'function') {
+    report(false, `${describe(set, object)} is a known API type`,
+           `no model for ${object.apiVersion} ${object.kind}`);
+    return;
+  }
+  try {
+    new Model(object).validate();
+    report(true, `${describe(set, object)} matches the API schema`);
+  } catch (e) {
+    report(false, `${describe(set, object)} matches the API schema`,
+           e.message);
+  }
+}
+
+// The models' declaration files, parsed once per process.
+const parsedFiles = new Map();
+
+// Type-checks every object as a literal of its kubernetes-models interface,
+// in one in-memory TypeScript program, and reports one line per object.
+function checkKnownFields(entries, report) {
+  const file = path.join(__dirname, '__rendered_manifests__.ts');
+  const lines = [];
+  const firstLine = [];
+  entries.forEach(({object}, i) => {
+    lines.push(`import type { I${object.kind} as T${i} } from ` +
+               `${JSON.stringify(modelModule(object))};`);
+  });
+  entries.forEach(({object}, i) => {
+    firstLine[i] = lines.length;
+    const literal = JSON.stringify(object, null, 2).split('\n');
+    lines.push(`export const o${i}: T${i} = ${literal[0]}`);
+    lines.push(...literal.slice(1));
+  });
+  const source = lines.join('\n') + ';\n';
+  const options = {
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: [],
+    target: ts.ScriptTarget.ES2020,
+    module: ts.ModuleKind.CommonJS,
+    moduleResolution: ts.ModuleResolutionKind.Node10,
+  };
+  const host = ts.createCompilerHost(options);
+  const getSourceFile = host.getSourceFile;
+  host.getSourceFile = (name, ...rest) => {
+    if (name === file) return ts.createSourceFile(name, source, options.target);
+    if (!parsedFiles.has(name)) {
+      parsedFiles.set(name, getSourceFile.call(host, name, ...rest));
+    }
+    return parsedFiles.get(name);
+  };
+  const fileExists = host.fileExists;
+  host.fileExists = (name) => name === file || fileExists.call(host, name);
+  const program = ts.createProgram([file], options, host);
+  const problems = entries.map(() => []);
+  for (const d of ts.getPreEmitDiagnostics(program)) {
+    const text = ts.flattenDiagnosticMessageText(d.messageText, ' ');
+    if (!d.file || d.file.fileName !== file) {
+      throw new Error(`TypeScript: ${text}`);
+    }
+    const line = d.file.getLineAndCharacterOfPosition(d.start).line;
+    let i = firstLine.findIndex((start) => start > line);
+    i = (i === -1 ? entries.length : i) - 1;
+    if (i < 0) throw new Error(`TypeScript: ${text}`);
+    problems[i].push(text);
+  }
+  entries.forEach(({set, object}, i) => {
+    report(problems[i].length === 0,
+           `${describe(set, object)} has only fields the API knows`,
+           problems[i].join('; '));
+  });
+}
+
+function parseArgs(argv) {
+  const args = {sets: []};
+  for (const arg of argv) {
+    const flag = /^--(\w+)=(.*)$/.exec(arg);
+    const set = /^([^=-][^=]*)=(.*)$/.exec(arg);
+    if (flag) args[flag[1]] = flag[2];
+    else if (set) args.sets.push({name: set[1], file: set[2]});
+    else throw new Error(`unexpected argument ${arg}`);
+  }
+  if (!args.containerfile || !args.secret_example || args.sets.length === 0) {
+    throw new Error('usage: check_manifests.js --containerfile=FILE ' +
+                    '--secret_example=FILE NAME=RENDERED.yaml...');
+  }
+  return args;
+}
+
+// Runs every check on `inputs` = {containerfile: text, secretObjects: [...],
+// sets: [{name, objects}]} and reports each through report(ok, what, detail).
+function runChecks(inputs, report) {
+  const entries = [];
+  for (const {name, objects} of inputs.sets) {
+    for (const object of objects) entries.push({set: name, object});
+  }
+  for (const object of inputs.secretObjects) {
+    entries.push({set: 'secret.example.yaml', object});
+  }
+  for (const {set, object} of entries) validateSchema(set, object, report);
+  checkKnownFields(entries, report);
+
+  const image = props.imageConfig(inputs.containerfile);
+  props.checkImage(image, report);
+  const secret = props.secretExample(inputs.secretObjects, report);
+  for (const {name, objects} of inputs.sets) {
+    props.checkSet(name, objects, {image, secret}, report);
+  }
+}
+
+function loadInputs(args) {
+  return {
+    containerfile: fs.readFileSync(args.containerfile, 'utf8'),
+    secretObjects: loadObjects(args.secret_example),
+    sets: args.sets.map(({name, file}) => ({name, objects: loadObjects(file)})),
+  };
+}
+
+function main() {
+  let count = 0;
+  let failed = 0;
+  const report = (ok, what, detail) => {
+    count++;
+    if (!ok) failed++;
+    const suffix = !ok && detail ? `: ${detail}` : '';
+    console.log(`${ok ? 'ok' : 'not ok'} ${count} - ${what}${suffix}`);
+  };
+  runChecks(loadInputs(parseArgs(process.argv.slice(2))), report);
+  console.log(`${count} checks, ${failed} failed`);
+  return failed === 0;
+}
+
+module.exports = {loadInputs, parseArgs, runChecks};
+
+if (require.main === module) {
+  try {
+    process.exitCode = main() ? 0 : 1;
+  } catch (e) {
+    console.log(`not ok - ${e.message}`);
+    process.exitCode = 1;
+  }
+}
