@@ -23,12 +23,11 @@ CommandOutput Error(const CommandArgs& args, grpc::StatusCode code,
   CommandOutput output;
   output.exit_code = code;
   if (args.json) {
-    google::protobuf::Struct error;
-    auto& fields = *error.mutable_fields();
-    fields["code"].set_number_value(code);
-    fields["status"].set_string_value(name);
-    fields["message"].set_string_value(message);
-    output.err = FormatJson(error) + "\n";
+    // A Value holding a string prints as a properly escaped JSON string.
+    google::protobuf::Value text;
+    text.set_string_value(message);
+    output.err = absl::StrCat("{\"code\":", code, ",\"status\":\"", name,
+                              "\",\"message\":", FormatJson(text), "}\n");
   } else {
     output.err = absl::StrCat("tokenctl: ", name, ": ", message, "\n");
   }
