@@ -19,6 +19,7 @@ PACKAGES=(
   libgtest-dev             # GoogleTest 1.12
   libgmock-dev             # GoogleMock
   ca-certificates          # verifying myPOS over TLS
+  openssl                  # throwaway certificates for the client TLS tests
 )
 
 missing=()
@@ -29,8 +30,14 @@ for package in "${PACKAGES[@]}"; do
   fi
 done
 
+# Node.js and npm run the Node client tests (tests/node). Any Node >= 18 with
+# its npm will do: Debian's nodejs (18) and npm (9), or a Node already on the
+# machine (whose own npm would conflict with Debian's npm package).
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+
 if ((${#missing[@]} == 0)); then
-  echo "install_deps: all ${#PACKAGES[@]} packages are installed"
+  echo "install_deps: all ${#PACKAGES[@]} packages, node and npm are installed"
   exit 0
 fi
 
