@@ -5,6 +5,7 @@
 #ifndef TESTS_CLIENT_RECORDING_TOKEN_SERVICE_H_
 #define TESTS_CLIENT_RECORDING_TOKEN_SERVICE_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -12,6 +13,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "proto/token_service.grpc.pb.h"
@@ -24,6 +26,12 @@ class RecordingTokenService final
  public:
   // The token every Issue returns.
   static constexpr char kToken[] = "recorded-token-value";
+
+  // `on_call`, if set, gets "caller_key=K peer_cn=CN" ("-" when absent)
+  // for every call, from the serving thread.
+  explicit RecordingTokenService(
+      std::function<void(const std::string&)> on_call = nullptr)
+      : on_call_(std::move(on_call)) {}
 
   // The next `n` calls (any method) answer `status` instead.
   void FailNext(int n, grpc::Status status) ABSL_LOCKS_EXCLUDED(mu_) {
@@ -111,6 +119,13 @@ class RecordingTokenService final
         last_peer_common_name_.assign(cn.data(), cn.size());
       }
     }
+    if (on_call_) {
+      auto key = last_metadata_.find("x-caller-key");
+      on_call_(absl::StrCat(
+          "caller_key=", key == last_metadata_.end() ? "-" : key->second,
+          " peer_cn=",
+          last_peer_common_name_.empty() ? "-" : last_peer_common_name_));
+    }
     if (failures_left_ > 0) {
       --failures_left_;
       return failure_;
@@ -118,6 +133,7 @@ class RecordingTokenService final
     return grpc::Status::OK;
   }
 
+  const std::function<void(const std::string&)> on_call_;
   mutable absl::Mutex mu_;
   int failures_left_ ABSL_GUARDED_BY(mu_) = 0;
   grpc::Status failure_ ABSL_GUARDED_BY(mu_);
