@@ -30,11 +30,14 @@ PACKAGES=(
   libgtest-dev             # GoogleTest 1.12
   libgmock-dev             # GoogleMock
   ca-certificates          # verifying myPOS over TLS
+  openssl                  # throwaway certificates for the client TLS tests
 )
 
-# The manifest test (tests/deploy/): kubectl renders the kustomizations, node
-# validates them. Each counts as present when its command is, whichever
-# package brought it (a kubectl or node from elsewhere is fine).
+# The manifest test (tests/deploy/: kubectl renders the kustomizations, node
+# validates them) and the Node client tests (tests/node/). Each counts as
+# present when its command is, whichever package brought it: Debian's nodejs
+# (18) and npm (9), or a Node already on the machine (whose own npm would
+# conflict with Debian's npm package).
 TEST_TOOLS=(
   kubernetes-client:kubectl
   nodejs:node

@@ -18,6 +18,17 @@ bash scripts/install_deps.sh || exit 1
 (cd tests/deploy && npm ci --no-audit --no-fund) ||
   echo "test.sh: npm ci in tests/deploy failed"
 
+# The Node client tests' packages, as tests/node/package-lock.json pins them
+# (npm ci; skipped when node_modules already matches the lock file).
+stamp="tests/node/node_modules/.installed-package-lock.json"
+if ! cmp -s tests/node/package-lock.json "${stamp}"; then
+  (cd tests/node && npm ci --ignore-scripts --no-audit --no-fund) || {
+    echo "test.sh: npm ci in tests/node failed" >&2
+    exit 1
+  }
+  cp tests/node/package-lock.json "${stamp}"
+fi
+
 log="$(mktemp)"
 trap 'rm -f "${log}"' EXIT
 status=0

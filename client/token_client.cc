@@ -1,0 +1,164 @@
+#include "client/token_client.h"
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/notification.h"
+#include "client/call_context.h"
+#include "server/fingerprint.h"
+#include "server/time_util.h"
+
+namespace tokenservice {
+
+namespace v1 = ::mypos::token::v1;
+
+// One Issue call for one key. The leader writes `result` once, before
+// `done` is notified; waiters read it only after.
+struct TokenClient::Flight {
+  explicit Flight(std::string rejected) : rejected_fingerprint(rejected) {}
+  const std::string rejected_fingerprint;
+  absl::Notification done;
+  absl::StatusOr<TokenPtr> result;
+};
+
+namespace {
+
+// grpc::StatusCode and absl::StatusCode share their numbering.
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      status.error_message());
+}
+
+}  // namespace
+
+absl::Status TokenClient::ValidateOptions(const Options& options) {
+  if (options.call_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("call_timeout must be positive");
+  }
+  if (options.expiry_margin < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("expiry_margin must not be negative");
+  }
+  if (options.min_validity <= options.expiry_margin) {
+    return absl::InvalidArgumentError(
+        "min_validity must be longer than expiry_margin");
+  }
+  if (!options.caller_key.empty()) {
+    return ValidateCallerKey("options", options.caller_key);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<TokenClient>> TokenClient::Create(
+    const ChannelOptions& channel, Options options,
+    std::shared_ptr<const Clock> clock) {
+  if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> created =
+      CreateTokenServiceChannel(channel);
+  if (!created.ok()) return created.status();
+  if (clock == nullptr) clock = std::make_shared<SystemClock>();
+  return std::make_unique<TokenClient>(
+      v1::TokenService::NewStub(*std::move(created)), std::move(options),
+      std::move(clock));
+}
+
+TokenClient::TokenClient(
+    std::shared_ptr<v1::TokenService::StubInterface> stub, Options options,
+    std::shared_ptr<const Clock> clock)
+    : stub_(std::move(stub)),
+      options_(std::move(options)),
+      clock_(std::move(clock)) {}
+
+bool TokenClient::IsUsable(const Token& token, absl::Time now) const {
+  return now < token.expire_time - options_.expiry_margin;
+}
+
+absl::StatusOr<TokenClient::TokenPtr> TokenClient::GetToken(
+    const TokenKey& key) {
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    auto it = entries_.find(key.cache_key());
+    if (it != entries_.end() && it->second.token != nullptr &&
+        IsUsable(*it->second.token, clock_->Now())) {
+      return it->second.token;
+    }
+  }
+  return Fetch(key, "");
+}
+
+absl::StatusOr<TokenClient::TokenPtr> TokenClient::ReportRejected(
+    const Token& token) {
+  return ReportRejected(token.key, token.access_token);
+}
+
+absl::StatusOr<TokenClient::TokenPtr> TokenClient::ReportRejected(
+    const TokenKey& key, absl::string_view access_token) {
+  return Fetch(key, Fingerprint(access_token));
+}
+
+absl::StatusOr<TokenClient::TokenPtr> TokenClient::Fetch(
+    const TokenKey& key, const std::string& rejected_fingerprint) {
+  for (;;) {
+    std::shared_ptr<Flight> flight;
+    bool lead = false;
+    {
+      absl::MutexLock lock(&mu_);
+      Entry& entry = entries_[key.cache_key()];
+      if (entry.token != nullptr &&
+          entry.token->fingerprint == rejected_fingerprint) {
+        entry.token = nullptr;  // never hand out a rejected token again
+      }
+      if (entry.token != nullptr && IsUsable(*entry.token, clock_->Now())) {
+        return entry.token;  // cached, or another thread replaced it
+      }
+      if (entry.flight == nullptr) {
+        entry.flight = std::make_shared<Flight>(rejected_fingerprint);
+        lead = true;
+      }
+      flight = entry.flight;
+    }
+    if (lead) {
+      absl::StatusOr<TokenPtr> result = CallIssue(key, rejected_fingerprint);
+      {
+        absl::MutexLock lock(&mu_);
+        Entry& entry = entries_[key.cache_key()];
+        if (result.ok()) entry.token = *result;
+        entry.flight = nullptr;
+      }
+      flight->result = result;
+      flight->done.Notify();
+      return result;
+    }
+    flight->done.WaitForNotification();
+    // A call that did not report this fingerprint may have returned the
+    // very token being reported (the server did not know yet): then go
+    // round and report it.
+    if (rejected_fingerprint.empty() ||
+        flight->rejected_fingerprint == rejected_fingerprint ||
+        !flight->result.ok() ||
+        (*flight->result)->fingerprint != rejected_fingerprint) {
+      return flight->result;
+    }
+  }
+}
+
+absl::StatusOr<TokenClient::TokenPtr> TokenClient::CallIssue(
+    const TokenKey& key, const std::string& rejected_fingerprint) {
+  v1::IssueRequest request;
+  request.set_credential(key.credential());
+  for (const std::string& scope : key.scopes()) request.add_scopes(scope);
+  *request.mutable_min_validity() = ToProtoDuration(options_.min_validity);
+  request.set_rejected_fingerprint(rejected_fingerprint);
+
+  grpc::ClientContext context;
+  PrepareCallContext(context, absl::Now() + options_.call_timeout,
+                     options_.caller_key);
+  v1::IssueResponse response;
+  grpc::Status status = stub_->Issue(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  if (response.access_token().empty()) {
+    return absl::UnavailableError("TokenService returned an empty token");
+  }
+  return std::make_shared<const Token>(TokenFromIssueResponse(key, response));
+}
+
+}  // namespace tokenservice

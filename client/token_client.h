@@ -1,0 +1,132 @@
+// TokenClient: myPOS access tokens from TokenService for an internal
+// service, cached in-process so that asking for a token before every myPOS
+// request costs a reader-locked map lookup, not a network round trip.
+//
+//   ChannelOptions channel;
+//   channel.target = "tokenservice.internal:50051";
+//   TokenClient::Options options;
+//   options.caller_key = caller_key_from_secret_file;
+//   auto client = TokenClient::Create(channel, options);
+//   if (!client.ok()) return client.status();
+//   const TokenKey key("default", {"webhooks"});  // build once, reuse
+//
+//   absl::StatusOr<TokenClient::TokenPtr> token = (*client)->GetToken(key);
+//   if (!token.ok()) return token.status();        // gRPC code, see below
+//   int status = CallMypos((*token)->AuthorizationHeader());
+//   if (status == 401) {                           // myPOS rejected it
+//     token = (*client)->ReportRejected(**token);  // drop, refresh once
+//     if (token.ok()) status = CallMypos((*token)->AuthorizationHeader());
+//   }
+
+#ifndef CLIENT_TOKEN_CLIENT_H_
+#define CLIENT_TOKEN_CLIENT_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "client/channel_factory.h"
+#include "client/token.h"
+#include "client/token_key.h"
+#include "proto/token_service.grpc.pb.h"
+#include "server/clock.h"
+
+namespace tokenservice {
+
+// Thread-safe. Holds at most one token per TokenKey. A cached token is
+// served until its expire_time minus `expiry_margin` (by the injected
+// Clock); then the next GetToken fetches from TokenService. However many
+// threads miss on one key at once, one Issue call is in flight for it and
+// they all share its result. Failures are not cached.
+//
+// Errors are TokenService's gRPC codes as absl codes (same numbers):
+// UNAVAILABLE (after the channel's retries), DEADLINE_EXCEEDED, NOT_FOUND
+// (unknown profile), INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE.
+// Messages never contain a token or the caller key.
+class TokenClient {
+ public:
+  using TokenPtr = std::shared_ptr<const Token>;
+
+  struct Options {
+    // Sent as `x-caller-key` metadata on every call; empty sends none.
+    std::string caller_key;
+    // Deadline of each Issue call, all retries included.
+    absl::Duration call_timeout = absl::Seconds(10);
+    // A cached token is used until expire_time - expiry_margin.
+    absl::Duration expiry_margin = absl::Seconds(30);
+    // Validity left that Issue asks the server for; must exceed
+    // expiry_margin so that each fetched token is usable for a while.
+    absl::Duration min_validity = absl::Seconds(90);
+  };
+
+  // Connects as `channel` says. kInvalidArgument for bad options (see
+  // ValidateOptions and CreateTokenServiceChannel), kFailedPrecondition for
+  // unreadable TLS files. `clock` defaults to the system clock.
+  static absl::StatusOr<std::unique_ptr<TokenClient>> Create(
+      const ChannelOptions& channel, Options options,
+      std::shared_ptr<const Clock> clock = nullptr);
+
+  // OK when the durations are positive and min_validity > expiry_margin,
+  // and the caller key (if any) can travel as metadata; else
+  // kInvalidArgument.
+  static absl::Status ValidateOptions(const Options& options);
+
+  // For tests and custom channels: `options` must pass ValidateOptions.
+  TokenClient(std::shared_ptr<mypos::token::v1::TokenService::StubInterface>
+                  stub,
+              Options options, std::shared_ptr<const Clock> clock);
+
+  TokenClient(const TokenClient&) = delete;
+  TokenClient& operator=(const TokenClient&) = delete;
+
+  // A token for `key` with at least expiry_margin left: the cached one, or
+  // a fresh one from TokenService (waiting for a call already in flight for
+  // `key` rather than starting another).
+  absl::StatusOr<TokenPtr> GetToken(const TokenKey& key)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Call after the myPOS API answered 401 to `token`. Drops the local copy
+  // and asks TokenService for a replacement with `token`'s fingerprint as
+  // rejected_fingerprint, so the server refreshes exactly once however
+  // many callers report it. Returns the replacement. When another thread
+  // already replaced the token locally, returns that one without a call;
+  // concurrent reports of one token share one call.
+  absl::StatusOr<TokenPtr> ReportRejected(const Token& token)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<TokenPtr> ReportRejected(const TokenKey& key,
+                                          absl::string_view access_token)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Flight;
+  struct Entry {
+    TokenPtr token;                  // null when nothing usable is cached
+    std::shared_ptr<Flight> flight;  // the Issue call in flight, if any
+  };
+
+  bool IsUsable(const Token& token, absl::Time now) const;
+  // Returns a usable cached token, or joins or starts an Issue call for
+  // `key` that reports `rejected_fingerprint` (may be empty).
+  absl::StatusOr<TokenPtr> Fetch(const TokenKey& key,
+                                 const std::string& rejected_fingerprint)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The Issue call itself; no lock held.
+  absl::StatusOr<TokenPtr> CallIssue(const TokenKey& key,
+                                     const std::string& rejected_fingerprint);
+
+  const std::shared_ptr<mypos::token::v1::TokenService::StubInterface> stub_;
+  const Options options_;
+  const std::shared_ptr<const Clock> clock_;
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace tokenservice
+
+#endif  // CLIENT_TOKEN_CLIENT_H_

@@ -1,0 +1,130 @@
+#include "client/tokenctl_commands.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "client/call_context.h"
+#include "client/output.h"
+#include "google/protobuf/struct.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "proto/token_service.grpc.pb.h"
+#include "server/time_util.h"
+
+namespace tokenservice {
+namespace {
+
+namespace v1 = ::mypos::token::v1;
+namespace health = ::grpc::health::v1;
+using google::protobuf::Message;
+
+CommandOutput Error(const CommandArgs& args, grpc::StatusCode code,
+                    const std::string& message) {
+  const std::string name =
+      absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+  CommandOutput output;
+  output.exit_code = code;
+  if (args.json) {
+    // A Value holding a string prints as a properly escaped JSON string.
+    google::protobuf::Value text;
+    text.set_string_value(message);
+    output.err = absl::StrCat("{\"code\":", code, ",\"status\":\"", name,
+                              "\",\"message\":", FormatJson(text), "}\n");
+  } else {
+    output.err = absl::StrCat("tokenctl: ", name, ": ", message, "\n");
+  }
+  return output;
+}
+
+CommandOutput Print(const CommandArgs& args, const grpc::Status& status,
+                    const Message& reply) {
+  if (!status.ok()) {
+    return Error(args, status.error_code(), status.error_message());
+  }
+  CommandOutput output;
+  output.out = args.json ? FormatJson(reply) + "\n" : FormatHuman(reply);
+  return output;
+}
+
+// A stub method bound to its request and reply types.
+template <typename Stub, typename Request, typename Reply>
+using Method = grpc::Status (Stub::*)(grpc::ClientContext*, const Request&,
+                                      Reply*);
+
+template <typename Stub, typename Request, typename Reply>
+CommandOutput Call(const CommandArgs& args, Stub& stub,
+                   Method<Stub, Request, Reply> method,
+                   const Request& request) {
+  grpc::ClientContext context;
+  PrepareCallContext(context, absl::Now() + args.timeout, args.caller_key);
+  Reply reply;
+  return Print(args, (stub.*method)(&context, request, &reply), reply);
+}
+
+CommandOutput Issue(const CommandArgs& args, v1::TokenService::Stub& stub) {
+  v1::IssueRequest request;
+  request.set_credential(args.credential);
+  for (const std::string& s : args.scopes) request.add_scopes(s);
+  if (args.min_validity > absl::ZeroDuration()) {
+    *request.mutable_min_validity() = ToProtoDuration(args.min_validity);
+  }
+  request.set_rejected_fingerprint(args.rejected_fingerprint);
+  return Call(args, stub, &v1::TokenService::Stub::Issue, request);
+}
+
+CommandOutput Revoke(const CommandArgs& args, v1::TokenService::Stub& stub) {
+  if (args.token.empty() == args.fingerprint.empty()) {
+    return Error(args, grpc::INVALID_ARGUMENT,
+                 "revoke needs exactly one of --token, --token_file and "
+                 "--fingerprint");
+  }
+  v1::RevokeRequest request;
+  request.set_credential(args.credential);
+  if (!args.token.empty()) {
+    request.set_token(args.token);
+  } else {
+    request.set_fingerprint(args.fingerprint);
+  }
+  return Call(args, stub, &v1::TokenService::Stub::Revoke, request);
+}
+
+CommandOutput Info(const CommandArgs& args, v1::TokenService::Stub& stub) {
+  v1::GetTokenInfoRequest request;
+  request.set_fingerprint(args.fingerprint);
+  return Call(args, stub, &v1::TokenService::Stub::GetTokenInfo, request);
+}
+
+CommandOutput List(const CommandArgs& args, v1::TokenService::Stub& stub) {
+  v1::ListTokensRequest request;
+  request.set_credential(args.credential);
+  request.set_page_size(args.page_size);
+  request.set_page_token(args.page_token);
+  return Call(args, stub, &v1::TokenService::Stub::ListTokens, request);
+}
+
+}  // namespace
+
+bool IsCommand(absl::string_view command) {
+  return command == "issue" || command == "revoke" || command == "info" ||
+         command == "list" || command == "health";
+}
+
+CommandOutput RunCommand(
+    absl::string_view command, const CommandArgs& args,
+    const std::shared_ptr<grpc::ChannelInterface>& channel) {
+  if (command == "health") {
+    health::Health::Stub stub(channel);
+    health::HealthCheckRequest request;
+    request.set_service(args.service);
+    return Call(args, stub, &health::Health::Stub::Check, request);
+  }
+  v1::TokenService::Stub stub(channel);
+  if (command == "issue") return Issue(args, stub);
+  if (command == "revoke") return Revoke(args, stub);
+  if (command == "info") return Info(args, stub);
+  if (command == "list") return List(args, stub);
+  CommandOutput output;
+  output.exit_code = kUsageExitCode;
+  output.err = absl::StrCat("tokenctl: unknown command ", command, "\n");
+  return output;
+}
+
+}  // namespace tokenservice

@@ -1,0 +1,61 @@
+// The commands of tokenctl, apart from flag parsing so that tests can run
+// them in-process against a loopback server.
+//
+//   issue   [credential, scopes, min_validity, rejected_fingerprint]
+//   revoke  [credential] (token | fingerprint)
+//   info    fingerprint
+//   list    [credential, page_size, page_token]
+//   health  [service]
+
+#ifndef CLIENT_TOKENCTL_COMMANDS_H_
+#define CLIENT_TOKENCTL_COMMANDS_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace tokenservice {
+
+// Exit code for a command line tokenctl cannot run (EX_USAGE), outside the
+// range of gRPC codes.
+inline constexpr int kUsageExitCode = 64;
+
+struct CommandArgs {
+  bool json = false;                       // JSON instead of "name: value"
+  absl::Duration timeout = absl::Seconds(10);  // deadline of the call
+  std::string caller_key;                  // x-caller-key; empty: none
+  std::string credential;
+  std::vector<std::string> scopes;
+  absl::Duration min_validity = absl::ZeroDuration();  // 0: server default
+  std::string rejected_fingerprint;
+  std::string token;
+  std::string fingerprint;
+  int page_size = 0;
+  std::string page_token;
+  std::string service;
+};
+
+struct CommandOutput {
+  int exit_code = 0;  // the gRPC status code; kUsageExitCode
+  std::string out;    // the reply, for stdout
+  std::string err;    // the error, for stderr
+};
+
+// True for issue, revoke, info, list and health.
+bool IsCommand(absl::string_view command);
+
+// Runs `command` over `channel`. The exit code is the call's gRPC status
+// code (0 for OK; INVALID_ARGUMENT, 3, for a request tokenctl refuses to
+// send). An error is "tokenctl: CODE_NAME: message" or, with `json`, one
+// object {"code":N,"status":"CODE_NAME","message":"..."}.
+CommandOutput RunCommand(absl::string_view command, const CommandArgs& args,
+                         const std::shared_ptr<grpc::ChannelInterface>& channel);
+
+}  // namespace tokenservice
+
+#endif  // CLIENT_TOKENCTL_COMMANDS_H_
