@@ -75,7 +75,7 @@ bool TokenClient::IsUsable(const Token& token, absl::Time now) const {
 absl::StatusOr<TokenClient::TokenPtr> TokenClient::GetToken(
     const TokenKey& key) {
   {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderMutexLock lock(&mu_);
     auto it = entries_.find(key.cache_key());
     if (it != entries_.end() && it->second.token != nullptr &&
         IsUsable(*it->second.token, clock_->Now())) {
@@ -101,7 +101,7 @@ absl::StatusOr<TokenClient::TokenPtr> TokenClient::Fetch(
     std::shared_ptr<Flight> flight;
     bool lead = false;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       Entry& entry = entries_[key.cache_key()];
       if (entry.token != nullptr &&
           entry.token->fingerprint == rejected_fingerprint) {
@@ -119,7 +119,7 @@ absl::StatusOr<TokenClient::TokenPtr> TokenClient::Fetch(
     if (lead) {
       absl::StatusOr<TokenPtr> result = CallIssue(key, rejected_fingerprint);
       {
-        absl::MutexLock lock(&mu_);
+        MutexLock lock(&mu_);
         Entry& entry = entries_[key.cache_key()];
         if (result.ok()) entry.token = *result;
         entry.flight = nullptr;

@@ -10,7 +10,7 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "absl/synchronization/mutex.h"
+#include "server/mutex.h"
 #include "client/token_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -30,7 +30,7 @@ class TokenClientIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
     SetLogSinkForTesting([this](absl::string_view line) {
-      absl::MutexLock lock(&log_mu_);
+      MutexLock lock(&log_mu_);
       log_.append(line.data(), line.size()).append("\n");
     });
     ASSERT_TRUE(env_.Start().ok());
@@ -40,7 +40,7 @@ class TokenClientIntegrationTest : public ::testing::Test {
   void TearDown() override {
     client_.reset();
     SetLogSinkForTesting(nullptr);
-    absl::MutexLock lock(&log_mu_);
+    MutexLock lock(&log_mu_);
     EXPECT_THAT(log_, Not(HasSubstr(MyposTestEnv::kCanarySecret)));
     for (const std::string& token : tokens_seen_) {
       EXPECT_THAT(log_, Not(HasSubstr(token)));
@@ -83,7 +83,7 @@ class TokenClientIntegrationTest : public ::testing::Test {
   std::unique_ptr<TokenClient> client_;
   const TokenKey key_{"", {"webhooks"}};
   std::vector<std::string> tokens_seen_;
-  absl::Mutex log_mu_;
+  Mutex log_mu_;
   std::string log_ ABSL_GUARDED_BY(log_mu_);
 };
 
