@@ -7,6 +7,7 @@
 #include "server/fingerprint.h"
 #include "server/log.h"
 #include "server/scopes.h"
+#include "server/upstream/error_reason.h"
 
 namespace tokenservice {
 
@@ -47,16 +48,18 @@ void TokenBroker::Issue(IssueParams params, IssueCallback done) {
     return;
   }
   Waiter waiter{min_validity, std::move(done)};
-  if (!JoinFetch(key, *profile, scopes, waiter)) {
-    std::move(waiter.done)(absl::ResourceExhaustedError(
-        "too many token requests are waiting for myPOS; retry with backoff"));
+  if (!JoinFetch(key, *profile, scopes, params.deadline, waiter)) {
+    std::move(waiter.done)(WithReason(
+        absl::ResourceExhaustedError(
+            "too many token requests are waiting for myPOS; retry with backoff"),
+        kReasonUpstreamQueueFull));
   }
 }
 
 bool TokenBroker::JoinFetch(const std::string& key,
                             const CredentialProfile& profile,
                             const std::vector<std::string>& scopes,
-                            Waiter& waiter) {
+                            absl::Time caller_deadline, Waiter& waiter) {
   std::shared_ptr<const CachedToken> hit;
   {
     absl::MutexLock lock(&mu_);
@@ -67,8 +70,8 @@ bool TokenBroker::JoinFetch(const std::string& key,
     if (hit == nullptr) {
       auto [it, inserted] = flights_.try_emplace(key);
       if (inserted &&
-          !executor_->Schedule([this, key, profile, scopes] {
-            RunFetch(key, profile, scopes);
+          !executor_->Schedule([this, key, profile, scopes, caller_deadline] {
+            RunFetch(key, profile, scopes, caller_deadline);
           })) {
         flights_.erase(it);
         return false;
@@ -83,10 +86,11 @@ bool TokenBroker::JoinFetch(const std::string& key,
 
 void TokenBroker::RunFetch(const std::string& key,
                            const CredentialProfile& profile,
-                           const std::vector<std::string>& scopes) {
+                           const std::vector<std::string>& scopes,
+                           absl::Time caller_deadline) {
   cache_.SetRefreshing(key, true);
   absl::StatusOr<std::shared_ptr<const CachedToken>> result =
-      Fetch(profile, scopes);
+      Fetch(profile, scopes, caller_deadline);
   if (result.ok()) {
     cache_.Put(key, *result);
   } else {
@@ -102,11 +106,26 @@ void TokenBroker::RunFetch(const std::string& key,
   Deliver(std::move(waiters), result);
 }
 
+UpstreamDeadline TokenBroker::DeadlineFor(absl::Time caller_deadline) const {
+  return ComputeUpstreamDeadline(clock_->Now(), caller_deadline,
+                                 options_.upstream_timeout,
+                                 options_.deadline_margin);
+}
+
+absl::Status TokenBroker::UpstreamError(
+    absl::Status status, const UpstreamDeadline& deadline) const {
+  return MapUpstreamDeadline(std::move(status), deadline,
+                             options_.upstream_timeout);
+}
+
 absl::StatusOr<std::shared_ptr<const CachedToken>> TokenBroker::Fetch(
-    const CredentialProfile& profile, const std::vector<std::string>& scopes) {
+    const CredentialProfile& profile, const std::vector<std::string>& scopes,
+    absl::Time caller_deadline) {
   const absl::Time start = clock_->Now();
+  const UpstreamDeadline deadline = DeadlineFor(caller_deadline);
   absl::StatusOr<UpstreamToken> reply = upstream_->FetchToken(
-      profile.credentials, scopes, start + options_.upstream_timeout);
+      profile.credentials, scopes, deadline.time);
+  if (!reply.ok()) reply = UpstreamError(reply.status(), deadline);
   const absl::Time end = clock_->Now();
   const std::string duration_ms =
       absl::StrCat(absl::ToInt64Milliseconds(end - start));
@@ -145,11 +164,13 @@ void TokenBroker::Deliver(
     if (!result.ok()) {
       std::move(waiter.done)(result.status());
     } else if ((*result)->expire_time - now < waiter.min_validity) {
-      std::move(waiter.done)(absl::OutOfRangeError(absl::StrCat(
-          "myPOS issued a token valid for ",
-          absl::FormatDuration((*result)->expire_time - now),
-          ", less than the requested min_validity of ",
-          absl::FormatDuration(waiter.min_validity))));
+      std::move(waiter.done)(WithReason(
+          absl::OutOfRangeError(absl::StrCat(
+              "myPOS issued a token valid for ",
+              absl::FormatDuration((*result)->expire_time - now),
+              ", less than the requested min_validity of ",
+              absl::FormatDuration(waiter.min_validity))),
+          kReasonMinValidityUnsatisfiable));
     } else {
       std::move(waiter.done)(IssuedToken{*result, /*cached=*/false});
     }
@@ -172,9 +193,11 @@ void TokenBroker::Revoke(RevokeParams params, RevokeCallback done) {
     cached = nullptr;  // another profile's token: not this caller's to evict
   }
   if (!params.fingerprint.empty() && cached == nullptr) {
-    std::move(done)(absl::NotFoundError(absl::StrCat(
-        "no cached token of profile \"", profile->name,
-        "\" has fingerprint ", fingerprint)));
+    std::move(done)(WithReason(
+        absl::NotFoundError(absl::StrCat("no cached token of profile \"",
+                                         profile->name, "\" has fingerprint ",
+                                         fingerprint)),
+        kReasonTokenNotFound));
     return;
   }
   std::string token = cached != nullptr ? cached->access_token
@@ -185,10 +208,12 @@ void TokenBroker::Revoke(RevokeParams params, RevokeCallback done) {
   auto shared_done = std::make_shared<RevokeCallback>(std::move(done));
   const bool scheduled = executor_->Schedule(
       [this, profile = *std::move(profile), token = std::move(token),
-       result = RevokeResult{fingerprint, was_cached}, shared_done]() mutable {
-        const absl::Status status = upstream_->RevokeToken(
-            profile.credentials, token,
-            clock_->Now() + options_.upstream_timeout);
+       result = RevokeResult{fingerprint, was_cached}, shared_done,
+       caller_deadline = params.deadline]() mutable {
+        const UpstreamDeadline deadline = DeadlineFor(caller_deadline);
+        const absl::Status status = UpstreamError(
+            upstream_->RevokeToken(profile.credentials, token, deadline.time),
+            deadline);
         Log(status.ok() ? LogLevel::kInfo : LogLevel::kWarning,
             status.ok() ? "upstream_token_revoked" : "upstream_revoke_failed",
             {{"profile", profile.name},
@@ -201,9 +226,11 @@ void TokenBroker::Revoke(RevokeParams params, RevokeCallback done) {
         }
       });
   if (!scheduled) {
-    std::move(*shared_done)(absl::ResourceExhaustedError(
-        "too many requests are waiting for myPOS; the token is out of the "
-        "cache, retry the revocation with backoff"));
+    std::move(*shared_done)(WithReason(
+        absl::ResourceExhaustedError(
+            "too many requests are waiting for myPOS; the token is out of the "
+            "cache, retry the revocation with backoff"),
+        kReasonUpstreamQueueFull));
   }
 }
 
@@ -211,8 +238,9 @@ absl::StatusOr<TokenInfo> TokenBroker::GetTokenInfo(
     absl::string_view fingerprint) const {
   std::optional<TokenInfo> info = cache_.Info(fingerprint, clock_->Now());
   if (!info.has_value()) {
-    return absl::NotFoundError(
-        absl::StrCat("no cached token has fingerprint ", fingerprint));
+    return WithReason(absl::NotFoundError(absl::StrCat(
+                          "no cached token has fingerprint ", fingerprint)),
+                      kReasonTokenNotFound);
   }
   return *std::move(info);
 }

@@ -25,6 +25,7 @@
 #include "server/credential_store.h"
 #include "server/executor.h"
 #include "server/token_cache.h"
+#include "server/upstream_deadline.h"
 #include "server/upstream/oauth_client.h"
 
 namespace tokenservice {
@@ -34,6 +35,8 @@ struct IssueParams {
   std::vector<std::string> scopes;  // already validated
   absl::Duration min_validity = absl::ZeroDuration();  // zero: the default
   std::string rejected_fingerprint;
+  // The caller's deadline (its gRPC deadline); see BrokerOptions.
+  absl::Time deadline = absl::InfiniteFuture();
 };
 
 struct IssuedToken {
@@ -45,6 +48,8 @@ struct RevokeParams {
   std::string credential;  // empty: the default profile
   std::string token;  // exactly one of token and fingerprint is set
   std::string fingerprint;
+  // The caller's deadline (its gRPC deadline); see BrokerOptions.
+  absl::Time deadline = absl::InfiniteFuture();
 };
 
 struct RevokeResult {
@@ -55,8 +60,13 @@ struct RevokeResult {
 struct BrokerOptions {
   // Validity a token must have left when the caller does not say.
   absl::Duration default_min_validity = absl::Seconds(60);
-  // How long one upstream request may take.
+  // An upstream fetch (all attempts) ends by the earlier of now +
+  // upstream_timeout and the starting caller's deadline minus
+  // deadline_margin (so the caller still gets our answer). A shared fetch is
+  // never cancelled by a caller going away. When upstream_timeout ran out,
+  // the error is kUnavailable: that deadline is ours, not the caller's.
   absl::Duration upstream_timeout = absl::Seconds(10);
+  absl::Duration deadline_margin = absl::Milliseconds(50);
 };
 
 using IssueCallback =
@@ -95,6 +105,10 @@ class TokenBroker {
       absl::string_view page_token) const;
 
  private:
+  UpstreamDeadline DeadlineFor(absl::Time caller_deadline) const;
+  absl::Status UpstreamError(absl::Status status,
+                             const UpstreamDeadline& deadline) const;
+
   struct Waiter {
     absl::Duration min_validity;
     IssueCallback done;
@@ -103,14 +117,15 @@ class TokenBroker {
   // Joins or starts the fetch for `key`. Returns false, leaving `waiter`
   // untouched, when a fetch could not be scheduled.
   bool JoinFetch(const std::string& key, const CredentialProfile& profile,
-                 const std::vector<std::string>& scopes, Waiter& waiter)
+                 const std::vector<std::string>& scopes,
+                 absl::Time caller_deadline, Waiter& waiter)
       ABSL_LOCKS_EXCLUDED(mu_);
   void RunFetch(const std::string& key, const CredentialProfile& profile,
-                const std::vector<std::string>& scopes)
-      ABSL_LOCKS_EXCLUDED(mu_);
+                const std::vector<std::string>& scopes,
+                absl::Time caller_deadline) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::shared_ptr<const CachedToken>> Fetch(
-      const CredentialProfile& profile,
-      const std::vector<std::string>& scopes);
+      const CredentialProfile& profile, const std::vector<std::string>& scopes,
+      absl::Time caller_deadline);
   void Deliver(std::vector<Waiter> waiters,
                const absl::StatusOr<std::shared_ptr<const CachedToken>>& result);
 

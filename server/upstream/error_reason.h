@@ -44,6 +44,19 @@ inline constexpr char kReasonUpstreamTlsFailed[] = "UPSTREAM_TLS_FAILED";
 // The caller's deadline passed before myPOS answered.
 inline constexpr char kReasonDeadlineExceeded[] = "DEADLINE_EXCEEDED";
 
+// The reasons set by the server above the upstream layer.
+// The request names a credential profile the server does not have.
+inline constexpr char kReasonProfileNotFound[] = "PROFILE_NOT_FOUND";
+// No cached (or recently revoked) token has the fingerprint given.
+inline constexpr char kReasonTokenNotFound[] = "TOKEN_NOT_FOUND";
+// A request field breaks a limit; metadata "field" names it.
+inline constexpr char kReasonInvalidRequest[] = "INVALID_REQUEST";
+// myPOS issues tokens shorter-lived than the min_validity asked for.
+inline constexpr char kReasonMinValidityUnsatisfiable[] =
+    "MIN_VALIDITY_UNSATISFIABLE";
+// Too many requests are already waiting for myPOS.
+inline constexpr char kReasonUpstreamQueueFull[] = "UPSTREAM_QUEUE_FULL";
+
 // Returns `status` with its reason set to `reason`, replacing any earlier
 // one. An OK status is returned unchanged (it cannot carry payloads).
 absl::Status WithReason(absl::Status status, absl::string_view reason);
