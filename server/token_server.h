@@ -1,5 +1,5 @@
-// TokenServer: the assembled service — transport, myPOS client, broker,
-// gRPC services (TokenService, grpc.health.v1, reflection) — listening on
+// TokenServer: the assembled service — transport, myPOS client with
+// retries, broker, grant exchange, gRPC services (TokenService, grpc.health.v1, reflection) — listening on
 // one port. main.cc runs one; integration tests run one on loopback.
 
 #ifndef SERVER_TOKEN_SERVER_H_
@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/clock.h"
+#include "server/grant_exchange.h"
 #include "server/server_config.h"
 #include "server/thread_pool.h"
 #include "server/token_broker.h"
@@ -54,6 +55,7 @@ class TokenServer {
   std::unique_ptr<CredentialStore> credentials_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<TokenBroker> broker_;
+  std::unique_ptr<GrantExchange> grants_;
   std::unique_ptr<TokenServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
