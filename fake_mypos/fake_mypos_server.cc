@@ -1,14 +1,14 @@
 #include "fake_mypos/fake_mypos_server.h"
 
-#include <openssl/rand.h>
-#include <sys/socket.h>
-
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <memory>
+#include <utility>
 
 #include "absl/status/status.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "fake_mypos/http_server_factory.h"
 #include "fake_mypos/oauth_reply.h"
 #include "fake_mypos/oauth_request.h"
 
@@ -22,22 +22,6 @@ using fake_mypos::WriteInvalidToken;
 using fake_mypos::WriteJson;
 using fake_mypos::WriteTokenReply;
 
-constexpr int kTokenBytes = 30;        // 40 characters of base64url
-constexpr size_t kWorkerThreads = 64;  // each keep-alive connection holds one
-constexpr size_t kMaxRequestsPerConnection = 1000;
-// httplib's stop() does not wake a worker waiting on an idle keep-alive
-// connection, so Stop() waits up to this long for one.
-constexpr time_t kKeepAliveTimeoutSeconds = 1;
-constexpr size_t kMaxBodyBytes = 64 * 1024;
-
-// A fresh opaque token; empty if the system has no randomness to give.
-std::string NewOpaqueToken() {
-  unsigned char bytes[kTokenBytes];
-  if (RAND_bytes(bytes, sizeof(bytes)) != 1) return "";
-  return absl::WebSafeBase64Escape(
-      absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
-}
-
 // The host part of a URL that reaches a server listening on `host`.
 std::string UrlHost(const std::string& host) {
   if (host.empty() || host == "0.0.0.0" || host == "::") return "127.0.0.1";
@@ -48,33 +32,25 @@ std::string UrlHost(const std::string& host) {
 }  // namespace
 
 FakeMyposServer::FakeMyposServer(Options options)
-    : options_(std::move(options)) {
-  http_.new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
-  http_.set_keep_alive_max_count(kMaxRequestsPerConnection);
-  http_.set_keep_alive_timeout(kKeepAliveTimeoutSeconds);
-  http_.set_tcp_nodelay(true);  // replies are written in parts
-  http_.set_payload_max_length(kMaxBodyBytes);
-  // httplib's default adds SO_REUSEPORT, which would let a second server
-  // share a port that is in use instead of failing to start.
-  http_.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
-  http_.set_pre_routing_handler(
+    : options_(std::move(options)),
+      http_(fake_mypos::MakeHttpServer(options_.tls_cert_file,
+                                       options_.tls_key_file, &accepted_)),
+      ledger_(options_.token_lifetime) {
+  http_->set_pre_routing_handler(
       [this](const httplib::Request& req, httplib::Response&) {
         absl::MutexLock lock(&mu_);
         connections_.emplace(req.remote_addr, req.remote_port);
         return httplib::Server::HandlerResponse::Unhandled;
       });
-  http_.Post("/oauth/token",
+  http_->Post("/oauth/token",
              [this](const httplib::Request& req, httplib::Response& res) {
                HandleToken(req, res);
              });
-  http_.Post("/oauth/revoke",
+  http_->Post("/oauth/revoke",
              [this](const httplib::Request& req, httplib::Response& res) {
                HandleRevoke(req, res);
              });
-  http_.Get("/api/ping",
+  http_->Get("/api/ping",
             [this](const httplib::Request& req, httplib::Response& res) {
               HandlePing(req, res);
             });
@@ -87,8 +63,12 @@ absl::StatusOr<int> FakeMyposServer::Start(const std::string& host, int port) {
   if (started_) {
     return absl::FailedPreconditionError("FakeMyposServer already started");
   }
-  const int bound = port == 0 ? http_.bind_to_any_port(host)
-                              : (http_.bind_to_port(host, port) ? port : -1);
+  if (!http_->is_valid()) {
+    return absl::FailedPreconditionError(
+        "fake myPOS cannot use its TLS certificate or key");
+  }
+  const int bound = port == 0 ? http_->bind_to_any_port(host)
+                              : (http_->bind_to_port(host, port) ? port : -1);
   if (bound < 0) {
     return absl::UnavailableError(
         absl::StrCat("fake myPOS cannot listen on ", host, ":", port));
@@ -96,13 +76,14 @@ absl::StatusOr<int> FakeMyposServer::Start(const std::string& host, int port) {
   started_ = true;
   {
     absl::MutexLock data_lock(&mu_);
-    base_url_ = absl::StrCat("http://", UrlHost(host), ":", bound);
+    base_url_ = absl::StrCat(options_.tls_cert_file.empty() ? "http" : "https",
+                             "://", UrlHost(host), ":", bound);
   }
   // The socket already listens, so connections queue from here on. Wait for
   // the accept loop too: httplib's stop() only works once it is running, and
   // listen_after_bind() marks it running before anything else.
-  thread_ = std::thread([this] { http_.listen_after_bind(); });
-  while (!http_.is_running()) absl::SleepFor(absl::Milliseconds(1));
+  thread_ = std::thread([this] { http_->listen_after_bind(); });
+  while (!http_->is_running()) absl::SleepFor(absl::Milliseconds(1));
   return bound;
 }
 
@@ -110,7 +91,7 @@ void FakeMyposServer::Stop() {
   absl::MutexLock lock(&lifecycle_mu_);
   if (!thread_.joinable()) return;
   stopping_.Notify();
-  http_.stop();
+  http_->stop();
   thread_.join();
 }
 
@@ -134,6 +115,13 @@ void FakeMyposServer::SetLatency(absl::Duration latency) {
   latency_ = latency;
 }
 
+std::string FakeMyposServer::IssueAuthorizationCode(
+    const std::string& client_id, const std::string& redirect_uri,
+    const std::string& code_challenge, std::vector<std::string> scopes) {
+  return grants_.IssueCode(client_id, redirect_uri, code_challenge,
+                           std::move(scopes));
+}
+
 void FakeMyposServer::HandleToken(const httplib::Request& req,
                                   httplib::Response& res) {
   if (ReplyFault(BeginTokenRequest(req), res)) return;
@@ -144,19 +132,46 @@ void FakeMyposServer::HandleToken(const httplib::Request& req,
   if (!form.ok() || form->count("grant_type") == 0) {
     return WriteError(res, 400, "invalid_request");
   }
-  if (form->at("grant_type") != "client_credentials") {
-    return WriteError(res, 400, "unsupported_grant_type");
-  }
-  auto scope = form->find("scope");
-  absl::StatusOr<std::vector<std::string>> scopes = fake_mypos::ParseScope(
-      scope == form->end() ? absl::string_view() : scope->second);
-  if (!scopes.ok()) return WriteError(res, 400, "invalid_scope");
-  const std::string token = IssueToken(client_id, *scopes);
+  std::vector<std::string> scopes;
+  bool user_grant = false;
+  if (!GrantScopes(client_id, *form, res, &scopes, &user_grant)) return;
+  const std::string token = ledger_.Issue(client_id, scopes);
   if (token.empty()) return WriteError(res, 500, "server_error");
+  std::string refresh_token;
+  if (user_grant) {
+    auto given = form->find("refresh_token");
+    refresh_token = given != form->end()
+                        ? given->second
+                        : grants_.IssueRefreshToken(client_id, scopes);
+  }
   WriteTokenReply(
       res, token,
       std::max<int64_t>(0, absl::ToInt64Seconds(options_.token_lifetime)),
-      options_.expires_in_as_string, *scopes);
+      options_.expires_in_as_string, scopes, refresh_token);
+}
+
+bool FakeMyposServer::GrantScopes(
+    const std::string& client_id,
+    const std::map<std::string, std::string>& form, httplib::Response& res,
+    std::vector<std::string>* scopes, bool* user_grant) {
+  const std::string& grant = form.at("grant_type");
+  absl::StatusOr<std::vector<std::string>> granted;
+  if (grant == "client_credentials") {
+    auto scope = form.find("scope");
+    granted = fake_mypos::ParseScope(
+        scope == form.end() ? absl::string_view() : scope->second);
+    if (!granted.ok()) WriteError(res, 400, "invalid_scope");
+  } else if (grant == "authorization_code" || grant == "refresh_token") {
+    *user_grant = true;
+    granted = grants_.Redeem(client_id, form);
+    if (!granted.ok()) WriteError(res, 400, "invalid_grant");
+  } else {
+    WriteError(res, 400, "unsupported_grant_type");
+    return false;
+  }
+  if (!granted.ok()) return false;
+  *scopes = *std::move(granted);
+  return true;
 }
 
 void FakeMyposServer::HandleRevoke(const httplib::Request& req,
@@ -171,7 +186,7 @@ void FakeMyposServer::HandleRevoke(const httplib::Request& req,
   }
   // RFC 7009 §2.1: a client may revoke only its own tokens; an unknown token
   // is not an error (§2.2).
-  if (!RevokeToken(client_id, form->at("token"))) {
+  if (!ledger_.Revoke(client_id, form->at("token"))) {
     return WriteError(res, 400, "unauthorized_client");
   }
   res.status = 200;
@@ -223,7 +238,8 @@ bool FakeMyposServer::ReplyFault(const std::optional<Fault>& fault,
   Delay(latency);
   if (!fault) return false;
   Delay(fault->delay);
-  WriteFault(res, fault->status, fault->body, fault->headers);
+  WriteFault(res, fault->status, fault->body, fault->headers,
+             fault->drop_after_bytes);
   return true;
 }
 
@@ -251,34 +267,6 @@ bool FakeMyposServer::Authenticate(const httplib::Request& req,
   return true;
 }
 
-std::string FakeMyposServer::IssueToken(const std::string& client_id,
-                                        std::vector<std::string> scopes) {
-  std::string token = NewOpaqueToken();
-  if (token.empty()) return token;
-  absl::MutexLock lock(&mu_);
-  tokens_[token] = IssuedToken{client_id, std::move(scopes), absl::Now()};
-  return token;
-}
-
-bool FakeMyposServer::RevokeToken(const std::string& client_id,
-                                  const std::string& token) {
-  absl::MutexLock lock(&mu_);
-  auto it = tokens_.find(token);
-  if (it == tokens_.end()) return true;
-  if (it->second.client_id != client_id) return false;
-  if (!it->second.revoked) {
-    it->second.revoked = true;
-    revoked_tokens_.push_back(token);
-  }
-  return true;
-}
-
-bool FakeMyposServer::IsActiveLocked(const std::string& token) const {
-  auto it = tokens_.find(token);
-  if (it == tokens_.end() || it->second.revoked) return false;
-  return absl::Now() < it->second.issue_time + options_.token_lifetime;
-}
-
 void FakeMyposServer::Delay(absl::Duration delay) const {
   if (delay > absl::ZeroDuration()) {
     stopping_.WaitForNotificationWithTimeout(delay);
@@ -296,8 +284,7 @@ int FakeMyposServer::revoke_requests() const {
 }
 
 std::vector<std::string> FakeMyposServer::revoked_tokens() const {
-  absl::MutexLock lock(&mu_);
-  return revoked_tokens_;
+  return ledger_.revoked();
 }
 
 std::string FakeMyposServer::last_revoke_client_id() const {
@@ -316,13 +303,16 @@ std::string FakeMyposServer::last_token_body() const {
 }
 
 bool FakeMyposServer::IsTokenActive(const std::string& token) const {
-  absl::MutexLock lock(&mu_);
-  return IsActiveLocked(token);
+  return ledger_.IsActive(token);
 }
 
 int FakeMyposServer::connections() const {
   absl::MutexLock lock(&mu_);
   return connections_.size();
+}
+
+int FakeMyposServer::tls_handshakes() const {
+  return fake_mypos::TlsHandshakes(*http_, !options_.tls_cert_file.empty());
 }
 
 }  // namespace tokenservice
