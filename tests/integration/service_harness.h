@@ -49,8 +49,8 @@ class ServiceHarness : public ::testing::Test {
                  std::string tls_key_file = "");
 
   // (Re)starts TokenServer against `base_url` (the fake's by default) with
-  // quick retries (3 attempts, 10-50 ms backoff, Retry-After up to 3 s),
-  // then `customize` applied to the config.
+  // quick retries (3 attempts, 10-50 ms backoff, Retry-After up to 3 s), a
+  // 150 ms deadline margin, then `customize` applied to the config.
   void StartServer(std::function<void(ServerConfig&)> customize = nullptr,
                    std::string base_url = "");
 
