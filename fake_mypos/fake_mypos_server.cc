@@ -16,7 +16,6 @@ namespace tokenservice {
 namespace {
 
 using fake_mypos::WriteError;
-using fake_mypos::WriteFault;
 using fake_mypos::WriteInvalidClient;
 using fake_mypos::WriteInvalidToken;
 using fake_mypos::WriteJson;
@@ -90,7 +89,7 @@ absl::StatusOr<int> FakeMyposServer::Start(const std::string& host, int port) {
 void FakeMyposServer::Stop() {
   absl::MutexLock lock(&lifecycle_mu_);
   if (!thread_.joinable()) return;
-  stopping_.Notify();
+  faults_.Stop();
   http_->stop();
   thread_.join();
 }
@@ -101,18 +100,15 @@ std::string FakeMyposServer::BaseUrl() const {
 }
 
 void FakeMyposServer::EnqueueTokenFault(Fault fault) {
-  absl::MutexLock lock(&mu_);
-  token_faults_.push_back(std::move(fault));
+  faults_.Enqueue(fake_mypos::Endpoint::kToken, std::move(fault));
 }
 
 void FakeMyposServer::EnqueueRevokeFault(Fault fault) {
-  absl::MutexLock lock(&mu_);
-  revoke_faults_.push_back(std::move(fault));
+  faults_.Enqueue(fake_mypos::Endpoint::kRevoke, std::move(fault));
 }
 
 void FakeMyposServer::SetLatency(absl::Duration latency) {
-  absl::MutexLock lock(&mu_);
-  latency_ = latency;
+  faults_.SetLatency(latency);
 }
 
 std::string FakeMyposServer::IssueAuthorizationCode(
@@ -124,7 +120,8 @@ std::string FakeMyposServer::IssueAuthorizationCode(
 
 void FakeMyposServer::HandleToken(const httplib::Request& req,
                                   httplib::Response& res) {
-  if (ReplyFault(BeginTokenRequest(req), res)) return;
+  BeginTokenRequest(req);
+  if (faults_.Reply(faults_.Next(fake_mypos::Endpoint::kToken), res)) return;
   std::string client_id;
   if (!Authenticate(req, res, &client_id)) return;
   absl::StatusOr<std::map<std::string, std::string>> form =
@@ -176,7 +173,8 @@ bool FakeMyposServer::GrantScopes(
 
 void FakeMyposServer::HandleRevoke(const httplib::Request& req,
                                    httplib::Response& res) {
-  if (ReplyFault(BeginRevokeRequest(req), res)) return;
+  BeginRevokeRequest(req);
+  if (faults_.Reply(faults_.Next(fake_mypos::Endpoint::kRevoke), res)) return;
   std::string client_id;
   if (!Authenticate(req, res, &client_id)) return;
   absl::StatusOr<std::map<std::string, std::string>> form =
@@ -202,45 +200,20 @@ void FakeMyposServer::HandlePing(const httplib::Request& req,
   WriteInvalidToken(res);
 }
 
-std::optional<FakeMyposServer::Fault> FakeMyposServer::BeginTokenRequest(
-    const httplib::Request& req) {
+void FakeMyposServer::BeginTokenRequest(const httplib::Request& req) {
   absl::MutexLock lock(&mu_);
   ++token_requests_;
   last_token_authorization_ = req.get_header_value("Authorization");
   last_token_body_ = req.body;
-  if (token_faults_.empty()) return std::nullopt;
-  Fault fault = std::move(token_faults_.front());
-  token_faults_.pop_front();
-  return fault;
 }
 
-std::optional<FakeMyposServer::Fault> FakeMyposServer::BeginRevokeRequest(
-    const httplib::Request& req) {
+void FakeMyposServer::BeginRevokeRequest(const httplib::Request& req) {
   absl::StatusOr<fake_mypos::BasicCredentials> credentials =
       fake_mypos::ParseBasicAuthorization(
           req.get_header_value("Authorization"));
   absl::MutexLock lock(&mu_);
   ++revoke_requests_;
   last_revoke_client_id_ = credentials.ok() ? credentials->client_id : "";
-  if (revoke_faults_.empty()) return std::nullopt;
-  Fault fault = std::move(revoke_faults_.front());
-  revoke_faults_.pop_front();
-  return fault;
-}
-
-bool FakeMyposServer::ReplyFault(const std::optional<Fault>& fault,
-                                 httplib::Response& res) const {
-  absl::Duration latency;
-  {
-    absl::MutexLock lock(&mu_);
-    latency = latency_;
-  }
-  Delay(latency);
-  if (!fault) return false;
-  Delay(fault->delay);
-  WriteFault(res, fault->status, fault->body, fault->headers,
-             fault->drop_after_bytes);
-  return true;
 }
 
 bool FakeMyposServer::Authenticate(const httplib::Request& req,
@@ -265,12 +238,6 @@ bool FakeMyposServer::Authenticate(const httplib::Request& req,
   }
   *client_id = credentials->client_id;
   return true;
-}
-
-void FakeMyposServer::Delay(absl::Duration delay) const {
-  if (delay > absl::ZeroDuration()) {
-    stopping_.WaitForNotificationWithTimeout(delay);
-  }
 }
 
 int FakeMyposServer::token_requests() const {

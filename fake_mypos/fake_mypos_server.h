@@ -1,25 +1,12 @@
 // FakeMyposServer: an in-process stand-in for the myPOS OAuth2 auth server,
 // so integration tests and the demo run with no credentials and no network.
-//
-// It speaks HTTP, or HTTPS with a certificate the test made, on loopback
-// and implements what TokenService uses:
-//
-//   POST /oauth/token   client_credentials (RFC 6749 §4.4), authorization_code
-//                       with PKCE (§4.1.3, RFC 7636) and refresh_token (§6)
-//                       grants; replies per §5.1, §5.2
-//   POST /oauth/revoke  token revocation (RFC 7009)
-//   GET  /api/ping      a protected resource that accepts a live Bearer token
-//
-// Clients authenticate with `Authorization: Basic` as RFC 6749 §2.3.1 says:
-// id and secret form-urlencoded, joined by ':', then base64. Every token it
-// issues is recorded, so tests can ask whether a token is still active and
-// what the client sent, and it counts accepted TCP connections and TLS
-// handshakes. Faults (any status, body, headers, delay, a connection dropped
-// mid-body) can be queued per endpoint, and a latency can be set for every
-// /oauth/* reply. Authorization codes come from IssueAuthorizationCode(),
-// standing in for a user's consent.
-// Delays are served by waiting inside the server, interrupted by Stop(), so
-// tests never sleep themselves.
+// Over HTTP, or HTTPS with a test-made certificate, on loopback it serves
+// POST /oauth/token (client_credentials, authorization_code with PKCE,
+// refresh_token), POST /oauth/revoke (RFC 7009) and GET /api/ping (accepts
+// a live Bearer token); see fake_mypos/README.md. Clients authenticate as
+// RFC 6749 §2.3.1 says. It records what clients sent and every token it
+// issued, counts connections and TLS handshakes, and injects faults (any
+// reply, delay, or a connection dropped mid-body; fault_injector.h).
 
 #ifndef FAKE_MYPOS_FAKE_MYPOS_SERVER_H_
 #define FAKE_MYPOS_FAKE_MYPOS_SERVER_H_
@@ -27,11 +14,8 @@
 #include <httplib.h>
 
 #include <atomic>
-#include <cstddef>
-#include <deque>
 #include <map>
 #include <memory>
-#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -41,8 +25,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "fake_mypos/fault_injector.h"
 #include "fake_mypos/grant_store.h"
 #include "fake_mypos/token_ledger.h"
 
@@ -61,16 +45,7 @@ class FakeMyposServer {
     std::string tls_key_file;
   };
 
-  // A canned reply that replaces the normal handling of one request.
-  struct Fault {
-    int status = 500;
-    std::string body;  // sent as application/json unless headers say else
-    std::vector<std::pair<std::string, std::string>> headers;
-    absl::Duration delay;  // waited before replying
-    // When set, the reply announces the whole body but the connection is
-    // closed after this many bytes of it.
-    std::optional<size_t> drop_after_bytes;
-  };
+  using Fault = fake_mypos::Fault;  // a canned reply (fault_injector.h)
 
   explicit FakeMyposServer(Options options);
   ~FakeMyposServer();
@@ -85,13 +60,11 @@ class FakeMyposServer {
       ABSL_LOCKS_EXCLUDED(lifecycle_mu_);
 
   // Stops serving, cutting short any injected delay, and waits for the
-  // server threads. A client connection left idle is closed by the server
-  // within 1 s, so Stop() may wait that long for it. Idempotent; safe before
-  // Start(). A stopped server cannot be started again.
+  // server threads (up to 1 s for an idle client connection). Idempotent;
+  // safe before Start(). A stopped server cannot be started again.
   void Stop() ABSL_LOCKS_EXCLUDED(lifecycle_mu_);
 
-  // "http://HOST:PORT" ("https://" with TLS) of the started server; a
-  // wildcard host reads as 127.0.0.1.
+  // "http[s]://HOST:PORT" of the server; a wildcard host reads 127.0.0.1.
   std::string BaseUrl() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // The next request to that endpoint (first in, first out; one fault per
@@ -99,8 +72,7 @@ class FakeMyposServer {
   void EnqueueTokenFault(Fault fault) ABSL_LOCKS_EXCLUDED(mu_);
   void EnqueueRevokeFault(Fault fault) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Every later reply on /oauth/* first waits `latency` (then any fault
-  // delay).
+  // Every later reply on /oauth/* first waits `latency` (then any delay).
   void SetLatency(absl::Duration latency) ABSL_LOCKS_EXCLUDED(mu_);
 
   // A single-use authorization code for `client_id`, as if its user had
@@ -124,11 +96,9 @@ class FakeMyposServer {
   std::string last_token_body() const ABSL_LOCKS_EXCLUDED(mu_);
   // True when `token` was issued, is not revoked and has not expired.
   bool IsTokenActive(const std::string& token) const ABSL_LOCKS_EXCLUDED(mu_);
-  // Distinct TCP connections that sent a request, by remote address and
-  // port.
+  // Distinct TCP connections that sent a request (by remote address, port).
   int connections() const ABSL_LOCKS_EXCLUDED(mu_);
-  // TCP connections accepted, whether or not a request (or a TLS handshake)
-  // followed.
+  // TCP connections accepted, whether or not anything followed.
   int accepted_connections() const { return accepted_.load(); }
   // TLS handshakes completed (0 without TLS).
   int tls_handshakes() const;
@@ -140,15 +110,10 @@ class FakeMyposServer {
       ABSL_LOCKS_EXCLUDED(mu_);
   void HandlePing(const httplib::Request& req, httplib::Response& res)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Counts a request to that endpoint, records what tests observe and pops
-  // the endpoint's next fault, if any.
-  std::optional<Fault> BeginTokenRequest(const httplib::Request& req)
+  // Counts a request to that endpoint and records what tests observe.
+  void BeginTokenRequest(const httplib::Request& req) ABSL_LOCKS_EXCLUDED(mu_);
+  void BeginRevokeRequest(const httplib::Request& req)
       ABSL_LOCKS_EXCLUDED(mu_);
-  std::optional<Fault> BeginRevokeRequest(const httplib::Request& req)
-      ABSL_LOCKS_EXCLUDED(mu_);
-  // Waits the latency, then replies `fault` if set. Returns whether it did.
-  bool ReplyFault(const std::optional<Fault>& fault,
-                  httplib::Response& res) const ABSL_LOCKS_EXCLUDED(mu_);
   // Checks the content type and the client; writes the error reply and
   // returns false when either is wrong.
   bool Authenticate(const httplib::Request& req, httplib::Response& res,
@@ -159,13 +124,11 @@ class FakeMyposServer {
                    const std::map<std::string, std::string>& form,
                    httplib::Response& res, std::vector<std::string>* scopes,
                    bool* user_grant);
-  // Waits `delay`, or less if Stop() is called meanwhile.
-  void Delay(absl::Duration delay) const;
 
   const Options options_;
   std::atomic<int> accepted_{0};
   std::unique_ptr<httplib::Server> http_;  // an SSLServer with TLS
-  absl::Notification stopping_;
+  fake_mypos::FaultInjector faults_;
   fake_mypos::TokenLedger ledger_;
   fake_mypos::GrantStore grants_;
 
@@ -175,9 +138,6 @@ class FakeMyposServer {
 
   mutable absl::Mutex mu_;
   std::string base_url_ ABSL_GUARDED_BY(mu_);
-  absl::Duration latency_ ABSL_GUARDED_BY(mu_);
-  std::deque<Fault> token_faults_ ABSL_GUARDED_BY(mu_);
-  std::deque<Fault> revoke_faults_ ABSL_GUARDED_BY(mu_);
   int token_requests_ ABSL_GUARDED_BY(mu_) = 0;
   int revoke_requests_ ABSL_GUARDED_BY(mu_) = 0;
   std::string last_revoke_client_id_ ABSL_GUARDED_BY(mu_);
