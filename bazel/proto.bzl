@@ -3,12 +3,16 @@
 Runs Debian's /usr/bin/protoc with /usr/bin/grpc_cpp_plugin (including the
 generated gmock stub, *_mock.grpc.pb.h) and wraps the output in a cc_library.
 Imports resolve against the workspace root, /usr/include (the well-known
-types) and /usr/share/grpc-proto (Debian's grpc-proto package).
+types), /usr/share/grpc-proto (Debian's grpc-proto package) and Debian's
+gogo googleapis copy (google.rpc.Status and ErrorInfo).
 """
 
 _PROTOC = "/usr/bin/protoc"
 _GRPC_PLUGIN = "/usr/bin/grpc_cpp_plugin"
-_IMPORT_PATHS = "-I. -I/usr/include -I/usr/share/grpc-proto"
+# The last one is Debian's golang-github-gogo-googleapis-dev: plain
+# google/rpc/status.proto and error_details.proto (no gogo imports).
+_GOOGLEAPIS = "/usr/share/gocode/src/github.com/gogo/googleapis"
+_IMPORT_PATHS = "-I. -I/usr/include -I/usr/share/grpc-proto -I" + _GOOGLEAPIS
 
 def cc_grpc_proto(
         name,
@@ -24,7 +28,8 @@ def cc_grpc_proto(
       name: the cc_library.
       protos: import paths of the .proto files. In-repo files are paths from
         the workspace root and must live in this package; with system = True
-        they are paths under /usr/share/grpc-proto or /usr/include.
+        they are paths under /usr/share/grpc-proto, /usr/include or the
+        googleapis directory.
       system: the protos come from the system, not from this package.
       grpc: also run grpc_cpp_plugin (service stubs and the gmock stub).
       compile_sources: False generates headers only, for protos whose code a

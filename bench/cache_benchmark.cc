@@ -57,6 +57,11 @@ class OneTokenUpstream : public OAuthClient {
     token.expires_in = absl::Hours(1);
     return token;
   }
+  absl::StatusOr<UpstreamToken> ExchangeGrant(const ClientCredentials&,
+                                              const UserGrant&,
+                                              absl::Time) override {
+    return absl::UnimplementedError("not used here");
+  }
   absl::Status RevokeToken(const ClientCredentials&, absl::string_view,
                            absl::Time) override {
     return absl::OkStatus();

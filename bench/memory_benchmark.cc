@@ -58,6 +58,11 @@ class CountingUpstream : public OAuthClient {
     token.scopes = {"webhooks"};
     return token;
   }
+  absl::StatusOr<UpstreamToken> ExchangeGrant(const ClientCredentials&,
+                                              const UserGrant&,
+                                              absl::Time) override {
+    return absl::UnimplementedError("not used here");
+  }
   absl::Status RevokeToken(const ClientCredentials&, absl::string_view,
                            absl::Time) override {
     return absl::OkStatus();

@@ -1,28 +1,21 @@
 // FakeMyposServer: an in-process stand-in for the myPOS OAuth2 auth server,
 // so integration tests and the demo run with no credentials and no network.
-//
-// It speaks plain HTTP on loopback and implements what TokenService uses:
-//
-//   POST /oauth/token   client_credentials grant (RFC 6749 §4.4, §5.1, §5.2)
-//   POST /oauth/revoke  token revocation (RFC 7009)
-//   GET  /api/ping      a protected resource that accepts a live Bearer token
-//
-// Clients authenticate with `Authorization: Basic` as RFC 6749 §2.3.1 says:
-// id and secret form-urlencoded, joined by ':', then base64. Every token it
-// issues is recorded, so tests can ask whether a token is still active and
-// what the client sent. Faults (any status, body, headers, delay) can be
-// queued per endpoint, and a latency can be set for every /oauth/* reply.
-// Delays are served by waiting inside the server, interrupted by Stop(), so
-// tests never sleep themselves.
+// Over HTTP, or HTTPS with a test-made certificate, on loopback it serves
+// POST /oauth/token (client_credentials, authorization_code with PKCE,
+// refresh_token), POST /oauth/revoke (RFC 7009) and GET /api/ping (accepts
+// a live Bearer token); see fake_mypos/README.md. Clients authenticate as
+// RFC 6749 §2.3.1 says. It records what clients sent and every token it
+// issued, counts connections and TLS handshakes, and injects faults (any
+// reply, delay, or a connection dropped mid-body; fault_injector.h).
 
 #ifndef FAKE_MYPOS_FAKE_MYPOS_SERVER_H_
 #define FAKE_MYPOS_FAKE_MYPOS_SERVER_H_
 
 #include <httplib.h>
 
-#include <deque>
+#include <atomic>
 #include <map>
-#include <optional>
+#include <memory>
 #include <set>
 #include <string>
 #include <thread>
@@ -30,11 +23,12 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "fake_mypos/fault_injector.h"
+#include "fake_mypos/grant_store.h"
+#include "fake_mypos/token_ledger.h"
 
 namespace tokenservice {
 
@@ -46,15 +40,12 @@ class FakeMyposServer {
     std::map<std::string, std::string> clients;  // client_id -> secret
     absl::Duration token_lifetime = absl::Hours(1);
     bool expires_in_as_string = false;  // "expires_in":"3600" instead of 3600
+    // PEM files: when both are set, the server speaks HTTPS only.
+    std::string tls_cert_file;
+    std::string tls_key_file;
   };
 
-  // A canned reply that replaces the normal handling of one request.
-  struct Fault {
-    int status = 500;
-    std::string body;  // sent as application/json unless headers say else
-    std::vector<std::pair<std::string, std::string>> headers;
-    absl::Duration delay;  // waited before replying
-  };
+  using Fault = fake_mypos::Fault;  // a canned reply (fault_injector.h)
 
   explicit FakeMyposServer(Options options);
   ~FakeMyposServer();
@@ -64,18 +55,16 @@ class FakeMyposServer {
   // Listens on host:port (port 0 picks a free one) and serves on background
   // threads. Returns the bound port once connections are being accepted.
   // Unavailable when the address cannot be bound; FailedPrecondition when
-  // called a second time.
+  // called a second time or when the TLS certificate or key is unusable.
   absl::StatusOr<int> Start(const std::string& host = "127.0.0.1", int port = 0)
       ABSL_LOCKS_EXCLUDED(lifecycle_mu_);
 
   // Stops serving, cutting short any injected delay, and waits for the
-  // server threads. A client connection left idle is closed by the server
-  // within 1 s, so Stop() may wait that long for it. Idempotent; safe before
-  // Start(). A stopped server cannot be started again.
+  // server threads (up to 1 s for an idle client connection). Idempotent;
+  // safe before Start(). A stopped server cannot be started again.
   void Stop() ABSL_LOCKS_EXCLUDED(lifecycle_mu_);
 
-  // "http://HOST:PORT" of the started server; a wildcard host reads as
-  // 127.0.0.1.
+  // "http[s]://HOST:PORT" of the server; a wildcard host reads 127.0.0.1.
   std::string BaseUrl() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // The next request to that endpoint (first in, first out; one fault per
@@ -83,9 +72,17 @@ class FakeMyposServer {
   void EnqueueTokenFault(Fault fault) ABSL_LOCKS_EXCLUDED(mu_);
   void EnqueueRevokeFault(Fault fault) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Every later reply on /oauth/* first waits `latency` (then any fault
-  // delay).
+  // Every later reply on /oauth/* first waits `latency` (then any delay).
   void SetLatency(absl::Duration latency) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // A single-use authorization code for `client_id`, as if its user had
+  // consented: redeemable with the same redirect_uri and, when
+  // `code_challenge` (S256, see fake_mypos::S256Challenge) is set, the
+  // matching code_verifier. Tokens bought with it carry a refresh token.
+  std::string IssueAuthorizationCode(const std::string& client_id,
+                                     const std::string& redirect_uri,
+                                     const std::string& code_challenge,
+                                     std::vector<std::string> scopes = {});
 
   // POST requests to /oauth/token and /oauth/revoke, rejected ones included.
   int token_requests() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -99,51 +96,41 @@ class FakeMyposServer {
   std::string last_token_body() const ABSL_LOCKS_EXCLUDED(mu_);
   // True when `token` was issued, is not revoked and has not expired.
   bool IsTokenActive(const std::string& token) const ABSL_LOCKS_EXCLUDED(mu_);
-  // Distinct TCP connections seen, by (remote address, remote port).
+  // Distinct TCP connections that sent a request (by remote address, port).
   int connections() const ABSL_LOCKS_EXCLUDED(mu_);
+  // TCP connections accepted, whether or not anything followed.
+  int accepted_connections() const { return accepted_.load(); }
+  // TLS handshakes completed (0 without TLS).
+  int tls_handshakes() const;
 
  private:
-  struct IssuedToken {
-    std::string client_id;
-    std::vector<std::string> scopes;
-    absl::Time issue_time;
-    bool revoked = false;
-  };
-
   void HandleToken(const httplib::Request& req, httplib::Response& res)
       ABSL_LOCKS_EXCLUDED(mu_);
   void HandleRevoke(const httplib::Request& req, httplib::Response& res)
       ABSL_LOCKS_EXCLUDED(mu_);
   void HandlePing(const httplib::Request& req, httplib::Response& res)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Counts a request to that endpoint, records what tests observe and pops
-  // the endpoint's next fault, if any.
-  std::optional<Fault> BeginTokenRequest(const httplib::Request& req)
+  // Counts a request to that endpoint and records what tests observe.
+  void BeginTokenRequest(const httplib::Request& req) ABSL_LOCKS_EXCLUDED(mu_);
+  void BeginRevokeRequest(const httplib::Request& req)
       ABSL_LOCKS_EXCLUDED(mu_);
-  std::optional<Fault> BeginRevokeRequest(const httplib::Request& req)
-      ABSL_LOCKS_EXCLUDED(mu_);
-  // Waits the latency, then replies `fault` if set. Returns whether it did.
-  bool ReplyFault(const std::optional<Fault>& fault,
-                  httplib::Response& res) const ABSL_LOCKS_EXCLUDED(mu_);
   // Checks the content type and the client; writes the error reply and
   // returns false when either is wrong.
   bool Authenticate(const httplib::Request& req, httplib::Response& res,
                     std::string* client_id) const ABSL_LOCKS_EXCLUDED(mu_);
-  std::string IssueToken(const std::string& client_id,
-                         std::vector<std::string> scopes)
-      ABSL_LOCKS_EXCLUDED(mu_);
-  // Marks `token` revoked when `client_id` owns it. Returns false only when
-  // the token was issued to another client.
-  bool RevokeToken(const std::string& client_id, const std::string& token)
-      ABSL_LOCKS_EXCLUDED(mu_);
-  bool IsActiveLocked(const std::string& token) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Waits `delay`, or less if Stop() is called meanwhile.
-  void Delay(absl::Duration delay) const;
+  // The scopes a token request grants, after checking its grant; false
+  // after writing the error reply. `user_grant`: a refresh token goes along.
+  bool GrantScopes(const std::string& client_id,
+                   const std::map<std::string, std::string>& form,
+                   httplib::Response& res, std::vector<std::string>* scopes,
+                   bool* user_grant);
 
   const Options options_;
-  httplib::Server http_;
-  absl::Notification stopping_;
+  std::atomic<int> accepted_{0};
+  std::unique_ptr<httplib::Server> http_;  // an SSLServer with TLS
+  fake_mypos::FaultInjector faults_;
+  fake_mypos::TokenLedger ledger_;
+  fake_mypos::GrantStore grants_;
 
   mutable absl::Mutex lifecycle_mu_;
   bool started_ ABSL_GUARDED_BY(lifecycle_mu_) = false;
@@ -151,16 +138,11 @@ class FakeMyposServer {
 
   mutable absl::Mutex mu_;
   std::string base_url_ ABSL_GUARDED_BY(mu_);
-  absl::Duration latency_ ABSL_GUARDED_BY(mu_);
-  std::deque<Fault> token_faults_ ABSL_GUARDED_BY(mu_);
-  std::deque<Fault> revoke_faults_ ABSL_GUARDED_BY(mu_);
   int token_requests_ ABSL_GUARDED_BY(mu_) = 0;
   int revoke_requests_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<std::string> revoked_tokens_ ABSL_GUARDED_BY(mu_);
   std::string last_revoke_client_id_ ABSL_GUARDED_BY(mu_);
   std::string last_token_authorization_ ABSL_GUARDED_BY(mu_);
   std::string last_token_body_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, IssuedToken> tokens_ ABSL_GUARDED_BY(mu_);
   std::set<std::pair<std::string, int>> connections_ ABSL_GUARDED_BY(mu_);
 };
 

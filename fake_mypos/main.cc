@@ -34,6 +34,9 @@ ABSL_FLAG(absl::Duration, token_lifetime, absl::Hours(1),
           "Lifetime of issued tokens, e.g. 1h or 90s.");
 ABSL_FLAG(bool, expires_in_as_string, false,
           "Send expires_in as a JSON string instead of a number.");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate: with --tls_key_file, serve HTTPS only.");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of that certificate.");
 
 namespace tokenservice {
 namespace {
@@ -69,6 +72,8 @@ int Run() {
       absl::GetFlag(FLAGS_client_secret);
   options.token_lifetime = absl::GetFlag(FLAGS_token_lifetime);
   options.expires_in_as_string = absl::GetFlag(FLAGS_expires_in_as_string);
+  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
   FakeMyposServer server(std::move(options));
   absl::StatusOr<int> port =
       server.Start(absl::GetFlag(FLAGS_host), absl::GetFlag(FLAGS_port));

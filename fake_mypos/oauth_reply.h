@@ -11,7 +11,9 @@
 
 #include <httplib.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,18 +38,23 @@ void WriteInvalidClient(httplib::Response& res);
 void WriteInvalidToken(httplib::Response& res);
 
 // 200 with `{"access_token":...,"token_type":"Bearer","expires_in":...,
-// "scope":"<scopes joined by spaces>"}`; `expires_in` is a JSON string when
-// `expires_in_as_string`. The token must be base64url and each scope RFC 6749
+// "scope":"<scopes joined by spaces>"}`, plus `"refresh_token":...` when
+// `refresh_token` is not empty; `expires_in` is a JSON string when
+// `expires_in_as_string`. Tokens must be base64url and each scope RFC 6749
 // §3.3 characters, which need no JSON escaping.
 void WriteTokenReply(httplib::Response& res, const std::string& token,
                      int64_t expires_in, bool expires_in_as_string,
-                     const std::vector<std::string>& scopes);
+                     const std::vector<std::string>& scopes,
+                     const std::string& refresh_token = "");
 
 // Writes an injected fault: `status`, `headers` as given and `body` (if not
 // empty) typed by a Content-Type among `headers`, else application/json.
+// With `drop_after_bytes`, the whole body's length is announced but the
+// connection is closed after that many bytes of it.
 void WriteFault(
     httplib::Response& res, int status, const std::string& body,
-    const std::vector<std::pair<std::string, std::string>>& headers);
+    const std::vector<std::pair<std::string, std::string>>& headers,
+    std::optional<size_t> drop_after_bytes = std::nullopt);
 
 }  // namespace fake_mypos
 }  // namespace tokenservice

@@ -23,6 +23,7 @@ PACKAGES=(
   protobuf-compiler        # protoc 3.21
   libprotobuf-dev          # protobuf runtime and well-known types
   grpc-proto               # grpc.health.v1 and grpc.reflection .proto files
+  golang-github-gogo-googleapis-dev  # google/rpc/status.proto, error_details.proto
   libabsl-dev              # Abseil 20220623
   libcurl4-openssl-dev     # HTTP transport to myPOS
   libssl-dev               # SHA-256 fingerprints, TLS

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/upstream/error_reason.h"
 
 namespace tokenservice {
 namespace {
@@ -44,8 +45,9 @@ absl::StatusOr<CredentialProfile> CredentialStore::Find(
   if (name.empty()) name = default_profile_;
   auto it = profiles_.find(name);
   if (it == profiles_.end()) {
-    return absl::NotFoundError(
-        absl::StrCat("no credential profile named \"", name, "\""));
+    return WithReason(absl::NotFoundError(absl::StrCat(
+                          "no credential profile named \"", name, "\"")),
+                      kReasonProfileNotFound);
   }
   return it->second;
 }

@@ -1,4 +1,11 @@
 // The one place where an absl::Status becomes a grpc::Status.
+//
+// Every non-OK status leaves the service with google.rpc.Status details
+// (the grpc-status-details-bin trailer) holding one google.rpc.ErrorInfo:
+// reason from the Status's reason payload (error_reason.h), or, when code
+// that made the Status set none, the code's name (e.g. "INTERNAL") so that
+// no reason is ever missing; domain kErrorDomain; metadata from the
+// Status's metadata payloads. docs/errors.md lists the reasons.
 
 #ifndef SERVER_GRPC_STATUS_H_
 #define SERVER_GRPC_STATUS_H_
@@ -9,7 +16,11 @@
 
 namespace tokenservice {
 
-// Same code (the two enums share their numbering) and message.
+// google.rpc.ErrorInfo.domain of every error the service returns.
+inline constexpr char kErrorDomain[] = "tokenservice";
+
+// Same code (the two enums share their numbering) and message, plus the
+// details described above.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 }  // namespace tokenservice

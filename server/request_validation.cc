@@ -1,6 +1,7 @@
 #include "server/request_validation.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -8,12 +9,16 @@
 #include "server/fingerprint.h"
 #include "server/scopes.h"
 #include "server/time_util.h"
+#include "server/upstream/error_reason.h"
 
 namespace tokenservice {
 namespace {
 
 absl::Status Invalid(absl::string_view field, absl::string_view problem) {
-  return absl::InvalidArgumentError(absl::StrCat(field, " ", problem));
+  return WithErrorMetadata(
+      WithReason(absl::InvalidArgumentError(absl::StrCat(field, " ", problem)),
+                 kReasonInvalidRequest),
+      "field", field);
 }
 
 }  // namespace
@@ -64,6 +69,113 @@ absl::Status ValidateCallerCredentials(
   return absl::OkStatus();
 }
 
+// 1 to `max` printable ASCII characters without spaces (or empty, when
+// `required` is false).
+absl::Status ValidatePrintable(absl::string_view field, absl::string_view value,
+                               size_t max, bool required) {
+  if (value.empty() && !required) return absl::OkStatus();
+  if (value.empty() || value.size() > max) {
+    return Invalid(field, absl::StrCat("must be 1 to ", max,
+                                       " characters long"));
+  }
+  const bool printable = std::all_of(value.begin(), value.end(), [](char c) {
+    return c > 0x20 && c < 0x7f;
+  });
+  return printable ? absl::OkStatus()
+                   : Invalid(field, "must be printable ASCII without spaces");
+}
+
+absl::Status MustBeEmpty(absl::string_view field, absl::string_view value,
+                         absl::string_view grant) {
+  return value.empty()
+             ? absl::OkStatus()
+             : Invalid(field, absl::StrCat("must be empty with grant_type ",
+                                           grant));
+}
+
+// RFC 7636 section 4.1: 43 to 128 unreserved characters.
+absl::Status ValidateCodeVerifier(absl::string_view value) {
+  if (value.empty()) return absl::OkStatus();
+  const bool ok =
+      value.size() >= 43 && value.size() <= 128 &&
+      std::all_of(value.begin(), value.end(), [](char c) {
+        return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+               c == '-' || c == '.' || c == '_' || c == '~';
+      });
+  return ok ? absl::OkStatus()
+            : Invalid("code_verifier",
+                      "must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~");
+}
+
+absl::Status ValidateRedirectUri(absl::string_view value) {
+  if (auto s = ValidatePrintable("redirect_uri", value, kMaxRedirectUriLength,
+                                 /*required=*/false);
+      !s.ok() || value.empty()) {
+    return s;
+  }
+  const size_t colon = value.find(':');
+  const bool scheme_ok =
+      colon != absl::string_view::npos && colon > 0 &&
+      absl::ascii_isalpha(static_cast<unsigned char>(value[0])) &&
+      std::all_of(value.begin(), value.begin() + colon, [](char c) {
+        return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+               c == '+' || c == '-' || c == '.';
+      });
+  return scheme_ok ? absl::OkStatus()
+                   : Invalid("redirect_uri", "must be an absolute URI");
+}
+
+// The grant fields of an Issue request, checked against its grant_type.
+absl::Status ValidateGrant(const mypos::token::v1::IssueRequest& r) {
+  switch (r.grant_type()) {
+    case mypos::token::v1::GRANT_TYPE_CLIENT_CREDENTIALS:
+      for (auto [field, value] :
+           {std::pair<absl::string_view, absl::string_view>{
+                "authorization_code", r.authorization_code()},
+            {"redirect_uri", r.redirect_uri()},
+            {"code_verifier", r.code_verifier()},
+            {"refresh_token", r.refresh_token()}}) {
+        if (auto s = MustBeEmpty(field, value, "CLIENT_CREDENTIALS"); !s.ok())
+          return s;
+      }
+      return absl::OkStatus();
+    case mypos::token::v1::GRANT_TYPE_AUTHORIZATION_CODE:
+      if (r.scopes_size() > 0) {
+        return Invalid("scopes",
+                       "must be empty with grant_type AUTHORIZATION_CODE");
+      }
+      for (auto [field, value] :
+           {std::pair<absl::string_view, absl::string_view>{
+                "refresh_token", r.refresh_token()},
+            {"rejected_fingerprint", r.rejected_fingerprint()}}) {
+        if (auto s = MustBeEmpty(field, value, "AUTHORIZATION_CODE"); !s.ok())
+          return s;
+      }
+      if (auto s = ValidatePrintable("authorization_code",
+                                     r.authorization_code(),
+                                     kMaxAuthorizationCodeLength, true);
+          !s.ok()) {
+        return s;
+      }
+      if (auto s = ValidateRedirectUri(r.redirect_uri()); !s.ok()) return s;
+      return ValidateCodeVerifier(r.code_verifier());
+    case mypos::token::v1::GRANT_TYPE_REFRESH_TOKEN:
+      for (auto [field, value] :
+           {std::pair<absl::string_view, absl::string_view>{
+                "authorization_code", r.authorization_code()},
+            {"redirect_uri", r.redirect_uri()},
+            {"code_verifier", r.code_verifier()},
+            {"rejected_fingerprint", r.rejected_fingerprint()}}) {
+        if (auto s = MustBeEmpty(field, value, "REFRESH_TOKEN"); !s.ok())
+          return s;
+      }
+      return ValidatePrintable("refresh_token", r.refresh_token(),
+                               kMaxTokenLength, true);
+    default:
+      return Invalid("grant_type", "is not a known GrantType");
+  }
+}
+
 }  // namespace
 
 absl::Status ValidateIssueRequest(const mypos::token::v1::IssueRequest& r) {
@@ -75,9 +187,10 @@ absl::Status ValidateIssueRequest(const mypos::token::v1::IssueRequest& r) {
                                           " entries"));
   }
   for (int i = 0; i < r.scopes_size(); ++i) {
-    if (auto s = ValidateScope(absl::StrCat("scopes[", i, "]"), r.scopes(i));
-        !s.ok()) {
-      return s;
+    const std::string field = absl::StrCat("scopes[", i, "]");
+    if (auto s = ValidateScope(field, r.scopes(i)); !s.ok()) {
+      return WithErrorMetadata(WithReason(s, kReasonInvalidRequest), "field",
+                               field);
     }
   }
   if (r.has_min_validity()) {
@@ -87,6 +200,7 @@ absl::Status ValidateIssueRequest(const mypos::token::v1::IssueRequest& r) {
       return Invalid("min_validity", "must be between 0 and 24h");
     }
   }
+  if (auto s = ValidateGrant(r); !s.ok()) return s;
   if (!r.rejected_fingerprint().empty()) {
     if (auto s = ValidateFingerprint("rejected_fingerprint",
                                      r.rejected_fingerprint());
@@ -112,18 +226,8 @@ absl::Status ValidateRevokeRequest(const mypos::token::v1::RevokeRequest& r) {
     }
   }
   switch (r.target_case()) {
-    case mypos::token::v1::RevokeRequest::kToken: {
-      const std::string& token = r.token();
-      if (token.empty() || token.size() > kMaxTokenLength) {
-        return Invalid("token", absl::StrCat("must be 1 to ", kMaxTokenLength,
-                                             " characters long"));
-      }
-      const bool printable = std::all_of(token.begin(), token.end(), [](char c) {
-        return c > 0x20 && c < 0x7f;
-      });
-      return printable ? absl::OkStatus()
-                       : Invalid("token", "must be printable ASCII without spaces");
-    }
+    case mypos::token::v1::RevokeRequest::kToken:
+      return ValidatePrintable("token", r.token(), kMaxTokenLength, true);
     case mypos::token::v1::RevokeRequest::kFingerprint:
       return ValidateFingerprint("fingerprint", r.fingerprint());
     default:

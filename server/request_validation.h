@@ -1,5 +1,6 @@
 // Limits on every field a caller sends. A violation is kInvalidArgument
-// whose message names the field, so a caller can fix the request.
+// with reason INVALID_REQUEST whose message and ErrorInfo metadata "field"
+// name the field, so a caller can fix the request.
 
 #ifndef SERVER_REQUEST_VALIDATION_H_
 #define SERVER_REQUEST_VALIDATION_H_
@@ -11,7 +12,9 @@
 namespace tokenservice {
 
 inline constexpr int kMaxCredentialLength = 64;
-inline constexpr int kMaxTokenLength = 4096;
+inline constexpr int kMaxTokenLength = 4096;  // also refresh tokens
+inline constexpr int kMaxAuthorizationCodeLength = 2048;
+inline constexpr int kMaxRedirectUriLength = 2048;
 inline constexpr int kMaxClientIdLength = 256;
 inline constexpr int kMaxClientSecretLength = 1024;
 inline constexpr int kMaxPageSize = 1000;

@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -54,7 +55,25 @@ ABSL_FLAG(std::string, client_secret_file, "",
 ABSL_FLAG(absl::Duration, default_min_validity, absl::Seconds(60),
           "Validity a token must have left when the caller does not say.");
 ABSL_FLAG(absl::Duration, upstream_timeout, absl::Seconds(10),
-          "Longest one request to myPOS may take.");
+          "Longest one fetch from myPOS may take, retries included, when the "
+          "caller's deadline is later or unset.");
+ABSL_FLAG(absl::Duration, upstream_attempt_timeout, absl::Seconds(5),
+          "Longest one HTTP attempt to myPOS may take.");
+ABSL_FLAG(absl::Duration, upstream_deadline_margin, absl::Milliseconds(50),
+          "Upstream work ends this long before the caller's deadline.");
+ABSL_FLAG(int, upstream_max_attempts, 4,
+          "Attempts per request to myPOS, the first included (1: no retry).");
+ABSL_FLAG(absl::Duration, upstream_initial_backoff, absl::Milliseconds(100),
+          "Backoff cap before the first retry; full jitter below it.");
+ABSL_FLAG(absl::Duration, upstream_max_backoff, absl::Seconds(2),
+          "Largest backoff cap between retries.");
+ABSL_FLAG(double, upstream_backoff_multiplier, 2.0,
+          "Growth of the backoff cap from one retry to the next.");
+ABSL_FLAG(absl::Duration, upstream_max_retry_after, absl::Seconds(10),
+          "Longest Retry-After from myPOS that is honoured as given.");
+ABSL_FLAG(absl::Duration, rejected_credentials_ttl, absl::Seconds(30),
+          "How long credentials that myPOS rejected are answered "
+          "FAILED_PRECONDITION without asking myPOS again; 0 turns it off.");
 ABSL_FLAG(double, refresh_window, 0.25,
           "Share of a token's lifetime left when a background refresh "
           "starts (0 < x <= 0.5; see README, Caching and refresh).");
@@ -185,6 +204,36 @@ absl::Status TlsFromFlags(ServerConfig* config) {
   return absl::OkStatus();
 }
 
+absl::Status RetryOptionsFromFlags(RetryingOAuthClient::Options* retry) {
+  retry->max_attempts = absl::GetFlag(FLAGS_upstream_max_attempts);
+  retry->initial_backoff = absl::GetFlag(FLAGS_upstream_initial_backoff);
+  retry->max_backoff = absl::GetFlag(FLAGS_upstream_max_backoff);
+  retry->backoff_multiplier = absl::GetFlag(FLAGS_upstream_backoff_multiplier);
+  retry->max_retry_after = absl::GetFlag(FLAGS_upstream_max_retry_after);
+  retry->rejected_credentials_ttl =
+      absl::GetFlag(FLAGS_rejected_credentials_ttl);
+  if (retry->max_attempts < 1 || retry->max_attempts > 10) {
+    return absl::InvalidArgumentError(
+        "--upstream_max_attempts must be between 1 and 10");
+  }
+  if (!(retry->backoff_multiplier >= 1.0 && retry->backoff_multiplier <= 10)) {
+    return absl::InvalidArgumentError(
+        "--upstream_backoff_multiplier must be between 1 and 10");
+  }
+  for (const auto& [flag, value] :
+       {std::pair<const char*, absl::Duration>{"--upstream_initial_backoff",
+                                               retry->initial_backoff},
+        {"--upstream_max_backoff", retry->max_backoff},
+        {"--upstream_max_retry_after", retry->max_retry_after},
+        {"--rejected_credentials_ttl", retry->rejected_credentials_ttl}}) {
+    if (value < absl::ZeroDuration() || value > absl::Hours(1)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flag, " must be between 0 and 1h"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateUpstreamUrl(absl::string_view field,
@@ -274,6 +323,18 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
   config.broker.refresh_retry_max = absl::GetFlag(FLAGS_refresh_retry_max);
   if (config.broker.refresh_retry_max < config.broker.refresh_retry_initial) {
     return absl::InvalidArgumentError("--refresh_retry_max must be at least 1s");
+  }
+  config.broker.deadline_margin =
+      absl::GetFlag(FLAGS_upstream_deadline_margin);
+  config.upstream_attempt_timeout =
+      absl::GetFlag(FLAGS_upstream_attempt_timeout);
+  if (auto s = RetryOptionsFromFlags(&config.retry); !s.ok()) return s;
+  if (config.broker.upstream_timeout <= absl::ZeroDuration() ||
+      config.upstream_attempt_timeout <= absl::ZeroDuration() ||
+      config.broker.deadline_margin < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--upstream_timeout and --upstream_attempt_timeout must be positive, "
+        "--upstream_deadline_margin not negative");
   }
   config.upstream_threads = absl::GetFlag(FLAGS_upstream_threads);
   config.max_queued_upstream = absl::GetFlag(FLAGS_max_queued_upstream);

@@ -16,6 +16,7 @@
 #include "server/caller_policy.h"
 #include "server/credential_store.h"
 #include "server/token_broker.h"
+#include "server/upstream/retrying_oauth_client.h"
 
 namespace tokenservice {
 
@@ -50,7 +51,13 @@ struct ServerConfig {
   std::string tls_key_file;
   std::string tls_client_ca_file;
   absl::Duration tls_reload_interval = absl::Seconds(60);
+  // broker.upstream_timeout bounds a whole fetch (all attempts); the same
+  // limits apply to user grants.
   BrokerOptions broker;
+  // Retries, backoff and remembered credential rejections toward myPOS.
+  RetryingOAuthClient::Options retry;
+  // The longest one HTTP attempt to myPOS may take.
+  absl::Duration upstream_attempt_timeout = absl::Seconds(5);
   // Threads that talk to myPOS, and how many fetches may wait for one.
   int upstream_threads = 4;
   size_t max_queued_upstream = 1024;

@@ -13,6 +13,7 @@
 #include "server/fingerprint.h"
 #include "server/log.h"
 #include "server/scopes.h"
+#include "server/upstream/error_reason.h"
 
 namespace tokenservice {
 
@@ -94,16 +95,18 @@ void TokenBroker::Issue(IssueParams params, IssueCallback done) {
     return;
   }
   Waiter waiter{min_validity, std::move(done)};
-  if (!JoinFetch(key, *profile, scopes, waiter)) {
-    std::move(waiter.done)(absl::ResourceExhaustedError(
-        "too many token requests are waiting for myPOS; retry with backoff"));
+  if (!JoinFetch(key, *profile, scopes, params.deadline, waiter)) {
+    std::move(waiter.done)(WithReason(
+        absl::ResourceExhaustedError(
+            "too many token requests are waiting for myPOS; retry with backoff"),
+        kReasonUpstreamQueueFull));
   }
 }
 
 bool TokenBroker::JoinFetch(const std::string& key,
                             const CredentialProfile& profile,
                             const std::vector<std::string>& scopes,
-                            Waiter& waiter) {
+                            absl::Time caller_deadline, Waiter& waiter) {
   CacheLookup hit;
   {
     MutexLock lock(&mu_);
@@ -114,8 +117,8 @@ bool TokenBroker::JoinFetch(const std::string& key,
     if (hit.token == nullptr) {
       auto [it, inserted] = flights_.try_emplace(key);
       if (inserted &&
-          !executor_->Schedule([this, key, profile, scopes] {
-            RunFetch(key, profile, scopes);
+          !executor_->Schedule([this, key, profile, scopes, caller_deadline] {
+            RunFetch(key, profile, scopes, caller_deadline);
           })) {
         flights_.erase(it);
         return false;
@@ -139,7 +142,11 @@ void TokenBroker::StartRefresh(const std::string& key,
   if (!inserted) return;  // a fetch for this key is already running
   cache_.SetRefreshing(key, true);
   if (!executor_->Schedule(
-          [this, key, profile, scopes] { RunFetch(key, profile, scopes); })) {
+          [this, key, profile, scopes] {
+            // No caller waits on a background refresh: only
+            // --upstream_timeout bounds it.
+            RunFetch(key, profile, scopes, absl::InfiniteFuture());
+          })) {
     // Busy: the token stays in service and a later hit tries again.
     cache_.SetRefreshing(key, false);
     flights_.erase(it);
@@ -150,10 +157,11 @@ void TokenBroker::StartRefresh(const std::string& key,
 
 void TokenBroker::RunFetch(const std::string& key,
                            const CredentialProfile& profile,
-                           const std::vector<std::string>& scopes) {
+                           const std::vector<std::string>& scopes,
+                           absl::Time caller_deadline) {
   cache_.SetRefreshing(key, true);
   absl::StatusOr<std::shared_ptr<const CachedToken>> result =
-      Fetch(profile, scopes);
+      Fetch(profile, scopes, caller_deadline);
   if (result.ok()) {
     cache_.Put(key, *result, /*bounded=*/!profile.secret_hash.empty());
   } else {
@@ -190,9 +198,23 @@ absl::Time TokenBroker::RefreshTime(absl::Time issued,
   return expires - window - window * (0.2 * jitter);
 }
 
+UpstreamDeadline TokenBroker::DeadlineFor(absl::Time caller_deadline) const {
+  return ComputeUpstreamDeadline(clock_->Now(), caller_deadline,
+                                 options_.upstream_timeout,
+                                 options_.deadline_margin);
+}
+
+absl::Status TokenBroker::UpstreamError(
+    absl::Status status, const UpstreamDeadline& deadline) const {
+  return MapUpstreamDeadline(std::move(status), deadline,
+                             options_.upstream_timeout);
+}
+
 absl::StatusOr<std::shared_ptr<const CachedToken>> TokenBroker::Fetch(
-    const CredentialProfile& profile, const std::vector<std::string>& scopes) {
+    const CredentialProfile& profile, const std::vector<std::string>& scopes,
+    absl::Time caller_deadline) {
   const absl::Time start = clock_->Now();
+  const UpstreamDeadline deadline = DeadlineFor(caller_deadline);
   absl::StatusOr<ClientCredentials> credentials =
       CredentialStore::Load(profile);
   if (!credentials.ok()) {
@@ -201,8 +223,9 @@ absl::StatusOr<std::shared_ptr<const CachedToken>> TokenBroker::Fetch(
          {"error", std::string(credentials.status().message())}});
     return credentials.status();
   }
-  absl::StatusOr<UpstreamToken> reply = upstream_->FetchToken(
-      *credentials, scopes, start + options_.upstream_timeout);
+  absl::StatusOr<UpstreamToken> reply =
+      upstream_->FetchToken(*credentials, scopes, deadline.time);
+  if (!reply.ok()) reply = UpstreamError(reply.status(), deadline);
   const absl::Time end = clock_->Now();
   metrics_->RecordUpstream(UpstreamKind::kToken, reply.status().code(),
                            end - start);
@@ -251,11 +274,13 @@ void TokenBroker::Deliver(
     const absl::Duration needed =
         waiter.min_validity.value_or((*result)->default_min_validity);
     if ((*result)->expire_time - now < needed) {
-      std::move(waiter.done)(absl::OutOfRangeError(absl::StrCat(
-          "myPOS issued a token valid for ",
-          absl::FormatDuration((*result)->expire_time - now),
-          ", less than the requested min_validity of ",
-          absl::FormatDuration(needed))));
+      std::move(waiter.done)(WithReason(
+          absl::OutOfRangeError(absl::StrCat(
+              "myPOS issued a token valid for ",
+              absl::FormatDuration((*result)->expire_time - now),
+              ", less than the requested min_validity of ",
+              absl::FormatDuration(needed))),
+          kReasonMinValidityUnsatisfiable));
     } else {
       std::move(waiter.done)(IssuedToken{*result, /*cached=*/false});
     }
@@ -279,41 +304,50 @@ void TokenBroker::Revoke(RevokeParams params, RevokeCallback done) {
     // again, whatever myPOS answers.
     const bool evicted = cache_.Evict(fingerprint, clock_->Now()) != nullptr;
     RevokeUpstream(*std::move(profile), cached->access_token,
-                   RevokeResult{fingerprint, evicted}, std::move(done));
+                   RevokeResult{fingerprint, evicted}, params.deadline,
+                   std::move(done));
     return;
   }
   if (!by_fingerprint) {
     RevokeUpstream(*std::move(profile), std::move(params.token),
-                   RevokeResult{fingerprint, false}, std::move(done));
+                   RevokeResult{fingerprint, false}, params.deadline,
+                   std::move(done));
     return;
   }
   std::optional<RevokedToken> revoked = cache_.FindRevoked(fingerprint);
   if (!revoked.has_value() || revoked->credential != profile->name) {
-    std::move(done)(absl::NotFoundError(absl::StrCat(
-        "no cached token of profile \"", profile->name,
-        "\" has fingerprint ", fingerprint)));
+    std::move(done)(WithReason(
+        absl::NotFoundError(absl::StrCat("no cached token of profile \"",
+                                         profile->name, "\" has fingerprint ",
+                                         fingerprint)),
+        kReasonTokenNotFound));
   } else if (revoked->pending_access_token.empty()) {
     std::move(done)(RevokeResult{fingerprint, false});  // already confirmed
   } else {
     RevokeUpstream(*std::move(profile), revoked->pending_access_token,
-                   RevokeResult{fingerprint, false}, std::move(done));
+                   RevokeResult{fingerprint, false}, params.deadline,
+                   std::move(done));
   }
 }
 
 void TokenBroker::RevokeUpstream(CredentialProfile profile, std::string token,
-                                 RevokeResult result, RevokeCallback done) {
+                                 RevokeResult result,
+                                 absl::Time caller_deadline,
+                                 RevokeCallback done) {
   // Shared so that `done` can still be called if scheduling fails.
   auto shared_done = std::make_shared<RevokeCallback>(std::move(done));
   const bool scheduled = executor_->Schedule(
       [this, profile = std::move(profile), token = std::move(token),
-       result = std::move(result), shared_done]() mutable {
+       result = std::move(result), shared_done, caller_deadline]() mutable {
         const absl::Time start = clock_->Now();
+        const UpstreamDeadline deadline = DeadlineFor(caller_deadline);
         absl::StatusOr<ClientCredentials> credentials =
             CredentialStore::Load(profile);
         const absl::Status status =
             credentials.ok()
-                ? upstream_->RevokeToken(*credentials, token,
-                                         start + options_.upstream_timeout)
+                ? UpstreamError(upstream_->RevokeToken(*credentials, token,
+                                                       deadline.time),
+                                deadline)
                 : credentials.status();
         metrics_->RecordUpstream(UpstreamKind::kRevoke, status.code(),
                                  clock_->Now() - start);
@@ -333,9 +367,11 @@ void TokenBroker::RevokeUpstream(CredentialProfile profile, std::string token,
         std::move(*shared_done)(std::move(result));
       });
   if (!scheduled) {
-    std::move(*shared_done)(absl::ResourceExhaustedError(
-        "too many requests are waiting for myPOS; the token is out of the "
-        "cache, retry the revocation with backoff"));
+    std::move(*shared_done)(WithReason(
+        absl::ResourceExhaustedError(
+            "too many requests are waiting for myPOS; the token is out of the "
+            "cache, retry the revocation with backoff"),
+        kReasonUpstreamQueueFull));
   }
 }
 
@@ -343,8 +379,9 @@ absl::StatusOr<TokenInfo> TokenBroker::GetTokenInfo(
     absl::string_view fingerprint) const {
   std::optional<TokenInfo> info = cache_.Info(fingerprint, clock_->Now());
   if (!info.has_value()) {
-    return absl::NotFoundError(
-        absl::StrCat("no cached token has fingerprint ", fingerprint));
+    return WithReason(absl::NotFoundError(absl::StrCat(
+                          "no cached token has fingerprint ", fingerprint)),
+                      kReasonTokenNotFound);
   }
   return *std::move(info);
 }

@@ -40,6 +40,7 @@
 #include "server/executor.h"
 #include "server/metrics.h"
 #include "server/token_cache.h"
+#include "server/upstream_deadline.h"
 #include "server/upstream/oauth_client.h"
 
 namespace tokenservice {
@@ -51,6 +52,8 @@ struct IssueParams {
   std::string rejected_fingerprint;
   // A caller's own credentials instead of a profile (credential empty).
   std::optional<ClientCredentials> caller_credentials;
+  // The caller's deadline (its gRPC deadline); see BrokerOptions.
+  absl::Time deadline = absl::InfiniteFuture();
 };
 
 struct IssuedToken {
@@ -63,6 +66,8 @@ struct RevokeParams {
   std::string token;  // exactly one of token and fingerprint is set
   std::string fingerprint;
   std::optional<ClientCredentials> caller_credentials;
+  // The caller's deadline (its gRPC deadline); see BrokerOptions.
+  absl::Time deadline = absl::InfiniteFuture();
 };
 
 struct RevokeResult {
@@ -74,8 +79,13 @@ struct BrokerOptions {
   // Validity a token must have left when the caller does not say (capped at
   // a quarter of the lifetime of tokens too short-lived for it).
   absl::Duration default_min_validity = absl::Seconds(60);
-  // How long one upstream request may take.
+  // An upstream fetch (all attempts) ends by the earlier of now +
+  // upstream_timeout and the starting caller's deadline minus
+  // deadline_margin (so the caller still gets our answer). A shared fetch is
+  // never cancelled by a caller going away. When upstream_timeout ran out,
+  // the error is kUnavailable: that deadline is ours, not the caller's.
   absl::Duration upstream_timeout = absl::Seconds(10);
+  absl::Duration deadline_margin = absl::Milliseconds(50);
   // Refresh ahead: the share of a token's lifetime left when a background
   // refresh starts, and how long before default_min_validity runs out it
   // starts at the latest.
@@ -143,6 +153,10 @@ class TokenBroker {
   }
 
  private:
+  UpstreamDeadline DeadlineFor(absl::Time caller_deadline) const;
+  absl::Status UpstreamError(absl::Status status,
+                             const UpstreamDeadline& deadline) const;
+
   struct Waiter {
     std::optional<absl::Duration> min_validity;  // unset: token's default
     IssueCallback done;
@@ -157,23 +171,25 @@ class TokenBroker {
   // Joins or starts the fetch for `key`. Returns false, leaving `waiter`
   // untouched, when a fetch could not be scheduled.
   bool JoinFetch(const std::string& key, const CredentialProfile& profile,
-                 const std::vector<std::string>& scopes, Waiter& waiter)
+                 const std::vector<std::string>& scopes,
+                 absl::Time caller_deadline, Waiter& waiter)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Starts a background refresh of `key` unless a fetch for it runs.
   void StartRefresh(const std::string& key, const CredentialProfile& profile,
                     const std::vector<std::string>& scopes)
       ABSL_LOCKS_EXCLUDED(mu_);
   void RunFetch(const std::string& key, const CredentialProfile& profile,
-                const std::vector<std::string>& scopes)
-      ABSL_LOCKS_EXCLUDED(mu_);
+                const std::vector<std::string>& scopes,
+                absl::Time caller_deadline) ABSL_LOCKS_EXCLUDED(mu_);
   // When a token obtained at `issued` and valid until `expires` should be
   // refreshed, with jitter.
   absl::Time RefreshTime(absl::Time issued, absl::Time expires) const;
   void RevokeUpstream(CredentialProfile profile, std::string token,
-                      RevokeResult result, RevokeCallback done);
+                      RevokeResult result, absl::Time caller_deadline,
+                      RevokeCallback done);
   absl::StatusOr<std::shared_ptr<const CachedToken>> Fetch(
-      const CredentialProfile& profile,
-      const std::vector<std::string>& scopes);
+      const CredentialProfile& profile, const std::vector<std::string>& scopes,
+      absl::Time caller_deadline);
   void Deliver(std::vector<Waiter> waiters,
                const absl::StatusOr<std::shared_ptr<const CachedToken>>& result);
 

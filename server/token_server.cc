@@ -12,6 +12,7 @@
 #include "server/log.h"
 #include "server/upstream/curl_http_transport.h"
 #include "server/upstream/mypos_oauth_client.h"
+#include "server/upstream/retrying_oauth_client.h"
 
 namespace tokenservice {
 
@@ -23,14 +24,17 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
   if (transport == nullptr) {
     CurlHttpTransport::Options options;
     options.ca_bundle_file = config.ca_bundle_file;
+    options.max_attempt_timeout = config.upstream_attempt_timeout;
     transport = std::make_shared<CurlHttpTransport>(options);
   }
   s->transport_ = std::move(transport);
   MyposOAuthClient::Options upstream_options;
   upstream_options.token_url = config.token_url;
   upstream_options.revoke_url = config.revoke_url;
-  s->upstream_ =
-      std::make_unique<MyposOAuthClient>(upstream_options, s->transport_);
+  s->upstream_ = std::make_unique<RetryingOAuthClient>(
+      config.retry,
+      std::make_unique<MyposOAuthClient>(upstream_options, s->transport_),
+      s->clock_.get());
   s->credentials_ = std::make_unique<CredentialStore>(config.default_profile,
                                                       config.profiles);
   s->pool_ = std::make_unique<ThreadPool>(config.upstream_threads,
@@ -38,6 +42,12 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
   s->broker_ = std::make_unique<TokenBroker>(
       config.broker, s->credentials_.get(), s->upstream_.get(), s->pool_.get(),
       s->clock_.get(), &s->metrics_);
+  GrantExchange::Options grant_options;
+  grant_options.upstream_timeout = config.broker.upstream_timeout;
+  grant_options.deadline_margin = config.broker.deadline_margin;
+  s->grants_ = std::make_unique<GrantExchange>(
+      grant_options, s->credentials_.get(), s->upstream_.get(), s->pool_.get(),
+      s->clock_.get());
   s->policy_ = std::make_unique<CallerPolicy>(config.callers,
                                               config.caller_credentials);
   if (s->policy_->open()) {
@@ -48,7 +58,7 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
           "--config to restrict this"}});
   }
   s->service_ = std::make_unique<TokenServiceImpl>(
-      s->broker_.get(), &s->metrics_, s->policy_.get());
+      s->broker_.get(), s->grants_.get(), &s->metrics_, s->policy_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

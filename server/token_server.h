@@ -1,5 +1,5 @@
-// TokenServer: the assembled service — transport, myPOS client, broker,
-// gRPC services (TokenService, grpc.health.v1, reflection) — listening on
+// TokenServer: the assembled service — transport, myPOS client with
+// retries, broker, grant exchange, gRPC services (TokenService, grpc.health.v1, reflection) — listening on
 // one port. main.cc runs one; integration tests run one on loopback.
 
 #ifndef SERVER_TOKEN_SERVER_H_
@@ -15,6 +15,7 @@
 #include "server/admin_server.h"
 #include "server/clock.h"
 #include "server/metrics.h"
+#include "server/grant_exchange.h"
 #include "server/server_config.h"
 #include "server/thread_pool.h"
 #include "server/token_broker.h"
@@ -68,6 +69,7 @@ class TokenServer {
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<TokenBroker> broker_;
   std::unique_ptr<CallerPolicy> policy_;
+  std::unique_ptr<GrantExchange> grants_;
   std::unique_ptr<TokenServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<AdminServer> admin_;

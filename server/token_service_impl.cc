@@ -1,5 +1,7 @@
 #include "server/token_service_impl.h"
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,6 +13,8 @@
 #include "server/grpc_status.h"
 #include "server/log.h"
 #include "server/request_validation.h"
+#include "server/upstream/error_reason.h"
+#include "server/scopes.h"
 #include "server/time_util.h"
 
 namespace tokenservice {
@@ -27,6 +31,15 @@ using mypos::token::v1::TokenInfo;
 
 constexpr const char* kMethodNames[] = {"Issue", "Revoke", "GetTokenInfo",
                                         "ListTokens"};
+
+// The caller's gRPC deadline; InfiniteFuture when it set none.
+absl::Time CallerDeadline(const grpc::CallbackServerContext* context) {
+  const std::chrono::system_clock::time_point deadline = context->deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) {
+    return absl::InfiniteFuture();
+  }
+  return absl::FromChrono(deadline);
+}
 
 void FillIssueResponse(const IssuedToken& issued, IssueResponse* response) {
   const CachedToken& token = *issued.token;
@@ -127,7 +140,12 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
     Finish(reactor, RpcMethod::kIssue, request->credential(), start, allowed);
     return reactor;
   }
+  if (request->grant_type() != mypos::token::v1::GRANT_TYPE_CLIENT_CREDENTIALS) {
+    IssueWithGrant(reactor, *request, CallerDeadline(context), start, response);
+    return reactor;
+  }
   IssueParams params;
+  params.deadline = CallerDeadline(context);
   params.credential = request->credential();
   params.scopes.assign(request->scopes().begin(), request->scopes().end());
   if (request->has_min_validity()) {
@@ -148,6 +166,39 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
   return reactor;
 }
 
+void TokenServiceImpl::IssueWithGrant(grpc::ServerUnaryReactor* reactor,
+                                      const IssueRequest& request,
+                                      absl::Time deadline, absl::Time start,
+                                      IssueResponse* response) {
+  GrantParams params;
+  params.credential = request.credential();
+  params.deadline = deadline;
+  UserGrant& grant = params.grant;
+  if (request.grant_type() == mypos::token::v1::GRANT_TYPE_AUTHORIZATION_CODE) {
+    grant.type = UserGrant::Type::kAuthorizationCode;
+    grant.code = request.authorization_code();
+    grant.redirect_uri = request.redirect_uri();
+    grant.code_verifier = request.code_verifier();
+  } else {
+    grant.type = UserGrant::Type::kRefreshToken;
+    grant.refresh_token = request.refresh_token();
+    grant.scopes = NormalizeScopes(
+        std::vector<std::string>(request.scopes().begin(),
+                                 request.scopes().end()));
+  }
+  const std::string profile = request.credential();
+  grants_->Exchange(std::move(params), [this, reactor, response, profile,
+                                        start](
+                                           absl::StatusOr<GrantedToken> result) {
+    if (result.ok()) {
+      FillIssueResponse(IssuedToken{result->token, /*cached=*/false},
+                        response);
+      response->set_refresh_token(result->refresh_token);
+    }
+    Finish(reactor, RpcMethod::kIssue, profile, start, result.status());
+  });
+}
+
 grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
     grpc::CallbackServerContext* context, const RevokeRequest* request,
     RevokeResponse* response) {
@@ -165,6 +216,7 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
     return reactor;
   }
   RevokeParams params;
+  params.deadline = CallerDeadline(context);
   params.credential = request->credential();
   params.token = request->token();
   params.fingerprint = request->fingerprint();
@@ -199,10 +251,18 @@ grpc::ServerUnaryReactor* TokenServiceImpl::GetTokenInfo(
   if (status.ok()) {
     absl::StatusOr<TokenInfo> info =
         broker_->GetTokenInfo(request->fingerprint());
+    if (!info.ok() && info.status().code() == absl::StatusCode::kNotFound) {
+      if (std::optional<TokenInfo> granted =
+              grants_->Info(request->fingerprint())) {
+        info = *std::move(granted);
+      }
+    }
     if (info.ok() && !CallerPolicy::MayUse(*caller, info->credential())) {
       // Not this caller's to see: the same answer as an unknown token.
-      info = absl::NotFoundError(absl::StrCat("no cached token has fingerprint ",
-                                              request->fingerprint()));
+      info = WithReason(absl::NotFoundError(absl::StrCat(
+                            "no cached token has fingerprint ",
+                            request->fingerprint())),
+                        kReasonTokenNotFound);
     }
     if (info.ok()) *response = *std::move(info);
     status = info.status();

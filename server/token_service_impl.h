@@ -1,9 +1,10 @@
 // TokenServiceImpl: the gRPC face of the TokenBroker.
 //
-// Thin by design: validate the request, call the broker, map the Status.
-// Cache hits finish on the handler's thread; misses finish their reactor
-// when the broker's shared fetch completes, so no gRPC thread waits on
-// myPOS.
+// Thin by design: validate the request, call the broker (or, for a user's
+// grant, the GrantExchange), map the Status. The caller's gRPC deadline
+// goes with the request. Cache hits finish on the handler's thread; misses
+// finish their reactor when the broker's shared fetch completes, so no gRPC
+// thread waits on myPOS.
 
 #ifndef SERVER_TOKEN_SERVICE_IMPL_H_
 #define SERVER_TOKEN_SERVICE_IMPL_H_
@@ -13,6 +14,7 @@
 #include "proto/token_service.grpc.pb.h"
 #include "server/caller_policy.h"
 #include "server/metrics.h"
+#include "server/grant_exchange.h"
 #include "server/token_broker.h"
 
 namespace tokenservice {
@@ -22,14 +24,16 @@ namespace tokenservice {
 // it is not allowed gets PERMISSION_DENIED, worded the same whether or not
 // the profile exists.
 //
-// Thread-safe. Borrows `broker`, `metrics` and `policy`, which must outlive
-// the server; `metrics` may be null, and a null `policy` is open.
+// Thread-safe. Borrows `broker`, `grants`, `metrics` and `policy`, which
+// must outlive the server; `metrics` may be null, and a null `policy` is
+// open.
 class TokenServiceImpl final
     : public mypos::token::v1::TokenService::CallbackService {
  public:
-  explicit TokenServiceImpl(TokenBroker* broker, Metrics* metrics = nullptr,
-                            const CallerPolicy* policy = nullptr)
-      : broker_(broker), metrics_(metrics), policy_(policy) {}
+  TokenServiceImpl(TokenBroker* broker, GrantExchange* grants,
+                   Metrics* metrics = nullptr,
+                   const CallerPolicy* policy = nullptr)
+      : broker_(broker), grants_(grants), metrics_(metrics), policy_(policy) {}
 
   grpc::ServerUnaryReactor* Issue(
       grpc::CallbackServerContext* context,
@@ -71,7 +75,14 @@ class TokenServiceImpl final
   absl::Status AuthorizeSupplied(
       const absl::StatusOr<const CallerRule*>& caller) const;
 
+  // Issue for AUTHORIZATION_CODE and REFRESH_TOKEN.
+  void IssueWithGrant(grpc::ServerUnaryReactor* reactor,
+                      const mypos::token::v1::IssueRequest& request,
+                      absl::Time deadline, absl::Time start,
+                      mypos::token::v1::IssueResponse* response);
+
   TokenBroker* const broker_;
+  GrantExchange* const grants_;
   Metrics* const metrics_;
   const CallerPolicy* const policy_;
 };

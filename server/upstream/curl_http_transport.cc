@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "server/upstream/error_reason.h"
 
 namespace tokenservice {
 namespace {
@@ -86,8 +87,10 @@ absl::StatusOr<HeaderList> MakeHeaderList(const HttpHeaders& headers) {
   for (const auto& [name, value] : headers) {
     if (name.find_first_of("\r\n") != std::string::npos ||
         value.find_first_of("\r\n") != std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "HTTP header ", absl::CEscape(name), " contains CR or LF"));
+      return WithReason(absl::InvalidArgumentError(absl::StrCat(
+                            "HTTP header ", absl::CEscape(name),
+                            " contains CR or LF")),
+                        kReasonBadRequest);
     }
     // libcurl sends "Name;" as a header with an empty value.
     if (!Append(value.empty() ? absl::StrCat(name, ";")
@@ -142,21 +145,50 @@ CURLcode Perform(CURL* handle, const CurlHttpTransport::Options& options,
   CURLcode code =
       Configure(handle, options, request, headers, timeout, transfer);
   if (code == CURLE_OK) code = curl_easy_perform(handle);
+  // Known (or 0) even when the transfer failed after the headers arrived.
   long status = 0;
-  if (code == CURLE_OK) {
-    code = curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
-  }
+  const CURLcode info = curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE,
+                                          &status);
+  if (code == CURLE_OK) code = info;
   transfer->response.status = static_cast<int>(status);
   return code;
 }
 
-// The one mapping from a libcurl error to a Status. `deadline_passed`:
-// a timeout was the request's deadline rather than max_attempt_timeout.
+// The one mapping from a libcurl error to a Status with its reason.
+// `deadline_passed`: a timeout was the request's deadline rather than
+// max_attempt_timeout.
 absl::Status CurlError(CURLcode code, absl::string_view host,
                        bool deadline_passed) {
   const std::string what =
       absl::StrCat(curl_easy_strerror(code), " (host ", host, ")");
   switch (code) {
+    case CURLE_OPERATION_TIMEDOUT:
+      if (deadline_passed) {
+        return WithReason(absl::DeadlineExceededError(absl::StrCat(
+                              "HTTP request deadline exceeded: ", what)),
+                          kReasonDeadlineExceeded);
+      }
+      return WithReason(absl::UnavailableError(absl::StrCat(
+                            "HTTP request attempt timed out: ", what)),
+                        kReasonUpstreamUnavailable);
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      return WithReason(absl::InvalidArgumentError(absl::StrCat(
+                            "HTTP request URL cannot be used: ", what)),
+                        kReasonBadRequest);
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_CERTPROBLEM:
+      return WithReason(absl::UnavailableError(absl::StrCat(
+                            "TLS verification of myPOS failed (check "
+                            "--ca_bundle_file): ",
+                            what)),
+                        kReasonUpstreamTlsFailed);
+    // Resolve, connect, send and receive failures, a TLS handshake that
+    // broke off, a reply cut short, and anything else: the network.
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_CONNECT:
@@ -165,29 +197,11 @@ absl::Status CurlError(CURLcode code, absl::string_view host,
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PARTIAL_FILE:
     case CURLE_GOT_NOTHING:
-      return absl::UnavailableError(
-          absl::StrCat("HTTP request failed: ", what));
-    case CURLE_OPERATION_TIMEDOUT:
-      if (deadline_passed) {
-        return absl::DeadlineExceededError(
-            absl::StrCat("HTTP request deadline exceeded: ", what));
-      }
-      return absl::UnavailableError(
-          absl::StrCat("HTTP request attempt timed out: ", what));
-    case CURLE_URL_MALFORMAT:
-    case CURLE_UNSUPPORTED_PROTOCOL:
-      return absl::InvalidArgumentError(
-          absl::StrCat("HTTP request URL cannot be used: ", what));
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-      return absl::UnavailableError(
-          absl::StrCat("TLS verification failed: ", what));
+    case CURLE_WEIRD_SERVER_REPLY:
     default:
-      return absl::UnavailableError(
-          absl::StrCat("HTTP request failed: ", what));
+      return WithReason(
+          absl::UnavailableError(absl::StrCat("HTTP request failed: ", what)),
+          kReasonUpstreamUnavailable);
   }
 }
 
@@ -204,8 +218,10 @@ absl::StatusOr<HttpResponse> CurlHttpTransport::Post(
   const std::string host = HostOf(request.url);
   const absl::Time now = absl::Now();
   if (request.deadline <= now) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        "HTTP request deadline passed before sending (host ", host, ")"));
+    return WithReason(absl::DeadlineExceededError(absl::StrCat(
+                          "HTTP request deadline passed before sending (host ",
+                          host, ")")),
+                      kReasonDeadlineExceeded);
   }
   absl::StatusOr<HeaderList> headers = MakeHeaderList(request.headers);
   if (!headers.ok()) return headers.status();
@@ -224,9 +240,12 @@ absl::StatusOr<HttpResponse> CurlHttpTransport::Post(
   ReleaseHandle(std::move(handle));
 
   if (transfer.body_too_large) {
-    return absl::UnavailableError(absl::StrCat("reply body exceeds ",
-                                               options_.max_response_bytes,
-                                               " bytes (host ", host, ")"));
+    return WithReason(
+        absl::UnavailableError(absl::StrCat(
+            "myPOS reply (HTTP ", transfer.response.status,
+            ") rejected: reply body exceeds ", options_.max_response_bytes,
+            " bytes (host ", host, ")")),
+        kReasonUpstreamBadReply);
   }
   if (code != CURLE_OK) {
     return CurlError(code, host,

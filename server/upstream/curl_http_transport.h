@@ -24,17 +24,23 @@
 
 namespace tokenservice {
 
-// Post() returns the codes documented in HttpTransport:
-//   kUnavailable       resolve, connect, send, receive or TLS failure
-//                      ("TLS verification failed" for a rejected peer
-//                      certificate), a reply body over max_response_bytes,
-//                      or an attempt that hit max_attempt_timeout;
-//   kDeadlineExceeded  the request deadline passed (before sending, or
-//                      during the exchange);
-//   kInvalidArgument   a malformed URL, a scheme other than http(s), or a
-//                      header containing CR or LF.
-// Messages carry libcurl's description of the error and the URL's host,
-// never header values or the body.
+// Post() returns the codes documented in HttpTransport, each with a reason
+// (error_reason.h), from one switch over every libcurl error code:
+//   kUnavailable       UPSTREAM_UNAVAILABLE: resolve, connect, send, receive
+//                      or TLS handshake failure, a reply cut short, or an
+//                      attempt that hit max_attempt_timeout;
+//                      UPSTREAM_TLS_FAILED: the peer's certificate was not
+//                      verified ("TLS verification of myPOS failed");
+//                      UPSTREAM_BAD_REPLY: a reply body over
+//                      max_response_bytes;
+//   kDeadlineExceeded  DEADLINE_EXCEEDED: the request deadline passed
+//                      (before sending, or during the exchange);
+//   kInvalidArgument   BAD_REQUEST: a malformed URL, a scheme other than
+//                      http(s), or a header containing CR or LF.
+// Connect and total timeouts are both the time left until the request's
+// deadline, capped at max_attempt_timeout. Messages carry libcurl's
+// description of the error and the URL's host, never header values or the
+// body.
 //
 // Thread-safe: concurrent Post() calls each use their own handle.
 class CurlHttpTransport : public HttpTransport {

@@ -1,14 +1,48 @@
 #include "server/upstream/mypos_oauth_client.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "server/upstream/error_reason.h"
 #include "server/upstream/oauth_form.h"
+#include "server/upstream/retry_after.h"
 
 namespace tokenservice {
+namespace {
+
+// Adds what the retry logic and callers need to know about an error reply:
+// its HTTP status and the delay its Retry-After header asks for.
+absl::Status AnnotateReplyError(absl::Status status,
+                                const HttpResponse& response) {
+  if (status.ok()) return status;
+  status = WithErrorMetadata(std::move(status), "http_status",
+                             absl::StrCat(response.status));
+  for (const auto& [name, value] : response.headers) {
+    if (name != "retry-after") continue;
+    if (std::optional<absl::Duration> delay =
+            ParseRetryAfter(value, absl::Now())) {
+      status = WithRetryAfter(std::move(status), *delay);
+    }
+  }
+  return status;
+}
+
+absl::StatusOr<UpstreamToken> TokenFrom(
+    const absl::StatusOr<HttpResponse>& response,
+    const TokenReplyOptions& options) {
+  if (!response.ok()) return response.status();
+  absl::StatusOr<UpstreamToken> token =
+      ParseTokenReply(response->status, response->body, options);
+  if (!token.ok()) return AnnotateReplyError(token.status(), *response);
+  return token;
+}
+
+}  // namespace
 
 MyposOAuthClient::MyposOAuthClient(Options options,
                                    std::shared_ptr<HttpTransport> transport)
@@ -17,10 +51,17 @@ MyposOAuthClient::MyposOAuthClient(Options options,
 absl::StatusOr<UpstreamToken> MyposOAuthClient::FetchToken(
     const ClientCredentials& credentials,
     const std::vector<std::string>& scopes, absl::Time deadline) {
-  absl::StatusOr<HttpResponse> response = PostForm(
-      options_.token_url, credentials, TokenRequestBody(scopes), deadline);
-  if (!response.ok()) return response.status();
-  return ParseTokenReply(response->status, response->body, options_.reply);
+  return TokenFrom(PostForm(options_.token_url, credentials,
+                            TokenRequestBody(scopes), deadline),
+                   options_.reply);
+}
+
+absl::StatusOr<UpstreamToken> MyposOAuthClient::ExchangeGrant(
+    const ClientCredentials& credentials, const UserGrant& grant,
+    absl::Time deadline) {
+  return TokenFrom(PostForm(options_.token_url, credentials,
+                            GrantRequestBody(grant), deadline),
+                   options_.reply);
 }
 
 absl::Status MyposOAuthClient::RevokeToken(const ClientCredentials& credentials,
@@ -29,7 +70,8 @@ absl::Status MyposOAuthClient::RevokeToken(const ClientCredentials& credentials,
   absl::StatusOr<HttpResponse> response = PostForm(
       options_.revoke_url, credentials, RevokeRequestBody(token), deadline);
   if (!response.ok()) return response.status();
-  return ParseRevokeReply(response->status, response->body);
+  return AnnotateReplyError(ParseRevokeReply(response->status, response->body),
+                            *response);
 }
 
 absl::StatusOr<HttpResponse> MyposOAuthClient::PostForm(
@@ -46,7 +88,11 @@ absl::StatusOr<HttpResponse> MyposOAuthClient::PostForm(
   request.deadline = deadline;
   absl::StatusOr<HttpResponse> response = transport_->Post(request);
   if (!response.ok() && ErrorReason(response.status()).empty()) {
-    return WithReason(response.status(), kReasonUpstreamUnavailable);
+    return WithReason(response.status(),
+                      response.status().code() ==
+                              absl::StatusCode::kDeadlineExceeded
+                          ? kReasonDeadlineExceeded
+                          : kReasonUpstreamUnavailable);
   }
   return response;
 }

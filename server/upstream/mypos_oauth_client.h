@@ -25,8 +25,11 @@ namespace tokenservice {
 // section 2.3.1), `Content-Type: application/x-www-form-urlencoded` and
 // `Accept: application/json`, passing the caller's deadline to the
 // transport. Error codes are those of OAuthClient; every error carries a
-// reason (error_reason.h): the reply's as mapped by oauth_reply.h, and
-// UPSTREAM_UNAVAILABLE for a transport error that has none.
+// reason (error_reason.h): the reply's as mapped by oauth_reply.h, and for
+// a transport error that has none DEADLINE_EXCEEDED (the deadline passed)
+// or UPSTREAM_UNAVAILABLE. An error reply's HTTP status is added as
+// ErrorInfo metadata "http_status", and its Retry-After header (seconds or
+// HTTP-date, read against the real clock) as a retry_after.h payload.
 //
 // Thread-safe (as the transport is). Shares ownership of the transport.
 class MyposOAuthClient : public OAuthClient {
@@ -45,6 +48,10 @@ class MyposOAuthClient : public OAuthClient {
   absl::StatusOr<UpstreamToken> FetchToken(
       const ClientCredentials& credentials,
       const std::vector<std::string>& scopes, absl::Time deadline) override;
+
+  absl::StatusOr<UpstreamToken> ExchangeGrant(
+      const ClientCredentials& credentials, const UserGrant& grant,
+      absl::Time deadline) override;
 
   absl::Status RevokeToken(const ClientCredentials& credentials,
                            absl::string_view token,

@@ -1,8 +1,8 @@
 // OAuthClient: obtains and revokes OAuth2 access tokens at the provider.
 //
 // The broker depends on this interface only; MyposOAuthClient implements it
-// over HTTP (RFC 6749 client credentials, RFC 7009 revocation) and tests
-// replace it with a mock.
+// over HTTP (RFC 6749 grants, RFC 7009 revocation), RetryingOAuthClient
+// decorates it with retries, and tests replace it with a mock.
 
 #ifndef SERVER_UPSTREAM_OAUTH_CLIENT_H_
 #define SERVER_UPSTREAM_OAUTH_CLIENT_H_
@@ -34,6 +34,23 @@ struct UpstreamToken {
   std::string refresh_token;
 };
 
+// A user's grant that the caller passes through to the provider: an
+// authorization code (RFC 6749 section 4.1.3, PKCE RFC 7636 section 4.5) or
+// a refresh token (section 6). Every field is a secret of that user: never
+// log it, never cache what it buys.
+struct UserGrant {
+  enum class Type { kAuthorizationCode, kRefreshToken };
+  Type type = Type::kAuthorizationCode;
+  // kAuthorizationCode: the code, and the redirect_uri and PKCE
+  // code_verifier when the authorization request used them (else empty).
+  std::string code;
+  std::string redirect_uri;
+  std::string code_verifier;
+  // kRefreshToken: the refresh token, and optionally narrower scopes.
+  std::string refresh_token;
+  std::vector<std::string> scopes;
+};
+
 // Thread-safe.
 class OAuthClient {
  public:
@@ -51,6 +68,13 @@ class OAuthClient {
   virtual absl::StatusOr<UpstreamToken> FetchToken(
       const ClientCredentials& credentials,
       const std::vector<std::string>& scopes, absl::Time deadline) = 0;
+
+  // Exchanges a user's `grant` for a token (which may carry a refresh
+  // token). Errors as for FetchToken, plus kInvalidArgument with reason
+  // INVALID_GRANT when the provider rejects the code or refresh token.
+  virtual absl::StatusOr<UpstreamToken> ExchangeGrant(
+      const ClientCredentials& credentials, const UserGrant& grant,
+      absl::Time deadline) = 0;
 
   // Revokes `token` (RFC 7009). OK when the provider accepted it, including
   // a token it no longer knows. Errors as for FetchToken.

@@ -45,6 +45,26 @@ std::string TokenRequestBody(const std::vector<std::string>& scopes) {
   return body;
 }
 
+std::string GrantRequestBody(const UserGrant& grant) {
+  std::string body;
+  auto add = [&body](absl::string_view name, absl::string_view value) {
+    if (value.empty()) return;
+    absl::StrAppend(&body, body.empty() ? "" : "&", name, "=",
+                    FormUrlEncode(value));
+  };
+  if (grant.type == UserGrant::Type::kAuthorizationCode) {
+    add("grant_type", "authorization_code");
+    add("code", grant.code);
+    add("redirect_uri", grant.redirect_uri);
+    add("code_verifier", grant.code_verifier);
+  } else {
+    add("grant_type", "refresh_token");
+    add("refresh_token", grant.refresh_token);
+    add("scope", absl::StrJoin(grant.scopes, " "));
+  }
+  return body;
+}
+
 std::string RevokeRequestBody(absl::string_view token) {
   return absl::StrCat("token=", FormUrlEncode(token));
 }

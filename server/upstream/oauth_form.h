@@ -32,6 +32,12 @@ std::string BasicAuthorization(const ClientCredentials& credentials);
 // encoded `scopes` when there are any.
 std::string TokenRequestBody(const std::vector<std::string>& scopes);
 
+// The token request body for a user's grant: "grant_type=authorization_code
+// &code=...", with "&redirect_uri=" and "&code_verifier=" when set; or
+// "grant_type=refresh_token&refresh_token=...", with "&scope=" when scopes
+// are set. The result holds the user's secrets: never log it.
+std::string GrantRequestBody(const UserGrant& grant);
+
 // The RFC 7009 revocation body: "token=" and the encoded `token`.
 // The result holds the token: never log it.
 std::string RevokeRequestBody(absl::string_view token);

@@ -80,6 +80,12 @@ absl::Status MapErrorReply(int http_status, absl::string_view body,
             "myPOS rejected the client credentials (", detail, ")")),
         kReasonCredentialsRejected);
   }
+  if (error == "invalid_grant") {
+    return WithReason(
+        absl::InvalidArgumentError(absl::StrCat(
+            "myPOS rejected the authorization grant (", detail, ")")),
+        kReasonInvalidGrant);
+  }
   if (error == "invalid_scope") {
     return WithReason(absl::InvalidArgumentError(absl::StrCat(
                           "myPOS rejected the requested scope (", detail, ")")),

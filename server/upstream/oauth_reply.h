@@ -19,8 +19,10 @@
 //                unauthorized_client
 //   other 4xx    error invalid_scope                   kInvalidArgument /
 //                                                        INVALID_SCOPE
+//   other 4xx    error invalid_grant                   kInvalidArgument /
+//                                                        INVALID_GRANT
 //   other 4xx    any other error, or none              kInvalidArgument /
-//                (invalid_request, invalid_grant,        BAD_REQUEST
+//                (invalid_request,                       BAD_REQUEST
 //                unsupported_grant_type, ...)
 //   408, 5xx     any                                   kUnavailable /
 //                                                        UPSTREAM_UNAVAILABLE

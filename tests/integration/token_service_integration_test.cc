@@ -198,8 +198,10 @@ TEST_F(TokenServiceIntegrationTest, RejectedCredentialsAreFailedPrecondition) {
   EXPECT_THAT(status.error_message(), HasSubstr("invalid_client"));
 }
 
-TEST_F(TokenServiceIntegrationTest, ServerErrorIsUnavailable) {
-  fake_->EnqueueTokenFault({503, "{\"error\":\"temporarily_unavailable\"}"});
+TEST_F(TokenServiceIntegrationTest, ServerErrorOnEveryAttemptIsUnavailable) {
+  for (int i = 0; i < 4; ++i) {  // --upstream_max_attempts
+    fake_->EnqueueTokenFault({503, "{\"error\":\"temporarily_unavailable\"}"});
+  }
   v1::IssueResponse response;
   EXPECT_EQ(Issue(WebhooksRequest(), &response).error_code(),
             grpc::UNAVAILABLE);

@@ -17,6 +17,9 @@ class MockOAuthClient : public OAuthClient {
               (const ClientCredentials&, const std::vector<std::string>&,
                absl::Time),
               (override));
+  MOCK_METHOD(absl::StatusOr<UpstreamToken>, ExchangeGrant,
+              (const ClientCredentials&, const UserGrant&, absl::Time),
+              (override));
   MOCK_METHOD(absl::Status, RevokeToken,
               (const ClientCredentials&, absl::string_view, absl::Time),
               (override));

@@ -6,6 +6,7 @@
 #include "gtest/gtest.h"
 #include "server/fingerprint.h"
 #include "server/scopes.h"
+#include "server/upstream/error_reason.h"
 
 namespace tokenservice {
 namespace {
@@ -108,6 +109,87 @@ TEST(ValidateListTokensRequest, ChecksPageSizeAndToken) {
   r.set_page_size(10);
   r.set_page_token("zz");
   ExpectInvalid(ValidateListTokensRequest(r), "page_token");
+}
+
+TEST(ValidateIssueRequest, InvalidFieldCarriesReasonAndFieldMetadata) {
+  IssueRequest r;
+  r.add_scopes("bad scope");
+  absl::Status s = ValidateIssueRequest(r);
+  EXPECT_EQ(ErrorReason(s), "INVALID_REQUEST");
+  EXPECT_EQ(ErrorMetadata(s).at("field"), "scopes[0]");
+}
+
+IssueRequest CodeRequest() {
+  IssueRequest r;
+  r.set_grant_type(::mypos::token::v1::GRANT_TYPE_AUTHORIZATION_CODE);
+  r.set_authorization_code("code-1");
+  return r;
+}
+
+IssueRequest RefreshRequest() {
+  IssueRequest r;
+  r.set_grant_type(::mypos::token::v1::GRANT_TYPE_REFRESH_TOKEN);
+  r.set_refresh_token("refresh-1");
+  return r;
+}
+
+TEST(ValidateIssueRequest, AcceptsGrantRequests) {
+  IssueRequest code = CodeRequest();
+  EXPECT_TRUE(ValidateIssueRequest(code).ok());
+  code.set_redirect_uri("https://app.example/callback?x=1");
+  code.set_code_verifier(std::string(43, 'a') + "-._~");
+  EXPECT_TRUE(ValidateIssueRequest(code).ok());
+  IssueRequest refresh = RefreshRequest();
+  refresh.add_scopes("webhooks");
+  EXPECT_TRUE(ValidateIssueRequest(refresh).ok());
+}
+
+TEST(ValidateIssueRequest, GrantFieldsAreRequiredAndChecked) {
+  IssueRequest r = CodeRequest();
+  r.clear_authorization_code();
+  ExpectInvalid(ValidateIssueRequest(r), "authorization_code");
+  r = CodeRequest();
+  r.set_authorization_code("has space");
+  ExpectInvalid(ValidateIssueRequest(r), "authorization_code");
+  r = CodeRequest();
+  r.set_authorization_code(std::string(kMaxAuthorizationCodeLength + 1, 'c'));
+  ExpectInvalid(ValidateIssueRequest(r), "authorization_code");
+  r = CodeRequest();
+  r.set_redirect_uri("/relative/path");
+  ExpectInvalid(ValidateIssueRequest(r), "redirect_uri");
+  r = CodeRequest();
+  r.set_code_verifier("too-short");
+  ExpectInvalid(ValidateIssueRequest(r), "code_verifier");
+  r = CodeRequest();
+  r.set_code_verifier(std::string(43, 'a') + "+");
+  ExpectInvalid(ValidateIssueRequest(r), "code_verifier");
+  r = CodeRequest();
+  r.add_scopes("webhooks");
+  ExpectInvalid(ValidateIssueRequest(r), "scopes");
+  r = RefreshRequest();
+  r.clear_refresh_token();
+  ExpectInvalid(ValidateIssueRequest(r), "refresh_token");
+  r = RefreshRequest();
+  r.set_refresh_token("a\nb");
+  ExpectInvalid(ValidateIssueRequest(r), "refresh_token");
+}
+
+TEST(ValidateIssueRequest, GrantFieldsOfAnotherGrantTypeAreRejected) {
+  IssueRequest r;
+  r.set_refresh_token("refresh-1");  // client credentials by default
+  ExpectInvalid(ValidateIssueRequest(r), "refresh_token");
+  r = CodeRequest();
+  r.set_refresh_token("refresh-1");
+  ExpectInvalid(ValidateIssueRequest(r), "refresh_token");
+  r = CodeRequest();
+  r.set_rejected_fingerprint(Fingerprint("t"));
+  ExpectInvalid(ValidateIssueRequest(r), "rejected_fingerprint");
+  r = RefreshRequest();
+  r.set_code_verifier(std::string(43, 'a'));
+  ExpectInvalid(ValidateIssueRequest(r), "code_verifier");
+  r.Clear();
+  r.set_grant_type(static_cast<::mypos::token::v1::GrantType>(7));
+  ExpectInvalid(ValidateIssueRequest(r), "grant_type");
 }
 
 }  // namespace

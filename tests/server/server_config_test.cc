@@ -21,6 +21,11 @@ ABSL_DECLARE_FLAG(double, refresh_window);
 ABSL_DECLARE_FLAG(std::string, config);
 ABSL_DECLARE_FLAG(std::string, default_profile);
 ABSL_DECLARE_FLAG(absl::Duration, refresh_retry_max);
+ABSL_DECLARE_FLAG(int, upstream_max_attempts);
+ABSL_DECLARE_FLAG(double, upstream_backoff_multiplier);
+ABSL_DECLARE_FLAG(absl::Duration, upstream_initial_backoff);
+ABSL_DECLARE_FLAG(absl::Duration, upstream_attempt_timeout);
+ABSL_DECLARE_FLAG(absl::Duration, rejected_credentials_ttl);
 
 namespace tokenservice {
 namespace {
@@ -163,6 +168,44 @@ TEST_F(ConfigFromFlagsTest, RefreshSettingsAreCheckedAndApplied) {
   absl::SetFlag(&FLAGS_refresh_window, 0.9);
   EXPECT_THAT(std::string(Load().status().message()),
               HasSubstr("--refresh_window"));
+}
+
+TEST_F(ConfigFromFlagsTest, RetryDefaultsAreDocumentedValues) {
+  auto config = Load();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->retry.max_attempts, 4);
+  EXPECT_EQ(config->retry.initial_backoff, absl::Milliseconds(100));
+  EXPECT_EQ(config->retry.max_backoff, absl::Seconds(2));
+  EXPECT_EQ(config->retry.backoff_multiplier, 2.0);
+  EXPECT_EQ(config->retry.max_retry_after, absl::Seconds(10));
+  EXPECT_EQ(config->retry.rejected_credentials_ttl, absl::Seconds(30));
+  EXPECT_EQ(config->upstream_attempt_timeout, absl::Seconds(5));
+  EXPECT_EQ(config->broker.upstream_timeout, absl::Seconds(10));
+  EXPECT_EQ(config->broker.deadline_margin, absl::Milliseconds(50));
+}
+
+TEST_F(ConfigFromFlagsTest, RetryFlagsAreReadAndChecked) {
+  absl::SetFlag(&FLAGS_upstream_max_attempts, 2);
+  absl::SetFlag(&FLAGS_rejected_credentials_ttl, absl::ZeroDuration());
+  auto config = Load();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->retry.max_attempts, 2);
+  EXPECT_EQ(config->retry.rejected_credentials_ttl, absl::ZeroDuration());
+
+  absl::SetFlag(&FLAGS_upstream_max_attempts, 0);
+  EXPECT_THAT(Load().status().message(), HasSubstr("--upstream_max_attempts"));
+  absl::SetFlag(&FLAGS_upstream_max_attempts, 4);
+  absl::SetFlag(&FLAGS_upstream_backoff_multiplier, 0.5);
+  EXPECT_THAT(Load().status().message(),
+              HasSubstr("--upstream_backoff_multiplier"));
+  absl::SetFlag(&FLAGS_upstream_backoff_multiplier, 2.0);
+  absl::SetFlag(&FLAGS_upstream_initial_backoff, -absl::Seconds(1));
+  EXPECT_THAT(Load().status().message(),
+              HasSubstr("--upstream_initial_backoff"));
+  absl::SetFlag(&FLAGS_upstream_initial_backoff, absl::Milliseconds(100));
+  absl::SetFlag(&FLAGS_upstream_attempt_timeout, absl::ZeroDuration());
+  EXPECT_THAT(Load().status().message(),
+              HasSubstr("--upstream_attempt_timeout"));
 }
 
 TEST(ValidateUpstreamUrl, AcceptsHttpsAndLoopbackHttpOnly) {

@@ -39,6 +39,12 @@ class CountingUpstream : public OAuthClient {
     return token;
   }
 
+  absl::StatusOr<UpstreamToken> ExchangeGrant(const ClientCredentials&,
+                                              const UserGrant&,
+                                              absl::Time) override {
+    return absl::UnimplementedError("not used here");
+  }
+
   absl::Status RevokeToken(const ClientCredentials&, absl::string_view token,
                            absl::Time) override {
     MutexLock lock(&mu_);

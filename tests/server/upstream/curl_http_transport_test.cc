@@ -21,6 +21,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
+#include "server/upstream/error_reason.h"
 
 namespace tokenservice {
 namespace {
@@ -148,6 +149,7 @@ TEST_F(CurlHttpTransportTest, PostConnectionRefusedIsUnavailable) {
   auto response =
       transport_->Post(Request(absl::StrCat("http://127.0.0.1:", port, "/")));
   EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ErrorReason(response.status()), kReasonUpstreamUnavailable);
   EXPECT_THAT(std::string(response.status().message()), HasSubstr("127.0.0.1"));
   ExpectNoCanary(response.status());
 }
@@ -159,8 +161,9 @@ TEST_F(CurlHttpTransportTest, PostBodyOverCapIsUnavailable) {
   Start();
   auto response = transport_->Post(Request(Url("/token")));
   EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ErrorReason(response.status()), kReasonUpstreamBadReply);
   EXPECT_THAT(std::string(response.status().message()),
-              HasSubstr("reply body exceeds 65536 bytes"));
+              HasSubstr("(HTTP 200) rejected: reply body exceeds 65536 bytes"));
   ExpectNoCanary(response.status());
 }
 
@@ -188,6 +191,7 @@ TEST_F(CurlHttpTransportTest, PostSlowServerBeyondDeadlineIsDeadlineExceeded) {
   const absl::Duration elapsed = absl::Now() - start;
   release_.Notify();
   EXPECT_EQ(response.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(ErrorReason(response.status()), kReasonDeadlineExceeded);
   EXPECT_GE(elapsed, absl::Milliseconds(190));
   EXPECT_LT(elapsed, absl::Seconds(5));
   ExpectNoCanary(response.status());
@@ -204,6 +208,7 @@ TEST_F(CurlHttpTransportTest, PostAttemptTimeoutBeforeDeadlineIsUnavailable) {
   auto response = transport.Post(Request(Url("/token"), absl::Seconds(30)));
   release_.Notify();
   EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ErrorReason(response.status()), kReasonUpstreamUnavailable);
   ExpectNoCanary(response.status());
 }
 

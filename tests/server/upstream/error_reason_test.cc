@@ -1,5 +1,8 @@
 #include "server/upstream/error_reason.h"
 
+#include <map>
+#include <string>
+
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
 
@@ -30,6 +33,22 @@ TEST(ErrorReason, WithReasonLeavesOkUnchanged) {
 
 TEST(ErrorReason, ErrorReasonWithoutPayloadIsEmpty) {
   EXPECT_EQ(ErrorReason(absl::UnavailableError("down")), "");
+}
+
+TEST(ErrorReason, WithErrorMetadataAddsEntriesBesideTheReason) {
+  absl::Status status = WithErrorMetadata(
+      WithErrorMetadata(WithReason(absl::InvalidArgumentError("x"), "R"),
+                        "field", "scopes[0]"),
+      "http_status", "400");
+  EXPECT_EQ(ErrorReason(status), "R");
+  EXPECT_EQ(ErrorMetadata(status),
+            (std::map<std::string, std::string>{{"field", "scopes[0]"},
+                                                {"http_status", "400"}}));
+}
+
+TEST(ErrorReason, ErrorMetadataOfPlainStatusIsEmpty) {
+  EXPECT_TRUE(ErrorMetadata(absl::UnavailableError("down")).empty());
+  EXPECT_TRUE(WithErrorMetadata(absl::OkStatus(), "k", "v").ok());
 }
 
 }  // namespace

@@ -5,10 +5,12 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/upstream/error_reason.h"
+#include "server/upstream/retry_after.h"
 #include "tests/server/upstream/mock_http_transport.h"
 
 namespace tokenservice {
@@ -128,7 +130,7 @@ TEST_F(MyposOAuthClientTest, FetchTokenTransportDeadlineExceededKeepsCode) {
       .WillOnce(Return(absl::DeadlineExceededError("too late")));
   auto token = client_.FetchToken(credentials_, {}, deadline_);
   EXPECT_EQ(token.status().code(), absl::StatusCode::kDeadlineExceeded);
-  EXPECT_EQ(ErrorReason(token.status()), "UPSTREAM_UNAVAILABLE");
+  EXPECT_EQ(ErrorReason(token.status()), "DEADLINE_EXCEEDED");
 }
 
 TEST_F(MyposOAuthClientTest, FetchTokenTransportReasonKept) {
@@ -137,6 +139,60 @@ TEST_F(MyposOAuthClientTest, FetchTokenTransportReasonKept) {
                                   kReasonUpstreamRateLimited)));
   auto token = client_.FetchToken(credentials_, {}, deadline_);
   EXPECT_EQ(ErrorReason(token.status()), "UPSTREAM_RATE_LIMITED");
+}
+
+TEST_F(MyposOAuthClientTest, FetchTokenRetryAfterSecondsBecomesPayload) {
+  HttpResponse reply = Reply(503, "");
+  reply.headers.emplace_back("retry-after", "7");
+  EXPECT_CALL(*transport_, Post).WillOnce(Return(reply));
+  auto token = client_.FetchToken(credentials_, {}, deadline_);
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(RetryAfter(token.status()), absl::Seconds(7));
+  EXPECT_EQ(ErrorMetadata(token.status()).at("http_status"), "503");
+}
+
+TEST_F(MyposOAuthClientTest, FetchTokenRetryAfterDateBecomesPayload) {
+  HttpResponse reply = Reply(429, "");
+  reply.headers.emplace_back(
+      "retry-after",
+      absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT",
+                       absl::Now() + absl::Seconds(30), absl::UTCTimeZone()));
+  EXPECT_CALL(*transport_, Post).WillOnce(Return(reply));
+  auto token = client_.FetchToken(credentials_, {}, deadline_);
+  EXPECT_EQ(ErrorReason(token.status()), "UPSTREAM_RATE_LIMITED");
+  ASSERT_TRUE(RetryAfter(token.status()).has_value());
+  EXPECT_GT(*RetryAfter(token.status()), absl::Seconds(25));
+  EXPECT_LE(*RetryAfter(token.status()), absl::Seconds(30));
+}
+
+TEST_F(MyposOAuthClientTest, ExchangeGrantAuthorizationCodePostsCodeForm) {
+  EXPECT_CALL(*transport_,
+              Post(IsFormPost(kTokenUrl,
+                              "grant_type=authorization_code&code=c1"
+                              "&redirect_uri=https%3A%2F%2Fa%2Fcb"
+                              "&code_verifier=v1",
+                              deadline_)))
+      .WillOnce(Return(Reply(200, R"({"access_token":"test-token-value",
+          "expires_in":"60","refresh_token":"r1"})")));
+  UserGrant grant;
+  grant.code = "c1";
+  grant.redirect_uri = "https://a/cb";
+  grant.code_verifier = "v1";
+  auto token = client_.ExchangeGrant(credentials_, grant, deadline_);
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_EQ(token->refresh_token, "r1");
+  EXPECT_EQ(token->expires_in, absl::Seconds(60));
+}
+
+TEST_F(MyposOAuthClientTest, ExchangeGrantInvalidGrantIsInvalidArgument) {
+  EXPECT_CALL(*transport_, Post)
+      .WillOnce(Return(Reply(400, R"({"error":"invalid_grant"})")));
+  UserGrant grant;
+  grant.type = UserGrant::Type::kRefreshToken;
+  grant.refresh_token = "r1";
+  auto token = client_.ExchangeGrant(credentials_, grant, deadline_);
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorReason(token.status()), "INVALID_GRANT");
 }
 
 TEST_F(MyposOAuthClientTest, RevokeTokenPostsTokenForm) {

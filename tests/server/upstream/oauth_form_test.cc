@@ -68,6 +68,34 @@ TEST(TokenRequestBody, ScopesSpaceJoinedAndEncoded) {
             "grant_type=client_credentials&scope=webhooks+a%3Ab+c%2Fd");
 }
 
+TEST(GrantRequestBody, AuthorizationCodeWithRedirectAndVerifier) {
+  UserGrant grant;
+  grant.code = "c/1+";
+  grant.redirect_uri = "https://app.example/cb?x=1";
+  grant.code_verifier = "v-._~";
+  EXPECT_EQ(GrantRequestBody(grant),
+            "grant_type=authorization_code&code=c%2F1%2B"
+            "&redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Fx%3D1"
+            "&code_verifier=v-._%7E");
+}
+
+TEST(GrantRequestBody, AuthorizationCodeAloneOmitsEmptyFields) {
+  UserGrant grant;
+  grant.code = "abc";
+  EXPECT_EQ(GrantRequestBody(grant), "grant_type=authorization_code&code=abc");
+}
+
+TEST(GrantRequestBody, RefreshTokenWithAndWithoutScopes) {
+  UserGrant grant;
+  grant.type = UserGrant::Type::kRefreshToken;
+  grant.refresh_token = "r=1";
+  EXPECT_EQ(GrantRequestBody(grant),
+            "grant_type=refresh_token&refresh_token=r%3D1");
+  grant.scopes = {"a", "b"};
+  EXPECT_EQ(GrantRequestBody(grant),
+            "grant_type=refresh_token&refresh_token=r%3D1&scope=a+b");
+}
+
 TEST(RevokeRequestBody, TokenEncoded) {
   EXPECT_EQ(RevokeRequestBody("abc.DEF-_~+/="), "token=abc.DEF-_%7E%2B%2F%3D");
 }

@@ -234,8 +234,16 @@ TEST(ParseTokenReply, InvalidRequestIsBadRequest) {
             "myPOS rejected the token request (invalid_request, HTTP 400)");
 }
 
+TEST(ParseTokenReply, InvalidGrantIsInvalidGrant) {
+  auto token = ReplyBuilder::Error(400, "invalid_grant").ParseToken();
+  EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kInvalidArgument,
+                      "INVALID_GRANT"));
+  EXPECT_EQ(token.status().message(),
+            "myPOS rejected the authorization grant (invalid_grant, HTTP 400)");
+}
+
 TEST(ParseTokenReply, OtherOAuthErrorsAreBadRequest) {
-  for (const char* error : {"unsupported_grant_type", "invalid_grant"}) {
+  for (const char* error : {"unsupported_grant_type", "invalid_request"}) {
     auto token = ReplyBuilder::Error(400, error).ParseToken();
     EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kInvalidArgument,
                         "BAD_REQUEST"));

@@ -1,0 +1,111 @@
+// RetryingOAuthClient: an OAuthClient that retries another one.
+//
+// Transient failures (reason UPSTREAM_UNAVAILABLE or UPSTREAM_RATE_LIMITED:
+// network errors, 408, 5xx, 429) are retried with capped exponential backoff
+// and full jitter, waiting at least what a Retry-After asked for (capped at
+// max_retry_after). A retry is made only when, after the wait, at least
+// min_attempt_time is left before the deadline; otherwise the last error is
+// returned at once. Nothing else is retried: not OAuth errors (a retry
+// cannot fix invalid_client, invalid_scope, invalid_grant, ...), not bad
+// replies, not TLS failures, not the deadline.
+//
+// Credentials that the provider rejected (reason CREDENTIALS_REJECTED) are
+// remembered for rejected_credentials_ttl per client id and secret: until
+// then every call with them returns the remembered kFailedPrecondition
+// without an upstream request, so a storm of callers does not become a
+// storm of rejected requests. A changed secret is not affected.
+//
+// ExchangeGrant is never retried: an authorization code is single-use and a
+// refresh token may rotate, so a repeated exchange could fail or burn the
+// user's grant after a lost reply. It still honours rejected credentials.
+//
+// Each retry is logged (event "upstream_retry"). Thread-safe; owns `inner`,
+// borrows `clock`, which must outlive it.
+
+#ifndef SERVER_UPSTREAM_RETRYING_OAUTH_CLIENT_H_
+#define SERVER_UPSTREAM_RETRYING_OAUTH_CLIENT_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/clock.h"
+#include "server/upstream/oauth_client.h"
+
+namespace tokenservice {
+
+class RetryingOAuthClient : public OAuthClient {
+ public:
+  struct Options {
+    // Attempts per call, the first included (1: no retries).
+    int max_attempts = 4;
+    // Backoff before retry n (n = 1, 2, ...) is drawn uniformly from
+    // [0, min(max_backoff, initial_backoff * multiplier^(n-1))].
+    absl::Duration initial_backoff = absl::Milliseconds(100);
+    absl::Duration max_backoff = absl::Seconds(2);
+    double backoff_multiplier = 2.0;
+    // A Retry-After longer than this is waited only this long.
+    absl::Duration max_retry_after = absl::Seconds(10);
+    // A retry needs at least this much time left after its backoff.
+    absl::Duration min_attempt_time = absl::Milliseconds(50);
+    // How long rejected credentials are remembered; zero: not at all.
+    absl::Duration rejected_credentials_ttl = absl::Seconds(30);
+  };
+
+  // Maps a backoff cap to the wait actually used, in [0, cap].
+  using Jitter = std::function<absl::Duration(absl::Duration cap)>;
+
+  // `jitter` defaults to full jitter (uniform in [0, cap]).
+  RetryingOAuthClient(Options options, std::unique_ptr<OAuthClient> inner,
+                      const Clock* clock, Jitter jitter = nullptr);
+
+  absl::StatusOr<UpstreamToken> FetchToken(
+      const ClientCredentials& credentials,
+      const std::vector<std::string>& scopes, absl::Time deadline) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  absl::StatusOr<UpstreamToken> ExchangeGrant(
+      const ClientCredentials& credentials, const UserGrant& grant,
+      absl::Time deadline) override ABSL_LOCKS_EXCLUDED(mu_);
+
+  absl::Status RevokeToken(const ClientCredentials& credentials,
+                           absl::string_view token,
+                           absl::Time deadline) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Rejection {
+    absl::Status status;
+    absl::Time until;
+  };
+
+  // Runs `attempt` until it succeeds, fails for good, or no retry fits.
+  absl::Status Retry(absl::string_view operation, absl::Time deadline,
+                     absl::FunctionRef<absl::Status()> attempt);
+  // The remembered rejection of `credentials`, or OK.
+  absl::Status CheckRejected(const ClientCredentials& credentials)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Remembers `status` when it says the credentials were rejected.
+  void NoteResult(const ClientCredentials& credentials,
+                  const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
+
+  const Options options_;
+  const std::unique_ptr<OAuthClient> inner_;
+  const Clock* const clock_;
+  const Jitter jitter_;
+
+  mutable absl::Mutex mu_;
+  // Client id and secret hash -> the rejection and when it is forgotten.
+  absl::flat_hash_map<std::string, Rejection> rejected_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace tokenservice
+
+#endif  // SERVER_UPSTREAM_RETRYING_OAUTH_CLIENT_H_

@@ -1,0 +1,129 @@
+#include "tests/integration/service_harness.h"
+
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "google/rpc/status.pb.h"
+#include "server/log.h"
+
+namespace tokenservice {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+void ServiceHarness::SetUp() {
+  SetLogSinkForTesting([this](absl::string_view line) {
+    absl::MutexLock lock(&mu_);
+    log_.append(line.data(), line.size()).append("\n");
+  });
+}
+
+void ServiceHarness::TearDown() {
+  stub_.reset();
+  server_.reset();
+  fake_.reset();
+  SetLogSinkForTesting(nullptr);
+  absl::MutexLock lock(&mu_);
+  EXPECT_THAT(log_, Not(HasSubstr(kCanaryPrefix)));
+  for (const std::string& canary : canaries_) {
+    EXPECT_THAT(log_, Not(HasSubstr(canary))) << "a token was logged";
+  }
+}
+
+void ServiceHarness::StartFake(std::string tls_cert_file,
+                               std::string tls_key_file) {
+  FakeMyposServer::Options options;
+  options.clients = {{kHarnessClientId, kCanarySecret}};
+  options.tls_cert_file = std::move(tls_cert_file);
+  options.tls_key_file = std::move(tls_key_file);
+  fake_ = std::make_unique<FakeMyposServer>(options);
+  absl::StatusOr<int> port = fake_->Start();
+  ASSERT_TRUE(port.ok()) << port.status();
+}
+
+void ServiceHarness::StartServer(std::function<void(ServerConfig&)> customize,
+                                 std::string base_url) {
+  stub_.reset();
+  server_.reset();
+  if (base_url.empty()) base_url = fake_->BaseUrl();
+  ServerConfig config;
+  config.listen_address = "127.0.0.1:0";
+  config.token_url = base_url + "/oauth/token";
+  config.revoke_url = base_url + "/oauth/revoke";
+  config.profiles = {{"default", {kHarnessClientId, kCanarySecret}}};
+  config.retry.max_attempts = 3;
+  config.retry.initial_backoff = absl::Milliseconds(10);
+  config.retry.max_backoff = absl::Milliseconds(50);
+  config.retry.max_retry_after = absl::Seconds(3);
+  // Wider than the 50 ms default so that the answer beats the caller's
+  // deadline also on a loaded 2-core machine or a sanitizer build.
+  config.broker.deadline_margin = absl::Milliseconds(150);
+  if (customize) customize(config);
+  auto server = TokenServer::Start(config);
+  ASSERT_TRUE(server.ok()) << server.status();
+  server_ = *std::move(server);
+  stub_ = mypos::token::v1::TokenService::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                          grpc::InsecureChannelCredentials()));
+}
+
+IssueCall ServiceHarness::Issue(const mypos::token::v1::IssueRequest& request,
+                                absl::Duration deadline) {
+  IssueCall call;
+  call.deadline = deadline;
+  grpc::ClientContext context;
+  const absl::Time start = absl::Now();
+  context.set_deadline(absl::ToChronoTime(start + deadline));
+  call.status = stub_->Issue(&context, request, &call.response);
+  call.elapsed = absl::Now() - start;
+  if (call.status.ok()) {
+    AddCanary(call.response.access_token());
+    if (!call.response.refresh_token().empty()) {
+      AddCanary(call.response.refresh_token());
+    }
+  }
+  EXPECT_THAT(call.status.error_message(), Not(HasSubstr(kCanaryPrefix)));
+  google::rpc::Status details;
+  if (!call.status.ok() &&
+      details.ParseFromString(call.status.error_details()) &&
+      details.details_size() == 1) {
+    details.details(0).UnpackTo(&call.info);
+  }
+  return call;
+}
+
+int ServiceHarness::LogEvents(const std::string& event) {
+  absl::MutexLock lock(&mu_);
+  const std::string needle = absl::StrCat("\"event\":\"", event, "\"");
+  int count = 0;
+  for (size_t at = log_.find(needle); at != std::string::npos;
+       at = log_.find(needle, at + 1)) {
+    ++count;
+  }
+  return count;
+}
+
+void ServiceHarness::AddCanary(const std::string& value) {
+  if (value.empty()) return;
+  absl::MutexLock lock(&mu_);
+  canaries_.push_back(value);
+}
+
+mypos::token::v1::IssueRequest ScopeRequest(const std::string& scope) {
+  mypos::token::v1::IssueRequest request;
+  request.add_scopes(scope);
+  return request;
+}
+
+void ExpectError(const IssueCall& call, grpc::StatusCode code,
+                 const std::string& reason) {
+  EXPECT_EQ(call.status.error_code(), code) << call.status.error_message();
+  EXPECT_EQ(call.info.reason(), reason) << call.status.error_message();
+  EXPECT_EQ(call.info.domain(), "tokenservice");
+  EXPECT_LT(call.elapsed, call.deadline);
+}
+
+}  // namespace tokenservice

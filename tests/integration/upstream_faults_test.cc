@@ -1,0 +1,228 @@
+// One test per myPOS reply shape and network fault, through the real server
+// (gRPC, broker, retries, libcurl) against the fake myPOS on loopback. Each
+// checks the exact gRPC code and ErrorInfo reason, how many requests reached
+// myPOS, and that the call ended within its deadline. The harness checks
+// that no canary secret or token reached a log line or a status message.
+// Retries here: 3 attempts, 10-50 ms backoff, a 150 ms deadline margin (see
+// ServiceHarness).
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/time_util.h"
+#include "tests/integration/service_harness.h"
+
+namespace tokenservice {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+using Fault = FakeMyposServer::Fault;
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+Fault Reply(int status, std::string body, Headers headers = {}) {
+  Fault fault;
+  fault.status = status;
+  fault.body = std::move(body);
+  fault.headers = std::move(headers);
+  return fault;
+}
+
+absl::Time ExpireTime(const IssueCall& call) {
+  return absl::FromUnixSeconds(call.response.expire_time().seconds());
+}
+
+class UpstreamFaultsTest : public ServiceHarness {
+ protected:
+  void SetUp() override {
+    ServiceHarness::SetUp();
+    StartFake();
+    StartServer();
+  }
+};
+
+TEST_F(UpstreamFaultsTest, SuccessIsOneAttempt) {
+  IssueCall call = Issue(ScopeRequest("webhooks"));
+  ASSERT_TRUE(call.status.ok()) << call.status.error_message();
+  EXPECT_EQ(call.response.token_type(), "Bearer");
+  EXPECT_EQ(fake_->token_requests(), 1);
+  EXPECT_LT(call.elapsed, call.deadline);
+}
+
+TEST_F(UpstreamFaultsTest, StringExpiresInIsAccepted) {
+  fake_->EnqueueTokenFault(Reply(200, R"({"access_token":"canary-tok-str",
+      "token_type":"bearer","expires_in":"3600"})"));
+  const absl::Time before = absl::Now();
+  IssueCall call = Issue(ScopeRequest("webhooks"));
+  ASSERT_TRUE(call.status.ok()) << call.status.error_message();
+  EXPECT_EQ(call.response.token_type(), "Bearer");
+  EXPECT_GE(ExpireTime(call), before + absl::Seconds(3599));
+  EXPECT_LE(ExpireTime(call), absl::Now() + absl::Seconds(3600));
+  EXPECT_EQ(fake_->token_requests(), 1);
+}
+
+TEST_F(UpstreamFaultsTest, MissingExpiresInGetsFiveMinutes) {
+  fake_->EnqueueTokenFault(
+      Reply(200, R"({"access_token":"canary-tok-noexp","token_type":"BEARER"})"));
+  const absl::Time before = absl::Now();
+  IssueCall call = Issue(ScopeRequest("webhooks"));
+  ASSERT_TRUE(call.status.ok()) << call.status.error_message();
+  EXPECT_EQ(call.response.token_type(), "Bearer");
+  EXPECT_GE(ExpireTime(call), before + absl::Minutes(5) - absl::Seconds(1));
+  EXPECT_LE(ExpireTime(call), absl::Now() + absl::Minutes(5));
+  EXPECT_EQ(fake_->token_requests(), 1);
+}
+
+TEST_F(UpstreamFaultsTest, MissingAccessTokenIsUnavailableBadReply) {
+  fake_->EnqueueTokenFault(
+      Reply(200, R"({"token_type":"Bearer","expires_in":3600})"));
+  IssueCall call = Issue(ScopeRequest("webhooks"));
+  ExpectError(call, grpc::StatusCode::UNAVAILABLE, "UPSTREAM_BAD_REPLY");
+  EXPECT_THAT(call.status.error_message(), HasSubstr("HTTP 200"));
+  EXPECT_EQ(fake_->token_requests(), 1);
+}
+
+TEST_F(UpstreamFaultsTest, InvalidClient400IsFailedPreconditionRemembered) {
+  fake_->EnqueueTokenFault(Reply(400, R"({"error":"invalid_client"})"));
+  IssueCall call = Issue(ScopeRequest("webhooks"));
+  ExpectError(call, grpc::StatusCode::FAILED_PRECONDITION,
+              "CREDENTIALS_REJECTED");
+  EXPECT_EQ(call.info.metadata().at("http_status"), "400");
+  EXPECT_EQ(fake_->token_requests(), 1);
+  // A storm of callers does not reach myPOS while the rejection is
+  // remembered (--rejected_credentials_ttl, 30 s).
+  for (int i = 0; i < 5; ++i) {
+    IssueCall again = Issue(ScopeRequest(absl::StrCat("s", i)));
+    ExpectError(again, grpc::StatusCode::FAILED_PRECONDITION,
+                "CREDENTIALS_REJECTED");
+  }
+  EXPECT_EQ(fake_->token_requests(), 1);
+}
+
+TEST_F(UpstreamFaultsTest, Unauthorized401IsFailedPrecondition) {
+  StartServer([](ServerConfig& config) {
+    config.profiles = {{"default", {kHarnessClientId, "canary-wrong-secret"}}};
+  });
+  IssueCall call = Issue(ScopeRequest("webhooks"));
+  ExpectError(call, grpc::StatusCode::FAILED_PRECONDITION,
+              "CREDENTIALS_REJECTED");
+  EXPECT_THAT(call.status.error_message(), HasSubstr("HTTP 401"));
+  EXPECT_EQ(fake_->token_requests(), 1);
+}
+
+TEST_F(UpstreamFaultsTest, InvalidScope400IsInvalidArgument) {
+  fake_->EnqueueTokenFault(Reply(400, R"({"error":"invalid_scope"})"));
+  IssueCall call = Issue(ScopeRequest("webhooks"));
+  ExpectError(call, grpc::StatusCode::INVALID_ARGUMENT, "INVALID_SCOPE");
+  EXPECT_EQ(fake_->token_requests(), 1);
+}
+
+TEST_F(UpstreamFaultsTest, ServerError500ThenSuccessIsRetried) {
+  fake_->EnqueueTokenFault(Reply(500, R"({"error":"server_error"})"));
+  IssueCall call = Issue(ScopeRequest("webhooks"));
+  ASSERT_TRUE(call.status.ok()) << call.status.error_message();
+  EXPECT_EQ(fake_->token_requests(), 2);
+  EXPECT_EQ(LogEvents("upstream_retry"), 1);
+}
+
+TEST_F(UpstreamFaultsTest, Unavailable503WithRetryAfterIsWaitedThenRetried) {
+  fake_->EnqueueTokenFault(Reply(503, "", {{"Retry-After", "1"}}));
+  IssueCall call = Issue(ScopeRequest("webhooks"));
+  ASSERT_TRUE(call.status.ok()) << call.status.error_message();
+  EXPECT_EQ(fake_->token_requests(), 2);
+  EXPECT_GE(call.elapsed, absl::Seconds(1));
+  EXPECT_LT(call.elapsed, call.deadline);
+}
+
+TEST_F(UpstreamFaultsTest, RateLimited429WithHttpDateIsWaitedThenRetried) {
+  const std::string date =
+      absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT",
+                       absl::Now() + absl::Seconds(2), absl::UTCTimeZone());
+  fake_->EnqueueTokenFault(Reply(429, "", {{"Retry-After", date}}));
+  IssueCall call = Issue(ScopeRequest("webhooks"));
+  ASSERT_TRUE(call.status.ok()) << call.status.error_message();
+  EXPECT_EQ(fake_->token_requests(), 2);
+  // The date has whole seconds, so the wait is between 1 s and 2 s.
+  EXPECT_GE(call.elapsed, absl::Seconds(1));
+  EXPECT_LT(call.elapsed, call.deadline);
+}
+
+TEST_F(UpstreamFaultsTest, RateLimited429RetryAfterPastDeadlineIsNotRetried) {
+  fake_->EnqueueTokenFault(Reply(429, "", {{"Retry-After", "2"}}));
+  IssueCall call = Issue(ScopeRequest("webhooks"), absl::Seconds(1));
+  ExpectError(call, grpc::StatusCode::UNAVAILABLE, "UPSTREAM_RATE_LIMITED");
+  EXPECT_EQ(fake_->token_requests(), 1);
+  EXPECT_LT(call.elapsed, absl::Milliseconds(500));
+}
+
+TEST_F(UpstreamFaultsTest, ConnectionRefusedIsUnavailableAfterRetries) {
+  const std::string url = fake_->BaseUrl();
+  fake_->Stop();  // nothing listens on that port any more
+  StartServer(nullptr, url);
+  IssueCall call = Issue(ScopeRequest("webhooks"));
+  ExpectError(call, grpc::StatusCode::UNAVAILABLE, "UPSTREAM_UNAVAILABLE");
+  EXPECT_EQ(LogEvents("upstream_retry"), 2);  // 3 attempts
+  EXPECT_EQ(LogEvents("upstream_token_failed"), 1);
+}
+
+TEST_F(UpstreamFaultsTest, ReplySlowerThanDeadlineIsDeadlineExceeded) {
+  Fault slow = Reply(200, R"({"access_token":"canary-tok-late"})");
+  slow.delay = absl::Seconds(3);
+  fake_->EnqueueTokenFault(slow);
+  IssueCall call = Issue(ScopeRequest("webhooks"), absl::Seconds(1));
+  ExpectError(call, grpc::StatusCode::DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED");
+  EXPECT_EQ(fake_->token_requests(), 1);
+  EXPECT_GE(call.elapsed, absl::Milliseconds(800));  // 1 s - 150 ms margin
+}
+
+TEST_F(UpstreamFaultsTest, ConnectionDroppedMidBodyIsUnavailableAfterRetries) {
+  for (int i = 0; i < 3; ++i) {
+    Fault drop = Reply(200, R"({"access_token":"canary-tok-drop","x":")" +
+                                std::string(1000, 'x') + "\"}");
+    drop.drop_after_bytes = 20;
+    fake_->EnqueueTokenFault(drop);
+  }
+  IssueCall call = Issue(ScopeRequest("webhooks"));
+  ExpectError(call, grpc::StatusCode::UNAVAILABLE, "UPSTREAM_UNAVAILABLE");
+  EXPECT_EQ(fake_->token_requests(), 3);
+}
+
+TEST_F(UpstreamFaultsTest, OneMebibyteBodyIsRejectedUnread) {
+  fake_->EnqueueTokenFault(Reply(
+      200, R"({"access_token":"canary-tok-huge","pad":")" +
+               std::string(1 << 20, 'x') + "\"}"));
+  IssueCall call = Issue(ScopeRequest("webhooks"));
+  ExpectError(call, grpc::StatusCode::UNAVAILABLE, "UPSTREAM_BAD_REPLY");
+  EXPECT_THAT(call.status.error_message(), HasSubstr("exceeds 65536 bytes"));
+  EXPECT_EQ(fake_->token_requests(), 1);
+}
+
+TEST_F(UpstreamFaultsTest, HtmlErrorPageIsUnavailableNamingStatusNotBody) {
+  for (int i = 0; i < 3; ++i) {
+    fake_->EnqueueTokenFault(
+        Reply(502, "<html><body>Bad Gateway canary-html-page</body></html>",
+              {{"Content-Type", "text/html"}}));
+  }
+  IssueCall call = Issue(ScopeRequest("webhooks"));
+  ExpectError(call, grpc::StatusCode::UNAVAILABLE, "UPSTREAM_UNAVAILABLE");
+  EXPECT_THAT(call.status.error_message(), HasSubstr("HTTP 502"));
+  EXPECT_THAT(call.status.error_message(), Not(HasSubstr("Gateway")));
+  EXPECT_EQ(fake_->token_requests(), 3);
+}
+
+TEST_F(UpstreamFaultsTest, HtmlPageWithStatus200IsBadReplyNotRetried) {
+  fake_->EnqueueTokenFault(Reply(200, "<html>canary-html-login</html>",
+                                 {{"Content-Type", "text/html"}}));
+  IssueCall call = Issue(ScopeRequest("webhooks"));
+  ExpectError(call, grpc::StatusCode::UNAVAILABLE, "UPSTREAM_BAD_REPLY");
+  EXPECT_THAT(call.status.error_message(), HasSubstr("HTTP 200"));
+  EXPECT_EQ(fake_->token_requests(), 1);
+}
+
+}  // namespace
+}  // namespace tokenservice

@@ -1,0 +1,243 @@
+#include "server/upstream/retrying_oauth_client.h"
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/upstream/error_reason.h"
+#include "server/upstream/retry_after.h"
+#include "tests/server/fake_clock.h"
+#include "tests/server/mock_oauth_client.h"
+
+namespace tokenservice {
+namespace {
+
+using ::testing::_;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::Return;
+using ::testing::StrictMock;
+
+constexpr char kCanarySecret[] = "CANARY-secret-0b7e";
+
+absl::Status Failure(absl::StatusCode code, absl::string_view reason) {
+  return WithReason(absl::Status(code, "upstream said no"), reason);
+}
+
+absl::Status Unavailable() {
+  return Failure(absl::StatusCode::kUnavailable, kReasonUpstreamUnavailable);
+}
+
+absl::Status Rejected() {
+  return Failure(absl::StatusCode::kFailedPrecondition,
+                 kReasonCredentialsRejected);
+}
+
+UpstreamToken Token() {
+  UpstreamToken token;
+  token.access_token = "tok";
+  token.expires_in = absl::Hours(1);
+  return token;
+}
+
+class RetryingOAuthClientTest : public ::testing::Test {
+ protected:
+  // Retry options with small, exact numbers; jitter returns the cap.
+  void Make(RetryingOAuthClient::Options options = {},
+            RetryingOAuthClient::Jitter jitter = [](absl::Duration cap) {
+              return cap;
+            }) {
+    auto inner = std::make_unique<StrictMock<MockOAuthClient>>();
+    inner_ = inner.get();
+    client_ = std::make_unique<RetryingOAuthClient>(options, std::move(inner),
+                                                    &clock_, std::move(jitter));
+  }
+
+  absl::StatusOr<UpstreamToken> Fetch(
+      absl::Duration budget = absl::Seconds(60)) {
+    return client_->FetchToken(credentials_, {"webhooks"},
+                               clock_.Now() + budget);
+  }
+
+  FakeClock clock_;
+  ClientCredentials credentials_{"client-1", kCanarySecret};
+  StrictMock<MockOAuthClient>* inner_ = nullptr;
+  std::unique_ptr<RetryingOAuthClient> client_;
+};
+
+TEST_F(RetryingOAuthClientTest, FetchTokenSuccessMakesOneAttemptNoWait) {
+  Make();
+  EXPECT_CALL(*inner_, FetchToken(_, ElementsAre("webhooks"), _))
+      .WillOnce(Return(Token()));
+  EXPECT_TRUE(Fetch().ok());
+  EXPECT_TRUE(clock_.sleeps().empty());
+}
+
+TEST_F(RetryingOAuthClientTest, FetchTokenUnavailableThenSuccessRetries) {
+  Make();
+  EXPECT_CALL(*inner_, FetchToken)
+      .WillOnce(Return(Unavailable()))
+      .WillOnce(Return(Token()));
+  EXPECT_TRUE(Fetch().ok());
+  EXPECT_THAT(clock_.sleeps(), ElementsAre(absl::Milliseconds(100)));
+}
+
+TEST_F(RetryingOAuthClientTest, FetchTokenRateLimitedIsRetried) {
+  Make();
+  EXPECT_CALL(*inner_, FetchToken)
+      .WillOnce(Return(Failure(absl::StatusCode::kUnavailable,
+                               kReasonUpstreamRateLimited)))
+      .WillOnce(Return(Token()));
+  EXPECT_TRUE(Fetch().ok());
+}
+
+TEST_F(RetryingOAuthClientTest, BackoffGrowsExponentiallyUpToMax) {
+  RetryingOAuthClient::Options options;
+  options.max_attempts = 5;
+  options.max_backoff = absl::Milliseconds(300);
+  Make(options);
+  EXPECT_CALL(*inner_, FetchToken).Times(5).WillRepeatedly(Return(Unavailable()));
+  absl::StatusOr<UpstreamToken> token = Fetch();
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ErrorReason(token.status()), kReasonUpstreamUnavailable);
+  EXPECT_THAT(clock_.sleeps(),
+              ElementsAre(absl::Milliseconds(100), absl::Milliseconds(200),
+                          absl::Milliseconds(300), absl::Milliseconds(300)));
+}
+
+TEST_F(RetryingOAuthClientTest, DefaultFullJitterStaysWithinTheCap) {
+  Make(RetryingOAuthClient::Options(), nullptr);
+  EXPECT_CALL(*inner_, FetchToken).Times(4).WillRepeatedly(Return(Unavailable()));
+  EXPECT_EQ(Fetch().status().code(), absl::StatusCode::kUnavailable);
+  const std::vector<absl::Duration> sleeps = clock_.sleeps();
+  ASSERT_EQ(sleeps.size(), 3u);
+  for (size_t i = 0; i < sleeps.size(); ++i) {
+    EXPECT_GE(sleeps[i], absl::ZeroDuration());
+    EXPECT_LE(sleeps[i], absl::Milliseconds(100) * (1 << i));
+  }
+}
+
+TEST_F(RetryingOAuthClientTest, RetryAfterIsWaitedAndCapped) {
+  Make();
+  EXPECT_CALL(*inner_, FetchToken)
+      .WillOnce(Return(WithRetryAfter(Unavailable(), absl::Seconds(1))))
+      .WillOnce(Return(WithRetryAfter(Unavailable(), absl::Minutes(5))))
+      .WillOnce(Return(Token()));
+  EXPECT_TRUE(Fetch().ok());
+  EXPECT_THAT(clock_.sleeps(),
+              ElementsAre(absl::Seconds(1), absl::Seconds(10)));
+}
+
+TEST_F(RetryingOAuthClientTest, NoRetryThatCannotFinishBeforeDeadline) {
+  Make();
+  EXPECT_CALL(*inner_, FetchToken)
+      .WillOnce(Return(WithRetryAfter(Unavailable(), absl::Seconds(1))));
+  absl::StatusOr<UpstreamToken> token = Fetch(absl::Milliseconds(900));
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(clock_.sleeps().empty());
+}
+
+TEST_F(RetryingOAuthClientTest, BackoffPlusMinAttemptTimeMustFit) {
+  Make();  // backoff 100ms + min_attempt_time 50ms
+  EXPECT_CALL(*inner_, FetchToken).WillOnce(Return(Unavailable()));
+  EXPECT_EQ(Fetch(absl::Milliseconds(149)).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(clock_.sleeps().empty());
+}
+
+TEST_F(RetryingOAuthClientTest, PermanentErrorsAreNotRetried) {
+  const std::vector<absl::Status> permanent = {
+      Failure(absl::StatusCode::kInvalidArgument, kReasonInvalidScope),
+      Failure(absl::StatusCode::kInvalidArgument, kReasonInvalidGrant),
+      Failure(absl::StatusCode::kInvalidArgument, kReasonBadRequest),
+      Failure(absl::StatusCode::kUnavailable, kReasonUpstreamBadReply),
+      Failure(absl::StatusCode::kUnavailable, kReasonUpstreamTlsFailed),
+      Failure(absl::StatusCode::kDeadlineExceeded, kReasonDeadlineExceeded),
+  };
+  for (const absl::Status& status : permanent) {
+    Make();
+    EXPECT_CALL(*inner_, FetchToken).WillOnce(Return(status));
+    absl::StatusOr<UpstreamToken> token = Fetch();
+    EXPECT_EQ(token.status(), status);
+    ::testing::Mock::VerifyAndClearExpectations(inner_);
+  }
+  EXPECT_TRUE(clock_.sleeps().empty());
+}
+
+TEST_F(RetryingOAuthClientTest, RejectedCredentialsAreRememberedForTtl) {
+  Make();
+  EXPECT_CALL(*inner_, FetchToken).WillOnce(Return(Rejected()));
+  EXPECT_EQ(Fetch().status().code(), absl::StatusCode::kFailedPrecondition);
+  ::testing::Mock::VerifyAndClearExpectations(inner_);
+
+  // Within the TTL: no upstream call at all (StrictMock would fail).
+  clock_.Advance(absl::Seconds(29));
+  absl::StatusOr<UpstreamToken> again = Fetch();
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ErrorReason(again.status()), kReasonCredentialsRejected);
+  EXPECT_THAT(again.status().message(), HasSubstr("remembered for 30s"));
+  EXPECT_THAT(again.status().message(), Not(HasSubstr("CANARY")));
+  UserGrant grant;
+  EXPECT_EQ(client_->ExchangeGrant(credentials_, grant, clock_.Now())
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(client_->RevokeToken(credentials_, "t", clock_.Now()).code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_CALL(*inner_, FetchToken).WillOnce(Return(Token()));
+  EXPECT_TRUE(Fetch().ok());
+}
+
+TEST_F(RetryingOAuthClientTest, RejectionDoesNotBlockAnotherSecret) {
+  Make();
+  EXPECT_CALL(*inner_, FetchToken)
+      .WillOnce(Return(Rejected()))
+      .WillOnce(Return(Token()));
+  EXPECT_EQ(Fetch().status().code(), absl::StatusCode::kFailedPrecondition);
+  credentials_.client_secret = "CANARY-rotated";
+  EXPECT_TRUE(Fetch().ok());
+}
+
+TEST_F(RetryingOAuthClientTest, ZeroTtlRemembersNothing) {
+  RetryingOAuthClient::Options options;
+  options.rejected_credentials_ttl = absl::ZeroDuration();
+  Make(options);
+  EXPECT_CALL(*inner_, FetchToken).Times(2).WillRepeatedly(Return(Rejected()));
+  Fetch().IgnoreError();
+  Fetch().IgnoreError();
+}
+
+TEST_F(RetryingOAuthClientTest, ExchangeGrantIsNeverRetried) {
+  Make();
+  EXPECT_CALL(*inner_, ExchangeGrant).WillOnce(Return(Unavailable()));
+  UserGrant grant;
+  grant.code = "code";
+  EXPECT_EQ(client_->ExchangeGrant(credentials_, grant,
+                                   clock_.Now() + absl::Seconds(60))
+                .status()
+                .code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(clock_.sleeps().empty());
+}
+
+TEST_F(RetryingOAuthClientTest, RevokeTokenIsRetried) {
+  Make();
+  EXPECT_CALL(*inner_, RevokeToken(_, absl::string_view("t"), _))
+      .WillOnce(Return(Unavailable()))
+      .WillOnce(Return(absl::OkStatus()));
+  EXPECT_TRUE(
+      client_->RevokeToken(credentials_, "t", clock_.Now() + absl::Seconds(60))
+          .ok());
+  EXPECT_THAT(clock_.sleeps(), ElementsAre(absl::Milliseconds(100)));
+}
+
+}  // namespace
+}  // namespace tokenservice
