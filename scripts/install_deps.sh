@@ -30,6 +30,7 @@ PACKAGES=(
   libcpp-httplib-dev       # the fake myPOS server
   libgtest-dev             # GoogleTest 1.12
   libgmock-dev             # GoogleMock
+  libbenchmark-dev         # Google Benchmark (bench/)
   ca-certificates          # verifying myPOS over TLS
   openssl                  # throwaway certificates for the client TLS tests
 )

@@ -94,7 +94,7 @@ void TokenBroker::Issue(IssueParams params, IssueCallback done) {
     std::move(done)(IssuedToken{std::move(hit.token), /*cached=*/true});
     return;
   }
-  Waiter waiter{min_validity, std::move(done)};
+  Waiter waiter{min_validity, std::move(done), params.deadline};
   if (!JoinFetch(key, *profile, scopes, params.deadline, waiter)) {
     std::move(waiter.done)(WithReason(
         absl::ResourceExhaustedError(
@@ -170,6 +170,15 @@ void TokenBroker::RunFetch(const std::string& key,
                                 options_.refresh_retry_max);
   }
   std::vector<Waiter> waiters;
+  // One caller's deadline must not fail the others: when the fetch ran out
+  // of the deadline of the caller who started it, callers with later
+  // deadlines get a fetch of their own (issue 4; the price is a second
+  // request to myPOS in that rare case).
+  if (result.status().code() == absl::StatusCode::kDeadlineExceeded) {
+    RestartForLaterDeadlines(key, profile, scopes, caller_deadline, &waiters);
+    Deliver(std::move(waiters), result);
+    return;
+  }
   {
     MutexLock lock(&mu_);
     auto it = flights_.find(key);
@@ -177,6 +186,36 @@ void TokenBroker::RunFetch(const std::string& key,
     flights_.erase(it);
   }
   Deliver(std::move(waiters), result);
+}
+
+void TokenBroker::RestartForLaterDeadlines(
+    const std::string& key, const CredentialProfile& profile,
+    const std::vector<std::string>& scopes, absl::Time fetch_deadline,
+    std::vector<Waiter>* expired) {
+  MutexLock lock(&mu_);
+  std::vector<Waiter>& waiters = flights_.find(key)->second;
+  // Callers no more patient than the one whose deadline bounded the fetch
+  // get its error; the rest get another try.
+  const absl::Time cutoff = fetch_deadline;
+  absl::Time latest = absl::InfinitePast();
+  std::vector<Waiter> remaining;
+  for (Waiter& waiter : waiters) {
+    if (waiter.deadline <= cutoff) {
+      expired->push_back(std::move(waiter));
+    } else {
+      latest = std::max(latest, waiter.deadline);
+      remaining.push_back(std::move(waiter));
+    }
+  }
+  waiters = std::move(remaining);
+  if (waiters.empty() ||
+      !executor_->Schedule([this, key, profile, scopes, latest] {
+        RunFetch(key, profile, scopes, latest);
+      })) {
+    // Nobody left to fetch for (or no room): everyone gets the error.
+    for (Waiter& waiter : waiters) expired->push_back(std::move(waiter));
+    flights_.erase(key);
+  }
 }
 
 absl::Time TokenBroker::RefreshTime(absl::Time issued,

@@ -160,7 +160,21 @@ class TokenBroker {
   struct Waiter {
     std::optional<absl::Duration> min_validity;  // unset: token's default
     IssueCallback done;
+    absl::Time deadline = absl::InfiniteFuture();  // the caller's
   };
+
+  // After a fetch ran out of its starter's deadline (`fetch_deadline`):
+  // moves the waiters whose own deadline is no later from `key`'s flight to
+  // `expired` and, if
+  // others remain, starts the fetch again for them with the latest of their
+  // deadlines (the flight stays open); otherwise moves everyone to
+  // `expired` and closes the flight.
+  void RestartForLaterDeadlines(const std::string& key,
+                                const CredentialProfile& profile,
+                                const std::vector<std::string>& scopes,
+                                absl::Time fetch_deadline,
+                                std::vector<Waiter>* expired)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // The configured profile `name`, or one made of caller-supplied
   // credentials.

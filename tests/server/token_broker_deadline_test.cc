@@ -55,6 +55,32 @@ TEST_F(TokenBrokerDeadlineTest, IssueFetchEndsBeforeCallersDeadline) {
   EXPECT_EQ(ErrorReason(issued.status()), kReasonDeadlineExceeded);
 }
 
+TEST_F(TokenBrokerDeadlineTest, ImpatientStarterDoesNotFailPatientCallers) {
+  const absl::Time start = clock_.Now();
+  UpstreamToken token;
+  token.access_token = "tok-1";
+  token.token_type = "Bearer";
+  token.expires_in = absl::Hours(1);
+  EXPECT_CALL(upstream_, FetchToken(_, _, start + absl::Milliseconds(50)))
+      .WillOnce(Return(WithReason(absl::DeadlineExceededError("late"),
+                                  kReasonDeadlineExceeded)));
+  // The second fetch is bounded by the patient caller's deadline (30s)
+  // instead, here capped by --upstream_timeout (10s).
+  EXPECT_CALL(upstream_, FetchToken(_, _, start + absl::Seconds(10)))
+      .WillOnce(Return(token));
+  std::optional<absl::StatusOr<IssuedToken>> impatient, patient;
+  IssueParams first;
+  first.deadline = start + absl::Milliseconds(100);
+  broker_.Issue(first, [&](absl::StatusOr<IssuedToken> r) { impatient = r; });
+  IssueParams second;
+  second.deadline = start + absl::Seconds(30);
+  broker_.Issue(second, [&](absl::StatusOr<IssuedToken> r) { patient = r; });
+  EXPECT_EQ(executor_.RunAll(), 2);
+  EXPECT_EQ(impatient->status().code(), absl::StatusCode::kDeadlineExceeded);
+  ASSERT_TRUE(patient->ok()) << patient->status();
+  EXPECT_EQ((*patient)->token->access_token, "tok-1");
+}
+
 TEST_F(TokenBrokerDeadlineTest, IssueWithoutDeadlineUsesUpstreamTimeout) {
   EXPECT_CALL(upstream_, FetchToken(_, _, clock_.Now() + absl::Seconds(10)))
       .WillOnce(Return(absl::DeadlineExceededError("late")));
