@@ -62,7 +62,7 @@ FakeMyposServer::FakeMyposServer(Options options)
   });
   http_.set_pre_routing_handler(
       [this](const httplib::Request& req, httplib::Response&) {
-        absl::MutexLock lock(&mu_);
+        MutexLock lock(&mu_);
         connections_.emplace(req.remote_addr, req.remote_port);
         return httplib::Server::HandlerResponse::Unhandled;
       });
@@ -83,7 +83,7 @@ FakeMyposServer::FakeMyposServer(Options options)
 FakeMyposServer::~FakeMyposServer() { Stop(); }
 
 absl::StatusOr<int> FakeMyposServer::Start(const std::string& host, int port) {
-  absl::MutexLock lock(&lifecycle_mu_);
+  MutexLock lock(&lifecycle_mu_);
   if (started_) {
     return absl::FailedPreconditionError("FakeMyposServer already started");
   }
@@ -95,7 +95,7 @@ absl::StatusOr<int> FakeMyposServer::Start(const std::string& host, int port) {
   }
   started_ = true;
   {
-    absl::MutexLock data_lock(&mu_);
+    MutexLock data_lock(&mu_);
     base_url_ = absl::StrCat("http://", UrlHost(host), ":", bound);
   }
   // The socket already listens, so connections queue from here on. Wait for
@@ -107,7 +107,7 @@ absl::StatusOr<int> FakeMyposServer::Start(const std::string& host, int port) {
 }
 
 void FakeMyposServer::Stop() {
-  absl::MutexLock lock(&lifecycle_mu_);
+  MutexLock lock(&lifecycle_mu_);
   if (!thread_.joinable()) return;
   stopping_.Notify();
   http_.stop();
@@ -115,22 +115,22 @@ void FakeMyposServer::Stop() {
 }
 
 std::string FakeMyposServer::BaseUrl() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return base_url_;
 }
 
 void FakeMyposServer::EnqueueTokenFault(Fault fault) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   token_faults_.push_back(std::move(fault));
 }
 
 void FakeMyposServer::EnqueueRevokeFault(Fault fault) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   revoke_faults_.push_back(std::move(fault));
 }
 
 void FakeMyposServer::SetLatency(absl::Duration latency) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   latency_ = latency;
 }
 
@@ -189,7 +189,7 @@ void FakeMyposServer::HandlePing(const httplib::Request& req,
 
 std::optional<FakeMyposServer::Fault> FakeMyposServer::BeginTokenRequest(
     const httplib::Request& req) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   ++token_requests_;
   last_token_authorization_ = req.get_header_value("Authorization");
   last_token_body_ = req.body;
@@ -204,7 +204,7 @@ std::optional<FakeMyposServer::Fault> FakeMyposServer::BeginRevokeRequest(
   absl::StatusOr<fake_mypos::BasicCredentials> credentials =
       fake_mypos::ParseBasicAuthorization(
           req.get_header_value("Authorization"));
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   ++revoke_requests_;
   last_revoke_client_id_ = credentials.ok() ? credentials->client_id : "";
   if (revoke_faults_.empty()) return std::nullopt;
@@ -217,7 +217,7 @@ bool FakeMyposServer::ReplyFault(const std::optional<Fault>& fault,
                                  httplib::Response& res) const {
   absl::Duration latency;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     latency = latency_;
   }
   Delay(latency);
@@ -255,14 +255,14 @@ std::string FakeMyposServer::IssueToken(const std::string& client_id,
                                         std::vector<std::string> scopes) {
   std::string token = NewOpaqueToken();
   if (token.empty()) return token;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   tokens_[token] = IssuedToken{client_id, std::move(scopes), absl::Now()};
   return token;
 }
 
 bool FakeMyposServer::RevokeToken(const std::string& client_id,
                                   const std::string& token) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = tokens_.find(token);
   if (it == tokens_.end()) return true;
   if (it->second.client_id != client_id) return false;
@@ -286,42 +286,42 @@ void FakeMyposServer::Delay(absl::Duration delay) const {
 }
 
 int FakeMyposServer::token_requests() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return token_requests_;
 }
 
 int FakeMyposServer::revoke_requests() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return revoke_requests_;
 }
 
 std::vector<std::string> FakeMyposServer::revoked_tokens() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return revoked_tokens_;
 }
 
 std::string FakeMyposServer::last_revoke_client_id() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return last_revoke_client_id_;
 }
 
 std::string FakeMyposServer::last_token_authorization() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return last_token_authorization_;
 }
 
 std::string FakeMyposServer::last_token_body() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return last_token_body_;
 }
 
 bool FakeMyposServer::IsTokenActive(const std::string& token) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return IsActiveLocked(token);
 }
 
 int FakeMyposServer::connections() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return connections_.size();
 }
 

@@ -32,9 +32,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "server/mutex.h"
 
 namespace tokenservice {
 
@@ -145,11 +145,13 @@ class FakeMyposServer {
   httplib::Server http_;
   absl::Notification stopping_;
 
-  mutable absl::Mutex lifecycle_mu_;
+  // tokenservice::Mutex (server/mutex.h), so that ThreadSanitizer sees the
+  // locks: Debian's absl::Mutex is not instrumented.
+  mutable Mutex lifecycle_mu_;
   bool started_ ABSL_GUARDED_BY(lifecycle_mu_) = false;
   std::thread thread_ ABSL_GUARDED_BY(lifecycle_mu_);
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::string base_url_ ABSL_GUARDED_BY(mu_);
   absl::Duration latency_ ABSL_GUARDED_BY(mu_);
   std::deque<Fault> token_faults_ ABSL_GUARDED_BY(mu_);
