@@ -37,7 +37,7 @@ FakeMyposServer::FakeMyposServer(Options options)
       ledger_(options_.token_lifetime) {
   http_->set_pre_routing_handler(
       [this](const httplib::Request& req, httplib::Response&) {
-        absl::MutexLock lock(&mu_);
+        MutexLock lock(&mu_);
         connections_.emplace(req.remote_addr, req.remote_port);
         return httplib::Server::HandlerResponse::Unhandled;
       });
@@ -58,7 +58,7 @@ FakeMyposServer::FakeMyposServer(Options options)
 FakeMyposServer::~FakeMyposServer() { Stop(); }
 
 absl::StatusOr<int> FakeMyposServer::Start(const std::string& host, int port) {
-  absl::MutexLock lock(&lifecycle_mu_);
+  MutexLock lock(&lifecycle_mu_);
   if (started_) {
     return absl::FailedPreconditionError("FakeMyposServer already started");
   }
@@ -74,7 +74,7 @@ absl::StatusOr<int> FakeMyposServer::Start(const std::string& host, int port) {
   }
   started_ = true;
   {
-    absl::MutexLock data_lock(&mu_);
+    MutexLock data_lock(&mu_);
     base_url_ = absl::StrCat(options_.tls_cert_file.empty() ? "http" : "https",
                              "://", UrlHost(host), ":", bound);
   }
@@ -87,7 +87,7 @@ absl::StatusOr<int> FakeMyposServer::Start(const std::string& host, int port) {
 }
 
 void FakeMyposServer::Stop() {
-  absl::MutexLock lock(&lifecycle_mu_);
+  MutexLock lock(&lifecycle_mu_);
   if (!thread_.joinable()) return;
   faults_.Stop();
   http_->stop();
@@ -95,7 +95,7 @@ void FakeMyposServer::Stop() {
 }
 
 std::string FakeMyposServer::BaseUrl() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return base_url_;
 }
 
@@ -201,7 +201,7 @@ void FakeMyposServer::HandlePing(const httplib::Request& req,
 }
 
 void FakeMyposServer::BeginTokenRequest(const httplib::Request& req) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   ++token_requests_;
   last_token_authorization_ = req.get_header_value("Authorization");
   last_token_body_ = req.body;
@@ -211,7 +211,7 @@ void FakeMyposServer::BeginRevokeRequest(const httplib::Request& req) {
   absl::StatusOr<fake_mypos::BasicCredentials> credentials =
       fake_mypos::ParseBasicAuthorization(
           req.get_header_value("Authorization"));
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   ++revoke_requests_;
   last_revoke_client_id_ = credentials.ok() ? credentials->client_id : "";
 }
@@ -241,12 +241,12 @@ bool FakeMyposServer::Authenticate(const httplib::Request& req,
 }
 
 int FakeMyposServer::token_requests() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return token_requests_;
 }
 
 int FakeMyposServer::revoke_requests() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return revoke_requests_;
 }
 
@@ -255,17 +255,17 @@ std::vector<std::string> FakeMyposServer::revoked_tokens() const {
 }
 
 std::string FakeMyposServer::last_revoke_client_id() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return last_revoke_client_id_;
 }
 
 std::string FakeMyposServer::last_token_authorization() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return last_token_authorization_;
 }
 
 std::string FakeMyposServer::last_token_body() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return last_token_body_;
 }
 
@@ -274,7 +274,7 @@ bool FakeMyposServer::IsTokenActive(const std::string& token) const {
 }
 
 int FakeMyposServer::connections() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return connections_.size();
 }
 

@@ -24,7 +24,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "server/mutex.h"
 #include "absl/time/time.h"
 #include "fake_mypos/fault_injector.h"
 #include "fake_mypos/grant_store.h"
@@ -132,11 +132,13 @@ class FakeMyposServer {
   fake_mypos::TokenLedger ledger_;
   fake_mypos::GrantStore grants_;
 
-  mutable absl::Mutex lifecycle_mu_;
+  // tokenservice::Mutex (server/mutex.h), so that ThreadSanitizer sees the
+  // locks: Debian's Mutex is not instrumented.
+  mutable Mutex lifecycle_mu_;
   bool started_ ABSL_GUARDED_BY(lifecycle_mu_) = false;
   std::thread thread_ ABSL_GUARDED_BY(lifecycle_mu_);
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::string base_url_ ABSL_GUARDED_BY(mu_);
   int token_requests_ ABSL_GUARDED_BY(mu_) = 0;
   int revoke_requests_ ABSL_GUARDED_BY(mu_) = 0;

@@ -8,18 +8,18 @@ namespace tokenservice {
 namespace fake_mypos {
 
 void FaultInjector::Enqueue(Endpoint endpoint, Fault fault) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   (endpoint == Endpoint::kToken ? token_faults_ : revoke_faults_)
       .push_back(std::move(fault));
 }
 
 void FaultInjector::SetLatency(absl::Duration latency) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   latency_ = latency;
 }
 
 std::optional<Fault> FaultInjector::Next(Endpoint endpoint) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   std::deque<Fault>& faults =
       endpoint == Endpoint::kToken ? token_faults_ : revoke_faults_;
   if (faults.empty()) return std::nullopt;
@@ -32,7 +32,7 @@ bool FaultInjector::Reply(const std::optional<Fault>& fault,
                           httplib::Response& res) const {
   absl::Duration latency;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     latency = latency_;
   }
   Delay(latency);

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "server/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 
@@ -59,7 +59,7 @@ class FaultInjector {
   void Delay(absl::Duration delay) const;
 
   absl::Notification stopping_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   absl::Duration latency_ ABSL_GUARDED_BY(mu_);
   std::deque<Fault> token_faults_ ABSL_GUARDED_BY(mu_);
   std::deque<Fault> revoke_faults_ ABSL_GUARDED_BY(mu_);

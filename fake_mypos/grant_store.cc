@@ -43,7 +43,7 @@ std::string GrantStore::IssueCode(const std::string& client_id,
                                   const std::string& code_challenge,
                                   std::vector<std::string> scopes) {
   std::string code = NewOpaqueToken();
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   codes_[code] = Code{client_id, redirect_uri, code_challenge,
                       std::move(scopes)};
   return code;
@@ -52,7 +52,7 @@ std::string GrantStore::IssueCode(const std::string& client_id,
 absl::StatusOr<std::vector<std::string>> GrantStore::RedeemCode(
     const std::string& client_id, const std::string& code,
     const std::string& redirect_uri, const std::string& code_verifier) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = codes_.find(code);
   if (it == codes_.end()) return InvalidGrant();
   Code grant = std::move(it->second);
@@ -85,14 +85,14 @@ absl::StatusOr<std::vector<std::string>> GrantStore::Redeem(
 std::string GrantStore::IssueRefreshToken(const std::string& client_id,
                                           std::vector<std::string> scopes) {
   std::string token = NewOpaqueToken();
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   refresh_[token] = Refresh{client_id, std::move(scopes)};
   return token;
 }
 
 absl::StatusOr<std::vector<std::string>> GrantStore::UseRefreshToken(
     const std::string& client_id, const std::string& refresh_token) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = refresh_.find(refresh_token);
   if (it == refresh_.end() || it->second.client_id != client_id) {
     return InvalidGrant();

@@ -19,7 +19,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
+#include "server/mutex.h"
 
 namespace tokenservice {
 namespace fake_mypos {
@@ -79,7 +79,7 @@ class GrantStore {
     std::vector<std::string> scopes;
   };
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   absl::flat_hash_map<std::string, Code> codes_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Refresh> refresh_ ABSL_GUARDED_BY(mu_);
 };

@@ -12,14 +12,14 @@ std::string TokenLedger::Issue(const std::string& client_id,
                                std::vector<std::string> scopes) {
   std::string token = NewOpaqueToken();
   if (token.empty()) return token;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   tokens_[token] = Issued{client_id, std::move(scopes), absl::Now()};
   return token;
 }
 
 bool TokenLedger::Revoke(const std::string& client_id,
                          const std::string& token) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = tokens_.find(token);
   if (it == tokens_.end()) return true;
   if (it->second.client_id != client_id) return false;
@@ -31,14 +31,14 @@ bool TokenLedger::Revoke(const std::string& client_id,
 }
 
 bool TokenLedger::IsActive(const std::string& token) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = tokens_.find(token);
   if (it == tokens_.end() || it->second.revoked) return false;
   return absl::Now() < it->second.issue_time + lifetime_;
 }
 
 std::vector<std::string> TokenLedger::revoked() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return revoked_;
 }
 

@@ -10,7 +10,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
+#include "server/mutex.h"
 #include "absl/time/time.h"
 
 namespace tokenservice {
@@ -46,7 +46,7 @@ class TokenLedger {
   };
 
   const absl::Duration lifetime_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   absl::flat_hash_map<std::string, Issued> tokens_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> revoked_ ABSL_GUARDED_BY(mu_);
 };

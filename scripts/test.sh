@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs what is missing, then runs the whole test suite:
-#   1. bazel test //...                              every test
-#   2. bazel test --config=tsan //tests/server/...   the broker, cache and
-#      thread pool again under ThreadSanitizer
-#   3. scripts/image_smoke_test.sh                   builds the container
-#      image and runs it against the fake myPOS
-# and ends with the line "N passed, N failed" counting Bazel's test targets
-# (per configuration) plus the image smoke test. TOKENSERVICE_SKIP_IMAGE=1
-# skips the image (it is then counted as skipped, and said so).
+#   1. bazel test //...                every test (gcc)
+#   2. bazel test --config=asan //...  every test again under AddressSanitizer
+#                                      + UndefinedBehaviorSanitizer (+ leaks)
+#   3. bazel test --config=tsan //...  every test again under ThreadSanitizer
+#   4. scripts/fuzz.sh                 each libFuzzer harness for
+#                                      FUZZ_SECONDS (default 60)
+#   5. scripts/image_smoke_test.sh     builds the container image and runs it
+#                                      against the fake myPOS
+# and ends with the line "N passed, N failed": one per test target and
+# configuration, plus one per fuzz harness, plus the image smoke test.
+# TOKENSERVICE_SKIP_IMAGE=1 skips the image (then counted as skipped, and
+# said so). Each stage's wall-clock time is printed as it ends.
 # Usage: scripts/test.sh [extra bazel test flags]
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -33,16 +37,26 @@ fi
 log="$(mktemp)"
 trap 'rm -f "${log}"' EXIT
 status=0
-run() {
-  echo "+ bazel test $*"
-  bazel test "$@" 2>&1 | tee -a "${log}"
+timings=()
+stage() {
+  local name=$1
+  shift
+  echo "+ $*"
+  local start=${SECONDS}
+  "$@" 2>&1 | tee -a "${log}"
   local rc=${PIPESTATUS[0]}
   if ((rc != 0)); then status=${rc}; fi
+  timings+=("${name}: $((SECONDS - start))s")
+  echo "stage ${timings[-1]}"
 }
-run //... "$@"
-run --config=tsan //tests/server/... "$@"
+stage "bazel test" bazel test //... "$@"
+stage "bazel test --config=asan" bazel test --config=asan //... "$@"
+stage "bazel test --config=tsan" bazel test --config=tsan //... "$@"
+stage "fuzz" bash scripts/fuzz.sh
 
-# Bazel's summary has one line per test target: "//pkg:name  PASSED in 0.1s".
+for timing in "${timings[@]}"; do echo "stage time ${timing}"; done
+# Bazel's summary has one line per test target: "//pkg:name  PASSED in 0.1s";
+# scripts/fuzz.sh prints one such line per harness.
 passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "${log}")
 failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|INCOMPLETE|FAILED TO BUILD|FLAKY)' "${log}")
 if ((status != 0 && failed == 0)); then failed=1; fi  # e.g. a build error

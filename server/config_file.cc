@@ -5,6 +5,7 @@
 #include <sstream>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
@@ -17,12 +18,21 @@ namespace {
 using mypos::token::config::v1::Config;
 using mypos::token::config::v1::SecretSource;
 
-// Keeps the first parse error, with its position.
+// Keeps the first parse error, with its position. Protobuf's message may
+// quote the offending character: control characters are escaped so that
+// the error stays on one line.
 class FirstError : public google::protobuf::io::ErrorCollector {
  public:
   void AddError(int line, int column, const std::string& message) override {
-    if (error_.empty()) {
-      error_ = absl::StrCat("line ", line + 1, ":", column + 1, ": ", message);
+    if (!error_.empty()) return;
+    error_ = absl::StrCat("line ", line + 1, ":", column + 1, ": ");
+    for (char c : message) {
+      const bool control = (c >= 0 && c < 0x20) || c == 0x7f;
+      if (control) {
+        absl::StrAppend(&error_, absl::CEscape(absl::string_view(&c, 1)));
+      } else {
+        error_.push_back(c);
+      }
     }
   }
   const std::string& error() const { return error_; }
@@ -30,6 +40,12 @@ class FirstError : public google::protobuf::io::ErrorCollector {
  private:
   std::string error_;
 };
+
+// `s` in quotes, C-escaped, so that a message quoting text from the file
+// stays on the one line start-up prints.
+std::string Quote(absl::string_view s) {
+  return absl::StrCat("\"", absl::CEscape(s), "\"");
+}
 
 absl::Status Invalid(absl::string_view where, absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat(where, ": ", problem));
@@ -53,7 +69,8 @@ absl::Status Resolve(const SecretSource& source, const std::string& where,
       const char* v = getenv(source.env().c_str());
       if (v == nullptr || *v == '\0') {
         return Invalid(where + ".env",
-                       absl::StrCat(source.env(), " is not set or empty"));
+                       absl::StrCat(absl::CEscape(source.env()),
+                                    " is not set or empty"));
       }
       *value = v;
       return absl::OkStatus();
@@ -61,8 +78,8 @@ absl::Status Resolve(const SecretSource& source, const std::string& where,
     case SecretSource::kFile: {
       std::ifstream in(source.file(), std::ios::binary);
       if (!in || in.peek() == std::ifstream::traits_type::eof()) {
-        return Invalid(where + ".file", absl::StrCat("\"", source.file(),
-                                                     "\" cannot be read or is empty"));
+        return Invalid(where + ".file", absl::StrCat(Quote(source.file()),
+                                                     " cannot be read or is empty"));
       }
       *file = source.file();
       return absl::OkStatus();
@@ -186,8 +203,8 @@ absl::StatusOr<ConfigFileProfiles> ResolveConfig(
   out.default_profile = config.default_profile();
   if (!out.default_profile.empty() && names.count(out.default_profile) == 0) {
     return Invalid(source + ": default_profile",
-                   absl::StrCat("no profile is named \"", out.default_profile,
-                                "\""));
+                   absl::StrCat("no profile is named ",
+                                Quote(out.default_profile)));
   }
   return out;
 }

@@ -388,6 +388,11 @@ TEST(FakeMyposServer, StopCutsInjectedDelayShort) {
   h.client->set_read_timeout(0, 100 * 1000);  // 100 ms
   httplib::Result res = h.Token();
   EXPECT_EQ(res.error(), httplib::Error::Read);
+  // The request was sent before the client gave up, but on a loaded machine
+  // (or under TSAN) the server may not have read it yet: wait for that, so
+  // that Stop() is known to interrupt a delay in progress.
+  while (h.server.token_requests() == 0) {
+  }
   h.client.reset();
   h.server.Stop();  // returns although the handler was told to wait an hour
   EXPECT_EQ(h.server.token_requests(), 1);

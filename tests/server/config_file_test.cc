@@ -159,5 +159,23 @@ TEST_F(ConfigFileTest, MissingFileIsNamed) {
   EXPECT_THAT(std::string(status.message()), HasSubstr("--config"));
 }
 
+// Found by fuzz/config_file_harness: text from the file quoted in an error
+// (a name, a path, the character a syntax error stopped at) must not break
+// the one-line start-up error.
+TEST_F(ConfigFileTest, ErrorsQuotingTheFileStayOnOneLine) {
+  for (const std::string text : {
+           std::string("default_profile: 'a\\nb'"),
+           std::string("profiles { name: 'a' client_id { env: 'X\\nY' } }"),
+           std::string("profiles { name: 'a' client_id { value: 'x' } "
+                       "client_secret { file: 'no\\nfile' } }"),
+           std::string("\x7f"),
+       }) {
+    absl::Status status = Load(text).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << text;
+    EXPECT_THAT(std::string(status.message()), Not(HasSubstr("\n"))) << text;
+    EXPECT_THAT(std::string(status.message()), Not(HasSubstr("\x7f"))) << text;
+  }
+}
+
 }  // namespace
 }  // namespace tokenservice
