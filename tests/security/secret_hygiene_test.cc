@@ -128,6 +128,10 @@ class SecretHygieneTest : public ::testing::Test {
     config.profiles = {{"default", {kClientId, kSecret}},
                        {"wrong", {kClientId, kWrongSecret}}};
     config.broker.upstream_timeout = absl::Seconds(5);
+    // Every failure path below must reach myPOS: do not answer from the
+    // memory of a rejection (--rejected_credentials_ttl) or retry.
+    config.retry.rejected_credentials_ttl = absl::ZeroDuration();
+    config.retry.max_attempts = 1;
     config.max_queued_upstream = max_queued_upstream;
     auto server = TokenServer::Start(config);
     EXPECT_TRUE(server.ok()) << server.status();
