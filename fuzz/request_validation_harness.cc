@@ -60,8 +60,11 @@ void CheckRejection(const absl::Status& status, const std::string& secret) {
   FUZZ_CHECK(status.code() == absl::StatusCode::kInvalidArgument, detail);
   FUZZ_CHECK(IsOneLine(status.message()), detail);
   static const char* const kFields[] = {
-      "credential", "scopes", "min_validity", "rejected_fingerprint",
-      "token",      "fingerprint", "target", "page_size", "page_token"};
+      "credential",         "scopes",        "min_validity",
+      "rejected_fingerprint", "token",       "fingerprint",
+      "target",             "page_size",     "page_token",
+      "grant_type",         "authorization_code", "redirect_uri",
+      "code_verifier",      "refresh_token", "client_credentials"};
   bool names_field = false;
   for (const char* field : kFields) {
     names_field = names_field || absl::StartsWith(status.message(), field);

@@ -14,7 +14,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/synchronization/mutex.h"
+#include "server/mutex.h"
 #include "client/channel_factory.h"
 #include "tests/client/recording_token_service.h"
 
@@ -36,10 +36,10 @@ std::string Pem(const std::string& name) {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
-  absl::Mutex mu;
+  tokenservice::Mutex mu;
   std::ofstream record(absl::GetFlag(FLAGS_record_file), std::ios::app);
   tokenservice::RecordingTokenService service([&](const std::string& line) {
-    absl::MutexLock lock(&mu);
+    tokenservice::MutexLock lock(&mu);
     record << line << std::endl;
   });
   if (absl::GetFlag(FLAGS_fail_code) != 0) {

@@ -14,7 +14,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "server/mutex.h"
 #include "absl/time/time.h"
 #include "proto/token_service.grpc.pb.h"
 
@@ -35,34 +35,34 @@ class RecordingTokenService final
 
   // The next `n` calls (any method) answer `status` instead.
   void FailNext(int n, grpc::Status status) ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     failures_left_ = n;
     failure_ = std::move(status);
   }
 
   int calls() const ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return calls_;
   }
   // The last call's metadata whose key starts with "x-".
   std::multimap<std::string, std::string> last_metadata() const
       ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return last_metadata_;
   }
   // How far the last call's deadline was from its arrival.
   absl::Duration last_timeout() const ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return last_timeout_;
   }
   // The last request of any method, as text.
   std::string last_request() const ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return last_request_;
   }
   // The x509 common name of the last call's TLS client, if any.
   std::string last_peer_common_name() const ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return last_peer_common_name_;
   }
 
@@ -102,7 +102,7 @@ class RecordingTokenService final
   grpc::Status Record(const grpc::ServerContext& context,
                       const google::protobuf::Message& request)
       ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     ++calls_;
     last_metadata_.clear();
     for (const auto& [key, value] : context.client_metadata()) {
@@ -134,7 +134,7 @@ class RecordingTokenService final
   }
 
   const std::function<void(const std::string&)> on_call_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   int failures_left_ ABSL_GUARDED_BY(mu_) = 0;
   grpc::Status failure_ ABSL_GUARDED_BY(mu_);
   int calls_ ABSL_GUARDED_BY(mu_) = 0;
