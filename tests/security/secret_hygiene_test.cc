@@ -11,9 +11,9 @@
 //
 // Failure messages name the canary and the place, never the canary's value.
 //
-// TODO(caller keys): per-caller keys are being added on another branch.
-// When they land, give each test a canary caller key sent as call metadata,
-// add it to Canaries(), and cover the "caller not allowed" error path.
+// Every call carries a canary caller key (x-caller-key); the caller policy
+// knows it and a second, restricted one, so the "not identified" and "not
+// allowed" paths are covered too.
 
 #include <httplib.h>
 
@@ -30,6 +30,7 @@
 #include "fake_mypos/fake_mypos_server.h"
 #include "gtest/gtest.h"
 #include "proto/token_service.grpc.pb.h"
+#include "server/caller_policy.h"
 #include "server/log.h"
 #include "server/request_validation.h"
 #include "server/token_server.h"
@@ -49,6 +50,10 @@ constexpr char kUpstreamToken[] = "canary-hygiene-unserved-token-51c8";
 // Token values a caller sends.
 constexpr char kCallerToken[] = "canary-hygiene-caller-token-0d3e";
 constexpr char kMalformedCallerToken[] = "canary-hygiene caller-token-77a0";
+// Caller keys: one allowed everything, one allowed nothing, one unknown.
+constexpr char kCallerKey[] = "canary-hygiene-caller-key-3b7e";
+constexpr char kRestrictedCallerKey[] = "canary-hygiene-restricted-key-8f21";
+constexpr char kUnknownCallerKey[] = "canary-hygiene-unknown-key-c40a";
 
 // A labelled value that must not leak.
 struct Canary {
@@ -109,6 +114,9 @@ class SecretHygieneTest : public ::testing::Test {
         {"a token the server never handed out", kUpstreamToken},
         {"a token sent by a caller", kCallerToken},
         {"a malformed token sent by a caller", kMalformedCallerToken},
+        {"the caller key", kCallerKey},
+        {"a restricted caller's key", kRestrictedCallerKey},
+        {"an unknown caller key", kUnknownCallerKey},
     };
     for (size_t i = 0; i < issued_tokens_.size(); ++i) {
       canaries.push_back({absl::StrCat("issued token #", i), issued_tokens_[i]});
@@ -127,6 +135,11 @@ class SecretHygieneTest : public ::testing::Test {
     config.revoke_url = upstream_base_url + "/oauth/revoke";
     config.profiles = {{"default", {kClientId, kSecret}},
                        {"wrong", {kClientId, kWrongSecret}}};
+    config.callers = {
+        {"hygiene", {}, CallerPolicy::KeyDigest(kCallerKey), {"*"},
+         /*may_revoke=*/true, /*may_read_metadata=*/true},
+        {"restricted", {}, CallerPolicy::KeyDigest(kRestrictedCallerKey),
+         {"nothing-here"}}};
     config.broker.upstream_timeout = absl::Seconds(5);
     // Every failure path below must reach myPOS: do not answer from the
     // memory of a rejection (--rejected_credentials_ttl) or retry.
@@ -171,6 +184,7 @@ class SecretHygieneTest : public ::testing::Test {
                      const v1::IssueRequest& request,
                      v1::IssueResponse* response) {
     grpc::ClientContext context;
+    context.AddMetadata(kCallerKeyMetadata, caller_key_);
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
     grpc::Status status = stub.Issue(&context, request, response);
     RecordCall("Issue", context, status);
@@ -190,6 +204,7 @@ class SecretHygieneTest : public ::testing::Test {
   grpc::Status Revoke(v1::TokenService::Stub& stub,
                       const v1::RevokeRequest& request) {
     grpc::ClientContext context;
+    context.AddMetadata(kCallerKeyMetadata, caller_key_);
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
     v1::RevokeResponse response;
     grpc::Status status = stub.Revoke(&context, request, &response);
@@ -201,6 +216,7 @@ class SecretHygieneTest : public ::testing::Test {
   grpc::Status GetTokenInfo(v1::TokenService::Stub& stub,
                             const std::string& fingerprint) {
     grpc::ClientContext context;
+    context.AddMetadata(kCallerKeyMetadata, caller_key_);
     v1::GetTokenInfoRequest request;
     request.set_fingerprint(fingerprint);
     v1::TokenInfo info;
@@ -214,6 +230,7 @@ class SecretHygieneTest : public ::testing::Test {
                           const v1::ListTokensRequest& request,
                           v1::ListTokensResponse* response) {
     grpc::ClientContext context;
+    context.AddMetadata(kCallerKeyMetadata, caller_key_);
     grpc::Status status = stub.ListTokens(&context, request, response);
     RecordCall("ListTokens", context, status);
     RecordReply("ListTokens", *response);
@@ -249,6 +266,8 @@ class SecretHygieneTest : public ::testing::Test {
   std::unique_ptr<FakeMyposServer> fake_;
   std::vector<std::unique_ptr<TokenServer>> servers_;
   std::vector<std::string> issued_tokens_;
+  // Sent as x-caller-key on every call.
+  std::string caller_key_ = kCallerKey;
   std::vector<Observed> observed_;
   std::mutex log_mu_;
   std::vector<std::string> log_lines_;  // guarded by log_mu_
@@ -376,6 +395,25 @@ TEST_F(SecretHygieneTest, UpstreamFailuresShowNoSecret) {
             grpc::RESOURCE_EXHAUSTED);
   EXPECT_EQ(Revoke(*exhausted, revoke).error_code(),
             grpc::RESOURCE_EXHAUSTED);
+}
+
+TEST_F(SecretHygieneTest, CallerPolicyFailuresShowNoKey) {
+  TokenServer& server = StartServer(fake_->BaseUrl());
+  auto stub = Stub(server);
+  v1::IssueResponse response;
+  caller_key_ = kUnknownCallerKey;
+  EXPECT_EQ(Issue(*stub, v1::IssueRequest(), &response).error_code(),
+            grpc::UNAUTHENTICATED);
+  caller_key_ = kRestrictedCallerKey;
+  EXPECT_EQ(Issue(*stub, v1::IssueRequest(), &response).error_code(),
+            grpc::PERMISSION_DENIED);
+  v1::RevokeRequest revoke;
+  revoke.set_token(kCallerToken);
+  EXPECT_EQ(Revoke(*stub, revoke).error_code(), grpc::PERMISSION_DENIED);
+  v1::ListTokensResponse list;
+  EXPECT_EQ(ListTokens(*stub, v1::ListTokensRequest(), &list).error_code(),
+            grpc::PERMISSION_DENIED);
+  EXPECT_EQ(fake_->token_requests(), 0);
 }
 
 TEST_F(SecretHygieneTest, MalformedRequestsShowNoSecret) {
