@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <deque>
 #include <fstream>
 #include <string>
 
@@ -18,31 +17,12 @@
 #include "server/credential_store.h"
 #include "server/log.h"
 #include "server/token_broker.h"
+#include "tests/server/manual_executor.h"
 
 ABSL_FLAG(int, entries, 100000, "Cached tokens to create.");
 
 namespace tokenservice {
 namespace {
-
-// Queues tasks; RunAll() runs them on the caller's thread. (Running them
-// inside Schedule is not allowed: the broker schedules under its lock.)
-class QueueExecutor : public Executor {
- public:
-  bool Schedule(absl::AnyInvocable<void() &&> task) override {
-    tasks_.push_back(std::move(task));
-    return true;
-  }
-  void RunAll() {
-    while (!tasks_.empty()) {
-      auto task = std::move(tasks_.front());
-      tasks_.pop_front();
-      std::move(task)();
-    }
-  }
-
- private:
-  std::deque<absl::AnyInvocable<void() &&>> tasks_;
-};
 
 // Issues a distinct 40-character token per call, as myPOS would.
 class CountingUpstream : public OAuthClient {
@@ -88,7 +68,7 @@ int main(int argc, char** argv) {
   const int entries = absl::GetFlag(FLAGS_entries);
   SystemClock clock;
   CountingUpstream upstream;
-  QueueExecutor executor;
+  ManualExecutor executor;  // RunAll() after each Issue
   CredentialStore credentials("default", {{"default", {"id", "s"}}});
   BrokerOptions options;
   options.max_caller_credential_tokens = entries;

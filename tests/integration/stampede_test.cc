@@ -32,18 +32,28 @@ struct Call {
   grpc::Status status;
 };
 
-TEST(Stampede, ThousandColdCallersShareOneUpstreamRequest) {
-  FakeMyposServer::Options fake_options;
-  fake_options.clients = {{"client", "secret"}};
-  FakeMyposServer fake(fake_options);
-  ASSERT_TRUE(fake.Start().ok());
-  fake.SetLatency(absl::Milliseconds(50));
+FakeMyposServer::Options FakeOptions() {
+  FakeMyposServer::Options options;
+  options.clients = {{"client", "secret"}};
+  return options;
+}
+
+// TokenServer on loopback in front of `fake`.
+absl::StatusOr<std::unique_ptr<TokenServer>> StartServer(
+    const FakeMyposServer& fake) {
   ServerConfig config;
   config.listen_address = "127.0.0.1:0";
   config.token_url = fake.BaseUrl() + "/oauth/token";
   config.revoke_url = fake.BaseUrl() + "/oauth/revoke";
   config.profiles = {{"default", {"client", "secret"}}};
-  auto server = TokenServer::Start(config);
+  return TokenServer::Start(config);
+}
+
+TEST(Stampede, ThousandColdCallersShareOneUpstreamRequest) {
+  FakeMyposServer fake(FakeOptions());
+  ASSERT_TRUE(fake.Start().ok());
+  fake.SetLatency(absl::Milliseconds(50));
+  auto server = StartServer(fake);
   ASSERT_TRUE(server.ok()) << server.status();
 
   std::vector<std::unique_ptr<v1::TokenService::Stub>> stubs;
@@ -96,17 +106,10 @@ TEST(Stampede, ThousandColdCallersShareOneUpstreamRequest) {
 }
 
 TEST(Stampede, CallerGivingUpDoesNotCancelTheSharedFetch) {
-  FakeMyposServer::Options fake_options;
-  fake_options.clients = {{"client", "secret"}};
-  FakeMyposServer fake(fake_options);
+  FakeMyposServer fake(FakeOptions());
   ASSERT_TRUE(fake.Start().ok());
   fake.SetLatency(absl::Milliseconds(300));
-  ServerConfig config;
-  config.listen_address = "127.0.0.1:0";
-  config.token_url = fake.BaseUrl() + "/oauth/token";
-  config.revoke_url = fake.BaseUrl() + "/oauth/revoke";
-  config.profiles = {{"default", {"client", "secret"}}};
-  auto server = TokenServer::Start(config);
+  auto server = StartServer(fake);
   ASSERT_TRUE(server.ok()) << server.status();
   auto stub = v1::TokenService::NewStub(
       grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*server)->port()),

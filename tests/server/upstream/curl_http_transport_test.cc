@@ -72,7 +72,8 @@ class CurlHttpTransportTest : public ::testing::Test {
     ASSERT_GT(port_, 0);
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     // Readiness, not a wait for the client: stop() needs a running server.
-    while (!server_.is_running()) absl::SleepFor(absl::Milliseconds(1));
+    // The socket already listens; this waits for the accept loop, not time.
+    while (!server_.is_running()) std::this_thread::yield();
   }
 
   std::string Url(absl::string_view path) const {
