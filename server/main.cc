@@ -10,6 +10,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "server/log.h"
 #include "server/server_config.h"
@@ -53,6 +54,13 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "TokenService: myPOS OAuth2 tokens for internal callers over gRPC.");
   absl::ParseCommandLine(argc, argv);
+  // Debian builds Abseil without NDEBUG, so every absl::Mutex (ours and
+  // gRPC's) runs its debug-only deadlock detector: a process-wide spin lock
+  // and graph update on each Lock and on each Mutex destroyed. Under load a
+  // thread preempted inside it stalls every other call; turning it off
+  // halved the p99 of loopback calls at concurrency 16 (BENCHMARKS.md).
+  // Tests keep it on: they do not run this main.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   tokenservice::LogLevel level;
   if (!tokenservice::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
     std::fprintf(stderr, "token_server: --log_level: \"%s\" is not one of "
