@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/scopes.h"
 #include "server/upstream/error_reason.h"
 
 namespace tokenservice {
@@ -36,11 +37,13 @@ CredentialStore::CredentialStore(std::string default_profile,
     : default_profile_(std::move(default_profile)) {
   for (CredentialProfile& profile : profiles) {
     std::string name = profile.name;
+    // Normalised once here rather than on every Issue that names no scopes.
+    profile.default_scopes = NormalizeScopes(std::move(profile.default_scopes));
     profiles_.emplace(std::move(name), std::move(profile));
   }
 }
 
-absl::StatusOr<CredentialProfile> CredentialStore::Find(
+absl::StatusOr<const CredentialProfile*> CredentialStore::Find(
     absl::string_view name) const {
   if (name.empty()) name = default_profile_;
   auto it = profiles_.find(name);
@@ -49,7 +52,7 @@ absl::StatusOr<CredentialProfile> CredentialStore::Find(
                           "no credential profile named \"", name, "\"")),
                       kReasonProfileNotFound);
   }
-  return it->second;
+  return &it->second;
 }
 
 absl::StatusOr<ClientCredentials> CredentialStore::Load(

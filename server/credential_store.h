@@ -40,9 +40,10 @@ class CredentialStore {
   CredentialStore(std::string default_profile,
                   std::vector<CredentialProfile> profiles);
 
-  // The profile called `name`, or the default one when `name` is empty.
-  // kNotFound when there is no such profile.
-  absl::StatusOr<CredentialProfile> Find(absl::string_view name) const;
+  // The profile called `name`, or the default one when `name` is empty,
+  // valid as long as the store. kNotFound when there is no such profile.
+  // Its default_scopes are normalised (server/scopes.h).
+  absl::StatusOr<const CredentialProfile*> Find(absl::string_view name) const;
 
   // The profile's id and secret as of now (files read again).
   // kFailedPrecondition naming the profile and file when one cannot be

@@ -48,7 +48,7 @@ GrantExchange::GrantExchange(Options options,
       clock_(clock) {}
 
 void GrantExchange::Exchange(GrantParams params, GrantCallback done) {
-  absl::StatusOr<CredentialProfile> profile =
+  absl::StatusOr<const CredentialProfile*> profile =
       credentials_->Find(params.credential);
   if (!profile.ok()) {
     std::move(done)(profile.status());
@@ -57,7 +57,7 @@ void GrantExchange::Exchange(GrantParams params, GrantCallback done) {
   // Shared so that `done` can still be called if scheduling fails.
   auto shared_done = std::make_shared<GrantCallback>(std::move(done));
   const bool scheduled = executor_->Schedule(
-      [this, profile = *std::move(profile), params = std::move(params),
+      [this, profile = **profile, params = std::move(params),
        shared_done]() mutable {
         std::move(*shared_done)(Run(profile, params.grant, params.deadline));
       });

@@ -38,11 +38,11 @@ TokenBroker::TokenBroker(BrokerOptions options,
              static_cast<int>(secret_hash_key_.size()));
 }
 
-absl::StatusOr<CredentialProfile> TokenBroker::ResolveProfile(
-    const std::string& name,
-    const std::optional<ClientCredentials>& supplied) const {
+absl::StatusOr<const CredentialProfile*> TokenBroker::ResolveProfile(
+    const std::string& name, const std::optional<ClientCredentials>& supplied,
+    CredentialProfile* supplied_profile) const {
   if (!supplied.has_value()) return credentials_->Find(name);
-  CredentialProfile profile;
+  CredentialProfile& profile = *supplied_profile;
   profile.name = absl::StrCat(kCallerSuppliedPrefix, supplied->client_id);
   profile.credentials = *supplied;
   unsigned char mac[EVP_MAX_MD_SIZE];
@@ -53,25 +53,33 @@ absl::StatusOr<CredentialProfile> TokenBroker::ResolveProfile(
        supplied->client_secret.size(), mac, &mac_size);
   profile.secret_hash = absl::BytesToHexString(
       absl::string_view(reinterpret_cast<const char*>(mac), mac_size));
-  return profile;
+  return &profile;
 }
 
 void TokenBroker::Issue(IssueParams params, IssueCallback done) {
-  absl::StatusOr<CredentialProfile> profile =
-      ResolveProfile(params.credential, params.caller_credentials);
-  if (!profile.ok()) {
-    std::move(done)(profile.status());
+  // The hit path copies nothing but the cache key: the profile is the
+  // store's, the scopes are the caller's (or the profile's, normalised at
+  // start-up).
+  CredentialProfile supplied;
+  absl::StatusOr<const CredentialProfile*> resolved =
+      ResolveProfile(params.credential, params.caller_credentials, &supplied);
+  if (!resolved.ok()) {
+    std::move(done)(resolved.status());
     return;
   }
-  const std::vector<std::string> scopes = NormalizeScopes(
-      params.scopes.empty() ? profile->default_scopes : std::move(params.scopes));
+  const CredentialProfile* profile = *resolved;
+  if (!params.scopes.empty()) {
+    params.scopes = NormalizeScopes(std::move(params.scopes));
+  }
+  const std::vector<std::string>& scopes =
+      params.scopes.empty() ? profile->default_scopes : params.scopes;
   // Caller-supplied credentials: the client id and a keyed hash of the
   // secret, never the secret.
-  const std::string key = CacheKey(
+  const std::string key =
       profile->secret_hash.empty()
-          ? profile->name
-          : absl::StrCat(profile->name, "#", profile->secret_hash),
-      scopes);
+          ? CacheKey(profile->name, scopes)
+          : CacheKey(absl::StrCat(profile->name, "#", profile->secret_hash),
+                     scopes);
   std::optional<absl::Duration> min_validity;
   if (params.min_validity > absl::ZeroDuration()) {
     min_validity = params.min_validity;
@@ -327,12 +335,14 @@ void TokenBroker::Deliver(
 }
 
 void TokenBroker::Revoke(RevokeParams params, RevokeCallback done) {
-  absl::StatusOr<CredentialProfile> profile =
-      ResolveProfile(params.credential, params.caller_credentials);
-  if (!profile.ok()) {
-    std::move(done)(profile.status());
+  CredentialProfile supplied;
+  absl::StatusOr<const CredentialProfile*> resolved =
+      ResolveProfile(params.credential, params.caller_credentials, &supplied);
+  if (!resolved.ok()) {
+    std::move(done)(resolved.status());
     return;
   }
+  const CredentialProfile* profile = *resolved;
   const bool by_fingerprint = !params.fingerprint.empty();
   const std::string fingerprint =
       by_fingerprint ? params.fingerprint : Fingerprint(params.token);
@@ -342,13 +352,13 @@ void TokenBroker::Revoke(RevokeParams params, RevokeCallback done) {
     // Out of the cache before myPOS is asked, so it is never handed out
     // again, whatever myPOS answers.
     const bool evicted = cache_.Evict(fingerprint, clock_->Now()) != nullptr;
-    RevokeUpstream(*std::move(profile), cached->access_token,
+    RevokeUpstream(*profile, cached->access_token,
                    RevokeResult{fingerprint, evicted}, params.deadline,
                    std::move(done));
     return;
   }
   if (!by_fingerprint) {
-    RevokeUpstream(*std::move(profile), std::move(params.token),
+    RevokeUpstream(*profile, std::move(params.token),
                    RevokeResult{fingerprint, false}, params.deadline,
                    std::move(done));
     return;
@@ -363,7 +373,7 @@ void TokenBroker::Revoke(RevokeParams params, RevokeCallback done) {
   } else if (revoked->pending_access_token.empty()) {
     std::move(done)(RevokeResult{fingerprint, false});  // already confirmed
   } else {
-    RevokeUpstream(*std::move(profile), revoked->pending_access_token,
+    RevokeUpstream(*profile, revoked->pending_access_token,
                    RevokeResult{fingerprint, false}, params.deadline,
                    std::move(done));
   }

@@ -176,11 +176,11 @@ class TokenBroker {
                                 std::vector<Waiter>* expired)
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  // The configured profile `name`, or one made of caller-supplied
-  // credentials.
-  absl::StatusOr<CredentialProfile> ResolveProfile(
-      const std::string& name,
-      const std::optional<ClientCredentials>& supplied) const;
+  // The configured profile `name` (owned by the store), or one made of
+  // caller-supplied credentials in `*supplied_profile`.
+  absl::StatusOr<const CredentialProfile*> ResolveProfile(
+      const std::string& name, const std::optional<ClientCredentials>& supplied,
+      CredentialProfile* supplied_profile) const;
 
   // Joins or starts the fetch for `key`. Returns false, leaving `waiter`
   // untouched, when a fetch could not be scheduled.

@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "server/time_util.h"
 
 namespace tokenservice {
@@ -13,7 +12,18 @@ using mypos::token::v1::TokenInfo;
 
 std::string CacheKey(absl::string_view credential,
                      const std::vector<std::string>& normalized_scopes) {
-  return absl::StrCat(credential, "\n", absl::StrJoin(normalized_scopes, " "));
+  // Built in place (one allocation): it runs on every Issue.
+  size_t size = credential.size() + 1 + normalized_scopes.size();
+  for (const std::string& scope : normalized_scopes) size += scope.size();
+  std::string key;
+  key.reserve(size);
+  key.append(credential.data(), credential.size());
+  key.push_back('\n');
+  for (size_t i = 0; i < normalized_scopes.size(); ++i) {
+    if (i > 0) key.push_back(' ');
+    key.append(normalized_scopes[i]);
+  }
+  return key;
 }
 
 TokenCache::TokenCache(size_t revoked_retention, size_t max_bounded)

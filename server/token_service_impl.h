@@ -12,6 +12,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "proto/token_service.grpc.pb.h"
+#include "server/arena_message_allocator.h"
 #include "server/caller_policy.h"
 #include "server/metrics.h"
 #include "server/grant_exchange.h"
@@ -33,7 +34,9 @@ class TokenServiceImpl final
   TokenServiceImpl(TokenBroker* broker, GrantExchange* grants,
                    Metrics* metrics = nullptr,
                    const CallerPolicy* policy = nullptr)
-      : broker_(broker), grants_(grants), metrics_(metrics), policy_(policy) {}
+      : broker_(broker), grants_(grants), metrics_(metrics), policy_(policy) {
+    SetMessageAllocatorFor_Issue(&issue_allocator_);
+  }
 
   grpc::ServerUnaryReactor* Issue(
       grpc::CallbackServerContext* context,
@@ -85,6 +88,10 @@ class TokenServiceImpl final
   GrantExchange* const grants_;
   Metrics* const metrics_;
   const CallerPolicy* const policy_;
+  // Issue is the hot path: its messages live on a per-call arena.
+  ArenaMessageAllocator<mypos::token::v1::IssueRequest,
+                        mypos::token::v1::IssueResponse>
+      issue_allocator_;
 };
 
 }  // namespace tokenservice

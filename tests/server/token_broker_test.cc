@@ -114,6 +114,23 @@ TEST_F(TokenBrokerTest, ScopeOrderAndDuplicatesShareOneKey) {
   EXPECT_TRUE((*second.value)->cached);
 }
 
+TEST_F(TokenBrokerTest, DefaultScopesAreNormalisedAndShareTheKey) {
+  CredentialProfile profile{"scoped", {"client-3", "secret-3"}};
+  profile.default_scopes = {"b", "a", "b"};
+  CredentialStore credentials("scoped", {profile});
+  TokenBroker broker(Options(), &credentials, &upstream_, &executor_, &clock_);
+  EXPECT_CALL(upstream_, FetchToken(_, ElementsAre("a", "b"), _))
+      .WillOnce(Return(Token("tok-1")));
+  Result<IssuedToken> first, second;
+  broker.Issue(Params(), first.Callback());
+  executor_.RunAll();
+  broker.Issue(Params({"a", "b"}), second.Callback());
+  ASSERT_TRUE(second.value.has_value());
+  ASSERT_TRUE(second.value->ok());
+  EXPECT_TRUE((*second.value)->cached);
+  EXPECT_THAT((*second.value)->token->scopes, ElementsAre("a", "b"));
+}
+
 TEST_F(TokenBrokerTest, DifferentScopesAndProfilesAreDifferentKeys) {
   EXPECT_CALL(upstream_, FetchToken)
       .WillOnce(Return(Token("tok-1")))

@@ -38,6 +38,13 @@ class TokenCacheTest : public ::testing::Test {
   const std::string key_ = CacheKey("default", {"a", "b"});
 };
 
+TEST(CacheKeyTest, IsTheCredentialThenTheScopesSpaceSeparated) {
+  EXPECT_EQ(CacheKey("default", {"a", "b"}), "default\na b");
+  EXPECT_EQ(CacheKey("default", {"webhooks"}), "default\nwebhooks");
+  EXPECT_EQ(CacheKey("other", {}), "other\n");
+  EXPECT_NE(CacheKey("a", {"b"}), CacheKey("a\nb", {}));
+}
+
 TEST_F(TokenCacheTest, LookupOfEmptyCacheMisses) {
   EXPECT_EQ(cache_.Lookup(key_, clock_.Now(), absl::ZeroDuration()).token, nullptr);
 }
