@@ -11,24 +11,39 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "bench/echo.grpc.pb.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "Address, HOST:PORT.");
 ABSL_FLAG(std::string, port_file, "", "Write the bound port here.");
+ABSL_FLAG(int64_t, work_ns, 0,
+          "Busy-wait this long in each call: shows how the tail at a given "
+          "concurrency responds to per-call work (BENCHMARKS.md).");
 
 namespace {
 
 class EchoService final : public tokenservice::bench::Echo::CallbackService {
+ public:
+  explicit EchoService(int64_t work_ns) : work_ns_(work_ns) {}
+
+ private:
   grpc::ServerUnaryReactor* Echo(
       grpc::CallbackServerContext* context,
       const tokenservice::bench::EchoRequest* request,
       tokenservice::bench::EchoResponse* response) override {
+    if (work_ns_ > 0) {
+      const int64_t until = absl::GetCurrentTimeNanos() + work_ns_;
+      while (absl::GetCurrentTimeNanos() < until) {
+      }
+    }
     response->mutable_payload()->assign(
         static_cast<size_t>(std::max(0, request->response_bytes())), 'x');
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
+
+  const int64_t work_ns_;
 };
 
 }  // namespace
@@ -43,7 +58,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  EchoService service;
+  EchoService service(absl::GetFlag(FLAGS_work_ns));
   int port = 0;
   grpc::ServerBuilder builder;
   builder.AddListeningPort(absl::GetFlag(FLAGS_listen),

@@ -4,14 +4,30 @@
 # each concurrency, on loopback. Prints a table with their ratios, writes
 # bench/results/issue_vs_echo.csv and bench/results/issue_vs_echo.png.
 #
-#   bench/run.sh                      default: concurrency 1 4 16 64, 10s each
-#   CONCURRENCY="8 32" DURATION=5s bench/run.sh
+#   bench/run.sh                      default: concurrency 1 4 16 64, 3 rounds
+#   CONCURRENCY="8 32" DURATION=5s ROUNDS=5 bench/run.sh
+#
+# Each round runs Issue then echo at every concurrency; the table shows the
+# median of the rounds. With 2 or more cores the servers are pinned to CPU 0
+# and the load generator to the others (PIN=0 to let them float): on a small
+# machine the two otherwise fight for the same cores and the scheduler, not
+# the server, decides the p99.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CONCURRENCY="${CONCURRENCY:-1 4 16 64}"
 DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-2s}"
+ROUNDS="${ROUNDS:-3}"
+CORES="$(nproc)"
+PIN="${PIN:-$((CORES >= 2 ? 1 : 0))}"
+if [[ ${PIN} == 1 ]]; then
+  SERVER_CPUS=(taskset -c 0)
+  CLIENT_CPUS=(taskset -c "1-$((CORES - 1))")
+else
+  SERVER_CPUS=()
+  CLIENT_CPUS=()
+fi
 OUT=bench/results
 WORK="$(mktemp -d)"
 pids=()
@@ -33,18 +49,18 @@ pids+=($!)
 wait_port "${WORK}/fake.port"
 FAKE="http://127.0.0.1:$(cat "${WORK}/fake.port")"
 MYPOS_CLIENT_ID=demo-client MYPOS_CLIENT_SECRET=demo-secret \
-  "${BIN}/server/token_server" --listen=127.0.0.1:0 --port_file="${WORK}/ts.port" \
+  "${SERVER_CPUS[@]}" "${BIN}/server/token_server" --listen=127.0.0.1:0 --port_file="${WORK}/ts.port" \
   --token_url="${FAKE}/oauth/token" --revoke_url="${FAKE}/oauth/revoke" \
   --log_level=error 2>/dev/null &
 pids+=($!)
-"${BIN}/bench/echo_server" --port_file="${WORK}/echo.port" &
+"${SERVER_CPUS[@]}" "${BIN}/bench/echo_server" --port_file="${WORK}/echo.port" &
 pids+=($!)
 wait_port "${WORK}/ts.port"
 wait_port "${WORK}/echo.port"
 TS="127.0.0.1:$(cat "${WORK}/ts.port")"
 ECHO="127.0.0.1:$(cat "${WORK}/echo.port")"
 
-gen() { "${BIN}/bench/load_generator" --warmup="${WARMUP}" --duration="${DURATION}" "$@"; }
+gen() { "${CLIENT_CPUS[@]}" "${BIN}/bench/load_generator" --warmup="${WARMUP}" --duration="${DURATION}" "$@"; }
 field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
 
 # The echo server answers with as many bytes as an Issue reply has, and is
@@ -53,20 +69,38 @@ probe="$(gen --target="${TS}" --rpc=issue --concurrency=1 --warmup=0s --duration
 RESPONSE_BYTES="$(echo "${probe}" | field response_bytes)"
 
 mkdir -p "${OUT}"
-echo "concurrency,issue_qps,echo_qps,issue_p50_us,echo_p50_us,issue_p99_us,echo_p99_us,issue_p999_us,echo_p999_us" >"${OUT}/issue_vs_echo.csv"
-printf "%-11s %11s %11s %6s %9s %9s %6s\n" concurrency issue_qps echo_qps ratio issue_p99 echo_p99 ratio
-for c in ${CONCURRENCY}; do
-  issue="$(gen --target="${TS}" --rpc=issue --concurrency="${c}")"
-  echo_="$(gen --target="${ECHO}" --rpc=echo --concurrency="${c}" \
-    --request_bytes=10 --response_bytes="$((RESPONSE_BYTES > 5 ? RESPONSE_BYTES - 3 : 1))")"
-  iq=$(echo "${issue}" | field qps); eq=$(echo "${echo_}" | field qps)
-  i50=$(echo "${issue}" | field p50_us); e50=$(echo "${echo_}" | field p50_us)
-  i99=$(echo "${issue}" | field p99_us); e99=$(echo "${echo_}" | field p99_us)
-  i999=$(echo "${issue}" | field p999_us); e999=$(echo "${echo_}" | field p999_us)
-  echo "${c},${iq},${eq},${i50},${e50},${i99},${e99},${i999},${e999}" >>"${OUT}/issue_vs_echo.csv"
-  awk -v c="${c}" -v iq="${iq}" -v eq="${eq}" -v i99="${i99}" -v e99="${e99}" \
-    'BEGIN { printf "%-11s %11s %11s %6.2f %9s %9s %6.2f\n", c, iq, eq, iq / eq, i99, e99, i99 / e99 }' 
+RAW="${OUT}/issue_vs_echo_rounds.csv"
+COLUMNS="concurrency,issue_qps,echo_qps,issue_p50_us,echo_p50_us,issue_p99_us,echo_p99_us,issue_p999_us,echo_p999_us"
+echo "round,${COLUMNS}" >"${RAW}"
+for round in $(seq "${ROUNDS}"); do
+  for c in ${CONCURRENCY}; do
+    issue="$(gen --target="${TS}" --rpc=issue --concurrency="${c}")"
+    echo_="$(gen --target="${ECHO}" --rpc=echo --concurrency="${c}" \
+      --request_bytes=10 --response_bytes="$((RESPONSE_BYTES > 5 ? RESPONSE_BYTES - 3 : 1))")"
+    row="${round},${c}"
+    for f in qps p50_us p99_us p999_us; do
+      row+=",$(echo "${issue}" | field "${f}"),$(echo "${echo_}" | field "${f}")"
+    done
+    echo "${row}" >>"${RAW}"
+    echo "round ${round}/${ROUNDS} concurrency ${c} done" >&2
+  done
 done
+
+# Per concurrency, the median of each column over the rounds.
+echo "${COLUMNS}" >"${OUT}/issue_vs_echo.csv"
+for c in ${CONCURRENCY}; do
+  line="${c}"
+  for col in $(seq 3 10); do
+    line+=",$(awk -F, -v c="${c}" -v col="${col}" 'NR > 1 && $2 == c { print $col }' "${RAW}" |
+      sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')"
+  done
+  echo "${line}" >>"${OUT}/issue_vs_echo.csv"
+done
+
+echo "median of ${ROUNDS} rounds of ${DURATION} each, $( [[ ${PIN} == 1 ]] && echo "servers on CPU 0, load generator on CPUs 1-$((CORES - 1))" || echo "unpinned")"
+printf "%-11s %11s %11s %6s %9s %9s %6s\n" concurrency issue_qps echo_qps ratio issue_p99 echo_p99 ratio
+awk -F, 'NR > 1 { printf "%-11s %11.0f %11.0f %6.2f %9.0f %9.0f %6.2f\n", $1, $2, $3, $2 / $3, $6, $7, $6 / $7 }' \
+  "${OUT}/issue_vs_echo.csv"
 
 gnuplot <<PLOT
 set terminal pngcairo size 900,420 noenhanced
