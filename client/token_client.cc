@@ -77,14 +77,27 @@ bool TokenClient::IsUsable(const Token& token, absl::Time now) const {
 
 absl::StatusOr<TokenClient::TokenPtr> TokenClient::GetToken(
     const TokenKey& key) {
+  const absl::Time now = clock_->Now();
+  // The hit path: nothing here writes memory that another thread uses.
+  if (const TokenPtr* mine = local_.Find(key.cache_key());
+      mine != nullptr && IsUsable(**mine, now)) {
+    return *mine;
+  }
+  TokenPtr current;
+  uint64_t generation = 0;
   {
     ReaderMutexLock lock(&mu_);
     auto it = entries_.find(key.cache_key());
     if (it != entries_.end() && it->second.token != nullptr &&
-        IsUsable(*it->second.token, clock_->Now())) {
-      return it->second.token;
+        IsUsable(*it->second.token, now)) {
+      current = it->second.token;
+      generation = local_.generation();
     }
   }
+  if (current != nullptr) {
+    return local_.Store(key.cache_key(), generation, current);
+  }
+  // Not filled from here: the next call takes the token from entries_.
   return Fetch(key, "");
 }
 
@@ -109,6 +122,7 @@ absl::StatusOr<TokenClient::TokenPtr> TokenClient::Fetch(
       if (entry.token != nullptr &&
           entry.token->fingerprint == rejected_fingerprint) {
         entry.token = nullptr;  // never hand out a rejected token again
+        local_.Invalidate();    // in no thread
       }
       if (entry.token != nullptr && IsUsable(*entry.token, clock_->Now())) {
         return entry.token;  // cached, or another thread replaced it
@@ -124,7 +138,10 @@ absl::StatusOr<TokenClient::TokenPtr> TokenClient::Fetch(
       {
         MutexLock lock(&mu_);
         Entry& entry = entries_[key.cache_key()];
-        if (result.ok()) entry.token = *result;
+        if (result.ok()) {
+          entry.token = *result;
+          local_.Invalidate();  // threads' copies of the old one are stale
+        }
         entry.flight = nullptr;
       }
       flight->result = result;

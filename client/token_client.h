@@ -31,6 +31,7 @@
 #include "server/mutex.h"
 #include "absl/time/time.h"
 #include "client/channel_factory.h"
+#include "client/thread_local_token_cache.h"
 #include "client/token.h"
 #include "client/token_key.h"
 #include "proto/token_service.grpc.pb.h"
@@ -43,6 +44,15 @@ namespace tokenservice {
 // Clock); then the next GetToken fetches from TokenService. However many
 // threads miss on one key at once, one Issue call is in flight for it and
 // they all share its result. Failures are not cached.
+//
+// Each thread that GetToken serves from the cache keeps its own handle on
+// the token (ThreadLocalTokenCache), at most one per key of this client,
+// so that a hit takes no lock. A token that was replaced, or dropped by
+// ReportRejected, is not returned by any thread afterwards, but a thread's
+// handle keeps it in memory until that thread next refills from this
+// client (any key) or exits; a destroyed client's handles, until the
+// thread next refills from any client or exits. Do not call GetToken from
+// the destructor of a thread_local object: the table may be gone.
 //
 // Errors are TokenService's gRPC codes as absl codes (same numbers):
 // UNAVAILABLE (after the channel's retries), DEADLINE_EXCEEDED, NOT_FOUND
@@ -125,6 +135,10 @@ class TokenClient {
 
   mutable Mutex mu_;
   absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  // Each thread's copies of entries_' tokens. Invalidated under mu_ (held
+  // exclusively) whenever an entry's token is replaced or dropped, so that
+  // its generation read under mu_ vouches for the tokens read with it.
+  ThreadLocalTokenCache local_;
 };
 
 }  // namespace tokenservice

@@ -1,13 +1,18 @@
 // TokenClient against the generated mock stub: what it sends, what it
-// caches, how concurrent callers share one Issue call, and the 401 report.
+// caches, how concurrent callers share one Issue call, the 401 report, and
+// that each thread's own copies of tokens never outlive their validity.
 
 #include "client/token_client.h"
 
 #include <grpcpp/test/client_context_test_peer.h>
 
+#include <atomic>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -16,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "proto/token_service_mock.grpc.pb.h"
 #include "server/fingerprint.h"
+#include "server/mutex.h"
 #include "tests/server/fake_clock.h"
 
 namespace tokenservice {
@@ -48,6 +54,60 @@ v1::IssueResponse Reply(const std::string& token, absl::Time now,
   return r;
 }
 
+// A thread that stays up between tasks, so that what GetToken keeps in
+// that thread's own storage survives from one Run to the next.
+class PinnedThread {
+ public:
+  PinnedThread() : thread_([this] { Loop(); }) {}
+  ~PinnedThread() {
+    {
+      MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    thread_.join();
+  }
+
+  // Runs `task` on the thread and returns when it has finished.
+  void Run(std::function<void()> task) ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      // Its own critical section: under TSAN, tokenservice::Mutex wakes
+      // Await() callers on Unlock() only, not when Await() releases it.
+      MutexLock lock(&mu_);
+      task_ = std::move(task);
+    }
+    MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(this, &PinnedThread::Idle));
+  }
+
+ private:
+  bool Idle() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return task_ == nullptr;
+  }
+  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return task_ != nullptr || stop_;
+  }
+
+  void Loop() ABSL_LOCKS_EXCLUDED(mu_) {
+    for (;;) {
+      std::function<void()> task;
+      {
+        MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(this, &PinnedThread::HasWork));
+        if (task_ == nullptr) return;  // stop_
+        task = task_;
+      }
+      task();
+      MutexLock lock(&mu_);
+      task_ = nullptr;
+    }
+  }
+
+  mutable Mutex mu_;
+  std::function<void()> task_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;  // last: starts once the fields above exist
+};
+
 class TokenClientTest : public ::testing::Test {
  protected:
   TokenClientTest()
@@ -67,6 +127,21 @@ class TokenClientTest : public ::testing::Test {
         .WillOnce(DoAll(SetArgPointee<2>(Reply(token, clock_->Now(), lifetime)),
                         Return(grpc::Status::OK)))
         .RetiresOnSaturation();
+  }
+
+  // The access token that `client` returns for key_ on a thread of its
+  // own, asked twice so that the second answer comes from that thread's
+  // own copy; "" on error.
+  std::string GetTwiceOn(PinnedThread& thread, TokenClient& client) {
+    std::string first, second;
+    thread.Run([&] {
+      auto a = client.GetToken(key_);
+      auto b = client.GetToken(key_);
+      if (a.ok()) first = (*a)->access_token;
+      if (b.ok()) second = (*b)->access_token;
+    });
+    EXPECT_EQ(first, second);
+    return second;
   }
 
   std::shared_ptr<v1::MockTokenServiceStub> stub_;
@@ -306,6 +381,133 @@ TEST_F(TokenClientTest, ReportRejectedDuringPlainFetchOfSameTokenReportsIt) {
   getter.join();
   reporter.join();
   EXPECT_EQ(reported, "tok-2");
+  EXPECT_EQ((*client_->GetToken(key_))->access_token, "tok-2");
+}
+
+// Each thread keeps its own copy of a token (ThreadLocalTokenCache). The
+// tests below fill another thread's copy first, then change the token.
+
+TEST_F(TokenClientTest,
+       GetTokenOnOtherThreadAfterReportRejectedGetsReplacement) {
+  ::testing::InSequence in_order;
+  ExpectIssue("tok-1");
+  ExpectIssue("tok-2");
+  PinnedThread other;
+  EXPECT_EQ(GetTwiceOn(other, *client_), "tok-1");
+  auto replacement = client_->ReportRejected(key_, "tok-1");
+  ASSERT_TRUE(replacement.ok());
+  EXPECT_EQ((*replacement)->access_token, "tok-2");
+  EXPECT_EQ(GetTwiceOn(other, *client_), "tok-2");
+}
+
+TEST_F(TokenClientTest, GetTokenOnOtherThreadAfterFailedReportDoesNotReuseIt) {
+  ::testing::InSequence in_order;
+  ExpectIssue("tok-1");
+  EXPECT_CALL(*stub_, Issue(_, _, _))
+      .WillOnce(Return(grpc::Status(grpc::UNAVAILABLE, "myPOS down")))
+      .RetiresOnSaturation();
+  ExpectIssue("tok-2");
+  PinnedThread other;
+  EXPECT_EQ(GetTwiceOn(other, *client_), "tok-1");
+  // The rejected token is dropped even though no replacement came.
+  EXPECT_EQ(client_->ReportRejected(key_, "tok-1").status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(GetTwiceOn(other, *client_), "tok-2");
+}
+
+TEST_F(TokenClientTest, GetTokenOnOtherThreadAfterExpirySeesSameReplacement) {
+  ::testing::InSequence in_order;
+  ExpectIssue("tok-1", absl::Seconds(300));
+  ExpectIssue("tok-2");
+  PinnedThread other;
+  EXPECT_EQ(GetTwiceOn(other, *client_), "tok-1");
+  clock_->Advance(absl::Seconds(270));  // 30s left: within the margin
+  auto here = client_->GetToken(key_);
+  ASSERT_TRUE(here.ok());
+  EXPECT_EQ((*here)->access_token, "tok-2");
+  const Token* there = nullptr;
+  other.Run([&] {
+    auto token = client_->GetToken(key_);
+    if (token.ok()) there = token->get();
+  });
+  EXPECT_EQ(there, here->get());  // the one token, not a second fetch
+}
+
+// A system clock can step back; a token that was replaced must not become
+// usable again on a thread that kept a copy: one token per key.
+TEST_F(TokenClientTest,
+       GetTokenOnOtherThreadAfterClockStepsBackGetsCurrentOne) {
+  ::testing::InSequence in_order;
+  ExpectIssue("tok-1", absl::Seconds(300));
+  ExpectIssue("tok-2");
+  PinnedThread other;
+  EXPECT_EQ(GetTwiceOn(other, *client_), "tok-1");
+  clock_->Advance(absl::Seconds(270));
+  EXPECT_EQ((*client_->GetToken(key_))->access_token, "tok-2");
+  clock_->Advance(absl::Seconds(-100));  // tok-1 would be usable again
+  EXPECT_EQ(GetTwiceOn(other, *client_), "tok-2");
+}
+
+TEST_F(TokenClientTest, TwoClientsOnOneThreadKeepTheirOwnTokens) {
+  auto other_stub = std::make_shared<v1::MockTokenServiceStub>();
+  TokenClient other_client(other_stub, options_, clock_);
+  ExpectIssue("tok-a");
+  EXPECT_CALL(*other_stub, Issue(_, _, _))
+      .WillOnce(DoAll(SetArgPointee<2>(Reply("tok-b", clock_->Now())),
+                      Return(grpc::Status::OK)));
+  PinnedThread thread;
+  EXPECT_EQ(GetTwiceOn(thread, *client_), "tok-a");
+  EXPECT_EQ(GetTwiceOn(thread, other_client), "tok-b");
+  EXPECT_EQ(GetTwiceOn(thread, *client_), "tok-a");
+}
+
+TEST_F(TokenClientTest, ClientInADestroyedOnesPlaceDoesNotReturnItsToken) {
+  ::testing::InSequence in_order;
+  ExpectIssue("tok-1");
+  ExpectIssue("tok-2");
+  std::optional<TokenClient> client;  // both at the same address
+  client.emplace(stub_, options_, clock_);
+  const TokenClient* first = &*client;
+  EXPECT_EQ((*client->GetToken(key_))->access_token, "tok-1");
+  EXPECT_EQ((*client->GetToken(key_))->access_token, "tok-1");
+  EXPECT_EQ((*client->GetToken(key_))->access_token, "tok-1");
+  client.reset();
+  client.emplace(stub_, options_, clock_);
+  ASSERT_EQ(&*client, first);
+  EXPECT_EQ((*client->GetToken(key_))->access_token, "tok-2");
+  EXPECT_EQ((*client->GetToken(key_))->access_token, "tok-2");
+  EXPECT_EQ((*client->GetToken(key_))->access_token, "tok-2");
+}
+
+// Readers on two threads never get the rejected token once ReportRejected
+// has returned; under TSAN this also races their lock-free hits against
+// the invalidation.
+TEST_F(TokenClientTest,
+       ConcurrentGetTokenAfterReportRejectedReturnedNeverGetsIt) {
+  ::testing::InSequence in_order;
+  ExpectIssue("tok-1");
+  ExpectIssue("tok-2");
+  ASSERT_TRUE(client_->GetToken(key_).ok());
+  std::atomic<bool> reported{false};
+  std::atomic<int> stale_after_report{0};
+  auto read = [&] {  // until it has read 100 times after the report
+    for (int after = 0; after < 100;) {
+      const bool reported_before = reported.load(std::memory_order_acquire);
+      auto token = client_->GetToken(key_);
+      if (!reported_before) continue;
+      ++after;
+      if (token.ok() && (*token)->access_token == "tok-1") {
+        ++stale_after_report;
+      }
+    }
+  };
+  std::thread a(read), b(read);
+  // EXPECT, not ASSERT: the readers spin until `reported` is set.
+  EXPECT_TRUE(client_->ReportRejected(key_, "tok-1").ok());
+  reported.store(true, std::memory_order_release);
+  a.join();
+  b.join();
+  EXPECT_EQ(stale_after_report.load(), 0);
   EXPECT_EQ((*client_->GetToken(key_))->access_token, "tok-2");
 }
 
