@@ -59,6 +59,9 @@ class ABSL_LOCKABLE Mutex {
   // `condition` holds, releasing the lock meanwhile.
   void Await(const absl::Condition& condition) {
     std::unique_lock<std::shared_mutex> lock(mu_, std::adopt_lock);
+    // Waiting releases the lock, as Unlock() does: wake the other waiters
+    // too, since this thread may have changed what they wait for.
+    changed_.notify_all();
     changed_.wait(lock, [&condition] { return condition.Eval(); });
     lock.release();
   }

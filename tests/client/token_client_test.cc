@@ -69,13 +69,8 @@ class PinnedThread {
 
   // Runs `task` on the thread and returns when it has finished.
   void Run(std::function<void()> task) ABSL_LOCKS_EXCLUDED(mu_) {
-    {
-      // Its own critical section: under TSAN, tokenservice::Mutex wakes
-      // Await() callers on Unlock() only, not when Await() releases it.
-      MutexLock lock(&mu_);
-      task_ = std::move(task);
-    }
     MutexLock lock(&mu_);
+    task_ = std::move(task);
     mu_.Await(absl::Condition(this, &PinnedThread::Idle));
   }
 
