@@ -41,11 +41,17 @@ CredentialStore::CredentialStore(std::string default_profile,
     profile.default_scopes = NormalizeScopes(std::move(profile.default_scopes));
     profiles_.emplace(std::move(name), std::move(profile));
   }
+  if (auto it = profiles_.find(default_profile_); it != profiles_.end()) {
+    default_ = &it->second;
+  }
 }
 
 absl::StatusOr<const CredentialProfile*> CredentialStore::Find(
     absl::string_view name) const {
-  if (name.empty()) name = default_profile_;
+  if (name.empty()) {
+    if (default_ != nullptr) return default_;
+    name = default_profile_;
+  }
   auto it = profiles_.find(name);
   if (it == profiles_.end()) {
     return WithReason(absl::NotFoundError(absl::StrCat(

@@ -56,6 +56,9 @@ class CredentialStore {
  private:
   const std::string default_profile_;
   std::map<std::string, CredentialProfile, std::less<>> profiles_;
+  // profiles_'s entry for default_profile_ (null if none): most callers
+  // name no profile, and this spares them the map lookup.
+  const CredentialProfile* default_ = nullptr;
 };
 
 }  // namespace tokenservice

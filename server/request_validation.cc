@@ -187,11 +187,11 @@ absl::Status ValidateIssueRequest(const mypos::token::v1::IssueRequest& r) {
                                           " entries"));
   }
   for (int i = 0; i < r.scopes_size(); ++i) {
+    if (IsValidScope(r.scopes(i))) continue;  // no field name built per call
     const std::string field = absl::StrCat("scopes[", i, "]");
-    if (auto s = ValidateScope(field, r.scopes(i)); !s.ok()) {
-      return WithErrorMetadata(WithReason(s, kReasonInvalidRequest), "field",
-                               field);
-    }
+    return WithErrorMetadata(
+        WithReason(ValidateScope(field, r.scopes(i)), kReasonInvalidRequest),
+        "field", field);
   }
   if (r.has_min_validity()) {
     const absl::Duration d = FromProtoDuration(r.min_validity());

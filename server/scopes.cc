@@ -15,6 +15,11 @@ bool IsScopeChar(char c) {
 
 }  // namespace
 
+bool IsValidScope(absl::string_view scope) {
+  return !scope.empty() && scope.size() <= kMaxScopeLength &&
+         std::all_of(scope.begin(), scope.end(), IsScopeChar);
+}
+
 absl::Status ValidateScope(absl::string_view field, absl::string_view scope) {
   if (scope.empty() || scope.size() > kMaxScopeLength) {
     return absl::InvalidArgumentError(absl::StrCat(

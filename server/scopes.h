@@ -18,6 +18,8 @@ inline constexpr int kMaxScopeLength = 128;
 // OK when `scope` is 1 to 128 RFC 6749 scope-token characters (%x21 /
 // %x23-5B / %x5D-7E); otherwise kInvalidArgument naming `field`.
 absl::Status ValidateScope(absl::string_view field, absl::string_view scope);
+// Whether ValidateScope would return OK, without building a status.
+bool IsValidScope(absl::string_view scope);
 
 // Sorted and without duplicates, so that equal scope sets compare equal.
 std::vector<std::string> NormalizeScopes(std::vector<std::string> scopes);

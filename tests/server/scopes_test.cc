@@ -30,6 +30,16 @@ TEST(ValidateScope, RejectsEmptyAndTooLong) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(IsValidScope, AgreesWithValidateScope) {
+  const std::string scopes[] = {"webhooks", "a!#[]~:/", "a b", "a\"b",
+                                "a\\b", "caf\xc3\xa9", "\t", "",
+                                std::string(kMaxScopeLength, 'a'),
+                                std::string(kMaxScopeLength + 1, 'a')};
+  for (const std::string& scope : scopes) {
+    EXPECT_EQ(IsValidScope(scope), ValidateScope("s", scope).ok()) << scope;
+  }
+}
+
 TEST(NormalizeScopes, SortsAndRemovesDuplicates) {
   EXPECT_THAT(NormalizeScopes({"b", "a", "b"}), ElementsAre("a", "b"));
 }
