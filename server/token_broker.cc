@@ -11,6 +11,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "server/fingerprint.h"
+#include "server/issue_reply.h"
 #include "server/log.h"
 #include "server/scopes.h"
 #include "server/upstream/error_reason.h"
@@ -299,6 +300,7 @@ absl::StatusOr<std::shared_ptr<const CachedToken>> TokenBroker::Fetch(
   token->default_min_validity =
       std::min(options_.default_min_validity, reply->expires_in / 4);
   token->upstream_latency = end - start;
+  token->hit_reply = SerializeHitReply(*token);
   Log(LogLevel::kInfo, "upstream_token_issued",
       {{"profile", profile.name},
        {"fingerprint", token->fingerprint},

@@ -43,6 +43,9 @@ struct CachedToken {
   // or a quarter of the lifetime for tokens too short-lived for it.
   absl::Duration default_min_validity;
   absl::Duration upstream_latency;
+  // The serialized IssueResponse a cache hit sends (server/issue_reply.h);
+  // empty for tokens that are never served from the cache.
+  std::string hit_reply;
 };
 
 struct CacheLookup {

@@ -6,11 +6,13 @@
 #include <utility>
 #include <vector>
 
+#include <google/protobuf/arena.h>
 #include <grpc/grpc_security_constants.h>
 
 #include "absl/strings/str_cat.h"
 
 #include "server/grpc_status.h"
+#include "server/issue_reply.h"
 #include "server/log.h"
 #include "server/request_validation.h"
 #include "server/upstream/error_reason.h"
@@ -41,16 +43,39 @@ absl::Time CallerDeadline(const grpc::CallbackServerContext* context) {
   return absl::FromChrono(deadline);
 }
 
-void FillIssueResponse(const IssuedToken& issued, IssueResponse* response) {
-  const CachedToken& token = *issued.token;
-  response->set_access_token(token.access_token);
-  response->set_token_type(token.token_type);
-  *response->mutable_expire_time() = ToProtoTimestamp(token.expire_time);
-  for (const std::string& scope : token.scopes) response->add_scopes(scope);
-  response->set_fingerprint(token.fingerprint);
-  response->set_credential(token.credential);
-  *response->mutable_issue_time() = ToProtoTimestamp(token.issue_time);
-  response->set_cached(issued.cached);
+// Parses a serialized request. Small requests arrive as one slice, parsed
+// in place; others are joined first.
+bool ParseRequest(const grpc::ByteBuffer& bytes, google::protobuf::Message* request) {
+  grpc::Slice slice;
+  if (bytes.TrySingleSlice(&slice).ok()) {
+    return request->ParseFromArray(slice.begin(), static_cast<int>(slice.size()));
+  }
+  std::vector<grpc::Slice> slices;
+  if (!bytes.Dump(&slices).ok()) return false;
+  std::string joined;
+  for (const grpc::Slice& s : slices) {
+    joined.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return request->ParseFromString(joined);
+}
+
+void SetReply(absl::string_view serialized, grpc::ByteBuffer* response) {
+  grpc::Slice slice(serialized.data(), serialized.size());
+  *response = grpc::ByteBuffer(&slice, 1);
+}
+
+void SetReply(const IssueResponse& message, grpc::ByteBuffer* response) {
+  SetReply(message.SerializeAsString(), response);
+}
+
+void SetReply(const IssuedToken& issued, grpc::ByteBuffer* response) {
+  if (issued.cached && !issued.token->hit_reply.empty()) {
+    SetReply(issued.token->hit_reply, response);  // the hot path
+    return;
+  }
+  IssueResponse message;
+  FillIssueResponse(*issued.token, issued.cached, &message);
+  SetReply(message, response);
 }
 
 }  // namespace
@@ -125,10 +150,28 @@ absl::Status TokenServiceImpl::AuthorizeSupplied(
 }
 
 grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
-    grpc::CallbackServerContext* context, const IssueRequest* request,
-    IssueResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
+    grpc::ByteBuffer* response) {
   const absl::Time start = absl::Now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  // The request is only read before this returns (the broker and the grant
+  // exchange copy what they keep), so it lives on a stack arena: one
+  // parse, no allocation for a typical request.
+  alignas(std::max_align_t) char block[1024];
+  google::protobuf::ArenaOptions arena_options;
+  arena_options.initial_block = block;
+  arena_options.initial_block_size = sizeof(block);
+  google::protobuf::Arena arena(arena_options);
+  IssueRequest* request =
+      google::protobuf::Arena::CreateMessage<IssueRequest>(&arena);
+  if (!ParseRequest(*request_bytes, request)) {
+    Finish(reactor, RpcMethod::kIssue, "", start,
+           WithReason(absl::InvalidArgumentError(
+                          "the request is not a valid "
+                          "mypos.token.v1.IssueRequest"),
+                      kReasonInvalidRequest));
+    return reactor;
+  }
   absl::Status allowed = ValidateIssueRequest(*request);
   if (allowed.ok()) {
     allowed = request->has_client_credentials()
@@ -157,19 +200,21 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
         request->client_credentials().client_id(),
         request->client_credentials().client_secret()};
   }
-  broker_->Issue(std::move(params), [this, reactor, request, response, start](
-                                        absl::StatusOr<IssuedToken> result) {
-    if (result.ok()) FillIssueResponse(*result, response);
-    Finish(reactor, RpcMethod::kIssue, request->credential(), start,
-           result.status());
-  });
+  broker_->Issue(std::move(params),
+                 [this, reactor, response, start,
+                  profile = request->credential()](
+                     absl::StatusOr<IssuedToken> result) {
+                   if (result.ok()) SetReply(*result, response);
+                   Finish(reactor, RpcMethod::kIssue, profile, start,
+                          result.status());
+                 });
   return reactor;
 }
 
 void TokenServiceImpl::IssueWithGrant(grpc::ServerUnaryReactor* reactor,
                                       const IssueRequest& request,
                                       absl::Time deadline, absl::Time start,
-                                      IssueResponse* response) {
+                                      grpc::ByteBuffer* response) {
   GrantParams params;
   params.credential = request.credential();
   params.deadline = deadline;
@@ -191,9 +236,10 @@ void TokenServiceImpl::IssueWithGrant(grpc::ServerUnaryReactor* reactor,
                                         start](
                                            absl::StatusOr<GrantedToken> result) {
     if (result.ok()) {
-      FillIssueResponse(IssuedToken{result->token, /*cached=*/false},
-                        response);
-      response->set_refresh_token(result->refresh_token);
+      IssueResponse message;
+      FillIssueResponse(*result->token, /*cached=*/false, &message);
+      message.set_refresh_token(result->refresh_token);
+      SetReply(message, response);
     }
     Finish(reactor, RpcMethod::kIssue, profile, start, result.status());
   });

@@ -5,6 +5,12 @@
 // goes with the request. Cache hits finish on the handler's thread; misses
 // finish their reactor when the broker's shared fetch completes, so no gRPC
 // thread waits on myPOS.
+//
+// Issue is registered as a raw method (it receives and sends the serialized
+// messages): a cache hit answers with the reply bytes serialized when the
+// token was stored (server/issue_reply.h) instead of building and
+// serializing a message per call. On the wire nothing changes; callers,
+// reflection and grpcurl see the ordinary IssueRequest/IssueResponse.
 
 #ifndef SERVER_TOKEN_SERVICE_IMPL_H_
 #define SERVER_TOKEN_SERVICE_IMPL_H_
@@ -12,7 +18,6 @@
 #include <grpcpp/grpcpp.h>
 
 #include "proto/token_service.grpc.pb.h"
-#include "server/arena_message_allocator.h"
 #include "server/caller_policy.h"
 #include "server/metrics.h"
 #include "server/grant_exchange.h"
@@ -28,20 +33,24 @@ namespace tokenservice {
 // Thread-safe. Borrows `broker`, `grants`, `metrics` and `policy`, which
 // must outlive the server; `metrics` may be null, and a null `policy` is
 // open.
-class TokenServiceImpl final
-    : public mypos::token::v1::TokenService::CallbackService {
+using TokenServiceBase = mypos::token::v1::TokenService::WithRawCallbackMethod_Issue<
+    mypos::token::v1::TokenService::WithCallbackMethod_Revoke<
+        mypos::token::v1::TokenService::WithCallbackMethod_GetTokenInfo<
+            mypos::token::v1::TokenService::WithCallbackMethod_ListTokens<
+                mypos::token::v1::TokenService::Service>>>>;
+
+class TokenServiceImpl final : public TokenServiceBase {
  public:
   TokenServiceImpl(TokenBroker* broker, GrantExchange* grants,
                    Metrics* metrics = nullptr,
                    const CallerPolicy* policy = nullptr)
-      : broker_(broker), grants_(grants), metrics_(metrics), policy_(policy) {
-    SetMessageAllocatorFor_Issue(&issue_allocator_);
-  }
+      : broker_(broker), grants_(grants), metrics_(metrics), policy_(policy) {}
 
-  grpc::ServerUnaryReactor* Issue(
-      grpc::CallbackServerContext* context,
-      const mypos::token::v1::IssueRequest* request,
-      mypos::token::v1::IssueResponse* response) override;
+  // `request` holds a serialized IssueRequest; `response` gets a serialized
+  // IssueResponse.
+  grpc::ServerUnaryReactor* Issue(grpc::CallbackServerContext* context,
+                                  const grpc::ByteBuffer* request,
+                                  grpc::ByteBuffer* response) override;
 
   grpc::ServerUnaryReactor* Revoke(
       grpc::CallbackServerContext* context,
@@ -82,16 +91,12 @@ class TokenServiceImpl final
   void IssueWithGrant(grpc::ServerUnaryReactor* reactor,
                       const mypos::token::v1::IssueRequest& request,
                       absl::Time deadline, absl::Time start,
-                      mypos::token::v1::IssueResponse* response);
+                      grpc::ByteBuffer* response);
 
   TokenBroker* const broker_;
   GrantExchange* const grants_;
   Metrics* const metrics_;
   const CallerPolicy* const policy_;
-  // Issue is the hot path: its messages live on a per-call arena.
-  ArenaMessageAllocator<mypos::token::v1::IssueRequest,
-                        mypos::token::v1::IssueResponse>
-      issue_allocator_;
 };
 
 }  // namespace tokenservice
