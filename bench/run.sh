@@ -2,10 +2,13 @@
 # Measures TokenService's cache-hit Issue against the gRPC floor (an echo
 # server with the same framework and message sizes), alternating the two at
 # each concurrency, on loopback. Prints a table with their ratios, writes
-# bench/results/issue_vs_echo.csv and bench/results/issue_vs_echo.png.
+# issue_vs_echo.csv (medians), issue_vs_echo_rounds.csv (every round) and
+# issue_vs_echo.png into OUT (default bench/results, not committed;
+# docs/benchmarks holds the run BENCHMARKS.md quotes).
 #
 #   bench/run.sh                      default: concurrency 1 4 16 64, 3 rounds
 #   CONCURRENCY="8 32" DURATION=5s ROUNDS=5 bench/run.sh
+#   OUT=docs/benchmarks bench/run.sh  refresh the committed figures
 #
 # Each round runs Issue then echo at every concurrency; the table shows the
 # median of the rounds. With 2 or more cores the servers are pinned to CPU 0
@@ -28,7 +31,7 @@ else
   SERVER_CPUS=()
   CLIENT_CPUS=()
 fi
-OUT=bench/results
+OUT="${OUT:-bench/results}"
 WORK="$(mktemp -d)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "${WORK}"; }
@@ -106,7 +109,7 @@ gnuplot <<PLOT
 set terminal pngcairo size 900,420 noenhanced
 set output "${OUT}/issue_vs_echo.png"
 set datafile separator ","
-set multiplot layout 1,2 title "TokenService Issue (cache hit) vs gRPC echo, loopback, $(nproc) cores"
+set multiplot layout 1,2 title "TokenService Issue (cache hit) vs gRPC echo: loopback, ${CORES} cores, median of ${ROUNDS} rounds"
 set logscale x 2
 set xlabel "concurrency"
 set key top left
