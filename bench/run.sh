@@ -11,26 +11,16 @@
 #   OUT=docs/benchmarks bench/run.sh  refresh the committed figures
 #
 # Each round runs Issue then echo at every concurrency; the table shows the
-# median of the rounds. With 2 or more cores the servers are pinned to CPU 0
-# and the load generator to the others (PIN=0 to let them float): on a small
-# machine the two otherwise fight for the same cores and the scheduler, not
-# the server, decides the p99.
+# median of the rounds. Servers and load generator run on separate cores
+# (PIN=0 to let them float): see bench/common.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/common.sh
 
 CONCURRENCY="${CONCURRENCY:-1 4 16 64}"
 DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-2s}"
 ROUNDS="${ROUNDS:-3}"
-CORES="$(nproc)"
-PIN="${PIN:-$((CORES >= 2 ? 1 : 0))}"
-if [[ ${PIN} == 1 ]]; then
-  SERVER_CPUS=(taskset -c 0)
-  CLIENT_CPUS=(taskset -c "1-$((CORES - 1))")
-else
-  SERVER_CPUS=()
-  CLIENT_CPUS=()
-fi
 OUT="${OUT:-bench/results}"
 WORK="$(mktemp -d)"
 pids=()
@@ -64,7 +54,6 @@ TS="127.0.0.1:$(cat "${WORK}/ts.port")"
 ECHO="127.0.0.1:$(cat "${WORK}/echo.port")"
 
 gen() { "${CLIENT_CPUS[@]}" "${BIN}/bench/load_generator" --warmup="${WARMUP}" --duration="${DURATION}" "$@"; }
-field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
 
 # The echo server answers with as many bytes as an Issue reply has, and is
 # asked with as many as an Issue request carries.
@@ -95,7 +84,7 @@ for c in ${CONCURRENCY}; do
   line="${c}"
   for col in $(seq 3 10); do
     line+=",$(awk -F, -v c="${c}" -v col="${col}" 'NR > 1 && $2 == c { print $col }' "${RAW}" |
-      sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')"
+      median)"
   done
   echo "${line}" >>"${OUT}/issue_vs_echo.csv"
 done

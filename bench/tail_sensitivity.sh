@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How the gRPC floor's tail responds to per-call work: echo servers that
 # busy-wait WORK_NS nanoseconds in each call, measured like bench/run.sh
-# (servers on CPU 0, load generator on the other cores, median of ROUNDS).
+# (servers and load generator on separate cores, median of ROUNDS).
 # BENCHMARKS.md uses it to tell what the Issue handler's own cost does to
 # p99 at a saturating concurrency from what the handler does wrong.
 #
@@ -9,20 +9,13 @@
 #   CONCURRENCY=4 WORK_NS="0 100 200" bench/tail_sensitivity.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/common.sh
 
 CONCURRENCY="${CONCURRENCY:-16}"
 WORK_NS="${WORK_NS:-0 250 500 1000}"
 DURATION="${DURATION:-5s}"
 WARMUP="${WARMUP:-2s}"
 ROUNDS="${ROUNDS:-3}"
-CORES="$(nproc)"
-if ((CORES >= 2)); then
-  SERVER_CPUS=(taskset -c 0)
-  CLIENT_CPUS=(taskset -c "1-$((CORES - 1))")
-else
-  SERVER_CPUS=()
-  CLIENT_CPUS=()
-fi
 WORK="$(mktemp -d)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "${WORK}"; }
@@ -39,7 +32,6 @@ for n in ${WORK_NS}; do
   for _ in $(seq 200); do [[ -s "${WORK}/${n}.port" ]] && break; sleep 0.05; done
 done
 
-field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
 for round in $(seq "${ROUNDS}"); do
   for n in ${WORK_NS}; do
     out="$("${CLIENT_CPUS[@]}" "${BIN}/bench/load_generator" --rpc=echo \
@@ -50,7 +42,6 @@ for round in $(seq "${ROUNDS}"); do
   done
 done
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo "echo at concurrency ${CONCURRENCY}, median of ${ROUNDS} rounds of ${DURATION}"
 printf "%-8s %9s %8s %8s\n" work_ns qps p50_us p99_us
 for n in ${WORK_NS}; do
