@@ -6,11 +6,14 @@
 //    let unknown fields through, TypeScript's excess-property check against
 //    the same models (what `kubectl apply`'s strict field validation rejects).
 // 2. The properties the deployment relies on: two replicas, gRPC probes on
-//    the gRPC port, resources, a non-root read-only container with no
-//    capabilities, a termination grace above the drain period, credentials
-//    from the Secret volume, a Service port named grpc, a PodDisruptionBudget,
-//    and a NetworkPolicy that admits only labelled callers and lets out only
-//    DNS and HTTPS.
+//    the gRPC port, the server listening (--listen, --admin_listen, from the
+//    args and the flags ConfigMap) on exactly the grpc and metrics ports the
+//    container advertises, resources, a non-root read-only container with no
+//    capabilities, a termination grace of the drain period plus a margin,
+//    credentials from the Secret volume, a Service port named grpc, a
+//    PodDisruptionBudget, and a NetworkPolicy that admits only labelled
+//    callers and lets out only DNS and HTTPS. Every rendered set (the base
+//    and each overlay) is checked on its own.
 //
 // Usage: node check_manifests.js --containerfile=FILE --secret_example=FILE
 //            NAME=RENDERED.yaml [NAME=RENDERED.yaml ...]

@@ -51,6 +51,41 @@ const MUTATIONS = [
     map.data['token_server.flags'] = map.data['token_server.flags']
         .replace(/--shutdown_grace=\S+/, '--shutdown_grace=2m');
   }],
+  ['termination grace without the margin beyond the drain',
+   (o) => { pod(o).terminationGracePeriodSeconds = 25; }],
+  ['a longer upstream attempt than the margin covers', (o) => {
+    const map = find(o, 'ConfigMap');
+    map.data['token_server.flags'] += '--upstream_attempt_timeout=8s\n';
+  }],
+  ['no --admin_listen (the overlay that served no /metrics)', (o) => {
+    const map = find(o, 'ConfigMap');
+    map.data['token_server.flags'] = map.data['token_server.flags']
+        .replace(/^--admin_listen=.*$/m, '');
+  }],
+  ['--admin_listen on another port than metrics', (o) => {
+    const map = find(o, 'ConfigMap');
+    map.data['token_server.flags'] = map.data['token_server.flags']
+        .replace(/^--admin_listen=.*$/m, '--admin_listen=0.0.0.0:9091');
+  }],
+  ['--admin_listen on loopback only', (o) => {
+    const map = find(o, 'ConfigMap');
+    map.data['token_server.flags'] = map.data['token_server.flags']
+        .replace(/^--admin_listen=.*$/m, '--admin_listen=127.0.0.1:9090');
+  }],
+  ['a metrics port the server does not listen on', (o) => {
+    container(o).ports.find((p) => p.name === 'metrics').containerPort = 9100;
+  }],
+  ['a Prometheus annotation on another port', (o) => {
+    find(o, 'Deployment').spec.template.metadata
+        .annotations['prometheus.io/port'] = '9100';
+  }],
+  ['a grpc port the server does not listen on', (o) => {
+    container(o).ports.find((p) => p.name === 'grpc').containerPort = 50052;
+  }],
+  ['--listen on loopback only', (o) => {
+    const c = container(o);
+    c.args = c.args.map((a) => a.replace(/^--listen=.*/, '--listen=127.0.0.1:50051'));
+  }],
   ['--listen on another port', (o) => {
     const c = container(o);
     c.args = c.args.map((a) => a.replace(/^--listen=.*/, '--listen=0.0.0.0:8080'));

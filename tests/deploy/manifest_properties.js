@@ -5,6 +5,15 @@
 
 const READINESS_SERVICE = 'mypos.token.v1.TokenService';
 const DEFAULT_SHUTDOWN_GRACE_S = 20;  // server/main.cc --shutdown_grace
+// server/server_config.cc --upstream_attempt_timeout
+const DEFAULT_UPSTREAM_ATTEMPT_TIMEOUT_S = 5;
+// What the kubelet must wait beyond --shutdown_grace before it kills the
+// container: when the grace ends the server cancels the calls still open,
+// but a request to myPOS already on the wire is left to end, which takes up
+// to --upstream_attempt_timeout; the rest is for the exit itself. At least
+// 10 s, more when the attempt timeout is raised above 5 s.
+const MIN_SHUTDOWN_MARGIN_S = 10;
+const EXIT_SLACK_S = 5;
 const EGRESS_ALLOWED = new Set(['53/UDP', '53/TCP', '443/TCP']);
 
 // absl duration text ("20s", "1m30s", "500ms") in seconds; NaN otherwise.
@@ -42,6 +51,17 @@ function checkImage(image, report) {
          'Containerfile: USER is a numeric non-root user', image.user);
   report(/^\["[^"]*\/token_server"\]$/.test(image.entrypoint || ''),
          'Containerfile: the entrypoint is token_server', image.entrypoint);
+}
+
+// "HOST:PORT" (HOST may be "[::]") as {host, port}; null when malformed.
+function hostPort(address) {
+  const m = /^(.*):(\d+)$/.exec(address || '');
+  return m ? {host: m[1], port: Number(m[2])} : null;
+}
+
+// A host the kubelet and Prometheus cannot reach from outside the pod.
+function isLoopback(host) {
+  return /^(localhost|127\.\d+\.\d+\.\d+|\[::1\]|::1)$/.test(host);
 }
 
 function selects(selector, labels) {
@@ -120,9 +140,30 @@ function checkDeployment(set, d, byKind, context, report) {
 
   const {flags, problems} = containerFlags(pod, c, byKind);
   check(problems.length === 0, 'flags resolve, each set once', problems.join('; '));
-  const listen = /:(\d+)$/.exec(flags.get('listen') || '');
-  check(!!listen && Number(listen[1]) === grpcPort, '--listen uses the grpc port',
-        `--listen=${flags.get('listen')}`);
+  // Every port the Deployment advertises must be one the server listens on,
+  // on an address reachable from outside the pod.
+  const listen = hostPort(flags.get('listen'));
+  check(!!listen && listen.port === grpcPort, '--listen uses the grpc port',
+        `--listen=${flags.get('listen')}, grpc containerPort ${grpcPort}`);
+  check(!!listen && !isLoopback(listen.host),
+        '--listen is reachable from outside the pod', `--listen=${flags.get('listen')}`);
+  const metrics = (c.ports || []).find((p) => p.name === 'metrics');
+  const metricsPort = metrics && metrics.containerPort;
+  check(!!metrics && metrics.protocol !== 'UDP',
+        'container has a TCP port named metrics');
+  const admin = hostPort(flags.get('admin_listen'));
+  check(!!admin && admin.port === metricsPort,
+        '--admin_listen uses the metrics port (/metrics and /healthz are served)',
+        `--admin_listen=${flags.get('admin_listen')}, metrics containerPort ${metricsPort}`);
+  check(!!admin && !isLoopback(admin.host),
+        '--admin_listen is reachable from outside the pod',
+        `--admin_listen=${flags.get('admin_listen')}`);
+  const annotations = ((spec.template || {}).metadata || {}).annotations || {};
+  if (annotations['prometheus.io/port'] !== undefined) {
+    check(Number(annotations['prometheus.io/port']) === metricsPort,
+          'prometheus.io/port annotation names the metrics port',
+          `prometheus.io/port ${annotations['prometheus.io/port']}, metrics containerPort ${metricsPort}`);
+  }
 
   const r = c.resources || {};
   const both = ['cpu', 'memory'].every((k) =>
@@ -151,9 +192,15 @@ function checkDeployment(set, d, byKind, context, report) {
 
   const grace = flags.has('shutdown_grace') ?
       parseDuration(flags.get('shutdown_grace')) : DEFAULT_SHUTDOWN_GRACE_S;
-  check(pod.terminationGracePeriodSeconds >= grace,
-        'termination grace is at least --shutdown_grace',
-        `${pod.terminationGracePeriodSeconds}s < ${flags.get('shutdown_grace')}`);
+  const attempt = flags.has('upstream_attempt_timeout') ?
+      parseDuration(flags.get('upstream_attempt_timeout')) :
+      DEFAULT_UPSTREAM_ATTEMPT_TIMEOUT_S;
+  const margin = Math.max(MIN_SHUTDOWN_MARGIN_S, attempt + EXIT_SLACK_S);
+  check(pod.terminationGracePeriodSeconds >= grace + margin,
+        'termination grace is at least --shutdown_grace + ' +
+        `max(${MIN_SHUTDOWN_MARGIN_S}s, --upstream_attempt_timeout + ${EXIT_SLACK_S}s)`,
+        `terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds} < ` +
+        `${grace}s + ${margin}s`);
   const lp = c.livenessProbe || {};
   check((lp.failureThreshold || 3) * (lp.periodSeconds || 10) >= grace,
         'liveness tolerates a whole drain', JSON.stringify(lp));
