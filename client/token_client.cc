@@ -22,6 +22,9 @@ struct TokenClient::Flight {
   std::promise<void> done;
   std::shared_future<void> ready;
   absl::StatusOr<TokenPtr> result;
+  // Threads that joined this call rather than leading it, counted under
+  // TokenClient::mu_ on the miss path only (AwaitFlightWaitersForTesting).
+  int waiters = 0;
 };
 
 namespace {
@@ -130,6 +133,8 @@ absl::StatusOr<TokenClient::TokenPtr> TokenClient::Fetch(
       if (entry.flight == nullptr) {
         entry.flight = std::make_shared<Flight>(rejected_fingerprint);
         lead = true;
+      } else {
+        ++entry.flight->waiters;
       }
       flight = entry.flight;
     }
@@ -159,6 +164,17 @@ absl::StatusOr<TokenClient::TokenPtr> TokenClient::Fetch(
       return flight->result;
     }
   }
+}
+
+void TokenClient::AwaitFlightWaitersForTesting(const TokenKey& key,
+                                               int n) const {
+  MutexLock lock(&mu_);
+  auto joined = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = entries_.find(key.cache_key());
+    return it != entries_.end() && it->second.flight != nullptr &&
+           it->second.flight->waiters >= n;
+  };
+  mu_.Await(absl::Condition(&joined));
 }
 
 absl::StatusOr<TokenClient::TokenPtr> TokenClient::CallIssue(

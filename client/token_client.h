@@ -1,6 +1,7 @@
 // TokenClient: myPOS access tokens from TokenService for an internal
 // service, cached in-process so that asking for a token before every myPOS
-// request costs a reader-locked map lookup, not a network round trip.
+// request costs a lookup in the calling thread's own table, with no lock
+// (client/thread_local_token_cache.h), not a network round trip.
 //
 //   ChannelOptions channel;
 //   channel.target = "tokenservice.internal:50051";
@@ -110,6 +111,12 @@ class TokenClient {
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<TokenPtr> ReportRejected(const TokenKey& key,
                                           absl::string_view access_token)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // For tests: returns once at least `n` threads, besides the one making
+  // it, have joined the Issue call in flight for `key` (each will return
+  // that call's result). Blocks while no call is in flight for `key`.
+  void AwaitFlightWaitersForTesting(const TokenKey& key, int n) const
       ABSL_LOCKS_EXCLUDED(mu_);
 
  private:

@@ -241,9 +241,13 @@ TEST_F(TokenClientTest, GetTokenWithEmptyTokenInReplyIsUnavailable) {
             absl::StatusCode::kUnavailable);
 }
 
+// The first thread leads the Issue call; the mock answers only once every
+// other thread has joined that call, so none of them can be served from the
+// cache afterwards instead.
 TEST_F(TokenClientTest, ConcurrentGetTokenOnOneKeySharesOneIssue) {
   absl::Notification entered, release;
   EXPECT_CALL(*stub_, Issue(_, _, _))
+      .Times(1)
       .WillOnce(Invoke([&](grpc::ClientContext*, const v1::IssueRequest&,
                            v1::IssueResponse* response) {
         entered.Notify();
@@ -260,6 +264,7 @@ TEST_F(TokenClientTest, ConcurrentGetTokenOnOneKeySharesOneIssue) {
     threads.emplace_back(
         [&, i] { seen[i] = (*client_->GetToken(key_))->access_token; });
   }
+  client_->AwaitFlightWaitersForTesting(key_, kThreads - 1);
   release.Notify();
   for (std::thread& t : threads) t.join();
   for (const std::string& s : seen) EXPECT_EQ(s, "tok-shared");
@@ -311,14 +316,18 @@ TEST_F(TokenClientTest, ReportRejectedOfUncachedTokenStillReportsIt) {
   EXPECT_EQ((*replacement)->access_token, "tok-new");
 }
 
+// As above: every report joins the one call before the mock answers.
 TEST_F(TokenClientTest, ConcurrentReportsOfOneTokenShareOneIssue) {
   ExpectIssue("tok-1");
   auto first = client_->GetToken(key_);
   ASSERT_TRUE(first.ok());
   absl::Notification entered, release;
   EXPECT_CALL(*stub_, Issue(_, _, _))
-      .WillOnce(Invoke([&](grpc::ClientContext*, const v1::IssueRequest&,
+      .Times(1)
+      .WillOnce(Invoke([&](grpc::ClientContext*,
+                           const v1::IssueRequest& request,
                            v1::IssueResponse* response) {
+        EXPECT_EQ(request.rejected_fingerprint(), Fingerprint("tok-1"));
         entered.Notify();
         release.WaitForNotification();
         *response = Reply("tok-2", clock_->Now());
@@ -336,6 +345,7 @@ TEST_F(TokenClientTest, ConcurrentReportsOfOneTokenShareOneIssue) {
       seen[i] = (*client_->ReportRejected(rejected))->access_token;
     });
   }
+  client_->AwaitFlightWaitersForTesting(key_, kThreads - 1);
   release.Notify();
   for (std::thread& t : threads) t.join();
   for (const std::string& s : seen) EXPECT_EQ(s, "tok-2");
