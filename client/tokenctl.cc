@@ -11,8 +11,16 @@
 //
 // Connection: --target, --tls, --ca_file, --cert_file, --key_file and
 // --caller_key_file, or their TOKENSERVICE_* variables (see
-// client/connection_config.h and docs/clients.md). The exit code is the gRPC
-// status code (0 for OK); 64 for a command line it cannot run.
+// client/connection_config.h and docs/clients.md).
+//
+// The exit code is the gRPC status code (0 for OK), also for errors before
+// any call (an unreadable file is FAILED_PRECONDITION, 9); 14 (UNAVAILABLE)
+// when `health` is answered with anything but SERVING; 64 for a command
+// line it cannot run (a flag value such as --max_attempts=0 included;
+// Abseil itself exits 1 for an unknown flag or an unparsable value). With
+// --json every error is one JSON object on stderr, {"code":N,
+// "status":"NAME","message":"..."}, "code" being the exit code and "status"
+// the gRPC code's name, or USAGE for 64.
 
 #include <cstdio>
 #include <string>
@@ -58,9 +66,33 @@ ABSL_FLAG(std::string, service, "", "Service name for health; empty: all.");
 namespace tokenservice {
 namespace {
 
+constexpr char kUsage[] =
+    "tokenctl [flags] issue|revoke|info|list|health (see docs/clients.md)\n"
+    "Exit code: the gRPC status code (0 OK, 3 INVALID_ARGUMENT, 5 NOT_FOUND,\n"
+    "9 FAILED_PRECONDITION, 14 UNAVAILABLE, ...); 14 also when health is\n"
+    "answered NOT_SERVING (or anything but SERVING); 64 for a command line\n"
+    "tokenctl cannot run. With --json, errors are one JSON object on stderr:\n"
+    "{\"code\":N,\"status\":\"NAME\",\"message\":\"...\"}.";
+
+int Print(const CommandOutput& output) {
+  std::fputs(output.out.c_str(), stdout);
+  std::fputs(output.err.c_str(), stderr);
+  return output.exit_code;
+}
+
 int Fail(const absl::Status& status) {
-  std::fprintf(stderr, "tokenctl: %s\n", status.ToString().c_str());
-  return static_cast<int>(status.code());
+  return Print(ErrorOutput(status, absl::GetFlag(FLAGS_json)));
+}
+
+// Flag values no call can use: a usage error, not a gRPC one.
+absl::Status CheckFlagValues() {
+  if (absl::GetFlag(FLAGS_max_attempts) < 1) {
+    return absl::InvalidArgumentError("--max_attempts must be at least 1");
+  }
+  if (absl::GetFlag(FLAGS_timeout) <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--timeout must be positive");
+  }
+  return absl::OkStatus();
 }
 
 int Main(const std::string& command) {
@@ -103,23 +135,24 @@ int Main(const std::string& command) {
   args.page_token = absl::GetFlag(FLAGS_page_token);
   args.service = absl::GetFlag(FLAGS_service);
 
-  CommandOutput output = RunCommand(command, args, *channel);
-  std::fputs(output.out.c_str(), stdout);
-  std::fputs(output.err.c_str(), stderr);
-  return output.exit_code;
+  return Print(RunCommand(command, args, *channel));
 }
 
 }  // namespace
 }  // namespace tokenservice
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "tokenctl [flags] issue|revoke|info|list|health (see docs/clients.md)");
+  absl::SetProgramUsageMessage(tokenservice::kUsage);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  const bool json = absl::GetFlag(FLAGS_json);
   if (args.size() != 2 || !tokenservice::IsCommand(args[1])) {
-    std::fprintf(stderr,
-                 "usage: tokenctl [flags] issue|revoke|info|list|health\n");
-    return tokenservice::kUsageExitCode;
+    return tokenservice::Print(tokenservice::UsageErrorOutput(
+        "expected one command: issue|revoke|info|list|health (see --help)",
+        json));
+  }
+  if (absl::Status s = tokenservice::CheckFlagValues(); !s.ok()) {
+    return tokenservice::Print(
+        tokenservice::UsageErrorOutput(s.message(), json));
   }
   return tokenservice::Main(args[1]);
 }

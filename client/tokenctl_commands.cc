@@ -16,22 +16,29 @@ namespace v1 = ::mypos::token::v1;
 namespace health = ::grpc::health::v1;
 using google::protobuf::Message;
 
-CommandOutput Error(const CommandArgs& args, grpc::StatusCode code,
-                    const std::string& message) {
-  const std::string name =
-      absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+// One error: "tokenctl: [NAME: ]message", or a JSON object.
+CommandOutput FormatError(int code, absl::string_view name,
+                          absl::string_view message, bool json) {
   CommandOutput output;
   output.exit_code = code;
-  if (args.json) {
+  if (json) {
     // A Value holding a string prints as a properly escaped JSON string.
     google::protobuf::Value text;
-    text.set_string_value(message);
+    text.set_string_value(std::string(message));
     output.err = absl::StrCat("{\"code\":", code, ",\"status\":\"", name,
                               "\",\"message\":", FormatJson(text), "}\n");
+  } else if (name.empty()) {
+    output.err = absl::StrCat("tokenctl: ", message, "\n");
   } else {
     output.err = absl::StrCat("tokenctl: ", name, ": ", message, "\n");
   }
   return output;
+}
+
+CommandOutput Error(const CommandArgs& args, grpc::StatusCode code,
+                    const std::string& message) {
+  return ErrorOutput(
+      absl::Status(static_cast<absl::StatusCode>(code), message), args.json);
 }
 
 CommandOutput Print(const CommandArgs& args, const grpc::Status& status,
@@ -100,7 +107,45 @@ CommandOutput List(const CommandArgs& args, v1::TokenService::Stub& stub) {
   return Call(args, stub, &v1::TokenService::Stub::ListTokens, request);
 }
 
+// An answer other than SERVING is an error too: scripts and probes test
+// the exit code.
+CommandOutput Health(const CommandArgs& args,
+                     const std::shared_ptr<grpc::ChannelInterface>& channel) {
+  health::Health::Stub stub(channel);
+  health::HealthCheckRequest request;
+  request.set_service(args.service);
+  grpc::ClientContext context;
+  PrepareCallContext(context, absl::Now() + args.timeout, args.caller_key);
+  health::HealthCheckResponse reply;
+  CommandOutput output = Print(args, stub.Check(&context, request, &reply),
+                               reply);
+  if (output.exit_code != 0 ||
+      reply.status() == health::HealthCheckResponse::SERVING) {
+    return output;
+  }
+  static_assert(kNotServingExitCode == grpc::StatusCode::UNAVAILABLE);
+  CommandOutput error = ErrorOutput(
+      absl::UnavailableError(absl::StrCat(
+          args.service.empty() ? "the server"
+                               : absl::StrCat("service \"", args.service, "\""),
+          " is ",
+          health::HealthCheckResponse::ServingStatus_Name(reply.status()))),
+      args.json);
+  error.out = std::move(output.out);
+  return error;
+}
+
 }  // namespace
+
+CommandOutput ErrorOutput(const absl::Status& status, bool json) {
+  return FormatError(static_cast<int>(status.code()),
+                     absl::StatusCodeToString(status.code()), status.message(),
+                     json);
+}
+
+CommandOutput UsageErrorOutput(absl::string_view message, bool json) {
+  return FormatError(kUsageExitCode, json ? "USAGE" : "", message, json);
+}
 
 bool IsCommand(absl::string_view command) {
   return command == "issue" || command == "revoke" || command == "info" ||
@@ -110,21 +155,14 @@ bool IsCommand(absl::string_view command) {
 CommandOutput RunCommand(
     absl::string_view command, const CommandArgs& args,
     const std::shared_ptr<grpc::ChannelInterface>& channel) {
-  if (command == "health") {
-    health::Health::Stub stub(channel);
-    health::HealthCheckRequest request;
-    request.set_service(args.service);
-    return Call(args, stub, &health::Health::Stub::Check, request);
-  }
+  if (command == "health") return Health(args, channel);
   v1::TokenService::Stub stub(channel);
   if (command == "issue") return Issue(args, stub);
   if (command == "revoke") return Revoke(args, stub);
   if (command == "info") return Info(args, stub);
   if (command == "list") return List(args, stub);
-  CommandOutput output;
-  output.exit_code = kUsageExitCode;
-  output.err = absl::StrCat("tokenctl: unknown command ", command, "\n");
-  return output;
+  return UsageErrorOutput(absl::StrCat("unknown command ", command),
+                          args.json);
 }
 
 }  // namespace tokenservice

@@ -16,6 +16,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
@@ -24,6 +25,12 @@ namespace tokenservice {
 // Exit code for a command line tokenctl cannot run (EX_USAGE), outside the
 // range of gRPC codes.
 inline constexpr int kUsageExitCode = 64;
+
+// Exit code of `health` when the server answers but not SERVING
+// (NOT_SERVING, SERVICE_UNKNOWN, UNKNOWN): UNAVAILABLE, what a call to a
+// service that is not serving gets, so that the exit code stays a gRPC
+// code. (grpc_health_probe exits 4 there, which here is DEADLINE_EXCEEDED.)
+inline constexpr int kNotServingExitCode = 14;
 
 struct CommandArgs {
   bool json = false;                       // JSON instead of "name: value"
@@ -51,10 +58,22 @@ bool IsCommand(absl::string_view command);
 
 // Runs `command` over `channel`. The exit code is the call's gRPC status
 // code (0 for OK; INVALID_ARGUMENT, 3, for a request tokenctl refuses to
-// send). An error is "tokenctl: CODE_NAME: message" or, with `json`, one
-// object {"code":N,"status":"CODE_NAME","message":"..."}.
+// send; kNotServingExitCode when `health` gets an answer other than
+// SERVING, printed as a reply and as an error). Errors are as ErrorOutput
+// prints them.
 CommandOutput RunCommand(absl::string_view command, const CommandArgs& args,
                          const std::shared_ptr<grpc::ChannelInterface>& channel);
+
+// `status` (not OK) as an error for stderr: "tokenctl: CODE_NAME: message"
+// or, with `json`, one object
+// {"code":N,"status":"CODE_NAME","message":"..."}; the exit code is the
+// status code (absl and gRPC codes share numbers).
+CommandOutput ErrorOutput(const absl::Status& status, bool json);
+
+// A command line tokenctl cannot run, as an error for stderr:
+// "tokenctl: message" or, with `json`,
+// {"code":64,"status":"USAGE","message":"..."}; exit code kUsageExitCode.
+CommandOutput UsageErrorOutput(absl::string_view message, bool json);
 
 }  // namespace tokenservice
 

@@ -2,10 +2,11 @@
 // the tokenctl binary. Appends one line per call to --record_file
 // ("caller_key=K peer_cn=CN"), answers every call with --fail_code when it
 // is set, and serves TLS (mTLS when --require_client_cert) with the PEM
-// files in --tls_dir (the test_certs genrule's output).
+// files in --tls_dir (the test_certs genrule's output). --not_serving makes
+// its health service answer NOT_SERVING.
 //
 //   recording_server --port_file=F --record_file=R [--fail_code=N]
-//                    [--tls_dir=D [--require_client_cert]]
+//                    [--tls_dir=D [--require_client_cert]] [--not_serving]
 
 #include <climits>
 #include <cstdio>
@@ -23,6 +24,7 @@ ABSL_FLAG(std::string, record_file, "", "Where to append call records.");
 ABSL_FLAG(int, fail_code, 0, "gRPC code every call answers; 0: OK.");
 ABSL_FLAG(std::string, tls_dir, "", "Directory with ca.pem, server.pem/key.");
 ABSL_FLAG(bool, require_client_cert, false, "Demand a client certificate.");
+ABSL_FLAG(bool, not_serving, false, "Health checks answer NOT_SERVING.");
 
 namespace {
 
@@ -60,6 +62,9 @@ int main(int argc, char** argv) {
   tokenservice::TestServer server =
       tokenservice::StartTestServer(&service, credentials);
   if (server.server == nullptr) return 1;
+  if (absl::GetFlag(FLAGS_not_serving)) {
+    server.server->GetHealthCheckService()->SetServingStatus(false);
+  }
   const std::string port_file = absl::GetFlag(FLAGS_port_file);
   std::ofstream(port_file + ".tmp") << server.port << "\n";
   std::rename((port_file + ".tmp").c_str(), port_file.c_str());

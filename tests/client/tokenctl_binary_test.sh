@@ -2,7 +2,9 @@
 # The tokenctl binary's connection settings, end to end: the caller key from
 # --caller_key_file, $TOKENSERVICE_CALLER_KEY_FILE or $TOKENSERVICE_CALLER_KEY
 # reaches the server as x-caller-key; TLS and mTLS from flags or
-# TOKENSERVICE_* variables; exit codes that are the gRPC code. The server is
+# TOKENSERVICE_* variables; exit codes that are the gRPC code (14 for a
+# health check answered NOT_SERVING), 64 for usage errors; with --json every
+# error, before a call or from it, as one JSON object. The server is
 # recording_server (a scripted TokenService) on loopback.
 set -euo pipefail
 
@@ -74,6 +76,45 @@ start fail3 --fail_code=3
 expect 3 "${CTL}" --json --target="127.0.0.1:$(cat "${TMP}/fail3.port")" issue
 grep -qx '{"code":3,"status":"INVALID_ARGUMENT","message":"scripted failure"}' "${TMP}/err" ||
   fail "JSON error: $(cat "${TMP}/err")"
+
+# --- errors before any call: the same code, and JSON with --json ------------
+expect 9 "${CTL}" --json --caller_key_file="${TMP}/missing.key" issue
+grep -qE '^\{"code":9,"status":"FAILED_PRECONDITION","message":".*--caller_key_file.*"\}$' "${TMP}/err" ||
+  fail "JSON file error: $(cat "${TMP}/err")"
+TOKENSERVICE_TLS=maybe expect 3 "${CTL}" --json issue
+grep -qE '^\{"code":3,"status":"INVALID_ARGUMENT","message":".*TOKENSERVICE_TLS.*"\}$' "${TMP}/err" ||
+  fail "JSON connection error: $(cat "${TMP}/err")"
+expect 9 "${CTL}" --json revoke --token_file="${TMP}/missing.token"
+grep -qE '^\{"code":9,"status":"FAILED_PRECONDITION",' "${TMP}/err" ||
+  fail "JSON token file error: $(cat "${TMP}/err")"
+expect 9 "${CTL}" revoke --token_file="${TMP}/missing.token"
+grep -q '^tokenctl: FAILED_PRECONDITION: cannot open --token_file' "${TMP}/err" ||
+  fail "text token file error: $(cat "${TMP}/err")"
+
+# --- usage errors: 64 --------------------------------------------------------
+calls=$(wc -l <"${TMP}/plain.record")
+expect 64 "${CTL}" --max_attempts=0 issue
+grep -q -- "--max_attempts" "${TMP}/err" || fail "error does not name --max_attempts"
+expect 64 "${CTL}" --json --max_attempts=-1 issue
+grep -qx '{"code":64,"status":"USAGE","message":"--max_attempts must be at least 1"}' "${TMP}/err" ||
+  fail "JSON usage error: $(cat "${TMP}/err")"
+expect 64 "${CTL}" --timeout=0s issue
+expect 64 "${CTL}" frobnicate
+expect 64 "${CTL}" --json
+grep -qE '^\{"code":64,"status":"USAGE",' "${TMP}/err" || fail "JSON usage: $(cat "${TMP}/err")"
+[[ $(wc -l <"${TMP}/plain.record") == "${calls}" ]] || fail "a call went out on a usage error"
+"${CTL}" --help >"${TMP}/help" 2>&1 || true
+grep -q "NOT_SERVING" "${TMP}/help" || fail "--help does not document the health exit code"
+
+# --- health: exit 14 unless SERVING ------------------------------------------
+expect 0 "${CTL}" health
+start down --not_serving
+expect 14 "${CTL}" --target="127.0.0.1:$(cat "${TMP}/down.port")" health
+grep -qx 'status: NOT_SERVING' "${TMP}/out" || fail "health reply: $(cat "${TMP}/out")"
+expect 14 "${CTL}" --json --target="127.0.0.1:$(cat "${TMP}/down.port")" health
+grep -qx '{"status":"NOT_SERVING"}' "${TMP}/out" || fail "health JSON reply: $(cat "${TMP}/out")"
+grep -qx '{"code":14,"status":"UNAVAILABLE","message":"the server is NOT_SERVING"}' "${TMP}/err" ||
+  fail "health JSON error: $(cat "${TMP}/err")"
 
 # --- TLS and mTLS ----------------------------------------------------------
 start tls --tls_dir="${CERTS}"

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "client/channel_factory.h"
 #include "gmock/gmock.h"
@@ -122,6 +123,33 @@ TEST_F(TokenctlCommandsTest, HealthReportsServing) {
   EXPECT_EQ(out.out, "status: SERVING\n");
 }
 
+TEST_F(TokenctlCommandsTest, HealthNotServingExitsUnavailable) {
+  server_.server->GetHealthCheckService()->SetServingStatus(false);
+  CommandOutput out = Run("health");
+  EXPECT_EQ(out.exit_code, kNotServingExitCode);
+  EXPECT_EQ(out.exit_code, grpc::UNAVAILABLE);
+  EXPECT_EQ(out.out, "status: NOT_SERVING\n");
+  EXPECT_EQ(out.err, "tokenctl: UNAVAILABLE: the server is NOT_SERVING\n");
+  args_.json = true;
+  out = Run("health");
+  EXPECT_EQ(out.exit_code, grpc::UNAVAILABLE);
+  EXPECT_EQ(out.out, "{\"status\":\"NOT_SERVING\"}\n");
+  EXPECT_EQ(out.err,
+            "{\"code\":14,\"status\":\"UNAVAILABLE\","
+            "\"message\":\"the server is NOT_SERVING\"}\n");
+}
+
+TEST_F(TokenctlCommandsTest, HealthOfOneServiceNotServingNamesIt) {
+  server_.server->GetHealthCheckService()->SetServingStatus("svc", false);
+  args_.service = "svc";
+  CommandOutput out = Run("health");
+  EXPECT_EQ(out.exit_code, grpc::UNAVAILABLE);
+  EXPECT_EQ(out.err,
+            "tokenctl: UNAVAILABLE: service \"svc\" is NOT_SERVING\n");
+  server_.server->GetHealthCheckService()->SetServingStatus("svc", true);
+  EXPECT_EQ(Run("health").exit_code, 0);
+}
+
 TEST_F(TokenctlCommandsTest, ExitCodeIsTheGrpcCode) {
   for (grpc::StatusCode code :
        {grpc::INVALID_ARGUMENT, grpc::NOT_FOUND, grpc::FAILED_PRECONDITION,
@@ -155,8 +183,48 @@ TEST(TokenctlCommands, UnknownCommandIsUsageError) {
   EXPECT_TRUE(IsCommand("health"));
   auto channel = grpc::CreateChannel("127.0.0.1:1",
                                      grpc::InsecureChannelCredentials());
-  EXPECT_EQ(RunCommand("frobnicate", CommandArgs(), channel).exit_code,
-            kUsageExitCode);
+  CommandArgs args;
+  CommandOutput out = RunCommand("frobnicate", args, channel);
+  EXPECT_EQ(out.exit_code, kUsageExitCode);
+  EXPECT_EQ(out.err, "tokenctl: unknown command frobnicate\n");
+  args.json = true;
+  out = RunCommand("frobnicate", args, channel);
+  EXPECT_EQ(out.exit_code, kUsageExitCode);
+  EXPECT_EQ(out.err,
+            "{\"code\":64,\"status\":\"USAGE\","
+            "\"message\":\"unknown command frobnicate\"}\n");
+}
+
+// Errors before any call (tokenctl.cc: connection settings, files) print
+// as the call errors do.
+TEST(TokenctlCommands, ErrorOutputIsTextOrOneJsonObject) {
+  const absl::Status status =
+      absl::FailedPreconditionError("cannot open --token_file /x \"y\"");
+  CommandOutput text = ErrorOutput(status, /*json=*/false);
+  EXPECT_EQ(text.exit_code, 9);
+  EXPECT_EQ(text.out, "");
+  EXPECT_EQ(text.err,
+            "tokenctl: FAILED_PRECONDITION: "
+            "cannot open --token_file /x \"y\"\n");
+  CommandOutput json = ErrorOutput(status, /*json=*/true);
+  EXPECT_EQ(json.exit_code, 9);
+  EXPECT_EQ(json.out, "");
+  EXPECT_EQ(json.err,
+            "{\"code\":9,\"status\":\"FAILED_PRECONDITION\","
+            "\"message\":\"cannot open --token_file /x \\\"y\\\"\"}\n");
+}
+
+TEST(TokenctlCommands, UsageErrorOutputExitsUsageCode) {
+  CommandOutput text = UsageErrorOutput("--max_attempts must be at least 1",
+                                        /*json=*/false);
+  EXPECT_EQ(text.exit_code, kUsageExitCode);
+  EXPECT_EQ(text.err, "tokenctl: --max_attempts must be at least 1\n");
+  CommandOutput json = UsageErrorOutput("--max_attempts must be at least 1",
+                                        /*json=*/true);
+  EXPECT_EQ(json.exit_code, kUsageExitCode);
+  EXPECT_EQ(json.err,
+            "{\"code\":64,\"status\":\"USAGE\","
+            "\"message\":\"--max_attempts must be at least 1\"}\n");
 }
 
 }  // namespace
