@@ -15,6 +15,63 @@
 #include "server/upstream/error_reason.h"
 
 namespace tokenservice {
+
+// The one mapping from a libcurl error to a Status with its reason.
+absl::Status CurlErrorToStatus(CURLcode code, absl::string_view host,
+                               bool deadline_passed) {
+  const std::string what =
+      absl::StrCat(curl_easy_strerror(code), " (host ", host, ")");
+  switch (code) {
+    case CURLE_OPERATION_TIMEDOUT:
+      if (deadline_passed) {
+        return WithReason(absl::DeadlineExceededError(absl::StrCat(
+                              "HTTP request deadline exceeded: ", what)),
+                          kReasonDeadlineExceeded);
+      }
+      return WithReason(absl::UnavailableError(absl::StrCat(
+                            "HTTP request attempt timed out: ", what)),
+                        kReasonUpstreamUnavailable);
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      return WithReason(absl::InvalidArgumentError(absl::StrCat(
+                            "HTTP request URL cannot be used: ", what)),
+                        kReasonBadRequest);
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_CERTPROBLEM:
+      return WithReason(absl::UnavailableError(absl::StrCat(
+                            "TLS verification of myPOS failed (check "
+                            "--ca_bundle_file): ",
+                            what)),
+                        kReasonUpstreamTlsFailed);
+    // No handle or no memory for one, here rather than at myPOS: as
+    // transient as a network failure, and retried the same way.
+    case CURLE_FAILED_INIT:
+    case CURLE_OUT_OF_MEMORY:
+      return WithReason(absl::UnavailableError(absl::StrCat(
+                            "HTTP request could not be set up: ", what)),
+                        kReasonUpstreamUnavailable);
+    // Resolve, connect, send and receive failures, a TLS handshake that
+    // broke off, a reply cut short, and anything else: the network.
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_GOT_NOTHING:
+    case CURLE_WEIRD_SERVER_REPLY:
+    default:
+      return WithReason(
+          absl::UnavailableError(absl::StrCat("HTTP request failed: ", what)),
+          kReasonUpstreamUnavailable);
+  }
+}
+
 namespace {
 
 // Idle handles kept beyond this many are closed.
@@ -81,8 +138,9 @@ bool Append(const std::string& line, HeaderList* list) {
 }
 
 // The request headers as libcurl wants them, plus an empty "Expect:" so that
-// a POST never waits for "100 Continue".
-absl::StatusOr<HeaderList> MakeHeaderList(const HttpHeaders& headers) {
+// a POST never waits for "100 Continue". `host` is for messages.
+absl::StatusOr<HeaderList> MakeHeaderList(const HttpHeaders& headers,
+                                          absl::string_view host) {
   HeaderList list(nullptr, &curl_slist_free_all);
   for (const auto& [name, value] : headers) {
     if (name.find_first_of("\r\n") != std::string::npos ||
@@ -96,11 +154,11 @@ absl::StatusOr<HeaderList> MakeHeaderList(const HttpHeaders& headers) {
     if (!Append(value.empty() ? absl::StrCat(name, ";")
                               : absl::StrCat(name, ": ", value),
                 &list)) {
-      return absl::ResourceExhaustedError("out of memory for HTTP headers");
+      return CurlErrorToStatus(CURLE_OUT_OF_MEMORY, host, false);
     }
   }
   if (!Append("Expect:", &list)) {
-    return absl::ResourceExhaustedError("out of memory for HTTP headers");
+    return CurlErrorToStatus(CURLE_OUT_OF_MEMORY, host, false);
   }
   return list;
 }
@@ -154,57 +212,6 @@ CURLcode Perform(CURL* handle, const CurlHttpTransport::Options& options,
   return code;
 }
 
-// The one mapping from a libcurl error to a Status with its reason.
-// `deadline_passed`: a timeout was the request's deadline rather than
-// max_attempt_timeout.
-absl::Status CurlError(CURLcode code, absl::string_view host,
-                       bool deadline_passed) {
-  const std::string what =
-      absl::StrCat(curl_easy_strerror(code), " (host ", host, ")");
-  switch (code) {
-    case CURLE_OPERATION_TIMEDOUT:
-      if (deadline_passed) {
-        return WithReason(absl::DeadlineExceededError(absl::StrCat(
-                              "HTTP request deadline exceeded: ", what)),
-                          kReasonDeadlineExceeded);
-      }
-      return WithReason(absl::UnavailableError(absl::StrCat(
-                            "HTTP request attempt timed out: ", what)),
-                        kReasonUpstreamUnavailable);
-    case CURLE_URL_MALFORMAT:
-    case CURLE_UNSUPPORTED_PROTOCOL:
-      return WithReason(absl::InvalidArgumentError(absl::StrCat(
-                            "HTTP request URL cannot be used: ", what)),
-                        kReasonBadRequest);
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_CERTPROBLEM:
-      return WithReason(absl::UnavailableError(absl::StrCat(
-                            "TLS verification of myPOS failed (check "
-                            "--ca_bundle_file): ",
-                            what)),
-                        kReasonUpstreamTlsFailed);
-    // Resolve, connect, send and receive failures, a TLS handshake that
-    // broke off, a reply cut short, and anything else: the network.
-    case CURLE_COULDNT_RESOLVE_PROXY:
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_GOT_NOTHING:
-    case CURLE_WEIRD_SERVER_REPLY:
-    default:
-      return WithReason(
-          absl::UnavailableError(absl::StrCat("HTTP request failed: ", what)),
-          kReasonUpstreamUnavailable);
-  }
-}
-
 }  // namespace
 
 CurlHttpTransport::CurlHttpTransport(Options options)
@@ -223,7 +230,7 @@ absl::StatusOr<HttpResponse> CurlHttpTransport::Post(
                           host, ")")),
                       kReasonDeadlineExceeded);
   }
-  absl::StatusOr<HeaderList> headers = MakeHeaderList(request.headers);
+  absl::StatusOr<HeaderList> headers = MakeHeaderList(request.headers, host);
   if (!headers.ok()) return headers.status();
   const absl::Duration remaining = request.deadline - now;
   const bool deadline_bound = remaining <= options_.max_attempt_timeout;
@@ -232,7 +239,9 @@ absl::StatusOr<HttpResponse> CurlHttpTransport::Post(
       std::min(remaining, options_.max_attempt_timeout), absl::Milliseconds(1));
 
   CurlHandle handle = AcquireHandle();
-  if (handle == nullptr) return absl::UnavailableError("curl_easy_init failed");
+  if (handle == nullptr) {
+    return CurlErrorToStatus(CURLE_FAILED_INIT, host, false);
+  }
   Transfer transfer;
   transfer.max_body_bytes = options_.max_response_bytes;
   const CURLcode code = Perform(handle.get(), options_, request, headers->get(),
@@ -248,8 +257,8 @@ absl::StatusOr<HttpResponse> CurlHttpTransport::Post(
         kReasonUpstreamBadReply);
   }
   if (code != CURLE_OK) {
-    return CurlError(code, host,
-                     deadline_bound || absl::Now() >= request.deadline);
+    return CurlErrorToStatus(
+        code, host, deadline_bound || absl::Now() >= request.deadline);
   }
   return std::move(transfer.response);
 }

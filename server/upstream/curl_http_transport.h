@@ -3,8 +3,9 @@
 // Keeps a pool of curl easy handles and reuses them, so that keep-alive
 // connections (and TLS sessions) to myPOS survive from one request to the
 // next. TLS peer and host verification are always on; redirects are never
-// followed; only http and https are allowed. Proxies follow libcurl's usual
-// environment variables (https_proxy, no_proxy, ...).
+// followed (a 3xx is returned as a reply); only http and https are allowed.
+// Proxies follow libcurl's usual environment variables (http_proxy,
+// https_proxy, no_proxy, ...): no proxy option is ever set.
 
 #ifndef SERVER_UPSTREAM_CURL_HTTP_TRANSPORT_H_
 #define SERVER_UPSTREAM_CURL_HTTP_TRANSPORT_H_
@@ -17,7 +18,9 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/upstream/http_transport.h"
@@ -25,10 +28,12 @@
 namespace tokenservice {
 
 // Post() returns the codes documented in HttpTransport, each with a reason
-// (error_reason.h), from one switch over every libcurl error code:
+// (error_reason.h), from one switch over every libcurl error code
+// (CurlErrorToStatus):
 //   kUnavailable       UPSTREAM_UNAVAILABLE: resolve, connect, send, receive
-//                      or TLS handshake failure, a reply cut short, or an
-//                      attempt that hit max_attempt_timeout;
+//                      or TLS handshake failure, a reply cut short, an
+//                      attempt that hit max_attempt_timeout, or no memory or
+//                      curl handle for the request;
 //                      UPSTREAM_TLS_FAILED: the peer's certificate was not
 //                      verified ("TLS verification of myPOS failed");
 //                      UPSTREAM_BAD_REPLY: a reply body over
@@ -78,6 +83,12 @@ class CurlHttpTransport : public HttpTransport {
   mutable absl::Mutex mu_;
   std::vector<CurlHandle> handles_ ABSL_GUARDED_BY(mu_);
 };
+
+// The Status for libcurl error `code` (not CURLE_OK) as the table above
+// says; `host` goes into the message; `deadline_passed` says whether a
+// timeout was the request's deadline rather than max_attempt_timeout.
+absl::Status CurlErrorToStatus(CURLcode code, absl::string_view host,
+                               bool deadline_passed);
 
 }  // namespace tokenservice
 

@@ -1,4 +1,5 @@
-// CurlHttpTransport against a real HTTP server on loopback.
+// CurlHttpTransport against a real HTTP server on loopback (and a one-shot
+// proxy listener on loopback), and its libcurl error mapping.
 
 #include "server/upstream/curl_http_transport.h"
 
@@ -7,12 +8,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -27,9 +31,11 @@ namespace tokenservice {
 namespace {
 
 using ::testing::Contains;
+using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::Pair;
+using ::testing::StartsWith;
 
 constexpr char kCanaryAuthorization[] = "Basic CANARY-authorization-5e0c";
 constexpr char kCanaryBody[] = "token=CANARY-body-a41d";
@@ -50,6 +56,97 @@ int ClosedPort() {
 void ExpectNoCanary(const absl::Status& status) {
   EXPECT_THAT(std::string(status.message()), Not(HasSubstr("CANARY")));
 }
+
+// Sets (or with nullopt, unsets) an environment variable for its lifetime.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, std::optional<std::string> value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    Set(value);
+  }
+  ~ScopedEnv() { Set(old_); }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  void Set(const std::optional<std::string>& value) {
+    if (value.has_value()) {
+      setenv(name_, value->c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
+  const char* const name_;
+  std::optional<std::string> old_;
+};
+
+// A listener on 127.0.0.1 that accepts one connection, reads one HTTP
+// request (head and Content-Length body), answers 200 "{}" and closes.
+// Thread-compatible: read request() only after Join().
+class OneRequestListener {
+ public:
+  OneRequestListener() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) == 0 &&
+        listen(fd_, 1) == 0 &&
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port_ = ntohs(addr.sin_port);
+    }
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~OneRequestListener() {
+    Join();
+    close(fd_);
+  }
+
+  int port() const { return port_; }
+  // Stops waiting for a connection (if none came) and for the thread.
+  void Join() {
+    if (!thread_.joinable()) return;
+    shutdown(fd_, SHUT_RDWR);  // ends a pending accept()
+    thread_.join();
+  }
+  // What arrived: the request head and body; "" if nothing.
+  const std::string& request() const { return request_; }
+
+ private:
+  void Serve() {
+    const int conn = accept(fd_, nullptr, nullptr);
+    if (conn < 0) return;
+    size_t want = std::string::npos;  // total bytes, once the head is read
+    char buf[4096];
+    while (request_.size() < want) {
+      const ssize_t n = read(conn, buf, sizeof(buf));
+      if (n <= 0) break;
+      request_.append(buf, static_cast<size_t>(n));
+      const size_t head_end = request_.find("\r\n\r\n");
+      if (want == std::string::npos && head_end != std::string::npos) {
+        want = head_end + 4 + ContentLength(request_.substr(0, head_end));
+      }
+    }
+    const std::string reply =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        "Content-Length: 2\r\nConnection: close\r\n\r\n{}";
+    (void)!write(conn, reply.data(), reply.size());
+    close(conn);
+  }
+
+  static size_t ContentLength(const std::string& head) {
+    const std::string name = "\r\ncontent-length:";
+    const size_t at = absl::AsciiStrToLower(head).find(name);
+    if (at == std::string::npos) return 0;
+    return std::strtoul(head.c_str() + at + name.size(), nullptr, 10);
+  }
+
+  int fd_ = -1;
+  int port_ = 0;
+  std::string request_;
+  std::thread thread_;  // last: starts once the fields above exist
+};
 
 class CurlHttpTransportTest : public ::testing::Test {
  protected:
@@ -219,7 +316,62 @@ TEST_F(CurlHttpTransportTest, PostHttpsToPlainServerIsUnavailable) {
   auto response = transport_->Post(
       Request(absl::StrCat("https://127.0.0.1:", port_, "/token")));
   EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
+  // The handshake breaks off: a network failure, not a rejected certificate.
+  EXPECT_EQ(ErrorReason(response.status()), kReasonUpstreamUnavailable);
   ExpectNoCanary(response.status());
+}
+
+// A redirect is a reply like any other: its Location is never requested,
+// whether the method would be kept (307) or turned into GET (302).
+TEST_F(CurlHttpTransportTest, PostRedirectIsAValueAndNotFollowed) {
+  for (int status : {302, 307}) {
+    server_.Post(absl::StrCat("/token", status),
+                 [this, status](const httplib::Request&,
+                                httplib::Response& res) {
+                   res.status = status;
+                   res.set_header("Location", Url("/elsewhere"));
+                 });
+  }
+  auto count = [this](const httplib::Request&, httplib::Response& res) {
+    absl::MutexLock lock(&mu_);
+    ++requests_;
+    res.set_content(R"({"access_token":"followed"})", "application/json");
+  };
+  server_.Post("/elsewhere", count);
+  server_.Get("/elsewhere", count);
+  Start();
+  for (int status : {302, 307}) {
+    auto response =
+        transport_->Post(Request(Url(absl::StrCat("/token", status))));
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_EQ(response->status, status);
+    EXPECT_THAT(response->headers,
+                Contains(Pair("location", Url("/elsewhere"))));
+  }
+  absl::MutexLock lock(&mu_);
+  EXPECT_EQ(requests_, 0);
+}
+
+// libcurl's proxy variables are honoured (nothing overrides them): a request
+// for a host that does not resolve goes, as an absolute-form request, to
+// the proxy, which here is a listener on loopback.
+TEST_F(CurlHttpTransportTest, PostUsesHttpProxyFromEnvironment) {
+  OneRequestListener proxy;
+  ASSERT_GT(proxy.port(), 0);
+  ScopedEnv http_proxy("http_proxy",
+                       absl::StrCat("http://127.0.0.1:", proxy.port()));
+  ScopedEnv no_proxy("no_proxy", std::nullopt);
+  ScopedEnv no_proxy_upper("NO_PROXY", std::nullopt);
+  CurlHttpTransport transport{CurlHttpTransport::Options()};
+  auto response = transport.Post(Request("http://mypos.invalid/oauth/token"));
+  proxy.Join();
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "{}");
+  EXPECT_THAT(proxy.request(),
+              StartsWith("POST http://mypos.invalid/oauth/token HTTP/1.1\r\n"));
+  EXPECT_THAT(proxy.request(), HasSubstr("\r\nHost: mypos.invalid\r\n"));
+  EXPECT_THAT(proxy.request(), EndsWith(kCanaryBody));
 }
 
 TEST_F(CurlHttpTransportTest, PostUnsupportedSchemeIsInvalidArgument) {
@@ -253,6 +405,30 @@ TEST_F(CurlHttpTransportTest, SequentialPostsReuseOneConnection) {
   }
   absl::MutexLock lock(&mu_);
   EXPECT_EQ(remote_ports_.size(), 1u);
+}
+
+// Failures before any byte is sent (no handle, no memory for the headers)
+// go through the same mapping as network errors, and are retryable.
+TEST(CurlErrorToStatus, LocalFailuresAreUnavailableWithReason) {
+  for (CURLcode code : {CURLE_FAILED_INIT, CURLE_OUT_OF_MEMORY}) {
+    const absl::Status status = CurlErrorToStatus(code, "mypos.test", false);
+    EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << code;
+    EXPECT_EQ(ErrorReason(status), kReasonUpstreamUnavailable) << code;
+    EXPECT_THAT(std::string(status.message()),
+                HasSubstr("could not be set up"));
+    EXPECT_THAT(std::string(status.message()), HasSubstr("mypos.test"));
+  }
+}
+
+TEST(CurlErrorToStatus, EveryCodeGetsAReason) {
+  for (int code = CURLE_OK + 1; code < CURL_LAST; ++code) {
+    for (bool deadline_passed : {false, true}) {
+      const absl::Status status = CurlErrorToStatus(
+          static_cast<CURLcode>(code), "mypos.test", deadline_passed);
+      EXPECT_FALSE(status.ok()) << code;
+      EXPECT_NE(ErrorReason(status), "") << code;
+    }
+  }
 }
 
 }  // namespace
