@@ -245,6 +245,14 @@ int FakeMyposServer::token_requests() const {
   return token_requests_;
 }
 
+void FakeMyposServer::AwaitTokenRequests(int n) const {
+  MutexLock lock(&mu_);
+  auto reached = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return token_requests_ >= n;
+  };
+  mu_.Await(absl::Condition(&reached));
+}
+
 int FakeMyposServer::revoke_requests() const {
   MutexLock lock(&mu_);
   return revoke_requests_;

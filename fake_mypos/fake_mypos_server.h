@@ -87,6 +87,10 @@ class FakeMyposServer {
   // POST requests to /oauth/token and /oauth/revoke, rejected ones included.
   int token_requests() const ABSL_LOCKS_EXCLUDED(mu_);
   int revoke_requests() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Returns once token_requests() reaches `n`: a request counts as soon as
+  // its handler starts, before any latency or fault delay. Blocks forever
+  // if it never does.
+  void AwaitTokenRequests(int n) const ABSL_LOCKS_EXCLUDED(mu_);
   // Tokens actually revoked, in order.
   std::vector<std::string> revoked_tokens() const ABSL_LOCKS_EXCLUDED(mu_);
   // The client id decoded from the last revoke request ("" if undecodable).

@@ -391,8 +391,7 @@ TEST(FakeMyposServer, StopCutsInjectedDelayShort) {
   // The request was sent before the client gave up, but on a loaded machine
   // (or under TSAN) the server may not have read it yet: wait for that, so
   // that Stop() is known to interrupt a delay in progress.
-  while (h.server.token_requests() == 0) {
-  }
+  h.server.AwaitTokenRequests(1);
   h.client.reset();
   h.server.Stop();  // returns although the handler was told to wait an hour
   EXPECT_EQ(h.server.token_requests(), 1);
