@@ -64,6 +64,7 @@ TEST_F(UpstreamFaultsTest, StringExpiresInIsAccepted) {
   EXPECT_GE(ExpireTime(call), before + absl::Seconds(3599));
   EXPECT_LE(ExpireTime(call), absl::Now() + absl::Seconds(3600));
   EXPECT_EQ(fake_->token_requests(), 1);
+  EXPECT_LT(call.elapsed, call.deadline);
 }
 
 TEST_F(UpstreamFaultsTest, MissingExpiresInGetsFiveMinutes) {
@@ -76,6 +77,7 @@ TEST_F(UpstreamFaultsTest, MissingExpiresInGetsFiveMinutes) {
   EXPECT_GE(ExpireTime(call), before + absl::Minutes(5) - absl::Seconds(1));
   EXPECT_LE(ExpireTime(call), absl::Now() + absl::Minutes(5));
   EXPECT_EQ(fake_->token_requests(), 1);
+  EXPECT_LT(call.elapsed, call.deadline);
 }
 
 TEST_F(UpstreamFaultsTest, MissingAccessTokenIsUnavailableBadReply) {
@@ -128,6 +130,7 @@ TEST_F(UpstreamFaultsTest, ServerError500ThenSuccessIsRetried) {
   ASSERT_TRUE(call.status.ok()) << call.status.error_message();
   EXPECT_EQ(fake_->token_requests(), 2);
   EXPECT_EQ(LogEvents("upstream_retry"), 1);
+  EXPECT_LT(call.elapsed, call.deadline);
 }
 
 TEST_F(UpstreamFaultsTest, Unavailable503WithRetryAfterIsWaitedThenRetried) {
@@ -199,6 +202,18 @@ TEST_F(UpstreamFaultsTest, OneMebibyteBodyIsRejectedUnread) {
   IssueCall call = Issue(ScopeRequest("webhooks"));
   ExpectError(call, grpc::StatusCode::UNAVAILABLE, "UPSTREAM_BAD_REPLY");
   EXPECT_THAT(call.status.error_message(), HasSubstr("exceeds 65536 bytes"));
+  EXPECT_EQ(fake_->token_requests(), 1);
+}
+
+// A redirect to the token endpoint itself: had it been followed, the
+// second request would have been a normal one and the call would succeed.
+TEST_F(UpstreamFaultsTest, RedirectIsBadReplyAndNotFollowed) {
+  fake_->EnqueueTokenFault(
+      Reply(307, "", {{"Location", fake_->BaseUrl() + "/oauth/token"}}));
+  IssueCall call = Issue(ScopeRequest("webhooks"));
+  ExpectError(call, grpc::StatusCode::UNAVAILABLE, "UPSTREAM_BAD_REPLY");
+  EXPECT_THAT(call.status.error_message(),
+              HasSubstr("unexpected HTTP status 307"));
   EXPECT_EQ(fake_->token_requests(), 1);
 }
 
