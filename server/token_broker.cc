@@ -39,6 +39,19 @@ TokenBroker::TokenBroker(BrokerOptions options,
              static_cast<int>(secret_hash_key_.size()));
 }
 
+namespace {
+
+// Whose cache entries a profile's are (the credential part of CacheKey):
+// the profile's, and for caller-supplied credentials only those fetched
+// with the same secret — its keyed hash, never the secret.
+std::string CacheOwner(const CredentialProfile& profile) {
+  return profile.secret_hash.empty()
+             ? profile.name
+             : absl::StrCat(profile.name, "#", profile.secret_hash);
+}
+
+}  // namespace
+
 absl::StatusOr<const CredentialProfile*> TokenBroker::ResolveProfile(
     const std::string& name, const std::optional<ClientCredentials>& supplied,
     CredentialProfile* supplied_profile) const {
@@ -74,13 +87,9 @@ void TokenBroker::Issue(IssueParams params, IssueCallback done) {
   }
   const std::vector<std::string>& scopes =
       params.scopes.empty() ? profile->default_scopes : params.scopes;
-  // Caller-supplied credentials: the client id and a keyed hash of the
-  // secret, never the secret.
-  const std::string key =
-      profile->secret_hash.empty()
-          ? CacheKey(profile->name, scopes)
-          : CacheKey(absl::StrCat(profile->name, "#", profile->secret_hash),
-                     scopes);
+  const std::string key = profile->secret_hash.empty()
+                              ? CacheKey(profile->name, scopes)
+                              : CacheKey(CacheOwner(*profile), scopes);
   std::optional<absl::Duration> min_validity;
   if (params.min_validity > absl::ZeroDuration()) {
     min_validity = params.min_validity;
@@ -305,6 +314,7 @@ absl::StatusOr<std::shared_ptr<const CachedToken>> TokenBroker::Fetch(
       {{"profile", profile.name},
        {"fingerprint", token->fingerprint},
        {"duration_ms", duration_ms},
+       {"code", "OK"},
        {"expires_in_s",
         absl::StrCat(absl::ToInt64Seconds(reply->expires_in))}});
   return std::shared_ptr<const CachedToken>(std::move(token));
@@ -348,15 +358,21 @@ void TokenBroker::Revoke(RevokeParams params, RevokeCallback done) {
   const bool by_fingerprint = !params.fingerprint.empty();
   const std::string fingerprint =
       by_fingerprint ? params.fingerprint : Fingerprint(params.token);
-  std::shared_ptr<const CachedToken> cached =
-      cache_.FindByFingerprint(fingerprint);
-  if (cached != nullptr && cached->credential == profile->name) {
-    // Out of the cache before myPOS is asked, so it is never handed out
-    // again, whatever myPOS answers.
-    const bool evicted = cache_.Evict(fingerprint, clock_->Now()) != nullptr;
-    RevokeUpstream(*profile, cached->access_token,
-                   RevokeResult{fingerprint, evicted}, params.deadline,
-                   std::move(done));
+  // Out of the cache before myPOS is asked, so it is never handed out
+  // again whatever myPOS answers; but only from the requester's own
+  // entries (same profile, and for caller-supplied credentials the same
+  // secret): anyone else must first prove to myPOS that the token is theirs
+  // to revoke (see RevokeUpstream).
+  const std::string owner = CacheOwner(*profile);
+  std::shared_ptr<const CachedToken> evicted = cache_.Evict(
+      fingerprint, clock_->Now(),
+      [&owner](absl::string_view key, const CachedToken&) {
+        return KeyBelongsTo(key, owner);
+      });
+  if (evicted != nullptr) {
+    RevokeUpstream(*profile, evicted->access_token,
+                   RevokeResult{fingerprint, /*was_cached=*/true},
+                   params.deadline, std::move(done));
     return;
   }
   if (!by_fingerprint) {
@@ -413,6 +429,15 @@ void TokenBroker::RevokeUpstream(CredentialProfile profile, std::string token,
         if (!status.ok()) {
           std::move(*shared_done)(status);
           return;
+        }
+        // myPOS took the revocation from this client id, so a copy cached
+        // under another profile of the same client id is dead too.
+        if (cache_.Evict(result.fingerprint, clock_->Now(),
+                         [&credentials](absl::string_view,
+                                        const CachedToken& cached) {
+                           return cached.client_id == credentials->client_id;
+                         }) != nullptr) {
+          result.was_cached = true;
         }
         cache_.ConfirmRevoked(result.fingerprint);
         std::move(*shared_done)(std::move(result));

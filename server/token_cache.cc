@@ -26,6 +26,11 @@ std::string CacheKey(absl::string_view credential,
   return key;
 }
 
+bool KeyBelongsTo(absl::string_view key, absl::string_view credential) {
+  return key.size() > credential.size() && key[credential.size()] == '\n' &&
+         key.substr(0, credential.size()) == credential;
+}
+
 TokenCache::TokenCache(size_t revoked_retention, size_t max_bounded)
     : revoked_retention_(revoked_retention), max_bounded_(max_bounded) {}
 
@@ -147,11 +152,12 @@ std::shared_ptr<const CachedToken> TokenCache::FindByFingerprint(
 }
 
 std::shared_ptr<const CachedToken> TokenCache::Evict(
-    absl::string_view fingerprint, absl::Time now) {
+    absl::string_view fingerprint, absl::Time now, EvictPredicate may_evict) {
   MutexLock lock(&mu_);
   auto fp = by_fingerprint_.find(fingerprint);
   if (fp == by_fingerprint_.end()) return nullptr;
   auto it = entries_.find(fp->second);
+  if (!may_evict(it->first, *it->second.token)) return nullptr;
   Revoked revoked{ToInfo(it->second, now), it->second.token->access_token};
   revoked.info.set_state(mypos::token::v1::TOKEN_STATE_REVOKED);
   *revoked.info.mutable_revoke_time() = ToProtoTimestamp(now);

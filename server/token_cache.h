@@ -20,6 +20,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/node_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
 #include "server/mutex.h"
 #include "absl/time/time.h"
@@ -64,9 +65,14 @@ struct RevokedToken {
   std::string pending_access_token;
 };
 
-// The cache key of a profile and a normalized scope set.
+// The cache key of a profile and a normalized scope set. `credential` is
+// the key's owner: a profile name, or for caller-supplied credentials the
+// name and a keyed hash of the secret (TokenBroker).
 std::string CacheKey(absl::string_view credential,
                      const std::vector<std::string>& normalized_scopes);
+
+// True when `key` (from CacheKey) belongs to `credential`.
+bool KeyBelongsTo(absl::string_view key, absl::string_view credential);
 
 // Thread-safe.
 class TokenCache {
@@ -117,11 +123,21 @@ class TokenCache {
   std::shared_ptr<const CachedToken> FindByFingerprint(
       absl::string_view fingerprint) const ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Removes the token with `fingerprint` and records it as revoked at
-  // `now`. Returns the removed token, or nullptr when none was cached.
+  // Removes the token with `fingerprint`, if `may_evict(key, token)` says
+  // so (checked under the same lock), and records it as revoked at `now`.
+  // Returns the removed token, or nullptr when none was removed.
+  using EvictPredicate =
+      absl::FunctionRef<bool(absl::string_view key, const CachedToken& token)>;
+  std::shared_ptr<const CachedToken> Evict(absl::string_view fingerprint,
+                                           absl::Time now,
+                                           EvictPredicate may_evict)
+      ABSL_LOCKS_EXCLUDED(mu_);
   std::shared_ptr<const CachedToken> Evict(absl::string_view fingerprint,
                                            absl::Time now)
-      ABSL_LOCKS_EXCLUDED(mu_);
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    return Evict(fingerprint, now,
+                 [](absl::string_view, const CachedToken&) { return true; });
+  }
 
   // The revoked token with `fingerprint`, if still remembered.
   std::optional<RevokedToken> FindRevoked(absl::string_view fingerprint) const

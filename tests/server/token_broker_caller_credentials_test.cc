@@ -108,5 +108,51 @@ TEST_F(CallerCredentialsTest, ConfiguredProfilesAreNotBounded) {
   EXPECT_EQ(again, token);
 }
 
+// Revoke with caller-supplied credentials, by fingerprint (which /metrics
+// and ListTokens show to anyone who may read them).
+absl::StatusCode RevokeByFingerprint(TokenBroker& broker,
+                                     ManualExecutor& executor,
+                                     const std::string& id,
+                                     const std::string& secret,
+                                     const std::string& fingerprint) {
+  RevokeParams params;
+  params.caller_credentials = ClientCredentials{id, secret};
+  params.fingerprint = fingerprint;
+  std::optional<absl::StatusCode> code;
+  broker.Revoke(params, [&code](absl::StatusOr<RevokeResult> r) {
+    code = r.status().code();
+  });
+  executor.RunAll();
+  EXPECT_TRUE(code.has_value());
+  return code.value_or(absl::StatusCode::kUnknown);
+}
+
+TEST_F(CallerCredentialsTest, AWrongSecretCannotEvictAnotherTenantsToken) {
+  EXPECT_CALL(upstream_, FetchToken).Times(1);
+  EXPECT_CALL(upstream_, RevokeToken).Times(0);
+  const std::string victim = Issue("tenant", kCanarySecret);
+  const std::string fingerprint =
+      broker_.ListTokens("", 10, "").tokens(0).fingerprint();
+  EXPECT_EQ(RevokeByFingerprint(broker_, executor_, "tenant", "guessed",
+                                fingerprint),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(Issue("tenant", kCanarySecret), victim);  // still cached
+}
+
+TEST_F(CallerCredentialsTest, TheRightSecretRevokesItsOwnToken) {
+  EXPECT_CALL(upstream_, FetchToken).Times(2);
+  EXPECT_CALL(upstream_, RevokeToken(Field(&ClientCredentials::client_secret,
+                                           kCanarySecret),
+                                     _, _))
+      .WillOnce(Return(absl::OkStatus()));
+  const std::string first = Issue("tenant", kCanarySecret);
+  const std::string fingerprint =
+      broker_.ListTokens("", 10, "").tokens(0).fingerprint();
+  EXPECT_EQ(RevokeByFingerprint(broker_, executor_, "tenant", kCanarySecret,
+                                fingerprint),
+            absl::StatusCode::kOk);
+  EXPECT_NE(Issue("tenant", kCanarySecret), first);  // fetched anew
+}
+
 }  // namespace
 }  // namespace tokenservice

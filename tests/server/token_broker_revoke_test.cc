@@ -24,7 +24,8 @@ class TokenBrokerRevokeTest : public ::testing::Test {
  protected:
   TokenBrokerRevokeTest()
       : credentials_("default", {{"default", {"client-1", "secret-1"}},
-                                 {"other", {"client-2", "secret-2"}}}),
+                                 {"other", {"client-2", "secret-2"}},
+                                 {"twin", {"client-1", "secret-1"}}}),
         broker_(BrokerOptions{}, &credentials_, &upstream_, &executor_,
                 &clock_) {}
 
@@ -128,6 +129,51 @@ TEST_F(TokenBrokerRevokeTest, FingerprintOfAnotherProfileIsNotFound) {
   RevokeParams params;
   params.fingerprint = Fingerprint("tok-1");  // default profile asks
   EXPECT_EQ(Revoke(params).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(TokenBrokerRevokeTest, ProfileOfTheSameClientIdEvictsOnceMyposAccepts) {
+  // Two profiles of one myPOS client id: the token of one, revoked by value
+  // through the other, is revoked at myPOS, so it must leave the cache.
+  const std::string token = IssueToken("tok-1", "twin");
+  EXPECT_CALL(upstream_, RevokeToken(_, absl::string_view("tok-1"), _))
+      .WillOnce([this](auto&&...) {
+        // Not the requester's entry: still cached while myPOS decides.
+        EXPECT_EQ(broker_.GetTokenInfo(Fingerprint("tok-1"))->state(),
+                  TOKEN_STATE_FRESH);
+        return absl::OkStatus();
+      });
+  RevokeParams params;
+  params.token = token;  // the default profile asks
+  absl::StatusOr<RevokeResult> result = Revoke(params);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->was_cached);
+  EXPECT_EQ(broker_.GetTokenInfo(Fingerprint("tok-1"))->state(),
+            TOKEN_STATE_REVOKED);
+}
+
+TEST_F(TokenBrokerRevokeTest, RejectedRevocationLeavesAnotherProfilesToken) {
+  const std::string token = IssueToken("tok-1", "other");  // client-2
+  EXPECT_CALL(upstream_, RevokeToken)
+      .WillOnce(Return(absl::FailedPreconditionError("invalid_client")));
+  RevokeParams params;
+  params.token = token;  // the default profile (client-1) asks
+  EXPECT_FALSE(Revoke(params).ok());
+  EXPECT_EQ(broker_.GetTokenInfo(Fingerprint("tok-1"))->state(),
+            TOKEN_STATE_FRESH);
+}
+
+TEST_F(TokenBrokerRevokeTest, AcceptedRevocationByAnotherClientIdLeavesToken) {
+  // myPOS answers 200 for tokens that are not the client's (RFC 7009 §2.2),
+  // so an OK from client-1 says nothing about client-2's token.
+  const std::string token = IssueToken("tok-1", "other");
+  EXPECT_CALL(upstream_, RevokeToken).WillOnce(Return(absl::OkStatus()));
+  RevokeParams params;
+  params.token = token;
+  absl::StatusOr<RevokeResult> result = Revoke(params);
+  ASSERT_TRUE(result.ok());
+  EXPECT_FALSE(result->was_cached);
+  EXPECT_EQ(broker_.GetTokenInfo(Fingerprint("tok-1"))->state(),
+            TOKEN_STATE_FRESH);
 }
 
 TEST_F(TokenBrokerRevokeTest, TokenInfoHasMetadataAndNoTokenValue) {

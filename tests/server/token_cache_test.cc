@@ -90,6 +90,38 @@ TEST_F(TokenCacheTest, RejectOnlyMatchingFingerprintHidesToken) {
             TOKEN_STATE_REFRESHING);
 }
 
+TEST_F(TokenCacheTest, EvictOnlyWhatThePredicateAllows) {
+  const std::string key = CacheKey("default", {"a"});
+  cache_.Put(key, MakeToken("t1", clock_.Now()));
+  std::string seen_key;
+  EXPECT_EQ(cache_.Evict(Fingerprint("t1"), clock_.Now(),
+                         [&seen_key](absl::string_view k, const CachedToken&) {
+                           seen_key = std::string(k);
+                           return false;
+                         }),
+            nullptr);
+  EXPECT_EQ(seen_key, key);
+  EXPECT_NE(cache_.Lookup(key, clock_.Now(), absl::ZeroDuration()).token,
+            nullptr);
+  EXPECT_NE(cache_.Evict(Fingerprint("t1"), clock_.Now(),
+                         [](absl::string_view k, const CachedToken&) {
+                           return KeyBelongsTo(k, "default");
+                         }),
+            nullptr);
+  EXPECT_EQ(cache_.Lookup(key, clock_.Now(), absl::ZeroDuration()).token,
+            nullptr);
+}
+
+TEST(KeyBelongsToTest, MatchesTheWholeCredentialOnly) {
+  const std::string key = CacheKey("caller-supplied:id#abc", {"a", "b"});
+  EXPECT_TRUE(KeyBelongsTo(key, "caller-supplied:id#abc"));
+  EXPECT_FALSE(KeyBelongsTo(key, "caller-supplied:id"));
+  EXPECT_FALSE(KeyBelongsTo(key, "caller-supplied:id#ab"));
+  EXPECT_FALSE(KeyBelongsTo(key, "caller-supplied:id#abcd"));
+  EXPECT_TRUE(KeyBelongsTo(CacheKey("p", {}), "p"));
+  EXPECT_FALSE(KeyBelongsTo("p", "p"));
+}
+
 TEST_F(TokenCacheTest, EvictRemovesTokenAndKeepsBoundedMetadata) {
   for (const char* t : {"t1", "t2", "t3"}) {
     const std::string key = CacheKey("default", {t});
