@@ -54,7 +54,7 @@ std::string JsonQuote(absl::string_view s) {
 }
 
 void Log(LogLevel level, absl::string_view event,
-         std::initializer_list<LogField> fields) {
+         absl::Span<const LogField> fields) {
   if (static_cast<int>(level) < min_level.load(std::memory_order_relaxed)) {
     return;
   }

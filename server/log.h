@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace tokenservice {
 
@@ -21,9 +22,9 @@ enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
 using LogField = std::pair<absl::string_view, std::string>;
 
 // Writes {"time":...,"level":...,"event":event, fields...} if `level` is at
-// least the minimum level. Thread-safe.
+// least the minimum level. Thread-safe. `fields` is usually a braced list.
 void Log(LogLevel level, absl::string_view event,
-         std::initializer_list<LogField> fields = {});
+         absl::Span<const LogField> fields = {});
 
 // Lines below `level` are dropped. Default kInfo.
 void SetMinLogLevel(LogLevel level);

@@ -7,7 +7,7 @@
 // would be reported as racing. In `--config=tsan` builds the same names
 // are a small reader/writer mutex on std::shared_mutex, which TSAN
 // understands, with the subset of absl::Mutex's API this project uses
-// (Lock, Unlock, ReaderLock, ReaderUnlock, Await). TSAN then checks our
+// (Lock, Unlock, ReaderLock, ReaderUnlock, Await, AwaitWithDeadline). TSAN then checks our
 // lock discipline; absl::Mutex itself is Abseil's to test.
 
 #ifndef SERVER_MUTEX_H_
@@ -15,6 +15,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define TOKENSERVICE_TSAN_MUTEX 1
@@ -64,6 +65,22 @@ class ABSL_LOCKABLE Mutex {
     changed_.notify_all();
     changed_.wait(lock, [&condition] { return condition.Eval(); });
     lock.release();
+  }
+  // Like absl::Mutex::AwaitWithDeadline: Await, giving up at `deadline`;
+  // true if `condition` holds.
+  bool AwaitWithDeadline(const absl::Condition& condition,
+                         absl::Time deadline) {
+    if (deadline == absl::InfiniteFuture()) {
+      Await(condition);
+      return true;
+    }
+    std::unique_lock<std::shared_mutex> lock(mu_, std::adopt_lock);
+    changed_.notify_all();
+    const bool met =
+        changed_.wait_until(lock, absl::ToChronoTime(deadline),
+                            [&condition] { return condition.Eval(); });
+    lock.release();
+    return met;
   }
 
  private:

@@ -20,11 +20,33 @@ ThreadPool::~ThreadPool() {
   for (std::thread& worker : workers_) worker.join();
 }
 
+void ThreadPool::Stop() {
+  std::deque<absl::AnyInvocable<void() &&>> dropped;
+  {
+    MutexLock lock(&mu_);
+    stopping_ = true;
+    dropped.swap(queue_);
+  }
+  // `dropped` is destroyed here, outside the lock: a task's captures may
+  // run code of their own when destroyed.
+}
+
 bool ThreadPool::Schedule(absl::AnyInvocable<void() &&> task) {
   MutexLock lock(&mu_);
   if (stopping_ || queue_.size() >= max_queued_) return false;
   queue_.push_back(std::move(task));
   return true;
+}
+
+bool ThreadPool::AwaitIdle(absl::Time deadline) {
+  MutexLock lock(&mu_);
+  return mu_.AwaitWithDeadline(
+      absl::Condition(
+          +[](ThreadPool* pool) ABSL_EXCLUSIVE_LOCKS_REQUIRED(pool->mu_) {
+            return pool->queue_.empty() && pool->running_ == 0;
+          },
+          this),
+      deadline);
 }
 
 void ThreadPool::Work() {
@@ -40,8 +62,12 @@ void ThreadPool::Work() {
       if (queue_.empty()) return;  // stopping, and nothing left to run
       task = std::move(queue_.front());
       queue_.pop_front();
+      ++running_;
     }
     std::move(task)();
+    task = nullptr;  // its captures go before the task counts as done
+    MutexLock lock(&mu_);
+    --running_;
   }
 }
 

@@ -14,6 +14,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/time/time.h"
 #include "server/mutex.h"
 #include "server/executor.h"
 
@@ -26,14 +27,24 @@ class ThreadPool final : public Executor {
   // holding at most `max_queued` tasks that no worker has started.
   ThreadPool(int threads, size_t max_queued);
 
-  // Runs every task already queued, then joins the workers.
+  // Runs every task still queued (none after Stop()), then joins the
+  // workers.
   ~ThreadPool() override;
+
+  // Refuses new tasks and drops the queued ones that no worker has
+  // started (destroying them unrun); tasks already running finish. For
+  // shutdown, when nobody waits for the results any more.
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   bool Schedule(absl::AnyInvocable<void() &&> task) override
       ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Waits until no task is queued or running, or until `deadline`. True
+  // when idle.
+  bool AwaitIdle(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   void Work() ABSL_LOCKS_EXCLUDED(mu_);
@@ -42,6 +53,7 @@ class ThreadPool final : public Executor {
   mutable Mutex mu_;
   std::deque<absl::AnyInvocable<void() &&>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int running_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::thread> workers_;
 };
 

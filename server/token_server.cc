@@ -118,8 +118,8 @@ int TokenServer::admin_port() const {
 TokenServer::~TokenServer() {
   Shutdown(absl::Now());
   admin_.reset();
-  // The pool's destructor joins its threads after they finish queued
-  // fetches, whose callbacks finish reactors of the (shut down) server.
+  // Joins the pool's threads once the upstream requests they are running
+  // end (each within --upstream_timeout).
   pool_.reset();
 }
 
@@ -128,7 +128,13 @@ void TokenServer::Shutdown(absl::Time deadline) {
   shut_down_ = true;
   serving_ = false;
   server_->GetHealthCheckService()->SetServingStatus(false);
+  // Returns once every call has finished: by itself before `deadline`, or
+  // cancelled at `deadline` (server/rpc_call.h), so a call waiting on
+  // myPOS does not hold it up.
   server_->Shutdown(absl::ToChronoTime(deadline));
+  // Every caller has its answer: upstream work nobody started yet is
+  // dropped rather than sent to myPOS for nobody.
+  pool_->Stop();
 }
 
 }  // namespace tokenservice

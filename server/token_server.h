@@ -50,8 +50,16 @@ class TokenServer {
   int admin_port() const;
 
   // Reports NOT_SERVING on health checks, refuses new calls, and waits until
-  // `deadline` for calls in flight, cancelling those still running then.
+  // `deadline` for calls in flight, cancelling those still running then;
+  // upstream requests not started by then are dropped.
   void Shutdown(absl::Time deadline);
+
+  // After Shutdown: waits until no upstream request is running, or until
+  // `deadline`; true when none is. (Destroying the server waits for them
+  // without a bound.)
+  bool AwaitUpstreamIdle(absl::Time deadline) {
+    return pool_->AwaitIdle(deadline);
+  }
 
  private:
   TokenServer() = default;

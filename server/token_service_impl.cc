@@ -11,10 +11,12 @@
 
 #include "absl/strings/str_cat.h"
 
+#include "server/fingerprint.h"
 #include "server/grpc_status.h"
 #include "server/issue_reply.h"
 #include "server/log.h"
 #include "server/request_validation.h"
+#include "server/rpc_call.h"
 #include "server/upstream/error_reason.h"
 #include "server/scopes.h"
 #include "server/time_util.h"
@@ -30,9 +32,6 @@ using mypos::token::v1::ListTokensResponse;
 using mypos::token::v1::RevokeRequest;
 using mypos::token::v1::RevokeResponse;
 using mypos::token::v1::TokenInfo;
-
-constexpr const char* kMethodNames[] = {"Issue", "Revoke", "GetTokenInfo",
-                                        "ListTokens"};
 
 // The caller's gRPC deadline; InfiniteFuture when it set none.
 absl::Time CallerDeadline(const grpc::CallbackServerContext* context) {
@@ -80,24 +79,6 @@ void SetReply(const IssuedToken& issued, grpc::ByteBuffer* response) {
 
 }  // namespace
 
-void TokenServiceImpl::Finish(grpc::ServerUnaryReactor* reactor,
-                              RpcMethod method, absl::string_view profile,
-                              absl::Time start,
-                              const absl::Status& status) const {
-  const absl::Duration latency = absl::Now() - start;
-  if (metrics_ != nullptr) metrics_->RecordRpc(method, status.code(), latency);
-  if (!status.ok()) {
-    // Status messages never hold secrets or tokens (docs/errors.md).
-    Log(LogLevel::kInfo, "rpc_failed",
-        {{"method", kMethodNames[static_cast<int>(method)]},
-         {"profile", std::string(profile)},
-         {"duration_ms", absl::StrCat(absl::ToInt64Milliseconds(latency))},
-         {"code", absl::StatusCodeToString(status.code())},
-         {"error", std::string(status.message())}});
-  }
-  reactor->Finish(ToGrpcStatus(status));
-}
-
 absl::StatusOr<const CallerRule*> TokenServiceImpl::Identify(
     grpc::CallbackServerContext* context) const {
   if (policy_ == nullptr || policy_->open()) return nullptr;
@@ -139,9 +120,14 @@ absl::Status TokenServiceImpl::Authorize(
 }
 
 absl::Status TokenServiceImpl::AuthorizeSupplied(
-    const absl::StatusOr<const CallerRule*>& caller) const {
+    const absl::StatusOr<const CallerRule*>& caller, Action action) const {
   if (!caller.ok()) return caller.status();
-  if (policy_ != nullptr && policy_->MaySupplyCredentials(*caller)) {
+  const CallerRule* rule = *caller;
+  if (action == Action::kRevoke && rule != nullptr && !rule->may_revoke) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "caller \"", rule->name, "\" may not revoke tokens"));
+  }
+  if (policy_ != nullptr && policy_->MaySupplyCredentials(rule)) {
     return absl::OkStatus();
   }
   return absl::PermissionDeniedError(
@@ -152,8 +138,10 @@ absl::Status TokenServiceImpl::AuthorizeSupplied(
 grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
     grpc::ByteBuffer* response) {
-  const absl::Time start = absl::Now();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const absl::Time deadline = CallerDeadline(context);
+  // Who is asking comes first: an unknown caller learns nothing, not even
+  // what is wrong with its request.
+  const absl::StatusOr<const CallerRule*> caller = Identify(context);
   // The request is only read before this returns (the broker and the grant
   // exchange copy what they keep), so it lives on a stack arena: one
   // parse, no allocation for a typical request.
@@ -164,31 +152,32 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
   google::protobuf::Arena arena(arena_options);
   IssueRequest* request =
       google::protobuf::Arena::CreateMessage<IssueRequest>(&arena);
-  if (!ParseRequest(*request_bytes, request)) {
-    Finish(reactor, RpcMethod::kIssue, "", start,
-           WithReason(absl::InvalidArgumentError(
-                          "the request is not a valid "
-                          "mypos.token.v1.IssueRequest"),
-                      kReasonInvalidRequest));
-    return reactor;
+  absl::Status allowed = caller.status();
+  if (allowed.ok() && !ParseRequest(*request_bytes, request)) {
+    allowed = WithReason(absl::InvalidArgumentError(
+                             "the request is not a valid "
+                             "mypos.token.v1.IssueRequest"),
+                         kReasonInvalidRequest);
   }
-  absl::Status allowed = ValidateIssueRequest(*request);
+  RpcCall* call =
+      new RpcCall(metrics_, RpcMethod::kIssue, request->credential(), deadline);
+  call->set_fingerprint(request->rejected_fingerprint());
+  if (allowed.ok()) allowed = ValidateIssueRequest(*request);
   if (allowed.ok()) {
     allowed = request->has_client_credentials()
-                  ? AuthorizeSupplied(Identify(context))
-                  : Authorize(Identify(context), request->credential(),
-                              Action::kIssue);
+                  ? AuthorizeSupplied(caller, Action::kIssue)
+                  : Authorize(caller, request->credential(), Action::kIssue);
   }
   if (!allowed.ok()) {
-    Finish(reactor, RpcMethod::kIssue, request->credential(), start, allowed);
-    return reactor;
+    call->FinishNow(allowed);
+    return call->Publish();
   }
   if (request->grant_type() != mypos::token::v1::GRANT_TYPE_CLIENT_CREDENTIALS) {
-    IssueWithGrant(reactor, *request, CallerDeadline(context), start, response);
-    return reactor;
+    IssueWithGrant(call, *request, deadline, response);
+    return call->Publish();
   }
   IssueParams params;
-  params.deadline = CallerDeadline(context);
+  params.deadline = deadline;
   params.credential = request->credential();
   params.scopes.assign(request->scopes().begin(), request->scopes().end());
   if (request->has_min_validity()) {
@@ -200,20 +189,18 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
         request->client_credentials().client_id(),
         request->client_credentials().client_secret()};
   }
-  broker_->Issue(std::move(params),
-                 [this, reactor, response, start,
-                  profile = request->credential()](
-                     absl::StatusOr<IssuedToken> result) {
-                   if (result.ok()) SetReply(*result, response);
-                   Finish(reactor, RpcMethod::kIssue, profile, start,
-                          result.status());
-                 });
-  return reactor;
+  broker_->Issue(std::move(params), [ref = call->Hold(), response](
+                                        absl::StatusOr<IssuedToken> result) {
+    if (!ref.Claim()) return;  // cancelled: `response` is gone
+    if (result.ok()) SetReply(*result, response);
+    ref->Finish(result.status());
+  });
+  return call->Publish();
 }
 
-void TokenServiceImpl::IssueWithGrant(grpc::ServerUnaryReactor* reactor,
+void TokenServiceImpl::IssueWithGrant(RpcCall* call,
                                       const IssueRequest& request,
-                                      absl::Time deadline, absl::Time start,
+                                      absl::Time deadline,
                                       grpc::ByteBuffer* response) {
   GrantParams params;
   params.credential = request.credential();
@@ -231,38 +218,41 @@ void TokenServiceImpl::IssueWithGrant(grpc::ServerUnaryReactor* reactor,
         std::vector<std::string>(request.scopes().begin(),
                                  request.scopes().end()));
   }
-  const std::string profile = request.credential();
-  grants_->Exchange(std::move(params), [this, reactor, response, profile,
-                                        start](
+  grants_->Exchange(std::move(params), [ref = call->Hold(), response](
                                            absl::StatusOr<GrantedToken> result) {
+    if (!ref.Claim()) return;  // cancelled: `response` is gone
     if (result.ok()) {
       IssueResponse message;
       FillIssueResponse(*result->token, /*cached=*/false, &message);
       message.set_refresh_token(result->refresh_token);
       SetReply(message, response);
     }
-    Finish(reactor, RpcMethod::kIssue, profile, start, result.status());
+    ref->Finish(result.status());
   });
 }
 
 grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
     grpc::CallbackServerContext* context, const RevokeRequest* request,
     RevokeResponse* response) {
-  const absl::Time start = absl::Now();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::Status allowed = ValidateRevokeRequest(*request);
+  const absl::Time deadline = CallerDeadline(context);
+  RpcCall* call =
+      new RpcCall(metrics_, RpcMethod::kRevoke, request->credential(), deadline);
+  call->set_fingerprint(request->has_token() ? Fingerprint(request->token())
+                                             : request->fingerprint());
+  const absl::StatusOr<const CallerRule*> caller = Identify(context);
+  absl::Status allowed = caller.status();
+  if (allowed.ok()) allowed = ValidateRevokeRequest(*request);
   if (allowed.ok()) {
     allowed = request->has_client_credentials()
-                  ? AuthorizeSupplied(Identify(context))
-                  : Authorize(Identify(context), request->credential(),
-                              Action::kRevoke);
+                  ? AuthorizeSupplied(caller, Action::kRevoke)
+                  : Authorize(caller, request->credential(), Action::kRevoke);
   }
   if (!allowed.ok()) {
-    Finish(reactor, RpcMethod::kRevoke, request->credential(), start, allowed);
-    return reactor;
+    call->FinishNow(allowed);
+    return call->Publish();
   }
   RevokeParams params;
-  params.deadline = CallerDeadline(context);
+  params.deadline = deadline;
   params.credential = request->credential();
   params.token = request->token();
   params.fingerprint = request->fingerprint();
@@ -271,26 +261,27 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
         request->client_credentials().client_id(),
         request->client_credentials().client_secret()};
   }
-  broker_->Revoke(std::move(params), [this, reactor, request, response, start](
+  broker_->Revoke(std::move(params), [ref = call->Hold(), response](
                                          absl::StatusOr<RevokeResult> result) {
+    if (!ref.Claim()) return;  // cancelled: `response` is gone
     if (result.ok()) {
       response->set_fingerprint(result->fingerprint);
       response->set_was_cached(result->was_cached);
     }
-    Finish(reactor, RpcMethod::kRevoke, request->credential(), start,
-           result.status());
+    ref->Finish(result.status());
   });
-  return reactor;
+  return call->Publish();
 }
 
 grpc::ServerUnaryReactor* TokenServiceImpl::GetTokenInfo(
     grpc::CallbackServerContext* context, const GetTokenInfoRequest* request,
     TokenInfo* response) {
-  const absl::Time start = absl::Now();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::Status status = ValidateGetTokenInfoRequest(*request);
+  RpcCall* call = new RpcCall(metrics_, RpcMethod::kGetTokenInfo, "",
+                              CallerDeadline(context));
+  call->set_fingerprint(request->fingerprint());
   const absl::StatusOr<const CallerRule*> caller = Identify(context);
-  if (status.ok() && !caller.ok()) status = caller.status();
+  absl::Status status = caller.status();
+  if (status.ok()) status = ValidateGetTokenInfoRequest(*request);
   if (status.ok() && *caller != nullptr && !(*caller)->may_read_metadata) {
     status = Authorize(caller, "", Action::kReadMetadata);
   }
@@ -313,17 +304,18 @@ grpc::ServerUnaryReactor* TokenServiceImpl::GetTokenInfo(
     if (info.ok()) *response = *std::move(info);
     status = info.status();
   }
-  Finish(reactor, RpcMethod::kGetTokenInfo, "", start, status);
-  return reactor;
+  call->FinishNow(status);
+  return call->Publish();
 }
 
 grpc::ServerUnaryReactor* TokenServiceImpl::ListTokens(
     grpc::CallbackServerContext* context, const ListTokensRequest* request,
     ListTokensResponse* response) {
-  const absl::Time start = absl::Now();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::Status status = ValidateListTokensRequest(*request);
+  RpcCall* call = new RpcCall(metrics_, RpcMethod::kListTokens,
+                              request->credential(), CallerDeadline(context));
   const absl::StatusOr<const CallerRule*> caller = Identify(context);
+  absl::Status status = caller.status();
+  if (status.ok()) status = ValidateListTokensRequest(*request);
   if (status.ok()) {
     status = Authorize(caller, request->credential(), Action::kReadMetadata);
     // With no profile named, the default one need not be allowed: the
@@ -344,9 +336,8 @@ grpc::ServerUnaryReactor* TokenServiceImpl::ListTokens(
           return CallerPolicy::MayUse(rule, profile);
         });
   }
-  Finish(reactor, RpcMethod::kListTokens, request->credential(), start,
-         status);
-  return reactor;
+  call->FinishNow(status);
+  return call->Publish();
 }
 
 }  // namespace tokenservice

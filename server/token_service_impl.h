@@ -4,7 +4,8 @@
 // grant, the GrantExchange), map the Status. The caller's gRPC deadline
 // goes with the request. Cache hits finish on the handler's thread; misses
 // finish their reactor when the broker's shared fetch completes, so no gRPC
-// thread waits on myPOS.
+// thread waits on myPOS; a cancelled call (caller gone, deadline passed,
+// shutdown grace over) finishes at once (server/rpc_call.h).
 //
 // Issue is registered as a raw method (it receives and sends the serialized
 // messages): a cache hit answers with the reply bytes serialized when the
@@ -21,12 +22,13 @@
 #include "server/caller_policy.h"
 #include "server/metrics.h"
 #include "server/grant_exchange.h"
+#include "server/rpc_call.h"
 #include "server/token_broker.h"
 
 namespace tokenservice {
 
-// Every call is first matched against the CallerPolicy: an unknown caller
-// gets UNAUTHENTICATED; a known caller asking for a profile (or an action)
+// Every call is first matched against the CallerPolicy, before its request
+// is looked at: an unknown caller gets UNAUTHENTICATED; a known caller asking for a profile (or an action)
 // it is not allowed gets PERMISSION_DENIED, worded the same whether or not
 // the profile exists.
 //
@@ -68,12 +70,6 @@ class TokenServiceImpl final : public TokenServiceBase {
       mypos::token::v1::ListTokensResponse* response) override;
 
  private:
-  // Finishes `reactor` with `status`, recording the RPC and logging
-  // failures with the profile and duration.
-  void Finish(grpc::ServerUnaryReactor* reactor, RpcMethod method,
-              absl::string_view profile, absl::Time start,
-              const absl::Status& status) const;
-
   // The caller (nullptr under an open policy), or kUnauthenticated.
   absl::StatusOr<const CallerRule*> Identify(
       grpc::CallbackServerContext* context) const;
@@ -83,15 +79,15 @@ class TokenServiceImpl final : public TokenServiceBase {
   absl::Status Authorize(const absl::StatusOr<const CallerRule*>& caller,
                          absl::string_view profile, Action action) const;
 
-  // OK if caller-supplied credentials are enabled for `caller`.
+  // OK if caller-supplied credentials are enabled for `caller` and, to
+  // revoke, it may revoke.
   absl::Status AuthorizeSupplied(
-      const absl::StatusOr<const CallerRule*>& caller) const;
+      const absl::StatusOr<const CallerRule*>& caller, Action action) const;
 
   // Issue for AUTHORIZATION_CODE and REFRESH_TOKEN.
-  void IssueWithGrant(grpc::ServerUnaryReactor* reactor,
+  void IssueWithGrant(RpcCall* call,
                       const mypos::token::v1::IssueRequest& request,
-                      absl::Time deadline, absl::Time start,
-                      grpc::ByteBuffer* response);
+                      absl::Time deadline, grpc::ByteBuffer* response);
 
   TokenBroker* const broker_;
   GrantExchange* const grants_;

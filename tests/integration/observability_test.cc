@@ -149,6 +149,19 @@ TEST_F(ObservabilityTest, InFlightCallCompletesDuringDrain) {
     health = res->status;
   }
   EXPECT_EQ(health, 503);
+  // ...new calls are refused while the one in flight is still held (this
+  // loop ends when the listener has stopped taking calls)...
+  grpc::Status refused;
+  do {
+    grpc::ClientContext list_context;
+    v1::ListTokensResponse list;
+    refused = stub_->ListTokens(&list_context, v1::ListTokensRequest(), &list);
+  } while (refused.ok());
+  // UNAVAILABLE once the listener is gone; CANCELLED for a call that
+  // reached the server as its shutdown began.
+  EXPECT_TRUE(refused.error_code() == grpc::UNAVAILABLE ||
+              refused.error_code() == grpc::CANCELLED)
+      << refused.error_code();
   // ...and the call in flight still completes.
   transport->Release();
   grpc::Status status = finished.get_future().get();
@@ -159,6 +172,64 @@ TEST_F(ObservabilityTest, InFlightCallCompletesDuringDrain) {
   // Once drained, new calls are refused.
   v1::IssueResponse late;
   EXPECT_EQ(Issue(&late).error_code(), grpc::UNAVAILABLE);
+}
+
+TEST_F(ObservabilityTest, GraceOverCancelsCallsStillWaitingOnMypos) {
+  auto transport = std::make_shared<GatedTransport>();
+  StartServer(transport);
+  grpc::ClientContext context;
+  v1::IssueRequest request;
+  v1::IssueResponse response;
+  std::promise<grpc::Status> finished;
+  stub_->async()->Issue(&context, &request, &response,
+                        [&finished](grpc::Status s) { finished.set_value(s); });
+  transport->WaitForArrival();  // held at "myPOS", and stays held
+
+  // A grace that is already over: Shutdown must not wait for myPOS. (Were
+  // the call not cancelled, this would block until the test times out.)
+  server_->Shutdown(absl::Now());
+  const grpc::Status status = finished.get_future().get();
+  EXPECT_FALSE(status.ok());
+  EXPECT_TRUE(status.error_code() == grpc::CANCELLED ||
+              status.error_code() == grpc::UNAVAILABLE)
+      << status.error_code() << " " << status.error_message();
+  EXPECT_EQ(Scrape()["tokenservice_rpcs_total{method=\"Issue\","
+                     "code=\"CANCELLED\"}"],
+            1);
+  // The fetch is still held at "myPOS": the process would not wait for it.
+  EXPECT_FALSE(server_->AwaitUpstreamIdle(absl::InfinitePast()));
+  transport->Release();  // the fetch ends; nobody is left to answer
+  EXPECT_TRUE(server_->AwaitUpstreamIdle(absl::InfiniteFuture()));
+}
+
+TEST_F(ObservabilityTest, CancelledCallEndsAtOnceAndTheSharedFetchGoesOn) {
+  auto transport = std::make_shared<GatedTransport>();
+  StartServer(transport);
+  grpc::ClientContext first_context, second_context;
+  v1::IssueRequest request;
+  v1::IssueResponse first, second;
+  std::promise<grpc::Status> first_done, second_done;
+  stub_->async()->Issue(&first_context, &request, &first,
+                        [&](grpc::Status s) { first_done.set_value(s); });
+  transport->WaitForArrival();
+  stub_->async()->Issue(&second_context, &request, &second,
+                        [&](grpc::Status s) { second_done.set_value(s); });
+  // Both callers wait on the one fetch (this loop waits for that state).
+  while (Scrape()["tokenservice_fetch_waiters"] != 2) {
+  }
+
+  first_context.TryCancel();
+  EXPECT_EQ(first_done.get_future().get().error_code(), grpc::CANCELLED);
+  // The server finished the cancelled call without waiting for myPOS.
+  while (Scrape()["tokenservice_rpcs_total{method=\"Issue\","
+                  "code=\"CANCELLED\"}"] != 1) {
+  }
+
+  transport->Release();
+  const grpc::Status status = second_done.get_future().get();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_FALSE(second.access_token().empty());
+  EXPECT_EQ(fake_->token_requests(), 1);
 }
 
 }  // namespace

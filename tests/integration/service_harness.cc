@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "google/rpc/status.pb.h"
@@ -104,6 +105,16 @@ int ServiceHarness::LogEvents(const std::string& event) {
     ++count;
   }
   return count;
+}
+
+std::vector<std::string> ServiceHarness::LogLines(const std::string& event) {
+  absl::MutexLock lock(&mu_);
+  const std::string needle = absl::StrCat("\"event\":\"", event, "\"");
+  std::vector<std::string> lines;
+  for (absl::string_view line : absl::StrSplit(log_, '\n')) {
+    if (absl::StrContains(line, needle)) lines.emplace_back(line);
+  }
+  return lines;
 }
 
 void ServiceHarness::AddCanary(const std::string& value) {

@@ -61,6 +61,8 @@ class ServiceHarness : public ::testing::Test {
 
   // Log lines so far that contain `event` (as "event":"...").
   int LogEvents(const std::string& event);
+  // Those lines themselves, in order.
+  std::vector<std::string> LogLines(const std::string& event);
 
   // Adds `value` to the strings that must never be logged.
   void AddCanary(const std::string& value);

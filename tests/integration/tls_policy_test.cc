@@ -168,6 +168,60 @@ TEST_F(TlsPolicyTest, RevokeAndMetadataNeedTheirPermissions) {
   EXPECT_TRUE(a->Revoke(&revoke_a, revoke, &revoked).ok());
 }
 
+TEST_F(TlsPolicyTest, UnknownCallerIsUnauthenticatedWhateverItSends) {
+  // Authentication comes before the request is looked at: a stranger
+  // learns nothing, not even what is wrong with its request.
+  Start();
+  auto stub = Stub(ca_.certificate(), nullptr);
+  const auto with_wrong_key = [](grpc::ClientContext& context) {
+    context.AddMetadata(kCallerKeyMetadata, "canary-wrong-key");
+  };
+  grpc::ClientContext issue_context;
+  with_wrong_key(issue_context);
+  v1::IssueRequest issue;
+  issue.add_scopes("not a \"scope\"");
+  v1::IssueResponse issued;
+  EXPECT_EQ(stub->Issue(&issue_context, issue, &issued).error_code(),
+            grpc::UNAUTHENTICATED);
+  grpc::ClientContext revoke_context;
+  with_wrong_key(revoke_context);
+  v1::RevokeResponse revoked;
+  EXPECT_EQ(stub->Revoke(&revoke_context, v1::RevokeRequest(), &revoked)
+                .error_code(),
+            grpc::UNAUTHENTICATED);
+  grpc::ClientContext info_context;
+  with_wrong_key(info_context);
+  v1::GetTokenInfoRequest info_request;
+  info_request.set_fingerprint("not-a-fingerprint");
+  v1::TokenInfo info;
+  EXPECT_EQ(stub->GetTokenInfo(&info_context, info_request, &info).error_code(),
+            grpc::UNAUTHENTICATED);
+  grpc::ClientContext list_context;
+  with_wrong_key(list_context);
+  v1::ListTokensRequest list_request;
+  list_request.set_page_size(-1);
+  v1::ListTokensResponse list;
+  EXPECT_EQ(stub->ListTokens(&list_context, list_request, &list).error_code(),
+            grpc::UNAUTHENTICATED);
+}
+
+TEST_F(TlsPolicyTest, RevokingWithSuppliedCredentialsNeedsMayRevoke) {
+  config_.caller_credentials = true;
+  config_.callers[1].may_supply_credentials = true;  // caller-b, no revoke
+  Start();
+  auto stub = Stub(ca_.certificate(), nullptr);
+  grpc::ClientContext context;
+  context.AddMetadata(kCallerKeyMetadata, kCanaryKeyB);
+  v1::RevokeRequest revoke;
+  revoke.mutable_client_credentials()->set_client_id("id-b");
+  revoke.mutable_client_credentials()->set_client_secret("secret-b");
+  revoke.set_token("some-token");
+  v1::RevokeResponse revoked;
+  EXPECT_EQ(stub->Revoke(&context, revoke, &revoked).error_code(),
+            grpc::PERMISSION_DENIED);
+  EXPECT_EQ(fake_->revoke_requests(), 0);
+}
+
 TEST_F(TlsPolicyTest, UntrustedClientCertificateAndPlaintextAreRefused) {
   Start();
   TestCertificateAuthority other("other-ca");

@@ -1,0 +1,113 @@
+// The log lines operators search by: every upstream call and every failed
+// RPC names the profile, the token's fingerprint where there is one, the
+// duration and the outcome (docs/operations.md).
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/fingerprint.h"
+#include "tests/integration/service_harness.h"
+
+namespace tokenservice {
+namespace {
+
+namespace v1 = ::mypos::token::v1;
+using ::testing::AllOf;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::string Field(const std::string& name, const std::string& value) {
+  return absl::StrCat("\"", name, "\":\"", value, "\"");
+}
+
+class LogFieldsTest : public ServiceHarness {
+ protected:
+  void SetUp() override {
+    ServiceHarness::SetUp();
+    StartFake();
+    StartServer();
+  }
+};
+
+TEST_F(LogFieldsTest, UpstreamTokenIssuedNamesProfileFingerprintAndOutcome) {
+  IssueCall call = Issue(ScopeRequest("payments"));
+  ASSERT_TRUE(call.status.ok()) << call.status.error_message();
+  EXPECT_THAT(LogLines("upstream_token_issued"),
+              ElementsAre(AllOf(
+                  HasSubstr(Field("profile", "default")),
+                  HasSubstr(Field("fingerprint", call.response.fingerprint())),
+                  HasSubstr("\"duration_ms\":\""), HasSubstr(Field("code", "OK")))));
+}
+
+TEST_F(LogFieldsTest, FailedUpstreamCallAndFailedRpcNameProfileAndOutcome) {
+  fake_->EnqueueTokenFault({400, R"({"error":"invalid_client"})"});
+  IssueCall call = Issue(ScopeRequest("payments"));
+  ASSERT_EQ(call.status.error_code(), grpc::FAILED_PRECONDITION);
+  EXPECT_THAT(LogLines("upstream_token_failed"),
+              ElementsAre(AllOf(HasSubstr(Field("profile", "default")),
+                                HasSubstr("\"duration_ms\":\""),
+                                HasSubstr(Field("code", "FAILED_PRECONDITION")))));
+  EXPECT_THAT(LogLines("rpc_failed"),
+              ElementsAre(AllOf(HasSubstr(Field("method", "Issue")),
+                                HasSubstr("\"duration_ms\":\""),
+                                HasSubstr(Field("code", "FAILED_PRECONDITION")),
+                                Not(HasSubstr("\"fingerprint\"")))));
+}
+
+TEST_F(LogFieldsTest, FailedRpcNamingATokenLogsItsFingerprint) {
+  const std::string fingerprint = Fingerprint("canary-never-issued");
+  AddCanary("canary-never-issued");
+  grpc::ClientContext by_fingerprint;
+  v1::RevokeRequest revoke;
+  revoke.set_fingerprint(fingerprint);
+  v1::RevokeResponse revoked;
+  ASSERT_EQ(stub_->Revoke(&by_fingerprint, revoke, &revoked).error_code(),
+            grpc::NOT_FOUND);
+  grpc::ClientContext info_context;
+  v1::GetTokenInfoRequest info_request;
+  info_request.set_fingerprint(fingerprint);
+  v1::TokenInfo info;
+  ASSERT_EQ(stub_->GetTokenInfo(&info_context, info_request, &info).error_code(),
+            grpc::NOT_FOUND);
+  // Revoking by value at a myPOS that refuses: the line has the
+  // fingerprint, never the value.
+  fake_->EnqueueRevokeFault({503, "{}"});
+  fake_->EnqueueRevokeFault({503, "{}"});
+  fake_->EnqueueRevokeFault({503, "{}"});
+  grpc::ClientContext by_value;
+  revoke.set_token("canary-never-issued");
+  ASSERT_EQ(stub_->Revoke(&by_value, revoke, &revoked).error_code(),
+            grpc::UNAVAILABLE);
+
+  const std::vector<std::string> lines = LogLines("rpc_failed");
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_THAT(lines[0], AllOf(HasSubstr(Field("method", "Revoke")),
+                              HasSubstr(Field("fingerprint", fingerprint)),
+                              HasSubstr(Field("code", "NOT_FOUND"))));
+  EXPECT_THAT(lines[1], AllOf(HasSubstr(Field("method", "GetTokenInfo")),
+                              HasSubstr(Field("fingerprint", fingerprint))));
+  EXPECT_THAT(lines[2], AllOf(HasSubstr(Field("method", "Revoke")),
+                              HasSubstr(Field("fingerprint", fingerprint)),
+                              HasSubstr(Field("code", "UNAVAILABLE"))));
+}
+
+TEST_F(LogFieldsTest, SomethingElseInTheFingerprintFieldIsNotLogged) {
+  // A caller who puts a token where a fingerprint goes gets
+  // INVALID_ARGUMENT, and the value is not logged.
+  AddCanary("canary-token-in-the-wrong-field");
+  grpc::ClientContext context;
+  v1::GetTokenInfoRequest request;
+  request.set_fingerprint("canary-token-in-the-wrong-field");
+  v1::TokenInfo info;
+  ASSERT_EQ(stub_->GetTokenInfo(&context, request, &info).error_code(),
+            grpc::INVALID_ARGUMENT);
+  EXPECT_THAT(LogLines("rpc_failed"),
+              ElementsAre(Not(HasSubstr("\"fingerprint\""))));
+}
+
+}  // namespace
+}  // namespace tokenservice
