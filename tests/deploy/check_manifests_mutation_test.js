@@ -53,10 +53,6 @@ const MUTATIONS = [
   }],
   ['termination grace without the margin beyond the drain',
    (o) => { pod(o).terminationGracePeriodSeconds = 25; }],
-  ['a longer upstream attempt than the margin covers', (o) => {
-    const map = find(o, 'ConfigMap');
-    map.data['token_server.flags'] += '--upstream_attempt_timeout=8s\n';
-  }],
   ['no --admin_listen (the overlay that served no /metrics)', (o) => {
     const map = find(o, 'ConfigMap');
     map.data['token_server.flags'] = map.data['token_server.flags']
