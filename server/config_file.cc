@@ -1,6 +1,7 @@
 #include "server/config_file.h"
 
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -76,8 +77,16 @@ absl::Status Resolve(const SecretSource& source, const std::string& where,
       return absl::OkStatus();
     }
     case SecretSource::kFile: {
+      // Empty once trailing CR/LF are trimmed (as CredentialStore reads it)
+      // is as unusable as missing: say so now, not at the first request.
       std::ifstream in(source.file(), std::ios::binary);
-      if (!in || in.peek() == std::ifstream::traits_type::eof()) {
+      std::string content((std::istreambuf_iterator<char>(in)),
+                          std::istreambuf_iterator<char>());
+      while (!content.empty() &&
+             (content.back() == '\n' || content.back() == '\r')) {
+        content.pop_back();
+      }
+      if (!in || content.empty()) {
         return Invalid(where + ".file", absl::StrCat(Quote(source.file()),
                                                      " cannot be read or is empty"));
       }

@@ -69,6 +69,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   tokenservice::SetMinLogLevel(level);
+  if (absl::GetFlag(FLAGS_shutdown_grace) < absl::ZeroDuration()) {
+    std::fprintf(stderr, "token_server: --shutdown_grace: must not be "
+                 "negative\n");
+    return 2;
+  }
   absl::StatusOr<tokenservice::ServerConfig> config =
       tokenservice::ConfigFromFlags(&std::getenv);
   if (!config.ok()) {

@@ -236,27 +236,49 @@ absl::Status RetryOptionsFromFlags(RetryingOAuthClient::Options* retry) {
 
 }  // namespace
 
+namespace {
+
+// `url` for an error message, with any user information (user:password@)
+// replaced: an operator who put credentials in a URL must not find them in
+// the log.
+std::string Shown(absl::string_view url) {
+  const size_t scheme = url.find("://");
+  const size_t begin = scheme == absl::string_view::npos ? 0 : scheme + 3;
+  const size_t end = std::min(url.find('/', begin), url.size());
+  const size_t at = url.substr(0, end).rfind('@');
+  if (at == absl::string_view::npos || at < begin) return std::string(url);
+  return absl::StrCat(url.substr(0, begin), "<redacted>", url.substr(at));
+}
+
+}  // namespace
+
 absl::Status ValidateUpstreamUrl(absl::string_view field,
                                  absl::string_view url) {
   absl::string_view rest = url;
   bool https = absl::ConsumePrefix(&rest, "https://");
   if (!https && !absl::ConsumePrefix(&rest, "http://")) {
     return absl::InvalidArgumentError(
-        absl::StrCat(field, ": \"", url, "\" is not an https:// URL"));
+        absl::StrCat(field, ": \"", Shown(url), "\" is not an https:// URL"));
   }
   absl::string_view authority = rest.substr(0, rest.find('/'));
   absl::string_view host = authority;
   if (!absl::StartsWith(host, "[")) host = host.substr(0, host.rfind(':'));
   else host = host.substr(0, host.find(']') + 1);
-  if (host.empty() || absl::StrContains(authority, "@") ||
+  if (absl::StrContains(authority, "@")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": \"", Shown(url),
+        "\" holds user information; credentials go in the secret files, "
+        "never in a URL"));
+  }
+  if (host.empty() ||
       std::any_of(url.begin(), url.end(),
                   [](char c) { return c <= 0x20 || c >= 0x7f; })) {
     return absl::InvalidArgumentError(
-        absl::StrCat(field, ": \"", url, "\" is not a usable URL"));
+        absl::StrCat(field, ": \"", Shown(url), "\" is not a usable URL"));
   }
   if (!https && !IsLoopbackHost(host)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        field, ": \"", url,
+        field, ": \"", Shown(url),
         "\" uses plain http, allowed only for a loopback host (the fake "
         "myPOS)"));
   }

@@ -1,6 +1,8 @@
 #include "server/token_broker.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <utility>
 
@@ -35,8 +37,13 @@ TokenBroker::TokenBroker(BrokerOptions options,
       secret_hash_key_(32, '\0'),
       cache_(/*revoked_retention=*/1000,
              options_.max_caller_credential_tokens) {
-  RAND_bytes(reinterpret_cast<unsigned char*>(secret_hash_key_.data()),
-             static_cast<int>(secret_hash_key_.size()));
+  // Without a random key the hashes of caller-supplied secrets would be
+  // plain functions of the secrets: better not to start at all.
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(secret_hash_key_.data()),
+                 static_cast<int>(secret_hash_key_.size())) != 1) {
+    std::fprintf(stderr, "token_server: no random bytes from OpenSSL\n");
+    std::abort();
+  }
 }
 
 namespace {

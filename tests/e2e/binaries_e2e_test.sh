@@ -42,6 +42,15 @@ set -e
 grep -q -- "--token_url" "${TMP}/badurl.err" || fail "line does not name --token_url"
 if grep -q "${CANARY_SECRET}" "${TMP}/badurl.err"; then fail "secret in error output"; fi
 
+set +e
+MYPOS_CLIENT_ID=x MYPOS_CLIENT_SECRET="${CANARY_SECRET}" "${SERVER}" \
+  --listen=127.0.0.1:0 --shutdown_grace=-1s 2>"${TMP}/badgrace.err" >/dev/null
+code=$?
+set -e
+[[ ${code} == 2 ]] || fail "negative --shutdown_grace exited ${code}, want 2"
+[[ $(wc -l <"${TMP}/badgrace.err") == 1 ]] || fail "want one line: $(cat "${TMP}/badgrace.err")"
+grep -q -- "--shutdown_grace" "${TMP}/badgrace.err" || fail "line does not name --shutdown_grace"
+
 # --- the round trip ------------------------------------------------------
 "${FAKE}" --port_file="${TMP}/fake.port" --client_id=e2e \
   --client_secret="${CANARY_SECRET}" >"${TMP}/fake.log" 2>&1 &

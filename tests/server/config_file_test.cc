@@ -68,6 +68,15 @@ TEST_F(ConfigFileTest, ResolvesValuesEnvironmentAndFiles) {
   EXPECT_EQ(loaded->client_secret, kCanarySecret);
 }
 
+TEST_F(ConfigFileTest, SecretFileHoldingOnlyANewlineIsRefusedAtStartUp) {
+  // CredentialStore trims trailing CR/LF, so this file is an empty secret:
+  // refused now rather than at the first request to myPOS.
+  const std::string blank = Write("blank-secret", "\r\n\n");
+  ExpectError("profiles { name: 'a' client_id { value: 'id' }\n"
+              "           client_secret { file: '" + blank + "' } }\n",
+              "profiles[0].client_secret.file");
+}
+
 TEST_F(ConfigFileTest, SyntaxErrorNamesFileAndLine) {
   absl::Status status = Load("profiles { name: 'a'\n  bogus: 1 }\n").status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);

@@ -223,5 +223,18 @@ TEST(ValidateUpstreamUrl, AcceptsHttpsAndLoopbackHttpOnly) {
   }
 }
 
+TEST(ValidateUpstreamUrl, NeverRepeatsCredentialsFoundInTheUrl) {
+  for (const char* url : {"https://user:canary-pw@h/x",
+                          "ftp://user:canary-pw@h/x",
+                          "http://canary-pw@10.0.0.1/x"}) {
+    const absl::Status status = ValidateUpstreamUrl("--token_url", url);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << url;
+    EXPECT_THAT(status.message(), Not(HasSubstr("canary-pw"))) << url;
+    EXPECT_THAT(status.message(), HasSubstr("<redacted>@")) << url;
+  }
+  // A '@' after the authority is part of the path, not user information.
+  EXPECT_TRUE(ValidateUpstreamUrl("f", "https://h/x@y").ok());
+}
+
 }  // namespace
 }  // namespace tokenservice
