@@ -113,6 +113,24 @@ TEST_F(TlsPolicyTest, MtlsCallerMayUseItsProfileOnly) {
   EXPECT_EQ(fake_->token_requests(), 1);
 }
 
+TEST_F(TlsPolicyTest, MtlsCallerIsIdentifiedByItsDnsName) {
+  config_.callers.push_back(
+      CallerRule{"caller-c", {"caller-c.internal"}, "", {"b"}});
+  Start();
+  const PemKeyPair dns = ca_.Issue("caller-c", {"DNS:caller-c.internal"});
+  // Same name, but as the subject's CN only: not an identity.
+  const PemKeyPair cn_only = ca_.Issue("caller-c.internal", {"DNS:elsewhere"});
+  auto stub = Stub(ca_.certificate(), &dns);
+  auto other = Stub(ca_.certificate(), &cn_only);
+  v1::IssueResponse response;
+  grpc::Status ok = Issue(*stub, "b", &response);
+  EXPECT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(Issue(*stub, "a", &response).error_code(),
+            grpc::PERMISSION_DENIED);
+  EXPECT_EQ(Issue(*other, "b", &response).error_code(),
+            grpc::UNAUTHENTICATED);
+}
+
 TEST_F(TlsPolicyTest, KeyCallerIsIdentifiedByMetadata) {
   Start();
   auto stub = Stub(ca_.certificate(), nullptr);  // TLS, no client cert
