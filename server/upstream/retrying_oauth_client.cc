@@ -61,10 +61,11 @@ absl::StatusOr<UpstreamToken> RetryingOAuthClient::FetchToken(
     const std::vector<std::string>& scopes, absl::Time deadline) {
   if (absl::Status s = CheckRejected(credentials); !s.ok()) return s;
   absl::StatusOr<UpstreamToken> result;
+  // Retry returns the last attempt's status, which `result` already holds.
   Retry("token", deadline, [&] {
     result = inner_->FetchToken(credentials, scopes, deadline);
     return result.status();
-  });
+  }).IgnoreError();
   NoteResult(credentials, result.status());
   return result;
 }

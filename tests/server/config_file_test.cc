@@ -172,7 +172,7 @@ TEST_F(ConfigFileTest, MissingFileIsNamed) {
 // (a name, a path, the character a syntax error stopped at) must not break
 // the one-line start-up error.
 TEST_F(ConfigFileTest, ErrorsQuotingTheFileStayOnOneLine) {
-  for (const std::string text : {
+  for (const std::string& text : {
            std::string("default_profile: 'a\\nb'"),
            std::string("profiles { name: 'a' client_id { env: 'X\\nY' } }"),
            std::string("profiles { name: 'a' client_id { value: 'x' } "
