@@ -1,18 +1,27 @@
-// RpcCall: the reactor of one unary RPC, finished exactly once — by the
-// work when it completes, or with CANCELLED/DEADLINE_EXCEEDED as soon as
-// gRPC cancels the call, whichever comes first.
+// How a unary RPC of ours ends: RpcRecord, FinishInline and RpcCall.
 //
-// gRPC's DefaultReactor never hears of a cancellation, so a call waiting
-// on myPOS would hold on to a caller who has gone away and keep
-// Server::Shutdown waiting past its deadline for myPOS to answer. With
-// RpcCall, OnCancel (the caller cancelled, its deadline passed, or the
-// server's shutdown grace ran out) finishes the call at once; the shared
-// upstream fetch goes on for the other callers, and when it completes this
-// call's work finds it already claimed and touches nothing of it (its
-// request and response are gone by then).
+// A call answered before its handler returns (a cache hit, a refusal, a
+// metadata read) finishes on gRPC's DefaultReactor through FinishInline:
+// gRPC completes that reactor inline, while a reactor of our own has its
+// OnDone run through gRPC's executor, a thread hop that cost the cache-hit
+// path 10-15% of its throughput on two cores (BENCHMARKS.md).
+//
+// A call that waits (on myPOS) gets an RpcCall, finished exactly once — by
+// the work when it completes, or with CANCELLED/DEADLINE_EXCEEDED as soon
+// as gRPC cancels the call, whichever comes first. gRPC's DefaultReactor
+// never hears of a cancellation, so a call waiting on myPOS would hold on to
+// a caller who has gone away and keep Server::Shutdown waiting past its
+// deadline for myPOS to answer. With RpcCall, OnCancel (the caller
+// cancelled, its deadline passed, or the server's shutdown grace ran out)
+// finishes the call at once; the shared upstream fetch goes on for the
+// other callers, and when it completes this call's work finds it already
+// claimed and touches nothing of it (its request and response are gone by
+// then).
 //
 // Usage in a callback handler:
-//   RpcCall* call = new RpcCall(metrics, RpcMethod::kIssue, profile, deadline);
+//   RpcRecord record(metrics, RpcMethod::kIssue, profile);
+//   if (!allowed.ok()) return FinishInline(context, record, allowed);
+//   RpcCall* call = new RpcCall(std::move(record), deadline);
 //   StartWork([ref = call->Hold()](Result r) {
 //     if (!ref.Claim()) return;      // cancelled first: nothing to do
 //     ... write the response ...     // only now is the call ours
@@ -20,9 +29,9 @@
 //   });
 //   return call->Publish();
 //
-// Finishing records the RPC in `metrics` (may be null) and logs a failure
-// as one `rpc_failed` line with method, profile, fingerprint (when the
-// request named a token), duration, code and message.
+// Either way the end is recorded in `metrics` (may be null), and a failure
+// logged as one `rpc_failed` line with method, profile, fingerprint (when
+// the request named a token), duration, code and message.
 
 #ifndef SERVER_RPC_CALL_H_
 #define SERVER_RPC_CALL_H_
@@ -39,6 +48,34 @@
 #include "server/metrics.h"
 
 namespace tokenservice {
+
+// What the metrics and the failure log need to know of one call. Its start
+// is when it is made.
+class RpcRecord {
+ public:
+  RpcRecord(Metrics* metrics, RpcMethod method, std::string profile);
+
+  // The fingerprint of the token the request names, for the failure log.
+  // Ignored unless it has the form of a fingerprint: a caller who put a
+  // token (or anything else) there by mistake must not get it logged.
+  void set_fingerprint(absl::string_view fingerprint);
+
+  // Records the call's end with `status`, and logs it if it failed.
+  void End(const absl::Status& status) const;
+
+ private:
+  Metrics* metrics_;
+  RpcMethod method_;
+  std::string profile_;
+  std::string fingerprint_;
+  absl::Time start_;
+};
+
+// Records the call and finishes it with `status` on the context's
+// DefaultReactor, which the handler returns.
+grpc::ServerUnaryReactor* FinishInline(grpc::CallbackServerContext* context,
+                                       const RpcRecord& record,
+                                       const absl::Status& status);
 
 class RpcCall final : public grpc::ServerUnaryReactor {
  public:
@@ -67,8 +104,8 @@ class RpcCall final : public grpc::ServerUnaryReactor {
 
   // `deadline` is the caller's (InfiniteFuture for none): a cancellation
   // after it is counted as DEADLINE_EXCEEDED, before it as CANCELLED.
-  RpcCall(Metrics* metrics, RpcMethod method, std::string profile,
-          absl::Time deadline);
+  RpcCall(RpcRecord record, absl::Time deadline)
+      : record_(std::move(record)), deadline_(deadline) {}
 
   // A reference for the work that finishes the call.
   CallRef Hold() {
@@ -76,20 +113,8 @@ class RpcCall final : public grpc::ServerUnaryReactor {
     return CallRef(this);
   }
 
-  // The fingerprint of the token the request names, for the failure log.
-  // Ignored unless it has the form of a fingerprint: a caller who put a
-  // token (or anything else) there by mistake must not get it logged.
-  void set_fingerprint(absl::string_view fingerprint);
-
-  // Records and finishes the call. Call once, after a successful Claim()
-  // (or, in the handler itself, with no CallRef given out yet: see
-  // FinishNow()).
+  // Records and finishes the call. Call once, after a successful Claim().
   void Finish(const absl::Status& status);
-  // Claims the call and finishes it with `status`: for handlers that
-  // answer before they return.
-  void FinishNow(const absl::Status& status) {
-    if (ClaimOnce()) Finish(status);
-  }
 
   // The handler's last word: returns the call for the handler to return.
   // (gRPC calls OnCancel only after the handler returned, through its core,
@@ -112,12 +137,8 @@ class RpcCall final : public grpc::ServerUnaryReactor {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
 
-  Metrics* const metrics_;
-  const RpcMethod method_;
-  const std::string profile_;
-  const absl::Time start_;
+  const RpcRecord record_;
   const absl::Time deadline_;
-  std::string fingerprint_;
   std::atomic<bool> claimed_{false};
   std::atomic<bool> published_{false};
   // gRPC's, until OnDone; plus one per CallRef.

@@ -78,6 +78,18 @@ absl::StatusOr<const CredentialProfile*> TokenBroker::ResolveProfile(
 }
 
 void TokenBroker::Issue(IssueParams params, IssueCallback done) {
+  Issue(
+      std::move(params),
+      [&done](absl::StatusOr<IssuedToken> result) {
+        std::move(done)(std::move(result));
+      },
+      [&done] { return std::move(done); });
+}
+
+void TokenBroker::Issue(
+    IssueParams params,
+    absl::FunctionRef<void(absl::StatusOr<IssuedToken>)> at_once,
+    absl::FunctionRef<IssueCallback()> later) {
   // The hit path copies nothing but the cache key: the profile is the
   // store's, the scopes are the caller's (or the profile's, normalised at
   // start-up).
@@ -85,7 +97,7 @@ void TokenBroker::Issue(IssueParams params, IssueCallback done) {
   absl::StatusOr<const CredentialProfile*> resolved =
       ResolveProfile(params.credential, params.caller_credentials, &supplied);
   if (!resolved.ok()) {
-    std::move(done)(resolved.status());
+    at_once(resolved.status());
     return;
   }
   const CredentialProfile* profile = *resolved;
@@ -116,10 +128,10 @@ void TokenBroker::Issue(IssueParams params, IssueCallback done) {
       metrics_->RecordShortValidity();  // the cache must never allow this
     }
     if (hit.refresh_due) StartRefresh(key, *profile, scopes);
-    std::move(done)(IssuedToken{std::move(hit.token), /*cached=*/true});
+    at_once(IssuedToken{std::move(hit.token), /*cached=*/true});
     return;
   }
-  Waiter waiter{min_validity, std::move(done), params.deadline};
+  Waiter waiter{min_validity, later(), params.deadline};
   if (!JoinFetch(key, *profile, scopes, params.deadline, waiter)) {
     std::move(waiter.done)(WithReason(
         absl::ResourceExhaustedError(

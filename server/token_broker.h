@@ -31,6 +31,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "server/mutex.h"
 #include "absl/time/time.h"
@@ -124,6 +125,17 @@ class TokenBroker {
   // tokens shorter-lived than min_validity; kResourceExhausted too many
   // fetches queued; upstream errors as OAuthClient::FetchToken returns.
   void Issue(IssueParams params, IssueCallback done) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The same, for a caller that answers differently when the answer is at
+  // hand at once (the gRPC handler finishes those inline, on gRPC's
+  // DefaultReactor). Before returning, calls exactly one of: `at_once`, with a
+  // cache hit or an immediate error; or `later`, for the callback that
+  // takes a result that may have to wait for myPOS (called exactly once:
+  // on an executor thread, or on this thread before Issue returns when a
+  // fetch stored the token meanwhile or too many fetches are queued).
+  void Issue(IssueParams params,
+             absl::FunctionRef<void(absl::StatusOr<IssuedToken>)> at_once,
+             absl::FunctionRef<IssueCallback()> later) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Removes the token from the cache (so it is never handed out again),
   // then revokes it at myPOS on an executor thread and calls `done` once.

@@ -159,20 +159,17 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
                              "mypos.token.v1.IssueRequest"),
                          kReasonInvalidRequest);
   }
-  RpcCall* call =
-      new RpcCall(metrics_, RpcMethod::kIssue, request->credential(), deadline);
-  call->set_fingerprint(request->rejected_fingerprint());
+  RpcRecord record(metrics_, RpcMethod::kIssue, request->credential());
+  record.set_fingerprint(request->rejected_fingerprint());
   if (allowed.ok()) allowed = ValidateIssueRequest(*request);
   if (allowed.ok()) {
     allowed = request->has_client_credentials()
                   ? AuthorizeSupplied(caller, Action::kIssue)
                   : Authorize(caller, request->credential(), Action::kIssue);
   }
-  if (!allowed.ok()) {
-    call->FinishNow(allowed);
-    return call->Publish();
-  }
+  if (!allowed.ok()) return FinishInline(context, record, allowed);
   if (request->grant_type() != mypos::token::v1::GRANT_TYPE_CLIENT_CREDENTIALS) {
+    RpcCall* call = new RpcCall(std::move(record), deadline);
     IssueWithGrant(call, *request, deadline, response);
     return call->Publish();
   }
@@ -189,13 +186,26 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
         request->client_credentials().client_id(),
         request->client_credentials().client_secret()};
   }
-  broker_->Issue(std::move(params), [ref = call->Hold(), response](
-                                        absl::StatusOr<IssuedToken> result) {
-    if (!ref.Claim()) return;  // cancelled: `response` is gone
-    if (result.ok()) SetReply(*result, response);
-    ref->Finish(result.status());
-  });
-  return call->Publish();
+  // A cache hit (the hot path) or an immediate error is answered inline;
+  // only a call that waits for myPOS gets an RpcCall (server/rpc_call.h).
+  grpc::ServerUnaryReactor* reactor = nullptr;
+  RpcCall* call = nullptr;
+  broker_->Issue(
+      std::move(params),
+      [&](absl::StatusOr<IssuedToken> result) {
+        if (result.ok()) SetReply(*result, response);
+        reactor = FinishInline(context, record, result.status());
+      },
+      [&]() -> IssueCallback {
+        call = new RpcCall(std::move(record), deadline);
+        return [ref = call->Hold(), response](
+                   absl::StatusOr<IssuedToken> result) {
+          if (!ref.Claim()) return;  // cancelled: `response` is gone
+          if (result.ok()) SetReply(*result, response);
+          ref->Finish(result.status());
+        };
+      });
+  return call != nullptr ? call->Publish() : reactor;
 }
 
 void TokenServiceImpl::IssueWithGrant(RpcCall* call,
@@ -235,10 +245,9 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
     grpc::CallbackServerContext* context, const RevokeRequest* request,
     RevokeResponse* response) {
   const absl::Time deadline = CallerDeadline(context);
-  RpcCall* call =
-      new RpcCall(metrics_, RpcMethod::kRevoke, request->credential(), deadline);
-  call->set_fingerprint(request->has_token() ? Fingerprint(request->token())
-                                             : request->fingerprint());
+  RpcRecord record(metrics_, RpcMethod::kRevoke, request->credential());
+  record.set_fingerprint(request->has_token() ? Fingerprint(request->token())
+                                              : request->fingerprint());
   const absl::StatusOr<const CallerRule*> caller = Identify(context);
   absl::Status allowed = caller.status();
   if (allowed.ok()) allowed = ValidateRevokeRequest(*request);
@@ -247,10 +256,7 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
                   ? AuthorizeSupplied(caller, Action::kRevoke)
                   : Authorize(caller, request->credential(), Action::kRevoke);
   }
-  if (!allowed.ok()) {
-    call->FinishNow(allowed);
-    return call->Publish();
-  }
+  if (!allowed.ok()) return FinishInline(context, record, allowed);
   RevokeParams params;
   params.deadline = deadline;
   params.credential = request->credential();
@@ -261,6 +267,7 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
         request->client_credentials().client_id(),
         request->client_credentials().client_secret()};
   }
+  RpcCall* call = new RpcCall(std::move(record), deadline);
   broker_->Revoke(std::move(params), [ref = call->Hold(), response](
                                          absl::StatusOr<RevokeResult> result) {
     if (!ref.Claim()) return;  // cancelled: `response` is gone
@@ -276,9 +283,8 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
 grpc::ServerUnaryReactor* TokenServiceImpl::GetTokenInfo(
     grpc::CallbackServerContext* context, const GetTokenInfoRequest* request,
     TokenInfo* response) {
-  RpcCall* call = new RpcCall(metrics_, RpcMethod::kGetTokenInfo, "",
-                              CallerDeadline(context));
-  call->set_fingerprint(request->fingerprint());
+  RpcRecord record(metrics_, RpcMethod::kGetTokenInfo, "");
+  record.set_fingerprint(request->fingerprint());
   const absl::StatusOr<const CallerRule*> caller = Identify(context);
   absl::Status status = caller.status();
   if (status.ok()) status = ValidateGetTokenInfoRequest(*request);
@@ -304,15 +310,13 @@ grpc::ServerUnaryReactor* TokenServiceImpl::GetTokenInfo(
     if (info.ok()) *response = *std::move(info);
     status = info.status();
   }
-  call->FinishNow(status);
-  return call->Publish();
+  return FinishInline(context, record, status);
 }
 
 grpc::ServerUnaryReactor* TokenServiceImpl::ListTokens(
     grpc::CallbackServerContext* context, const ListTokensRequest* request,
     ListTokensResponse* response) {
-  RpcCall* call = new RpcCall(metrics_, RpcMethod::kListTokens,
-                              request->credential(), CallerDeadline(context));
+  RpcRecord record(metrics_, RpcMethod::kListTokens, request->credential());
   const absl::StatusOr<const CallerRule*> caller = Identify(context);
   absl::Status status = caller.status();
   if (status.ok()) status = ValidateListTokensRequest(*request);
@@ -336,8 +340,7 @@ grpc::ServerUnaryReactor* TokenServiceImpl::ListTokens(
           return CallerPolicy::MayUse(rule, profile);
         });
   }
-  call->FinishNow(status);
-  return call->Publish();
+  return FinishInline(context, record, status);
 }
 
 }  // namespace tokenservice

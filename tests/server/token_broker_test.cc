@@ -91,6 +91,49 @@ TEST_F(TokenBrokerTest, IssueMissFetchesOnceThenHitsCache) {
   EXPECT_EQ(executor_.pending(), 0u);
 }
 
+// The two-callback Issue the gRPC handler uses: a hit or an immediate error
+// reaches `at_once` and nothing else; a miss asks `later` once for the
+// callback that gets the fetch's result.
+TEST_F(TokenBrokerTest, IssueSaysWhetherTheAnswerIsAtHandOrComesLater) {
+  EXPECT_CALL(upstream_, FetchToken).WillOnce(Return(Token("tok-1")));
+  int at_once_calls = 0;
+  int later_calls = 0;
+  std::optional<absl::StatusOr<IssuedToken>> answer;
+  Result<IssuedToken> fetched;
+  auto at_once = [&](absl::StatusOr<IssuedToken> r) {
+    ++at_once_calls;
+    answer = std::move(r);
+  };
+  auto later = [&] {
+    ++later_calls;
+    return fetched.Callback();
+  };
+
+  broker_.Issue(Params({"webhooks"}), at_once, later);  // miss
+  EXPECT_EQ(at_once_calls, 0);
+  EXPECT_EQ(later_calls, 1);
+  EXPECT_FALSE(fetched.value.has_value());
+  EXPECT_EQ(executor_.RunAll(), 1);
+  ASSERT_TRUE(fetched.value.has_value());
+  ASSERT_TRUE(fetched.value->ok());
+  EXPECT_FALSE((*fetched.value)->cached);
+
+  broker_.Issue(Params({"webhooks"}), at_once, later);  // hit
+  EXPECT_EQ(at_once_calls, 1);
+  EXPECT_EQ(later_calls, 1);
+  ASSERT_TRUE(answer.has_value() && answer->ok());
+  EXPECT_TRUE((*answer)->cached);
+  EXPECT_EQ((*answer)->token->access_token, "tok-1");
+
+  IssueParams unknown = Params();
+  unknown.credential = "no-such-profile";
+  broker_.Issue(std::move(unknown), at_once, later);  // immediate error
+  EXPECT_EQ(at_once_calls, 2);
+  EXPECT_EQ(later_calls, 1);
+  EXPECT_EQ(answer->status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(executor_.pending(), 0u);
+}
+
 TEST_F(TokenBrokerTest, ConcurrentMissesShareOneFetch) {
   EXPECT_CALL(upstream_, FetchToken).WillOnce(Return(Token("tok-1")));
   Result<IssuedToken> results[3];
