@@ -1,7 +1,6 @@
 #include "server/config_file.h"
 
 #include <fstream>
-#include <iterator>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -79,9 +78,13 @@ absl::Status Resolve(const SecretSource& source, const std::string& where,
     case SecretSource::kFile: {
       // Empty once trailing CR/LF are trimmed (as CredentialStore reads it)
       // is as unusable as missing: say so now, not at the first request.
+      // Read through rdbuf(), as everywhere: an istreambuf_iterator would
+      // throw out of start-up for a directory (EISDIR) instead of letting
+      // this say what is wrong.
       std::ifstream in(source.file(), std::ios::binary);
-      std::string content((std::istreambuf_iterator<char>(in)),
-                          std::istreambuf_iterator<char>());
+      std::stringstream buffer;
+      if (in) buffer << in.rdbuf();
+      std::string content = buffer.str();
       while (!content.empty() &&
              (content.back() == '\n' || content.back() == '\r')) {
         content.pop_back();

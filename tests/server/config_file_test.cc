@@ -77,6 +77,22 @@ TEST_F(ConfigFileTest, SecretFileHoldingOnlyANewlineIsRefusedAtStartUp) {
               "profiles[0].client_secret.file");
 }
 
+// Found by fuzz/config_file_harness (file: ""): a directory where a secret
+// file should be threw out of start-up instead of naming the field, and
+// must not throw when the file is read again for a request either.
+TEST_F(ConfigFileTest, SecretFileThatIsADirectoryIsRefused) {
+  const std::string dir = std::getenv("TEST_TMPDIR");
+  ExpectError("profiles { name: 'a' client_id { value: 'id' }\n"
+              "           client_secret { file: '" + dir + "' } }\n",
+              "profiles[0].client_secret.file");
+  CredentialProfile profile;
+  profile.name = "a";
+  profile.credentials.client_id = "id";
+  profile.client_secret_file = dir;
+  EXPECT_EQ(CredentialStore::Load(profile).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 TEST_F(ConfigFileTest, SyntaxErrorNamesFileAndLine) {
   absl::Status status = Load("profiles { name: 'a'\n  bogus: 1 }\n").status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
