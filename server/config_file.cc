@@ -1,6 +1,7 @@
 #include "server/config_file.h"
 
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -76,20 +77,11 @@ absl::Status Resolve(const SecretSource& source, const std::string& where,
       return absl::OkStatus();
     }
     case SecretSource::kFile: {
-      // Empty once trailing CR/LF are trimmed (as CredentialStore reads it)
-      // is as unusable as missing: say so now, not at the first request.
-      // Read through rdbuf(), as everywhere: an istreambuf_iterator would
-      // throw out of start-up for a directory (EISDIR) instead of letting
-      // this say what is wrong.
-      std::ifstream in(source.file(), std::ios::binary);
-      std::stringstream buffer;
-      if (in) buffer << in.rdbuf();
-      std::string content = buffer.str();
-      while (!content.empty() &&
-             (content.back() == '\n' || content.back() == '\r')) {
-        content.pop_back();
-      }
-      if (!in || content.empty()) {
+      // Read as CredentialStore will read it on every request: empty is as
+      // unusable as missing, so say so now, not at the first request.
+      const std::optional<std::string> content =
+          ReadTrimmedFile(source.file());
+      if (!content.has_value() || content->empty()) {
         return Invalid(where + ".file", absl::StrCat(Quote(source.file()),
                                                      " cannot be read or is empty"));
       }
@@ -118,15 +110,7 @@ absl::StatusOr<CallerRule> ResolveCaller(
         !s.ok()) {
       return s;
     }
-    if (!file.empty()) {
-      std::ifstream in(file, std::ios::binary);
-      std::stringstream content;
-      content << in.rdbuf();
-      key = content.str();
-      while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) {
-        key.pop_back();
-      }
-    }
+    if (!file.empty()) key = ReadTrimmedFile(file).value_or("");
     if (key.empty()) return Invalid(where + ".key", "is empty");
     rule.key_digest = CallerPolicy::KeyDigest(key);
   }

@@ -11,26 +11,33 @@
 namespace tokenservice {
 namespace {
 
-// The file's content without trailing CR/LF (editors and `echo` add them).
 absl::StatusOr<std::string> ReadTrimmed(const CredentialProfile& profile,
                                         absl::string_view what,
                                         const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream content;
-  if (in) content << in.rdbuf();
-  std::string value = content.str();
-  while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) {
-    value.pop_back();
-  }
-  if (!in || value.empty()) {
+  std::optional<std::string> value = ReadTrimmedFile(path);
+  if (!value.has_value() || value->empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat("profile \"", profile.name, "\": the ", what, " file \"",
                      path, "\" cannot be read or is empty"));
   }
-  return value;
+  return *std::move(value);
 }
 
 }  // namespace
+
+std::optional<std::string> ReadTrimmedFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  // Through rdbuf(): an istreambuf_iterator would throw for a directory
+  // (EISDIR); this reads it as empty.
+  std::stringstream content;
+  content << in.rdbuf();
+  std::string value = content.str();
+  while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) {
+    value.pop_back();
+  }
+  return value;
+}
 
 CredentialStore::CredentialStore(std::string default_profile,
                                  std::vector<CredentialProfile> profiles)

@@ -10,6 +10,7 @@
 #define SERVER_CREDENTIAL_STORE_H_
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,11 @@ struct CredentialProfile {
   // the cache tells secrets apart without holding them.
   std::string secret_hash;
 };
+
+// The content of the file at `path` without trailing CR/LF (editors and
+// `echo` add them); nullopt when it cannot be opened. A file that opens but
+// cannot be read (a directory) reads as empty.
+std::optional<std::string> ReadTrimmedFile(const std::string& path);
 
 // Immutable after construction, so thread-safe.
 class CredentialStore {

@@ -1,9 +1,8 @@
 #include "server/server_config.h"
 
 #include <algorithm>
-
-#include <fstream>
-#include <sstream>
+#include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -287,22 +286,16 @@ absl::Status ValidateUpstreamUrl(absl::string_view field,
 
 absl::StatusOr<std::string> ReadSecretFile(absl::string_view field,
                                            const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  std::optional<std::string> value = ReadTrimmedFile(path);
+  if (!value.has_value()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--", field, ": cannot read \"", path, "\""));
   }
-  std::stringstream content;
-  content << in.rdbuf();
-  std::string value = content.str();
-  while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) {
-    value.pop_back();
-  }
-  if (value.empty()) {
+  if (value->empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--", field, ": \"", path, "\" is empty"));
   }
-  return value;
+  return *std::move(value);
 }
 
 absl::StatusOr<ServerConfig> ConfigFromFlags(
