@@ -7,12 +7,12 @@
 #include <string>
 
 #include "benchmark/benchmark.h"
-#include "server/clock.h"
-#include "server/credential_store.h"
-#include "server/fingerprint.h"
-#include "server/thread_pool.h"
-#include "server/token_broker.h"
-#include "server/token_cache.h"
+#include "base/clock.h"
+#include "server/broker/credential_store.h"
+#include "base/fingerprint.h"
+#include "server/ops/thread_pool.h"
+#include "server/broker/token_broker.h"
+#include "server/broker/token_cache.h"
 
 namespace tokenservice {
 namespace {

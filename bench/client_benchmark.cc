@@ -10,7 +10,7 @@
 #include "client/token_client.h"
 #include "gmock/gmock.h"
 #include "proto/token_service_mock.grpc.pb.h"
-#include "server/clock.h"
+#include "base/clock.h"
 
 namespace tokenservice {
 namespace {

@@ -13,11 +13,11 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
-#include "server/clock.h"
-#include "server/credential_store.h"
-#include "server/log.h"
-#include "server/token_broker.h"
-#include "tests/server/manual_executor.h"
+#include "base/clock.h"
+#include "server/broker/credential_store.h"
+#include "server/ops/log.h"
+#include "server/broker/token_broker.h"
+#include "tests/server/ops/manual_executor.h"
 
 ABSL_FLAG(int, entries, 100000, "Cached tokens to create.");
 

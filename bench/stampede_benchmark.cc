@@ -18,7 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "fake_mypos/fake_mypos_server.h"
 #include "proto/token_service.grpc.pb.h"
-#include "server/log.h"
+#include "server/ops/log.h"
 #include "server/token_server.h"
 
 ABSL_FLAG(int, callers, 1000, "Concurrent cold callers.");

@@ -1,7 +1,7 @@
 #include "client/token.h"
 
 #include "absl/strings/str_cat.h"
-#include "server/fingerprint.h"
+#include "base/fingerprint.h"
 
 namespace tokenservice {
 namespace {

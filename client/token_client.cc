@@ -5,8 +5,8 @@
 
 #include "absl/status/status.h"
 #include "client/call_context.h"
-#include "server/fingerprint.h"
-#include "server/time_util.h"
+#include "base/fingerprint.h"
+#include "base/time_util.h"
 
 namespace tokenservice {
 
@@ -14,7 +14,7 @@ namespace v1 = ::mypos::token::v1;
 
 // One Issue call for one key. The leader writes `result` once, before
 // `done` is set; waiters read it only after. (A std::promise rather than
-// absl::Notification, which ThreadSanitizer cannot see: server/mutex.h.)
+// absl::Notification, which ThreadSanitizer cannot see: base/mutex.h.)
 struct TokenClient::Flight {
   explicit Flight(std::string rejected)
       : rejected_fingerprint(rejected), ready(done.get_future().share()) {}

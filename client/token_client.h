@@ -29,14 +29,14 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "server/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 #include "client/channel_factory.h"
 #include "client/thread_local_token_cache.h"
 #include "client/token.h"
 #include "client/token_key.h"
 #include "proto/token_service.grpc.pb.h"
-#include "server/clock.h"
+#include "base/clock.h"
 
 namespace tokenservice {
 

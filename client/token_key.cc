@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "server/scopes.h"
+#include "base/scopes.h"
 
 namespace tokenservice {
 

@@ -7,7 +7,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "proto/token_service.grpc.pb.h"
-#include "server/time_util.h"
+#include "base/time_util.h"
 
 namespace tokenservice {
 namespace {

@@ -24,7 +24,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "server/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 #include "fake_mypos/fault_injector.h"
 #include "fake_mypos/grant_store.h"
@@ -136,7 +136,7 @@ class FakeMyposServer {
   fake_mypos::TokenLedger ledger_;
   fake_mypos::GrantStore grants_;
 
-  // tokenservice::Mutex (server/mutex.h), so that ThreadSanitizer sees the
+  // tokenservice::Mutex (base/mutex.h), so that ThreadSanitizer sees the
   // locks: Debian's Mutex is not instrumented.
   mutable Mutex lifecycle_mu_;
   bool started_ ABSL_GUARDED_BY(lifecycle_mu_) = false;

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "server/mutex.h"
+#include "base/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 

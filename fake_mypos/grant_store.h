@@ -19,7 +19,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "server/mutex.h"
+#include "base/mutex.h"
 
 namespace tokenservice {
 namespace fake_mypos {

@@ -10,7 +10,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "server/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 
 namespace tokenservice {

@@ -14,9 +14,9 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "proto/config.pb.h"
-#include "server/config_file.h"
-#include "server/request_validation.h"
-#include "server/scopes.h"
+#include "server/config/config_file.h"
+#include "server/rpc/request_validation.h"
+#include "base/scopes.h"
 
 namespace tokenservice {
 namespace fuzz {

@@ -1,4 +1,4 @@
-// Fuzz harness for the configuration file (server/config_file.h).
+// Fuzz harness for the configuration file (server/config/config_file.h).
 
 #ifndef FUZZ_CONFIG_FILE_HARNESS_H_
 #define FUZZ_CONFIG_FILE_HARNESS_H_

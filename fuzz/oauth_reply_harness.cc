@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "fuzz/fuzz_check.h"
-#include "server/upstream/error_reason.h"
+#include "server/ops/error_reason.h"
 #include "server/upstream/oauth_reply.h"
 
 namespace tokenservice {

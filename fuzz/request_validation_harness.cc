@@ -8,7 +8,7 @@
 #include "fuzz/fuzz_check.h"
 #include "google/protobuf/stubs/logging.h"
 #include "proto/token_service.pb.h"
-#include "server/request_validation.h"
+#include "server/rpc/request_validation.h"
 
 namespace tokenservice {
 namespace fuzz {

@@ -1,4 +1,4 @@
-// Fuzz harness for request validation (server/request_validation.h).
+// Fuzz harness for request validation (server/rpc/request_validation.h).
 
 #ifndef FUZZ_REQUEST_VALIDATION_HARNESS_H_
 #define FUZZ_REQUEST_VALIDATION_HARNESS_H_

@@ -12,8 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "server/log.h"
-#include "server/server_config.h"
+#include "server/ops/log.h"
+#include "server/config/server_config.h"
 #include "server/token_server.h"
 
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");

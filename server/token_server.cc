@@ -9,7 +9,7 @@
 #include <grpcpp/security/tls_credentials_options.h>
 
 #include "absl/strings/str_cat.h"
-#include "server/log.h"
+#include "server/ops/log.h"
 #include "server/upstream/curl_http_transport.h"
 #include "server/upstream/mypos_oauth_client.h"
 #include "server/upstream/retrying_oauth_client.h"
@@ -129,7 +129,7 @@ void TokenServer::Shutdown(absl::Time deadline) {
   serving_ = false;
   server_->GetHealthCheckService()->SetServingStatus(false);
   // Returns once every call has finished: by itself before `deadline`, or
-  // cancelled at `deadline` (server/rpc_call.h), so a call waiting on
+  // cancelled at `deadline` (server/rpc/rpc_call.h), so a call waiting on
   // myPOS does not hold it up.
   server_->Shutdown(absl::ToChronoTime(deadline));
   // Every caller has its answer: upstream work nobody started yet is

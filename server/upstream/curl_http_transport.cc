@@ -12,7 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "server/upstream/error_reason.h"
+#include "server/ops/error_reason.h"
 
 namespace tokenservice {
 

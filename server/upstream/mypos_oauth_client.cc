@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "server/upstream/error_reason.h"
+#include "server/ops/error_reason.h"
 #include "server/upstream/oauth_form.h"
 #include "server/upstream/retry_after.h"
 

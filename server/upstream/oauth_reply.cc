@@ -11,7 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "proto/oauth_reply.pb.h"
-#include "server/upstream/error_reason.h"
+#include "server/ops/error_reason.h"
 
 namespace tokenservice {
 namespace {

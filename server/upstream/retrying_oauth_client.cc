@@ -9,8 +9,8 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "server/log.h"
-#include "server/upstream/error_reason.h"
+#include "server/ops/log.h"
+#include "server/ops/error_reason.h"
 #include "server/upstream/retry_after.h"
 
 namespace tokenservice {

@@ -15,7 +15,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "server/mutex.h"
+#include "base/mutex.h"
 #include "client/channel_factory.h"
 #include "tests/client/recording_token_service.h"
 

@@ -14,7 +14,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
-#include "server/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 #include "proto/token_service.grpc.pb.h"
 

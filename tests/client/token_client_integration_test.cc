@@ -10,14 +10,14 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "server/mutex.h"
+#include "base/mutex.h"
 #include "client/token_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/token_service.grpc.pb.h"
-#include "server/log.h"
+#include "server/ops/log.h"
 #include "tests/client/mypos_test_env.h"
-#include "tests/server/fake_clock.h"
+#include "tests/base/fake_clock.h"
 
 namespace tokenservice {
 namespace {

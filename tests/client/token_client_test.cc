@@ -20,9 +20,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/token_service_mock.grpc.pb.h"
-#include "server/fingerprint.h"
-#include "server/mutex.h"
-#include "tests/server/fake_clock.h"
+#include "base/fingerprint.h"
+#include "base/mutex.h"
+#include "tests/base/fake_clock.h"
 
 namespace tokenservice {
 namespace {

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/fingerprint.h"
+#include "base/fingerprint.h"
 #include "tests/integration/service_harness.h"
 
 namespace tokenservice {

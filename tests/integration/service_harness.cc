@@ -8,7 +8,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "google/rpc/status.pb.h"
-#include "server/log.h"
+#include "server/ops/log.h"
 
 namespace tokenservice {
 

@@ -14,8 +14,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/token_service.grpc.pb.h"
-#include "server/caller_policy.h"
-#include "server/log.h"
+#include "server/rpc/caller_policy.h"
+#include "server/ops/log.h"
 #include "server/token_server.h"
 #include "tests/testing/test_certs.h"
 

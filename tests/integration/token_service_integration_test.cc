@@ -17,8 +17,8 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "proto/token_service.grpc.pb.h"
-#include "server/fingerprint.h"
-#include "server/log.h"
+#include "base/fingerprint.h"
+#include "server/ops/log.h"
 #include "server/token_server.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 
@@ -207,7 +207,7 @@ TEST_F(TokenServiceIntegrationTest, UnparsableIssueRequestIsInvalidArgument) {
   grpc::ByteBuffer response;
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-  // A std::promise, which ThreadSanitizer sees (server/mutex.h).
+  // A std::promise, which ThreadSanitizer sees (base/mutex.h).
   std::promise<grpc::Status> done;
   generic.UnaryCall(&context, "/mypos.token.v1.TokenService/Issue",
                     grpc::StubOptions(), &request, &response,

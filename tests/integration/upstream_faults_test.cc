@@ -13,7 +13,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/time_util.h"
+#include "base/time_util.h"
 #include "tests/integration/service_harness.h"
 
 namespace tokenservice {

@@ -30,9 +30,9 @@
 #include "fake_mypos/fake_mypos_server.h"
 #include "gtest/gtest.h"
 #include "proto/token_service.grpc.pb.h"
-#include "server/caller_policy.h"
-#include "server/log.h"
-#include "server/request_validation.h"
+#include "server/rpc/caller_policy.h"
+#include "server/ops/log.h"
+#include "server/rpc/request_validation.h"
 #include "server/token_server.h"
 
 namespace tokenservice {

@@ -25,7 +25,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
-#include "server/upstream/error_reason.h"
+#include "server/ops/error_reason.h"
 
 namespace tokenservice {
 namespace {

@@ -9,7 +9,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/upstream/error_reason.h"
+#include "server/ops/error_reason.h"
 #include "server/upstream/retry_after.h"
 #include "tests/server/upstream/mock_http_transport.h"
 

@@ -12,7 +12,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/upstream/error_reason.h"
+#include "server/ops/error_reason.h"
 
 namespace tokenservice {
 namespace {

@@ -9,10 +9,10 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/upstream/error_reason.h"
+#include "server/ops/error_reason.h"
 #include "server/upstream/retry_after.h"
-#include "tests/server/fake_clock.h"
-#include "tests/server/mock_oauth_client.h"
+#include "tests/base/fake_clock.h"
+#include "tests/server/upstream/mock_oauth_client.h"
 
 namespace tokenservice {
 namespace {

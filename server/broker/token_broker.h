@@ -1,0 +1,241 @@
+// TokenBroker: decides, for each request, between the cache and myPOS.
+//
+// Issue answers from the cache when it holds a token with enough validity
+// left; otherwise it joins the one upstream fetch for that profile and
+// scope set (starting it if none runs), so that however many callers miss
+// at once, myPOS sees one request. Fetches run on an Executor, never on the
+// caller's thread, and never under a lock.
+//
+// Refresh ahead: a token's refresh time lies in the last quarter of its
+// lifetime (at least default_min_validity + refresh_lead before expiry, at
+// most half the lifetime, minus up to 20% jitter so replicas spread out).
+// The first hit after it starts one background fetch while callers keep
+// getting the current token. A failed background refresh keeps the token
+// in service (state FAILED in metadata) and is retried by later hits after
+// an exponential backoff.
+//
+// Revoke drops the token from the cache first, then revokes it at myPOS.
+// Revoking again is harmless: by token it asks myPOS again (RFC 7009 says
+// yes to unknown tokens); by fingerprint it retries a revocation myPOS did
+// not confirm, and answers OK without a call once it did.
+
+#ifndef SERVER_BROKER_TOKEN_BROKER_H_
+#define SERVER_BROKER_TOKEN_BROKER_H_
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "base/mutex.h"
+#include "absl/time/time.h"
+#include "proto/token_service.pb.h"
+#include "base/clock.h"
+#include "server/broker/credential_store.h"
+#include "server/ops/executor.h"
+#include "server/ops/metrics.h"
+#include "server/broker/token_cache.h"
+#include "server/upstream/upstream_deadline.h"
+#include "server/upstream/oauth_client.h"
+
+namespace tokenservice {
+
+struct IssueParams {
+  std::string credential;  // empty: the default profile
+  std::vector<std::string> scopes;  // already validated
+  absl::Duration min_validity = absl::ZeroDuration();  // zero: the default
+  std::string rejected_fingerprint;
+  // A caller's own credentials instead of a profile (credential empty).
+  std::optional<ClientCredentials> caller_credentials;
+  // The caller's deadline (its gRPC deadline); see BrokerOptions.
+  absl::Time deadline = absl::InfiniteFuture();
+};
+
+struct IssuedToken {
+  std::shared_ptr<const CachedToken> token;
+  bool cached = false;
+};
+
+struct RevokeParams {
+  std::string credential;  // empty: the default profile
+  std::string token;  // exactly one of token and fingerprint is set
+  std::string fingerprint;
+  std::optional<ClientCredentials> caller_credentials;
+  // The caller's deadline (its gRPC deadline); see BrokerOptions.
+  absl::Time deadline = absl::InfiniteFuture();
+};
+
+struct RevokeResult {
+  std::string fingerprint;
+  bool was_cached = false;
+};
+
+struct BrokerOptions {
+  // Validity a token must have left when the caller does not say (capped at
+  // a quarter of the lifetime of tokens too short-lived for it).
+  absl::Duration default_min_validity = absl::Seconds(60);
+  // An upstream fetch (all attempts) ends by the earlier of now +
+  // upstream_timeout and the starting caller's deadline minus
+  // deadline_margin (so the caller still gets our answer). A shared fetch is
+  // never cancelled by a caller going away. When upstream_timeout ran out,
+  // the error is kUnavailable: that deadline is ours, not the caller's.
+  absl::Duration upstream_timeout = absl::Seconds(10);
+  absl::Duration deadline_margin = absl::Milliseconds(50);
+  // Refresh ahead: the share of a token's lifetime left when a background
+  // refresh starts, and how long before default_min_validity runs out it
+  // starts at the latest.
+  double refresh_window = 0.25;
+  absl::Duration refresh_lead = absl::Seconds(30);
+  // Backoff between failed background refreshes.
+  absl::Duration refresh_retry_initial = absl::Seconds(1);
+  absl::Duration refresh_retry_max = absl::Seconds(60);
+  // Uniform in [0, 1), for the refresh jitter; empty: a real random source.
+  std::function<double()> random;
+  // Most tokens cached for caller-supplied credentials (LRU beyond).
+  size_t max_caller_credential_tokens = 10000;
+};
+
+// Profile name shown for tokens of caller-supplied credentials, before the
+// client id.
+inline constexpr char kCallerSuppliedPrefix[] = "caller-supplied:";
+
+using IssueCallback =
+    absl::AnyInvocable<void(absl::StatusOr<IssuedToken>) &&>;
+using RevokeCallback =
+    absl::AnyInvocable<void(absl::StatusOr<RevokeResult>) &&>;
+
+// Thread-safe. Borrows every pointer; each must outlive the broker, and the
+// executor must finish its tasks before the broker is destroyed.
+class TokenBroker {
+ public:
+  // `metrics` may be null (the broker then keeps its own).
+  TokenBroker(BrokerOptions options, const CredentialStore* credentials,
+              OAuthClient* upstream, Executor* executor, const Clock* clock,
+              Metrics* metrics = nullptr);
+
+  // Calls `done` exactly once: on this thread for a cache hit or an
+  // immediate error, otherwise on an executor thread when the shared fetch
+  // completes. Errors: kNotFound unknown profile; kOutOfRange myPOS issues
+  // tokens shorter-lived than min_validity; kResourceExhausted too many
+  // fetches queued; upstream errors as OAuthClient::FetchToken returns.
+  void Issue(IssueParams params, IssueCallback done) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The same, for a caller that answers differently when the answer is at
+  // hand at once (the gRPC handler finishes those inline, on gRPC's
+  // DefaultReactor). Before returning, calls exactly one of: `at_once`, with a
+  // cache hit or an immediate error; or `later`, for the callback that
+  // takes a result that may have to wait for myPOS (called exactly once:
+  // on an executor thread, or on this thread before Issue returns when a
+  // fetch stored the token meanwhile or too many fetches are queued).
+  void Issue(IssueParams params,
+             absl::FunctionRef<void(absl::StatusOr<IssuedToken>)> at_once,
+             absl::FunctionRef<IssueCallback()> later) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Removes the token from the cache (so it is never handed out again),
+  // then revokes it at myPOS on an executor thread and calls `done` once.
+  // Errors: kNotFound unknown profile or uncached fingerprint;
+  // kResourceExhausted; upstream errors as OAuthClient::RevokeToken.
+  void Revoke(RevokeParams params, RevokeCallback done);
+
+  // Metadata of one cached or recently revoked token; kNotFound otherwise.
+  absl::StatusOr<mypos::token::v1::TokenInfo> GetTokenInfo(
+      absl::string_view fingerprint) const;
+
+  // Metadata of every cached and recently revoked token, for /metrics.
+  std::vector<mypos::token::v1::TokenInfo> AllTokens() const;
+
+  // One page of metadata, ordered by fingerprint, after `page_token` (the
+  // last fingerprint of the previous page), of the tokens whose profile
+  // `visible` accepts (all when empty).
+  mypos::token::v1::ListTokensResponse ListTokens(
+      absl::string_view credential, int page_size,
+      absl::string_view page_token,
+      const std::function<bool(absl::string_view profile)>& visible =
+          nullptr) const;
+
+  // The profile used when a caller names none.
+  const std::string& default_profile() const {
+    return credentials_->default_profile();
+  }
+
+ private:
+  UpstreamDeadline DeadlineFor(absl::Time caller_deadline) const;
+  absl::Status UpstreamError(absl::Status status,
+                             const UpstreamDeadline& deadline) const;
+
+  struct Waiter {
+    std::optional<absl::Duration> min_validity;  // unset: token's default
+    IssueCallback done;
+    absl::Time deadline = absl::InfiniteFuture();  // the caller's
+  };
+
+  // After a fetch ran out of its starter's deadline (`fetch_deadline`):
+  // moves the waiters whose own deadline is no later from `key`'s flight to
+  // `expired` and, if
+  // others remain, starts the fetch again for them with the latest of their
+  // deadlines (the flight stays open); otherwise moves everyone to
+  // `expired` and closes the flight.
+  void RestartForLaterDeadlines(const std::string& key,
+                                const CredentialProfile& profile,
+                                const std::vector<std::string>& scopes,
+                                absl::Time fetch_deadline,
+                                std::vector<Waiter>* expired)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The configured profile `name` (owned by the store), or one made of
+  // caller-supplied credentials in `*supplied_profile`.
+  absl::StatusOr<const CredentialProfile*> ResolveProfile(
+      const std::string& name, const std::optional<ClientCredentials>& supplied,
+      CredentialProfile* supplied_profile) const;
+
+  // Joins or starts the fetch for `key`. Returns false, leaving `waiter`
+  // untouched, when a fetch could not be scheduled.
+  bool JoinFetch(const std::string& key, const CredentialProfile& profile,
+                 const std::vector<std::string>& scopes,
+                 absl::Time caller_deadline, Waiter& waiter)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Starts a background refresh of `key` unless a fetch for it runs.
+  void StartRefresh(const std::string& key, const CredentialProfile& profile,
+                    const std::vector<std::string>& scopes)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void RunFetch(const std::string& key, const CredentialProfile& profile,
+                const std::vector<std::string>& scopes,
+                absl::Time caller_deadline) ABSL_LOCKS_EXCLUDED(mu_);
+  // When a token obtained at `issued` and valid until `expires` should be
+  // refreshed, with jitter.
+  absl::Time RefreshTime(absl::Time issued, absl::Time expires) const;
+  void RevokeUpstream(CredentialProfile profile, std::string token,
+                      RevokeResult result, absl::Time caller_deadline,
+                      RevokeCallback done);
+  absl::StatusOr<std::shared_ptr<const CachedToken>> Fetch(
+      const CredentialProfile& profile, const std::vector<std::string>& scopes,
+      absl::Time caller_deadline);
+  void Deliver(std::vector<Waiter> waiters,
+               const absl::StatusOr<std::shared_ptr<const CachedToken>>& result);
+
+  const BrokerOptions options_;
+  const CredentialStore* const credentials_;
+  OAuthClient* const upstream_;
+  Executor* const executor_;
+  const Clock* const clock_;
+  std::unique_ptr<Metrics> own_metrics_;
+  Metrics* const metrics_;
+  // Per-process random key for hashing caller-supplied secrets.
+  std::string secret_hash_key_;
+  TokenCache cache_;
+
+  mutable Mutex mu_;
+  // Cache key -> callers waiting on the fetch that is running for it.
+  absl::flat_hash_map<std::string, std::vector<Waiter>> flights_
+      ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace tokenservice
+
+#endif  // SERVER_BROKER_TOKEN_BROKER_H_

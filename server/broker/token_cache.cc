@@ -1,0 +1,256 @@
+#include "server/broker/token_cache.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "base/time_util.h"
+
+namespace tokenservice {
+
+using mypos::token::v1::TokenInfo;
+
+std::string CacheKey(absl::string_view credential,
+                     const std::vector<std::string>& normalized_scopes) {
+  // Built in place (one allocation): it runs on every Issue.
+  size_t size = credential.size() + 1 + normalized_scopes.size();
+  for (const std::string& scope : normalized_scopes) size += scope.size();
+  std::string key;
+  key.reserve(size);
+  key.append(credential.data(), credential.size());
+  key.push_back('\n');
+  for (size_t i = 0; i < normalized_scopes.size(); ++i) {
+    if (i > 0) key.push_back(' ');
+    key.append(normalized_scopes[i]);
+  }
+  return key;
+}
+
+bool KeyBelongsTo(absl::string_view key, absl::string_view credential) {
+  return key.size() > credential.size() && key[credential.size()] == '\n' &&
+         key.substr(0, credential.size()) == credential;
+}
+
+TokenCache::TokenCache(size_t revoked_retention, size_t max_bounded)
+    : revoked_retention_(revoked_retention), max_bounded_(max_bounded) {}
+
+CacheLookup TokenCache::Lookup(
+    const std::string& key, absl::Time now,
+    std::optional<absl::Duration> min_validity) const {
+  ReaderMutexLock lock(&mu_);
+  auto it = entries_.find(key);
+  if (it == entries_.end() || it->second.rejected) return {};
+  const Entry& entry = it->second;
+  const absl::Duration left = entry.token->expire_time - now;
+  if (left <= absl::ZeroDuration() ||
+      left < min_validity.value_or(entry.token->default_min_validity)) {
+    return {};
+  }
+  entry.hits.fetch_add(1, std::memory_order_relaxed);
+  if (entry.bounded) {
+    entry.last_used.store(absl::ToUnixNanos(now), std::memory_order_relaxed);
+  }
+  const bool due = !entry.refreshing &&
+                   now >= std::max(entry.token->refresh_time, entry.retry_time);
+  return {entry.token, due};
+}
+
+void TokenCache::Put(const std::string& key,
+                     std::shared_ptr<const CachedToken> token, bool bounded) {
+  MutexLock lock(&mu_);
+  auto [it, inserted] = entries_.try_emplace(key);
+  Entry& entry = it->second;
+  if (!inserted) {
+    by_fingerprint_.erase(entry.token->fingerprint);
+    ++entry.refreshes;
+  } else if (bounded) {
+    entry.bounded = true;
+    ++bounded_;
+  }
+  entry.last_used.store(absl::ToUnixNanos(token->issue_time),
+                        std::memory_order_relaxed);
+  by_fingerprint_[token->fingerprint] = key;
+  entry.token = std::move(token);
+  entry.hits.store(0, std::memory_order_relaxed);
+  entry.rejected = false;
+  entry.refreshing = false;
+  entry.failures = 0;
+  entry.last_error.clear();
+  entry.retry_time = absl::InfinitePast();
+  if (bounded_ > max_bounded_) EvictLeastRecentlyUsedLocked();
+}
+
+void TokenCache::EvictLeastRecentlyUsedLocked() {
+  // A linear scan: it runs only when a fetch from myPOS adds an entry past
+  // the bound, which costs far more than visiting the entries.
+  auto oldest = entries_.end();
+  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    if (it->second.bounded &&
+        (oldest == entries_.end() ||
+         it->second.last_used.load(std::memory_order_relaxed) <
+             oldest->second.last_used.load(std::memory_order_relaxed))) {
+      oldest = it;
+    }
+  }
+  if (oldest == entries_.end()) return;
+  by_fingerprint_.erase(oldest->second.token->fingerprint);
+  entries_.erase(oldest);
+  --bounded_;
+}
+
+size_t TokenCache::size() const {
+  ReaderMutexLock lock(&mu_);
+  return entries_.size();
+}
+
+size_t TokenCache::bounded_size() const {
+  ReaderMutexLock lock(&mu_);
+  return bounded_;
+}
+
+void TokenCache::RecordRefreshFailure(const std::string& key,
+                                      absl::string_view error, absl::Time now,
+                                      absl::Duration initial_backoff,
+                                      absl::Duration max_backoff) {
+  MutexLock lock(&mu_);
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return;
+  Entry& entry = it->second;
+  entry.refreshing = false;
+  ++entry.failures;
+  entry.last_error = std::string(error);
+  absl::Duration backoff = initial_backoff;
+  for (int i = 1; i < entry.failures && backoff < max_backoff; ++i) {
+    backoff *= 2;
+  }
+  entry.retry_time = now + std::min(backoff, max_backoff);
+}
+
+bool TokenCache::Reject(const std::string& key,
+                        absl::string_view fingerprint) {
+  MutexLock lock(&mu_);
+  auto it = entries_.find(key);
+  if (it == entries_.end() || it->second.token->fingerprint != fingerprint) {
+    return false;
+  }
+  it->second.rejected = true;
+  return true;
+}
+
+void TokenCache::SetRefreshing(const std::string& key, bool refreshing) {
+  MutexLock lock(&mu_);
+  auto it = entries_.find(key);
+  if (it != entries_.end()) it->second.refreshing = refreshing;
+}
+
+std::shared_ptr<const CachedToken> TokenCache::FindByFingerprint(
+    absl::string_view fingerprint) const {
+  ReaderMutexLock lock(&mu_);
+  auto fp = by_fingerprint_.find(fingerprint);
+  if (fp == by_fingerprint_.end()) return nullptr;
+  return entries_.at(fp->second).token;
+}
+
+std::shared_ptr<const CachedToken> TokenCache::Evict(
+    absl::string_view fingerprint, absl::Time now, EvictPredicate may_evict) {
+  MutexLock lock(&mu_);
+  auto fp = by_fingerprint_.find(fingerprint);
+  if (fp == by_fingerprint_.end()) return nullptr;
+  auto it = entries_.find(fp->second);
+  if (!may_evict(it->first, *it->second.token)) return nullptr;
+  Revoked revoked{ToInfo(it->second, now), it->second.token->access_token};
+  revoked.info.set_state(mypos::token::v1::TOKEN_STATE_REVOKED);
+  *revoked.info.mutable_revoke_time() = ToProtoTimestamp(now);
+  std::shared_ptr<const CachedToken> token = std::move(it->second.token);
+  if (it->second.bounded) --bounded_;
+  by_fingerprint_.erase(fp);
+  entries_.erase(it);
+  revoked_.push_back(std::move(revoked));
+  while (revoked_.size() > revoked_retention_) revoked_.pop_front();
+  return token;
+}
+
+std::optional<RevokedToken> TokenCache::FindRevoked(
+    absl::string_view fingerprint) const {
+  ReaderMutexLock lock(&mu_);
+  for (auto it = revoked_.rbegin(); it != revoked_.rend(); ++it) {
+    if (it->info.fingerprint() == fingerprint) {
+      return RevokedToken{it->info.credential(), it->pending_access_token};
+    }
+  }
+  return std::nullopt;
+}
+
+void TokenCache::ConfirmRevoked(absl::string_view fingerprint) {
+  MutexLock lock(&mu_);
+  for (Revoked& revoked : revoked_) {
+    if (revoked.info.fingerprint() == fingerprint) {
+      revoked.pending_access_token.clear();
+    }
+  }
+}
+
+std::optional<TokenInfo> TokenCache::Info(absl::string_view fingerprint,
+                                          absl::Time now) const {
+  ReaderMutexLock lock(&mu_);
+  auto fp = by_fingerprint_.find(fingerprint);
+  if (fp != by_fingerprint_.end()) return ToInfo(entries_.at(fp->second), now);
+  for (auto it = revoked_.rbegin(); it != revoked_.rend(); ++it) {
+    if (it->info.fingerprint() == fingerprint) return it->info;
+  }
+  return std::nullopt;
+}
+
+std::vector<TokenInfo> TokenCache::List(absl::string_view credential,
+                                        absl::Time now) const {
+  std::vector<TokenInfo> out;
+  {
+    ReaderMutexLock lock(&mu_);
+    for (const auto& [key, entry] : entries_) {
+      if (credential.empty() || entry.token->credential == credential) {
+        out.push_back(ToInfo(entry, now));
+      }
+    }
+    for (const Revoked& revoked : revoked_) {
+      if (credential.empty() || revoked.info.credential() == credential) {
+        out.push_back(revoked.info);
+      }
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const TokenInfo& a, const TokenInfo& b) {
+    return a.fingerprint() < b.fingerprint();
+  });
+  return out;
+}
+
+mypos::token::v1::TokenState TokenCache::State(const Entry& entry,
+                                               absl::Time now) {
+  if (now >= entry.token->expire_time) return mypos::token::v1::TOKEN_STATE_EXPIRED;
+  if (entry.refreshing || entry.rejected) {
+    return mypos::token::v1::TOKEN_STATE_REFRESHING;
+  }
+  if (entry.failures > 0) return mypos::token::v1::TOKEN_STATE_FAILED;
+  return mypos::token::v1::TOKEN_STATE_FRESH;
+}
+
+TokenInfo TokenCache::ToInfo(const Entry& entry, absl::Time now) {
+  const CachedToken& token = *entry.token;
+  TokenInfo info;
+  info.set_fingerprint(token.fingerprint);
+  info.set_credential(token.credential);
+  info.set_client_id(token.client_id);
+  for (const std::string& scope : token.scopes) info.add_scopes(scope);
+  info.set_token_type(token.token_type);
+  info.set_state(State(entry, now));
+  *info.mutable_issue_time() = ToProtoTimestamp(token.issue_time);
+  *info.mutable_expire_time() = ToProtoTimestamp(token.expire_time);
+  *info.mutable_refresh_time() = ToProtoTimestamp(token.refresh_time);
+  info.set_hit_count(entry.hits.load(std::memory_order_relaxed));
+  info.set_refresh_count(entry.refreshes);
+  info.set_failed_refreshes(entry.failures);
+  info.set_last_error(entry.last_error);
+  *info.mutable_upstream_latency() = ToProtoDuration(token.upstream_latency);
+  return info;
+}
+
+}  // namespace tokenservice

@@ -1,0 +1,202 @@
+// TokenCache: the tokens TokenService holds, with their metadata.
+//
+// Keyed by (profile, normalized scope set). A cache hit takes a reader lock
+// and copies one shared pointer; tokens are immutable once stored. Revoked
+// tokens leave the cache at once but their metadata (never the value) stays
+// visible for a bounded number of entries. The cache never calls out while
+// holding its lock, so no network I/O ever happens under it.
+
+#ifndef SERVER_BROKER_TOKEN_CACHE_H_
+#define SERVER_BROKER_TOKEN_CACHE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
+#include "absl/functional/function_ref.h"
+#include "absl/strings/string_view.h"
+#include "base/mutex.h"
+#include "absl/time/time.h"
+#include "proto/token_service.pb.h"
+
+namespace tokenservice {
+
+// One token as the cache holds it. Immutable once stored.
+struct CachedToken {
+  std::string credential;
+  std::string client_id;
+  std::string access_token;
+  std::string token_type;
+  std::string fingerprint;
+  std::vector<std::string> scopes;
+  absl::Time issue_time;
+  absl::Time expire_time;
+  // When a background refresh should start (refresh ahead).
+  absl::Time refresh_time;
+  // The validity a caller who did not ask for any gets: the server default,
+  // or a quarter of the lifetime for tokens too short-lived for it.
+  absl::Duration default_min_validity;
+  absl::Duration upstream_latency;
+  // The serialized IssueResponse a cache hit sends (server/broker/issue_reply.h);
+  // empty for tokens that are never served from the cache.
+  std::string hit_reply;
+};
+
+struct CacheLookup {
+  // nullptr on a miss.
+  std::shared_ptr<const CachedToken> token;
+  // A hit whose token is due for a background refresh that is not running
+  // and not backing off after a failure.
+  bool refresh_due = false;
+};
+
+// A revoked token the cache still remembers.
+struct RevokedToken {
+  std::string credential;
+  // Kept until myPOS confirmed the revocation, so that it can be retried by
+  // fingerprint; empty afterwards.
+  std::string pending_access_token;
+};
+
+// The cache key of a profile and a normalized scope set. `credential` is
+// the key's owner: a profile name, or for caller-supplied credentials the
+// name and a keyed hash of the secret (TokenBroker).
+std::string CacheKey(absl::string_view credential,
+                     const std::vector<std::string>& normalized_scopes);
+
+// True when `key` (from CacheKey) belongs to `credential`.
+bool KeyBelongsTo(absl::string_view key, absl::string_view credential);
+
+// Thread-safe.
+class TokenCache {
+ public:
+  // Keeps the metadata of at most `revoked_retention` revoked tokens, and at
+  // most `max_bounded` tokens stored with Put(..., bounded=true).
+  explicit TokenCache(size_t revoked_retention = 1000,
+                      size_t max_bounded = 10000);
+
+  // The token under `key` if it has more than zero and at least
+  // `min_validity` left at `now` (the token's default_min_validity when
+  // unset) and was not rejected; counts a hit.
+  CacheLookup Lookup(const std::string& key, absl::Time now,
+                     std::optional<absl::Duration> min_validity) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Stores `token` under `key`, replacing (and forgetting) any older token;
+  // a replacement counts as a refresh of the key. A `bounded` entry counts
+  // against max_bounded: past it, the least recently used bounded entry is
+  // forgotten.
+  void Put(const std::string& key, std::shared_ptr<const CachedToken> token,
+           bool bounded = false) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Number of keys held, and of bounded ones.
+  size_t size() const ABSL_LOCKS_EXCLUDED(mu_);
+  size_t bounded_size() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Records that refreshing the token under `key` failed with `error` at
+  // `now`. The token stays in service; the next background refresh is due
+  // after `initial_backoff` doubled for each failure since the last success,
+  // at most `max_backoff`.
+  void RecordRefreshFailure(const std::string& key, absl::string_view error,
+                            absl::Time now, absl::Duration initial_backoff,
+                            absl::Duration max_backoff)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // If the token under `key` has `fingerprint`, marks it rejected so that
+  // Lookup no longer returns it, and returns true (also when it already
+  // was). False when `key` holds another token or none.
+  bool Reject(const std::string& key, absl::string_view fingerprint)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Marks whether a replacement for the token under `key` is being fetched.
+  void SetRefreshing(const std::string& key, bool refreshing)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The cached token with `fingerprint`, or nullptr.
+  std::shared_ptr<const CachedToken> FindByFingerprint(
+      absl::string_view fingerprint) const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Removes the token with `fingerprint`, if `may_evict(key, token)` says
+  // so (checked under the same lock), and records it as revoked at `now`.
+  // Returns the removed token, or nullptr when none was removed.
+  using EvictPredicate =
+      absl::FunctionRef<bool(absl::string_view key, const CachedToken& token)>;
+  std::shared_ptr<const CachedToken> Evict(absl::string_view fingerprint,
+                                           absl::Time now,
+                                           EvictPredicate may_evict)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  std::shared_ptr<const CachedToken> Evict(absl::string_view fingerprint,
+                                           absl::Time now)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    return Evict(fingerprint, now,
+                 [](absl::string_view, const CachedToken&) { return true; });
+  }
+
+  // The revoked token with `fingerprint`, if still remembered.
+  std::optional<RevokedToken> FindRevoked(absl::string_view fingerprint) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Forgets the value of a revoked token once myPOS confirmed revocation.
+  void ConfirmRevoked(absl::string_view fingerprint) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Metadata of the cached or recently revoked token with `fingerprint`.
+  std::optional<mypos::token::v1::TokenInfo> Info(
+      absl::string_view fingerprint, absl::Time now) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Metadata of every cached and retained revoked token of `credential`
+  // (every profile when empty), ordered by fingerprint.
+  std::vector<mypos::token::v1::TokenInfo> List(absl::string_view credential,
+                                                absl::Time now) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Entry {
+    std::shared_ptr<const CachedToken> token;
+    mutable std::atomic<int64_t> hits{0};
+    // Unix nanoseconds of the last hit, for LRU among bounded entries.
+    mutable std::atomic<int64_t> last_used{0};
+    bool bounded = false;
+    bool rejected = false;
+    bool refreshing = false;
+    int64_t refreshes = 0;
+    int failures = 0;  // refresh failures since the last success
+    std::string last_error;
+    absl::Time retry_time = absl::InfinitePast();
+  };
+
+  struct Revoked {
+    mypos::token::v1::TokenInfo info;
+    std::string pending_access_token;
+  };
+
+  static mypos::token::v1::TokenState State(const Entry& entry,
+                                            absl::Time now);
+  static mypos::token::v1::TokenInfo ToInfo(const Entry& entry,
+                                            absl::Time now);
+
+  // Forgets the bounded entry used least recently.
+  void EvictLeastRecentlyUsedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const size_t revoked_retention_;
+  const size_t max_bounded_;
+  mutable Mutex mu_;
+  absl::node_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  // Fingerprint -> key in entries_.
+  absl::flat_hash_map<std::string, std::string> by_fingerprint_
+      ABSL_GUARDED_BY(mu_);
+  // Oldest first.
+  std::deque<Revoked> revoked_ ABSL_GUARDED_BY(mu_);
+  size_t bounded_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace tokenservice
+
+#endif  // SERVER_BROKER_TOKEN_CACHE_H_

@@ -1,0 +1,103 @@
+#include "server/ops/log.h"
+
+#include <atomic>
+#include <cstdio>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "base/mutex.h"
+#include "absl/time/clock.h"
+
+namespace tokenservice {
+namespace {
+
+std::atomic<int> min_level{static_cast<int>(LogLevel::kInfo)};
+// Leaked on purpose: logging may happen during static destruction.
+Mutex& SinkMutex() {
+  static Mutex* const mu = new Mutex();
+  return *mu;
+}
+std::function<void(absl::string_view)>* sink ABSL_GUARDED_BY(SinkMutex()) =
+    nullptr;
+
+const char* LevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarning:
+      return "warning";
+    case LogLevel::kError:
+      return "error";
+  }
+  return "info";
+}
+
+}  // namespace
+
+std::string JsonQuote(absl::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      absl::StrAppend(&out, "\\", std::string(1, c));
+    } else if (u < 0x20) {
+      absl::StrAppendFormat(&out, "\\u%04x", u);
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+  return out;
+}
+
+void Log(LogLevel level, absl::string_view event,
+         absl::Span<const LogField> fields) {
+  if (static_cast<int>(level) < min_level.load(std::memory_order_relaxed)) {
+    return;
+  }
+  std::string line = absl::StrCat(
+      "{\"time\":",
+      JsonQuote(absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::Now(),
+                                 absl::UTCTimeZone())),
+      ",\"level\":\"", LevelName(level), "\",\"event\":", JsonQuote(event));
+  for (const LogField& field : fields) {
+    absl::StrAppend(&line, ",", JsonQuote(field.first), ":",
+                    JsonQuote(field.second));
+  }
+  line.push_back('}');
+  MutexLock lock(&SinkMutex());
+  if (sink != nullptr) {
+    (*sink)(line);
+    return;
+  }
+  line.push_back('\n');
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+void SetMinLogLevel(LogLevel level) {
+  min_level.store(static_cast<int>(level), std::memory_order_relaxed);
+}
+
+bool ParseLogLevel(absl::string_view text, LogLevel* level) {
+  for (LogLevel l : {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarning,
+                     LogLevel::kError}) {
+    if (text == LevelName(l)) {
+      *level = l;
+      return true;
+    }
+  }
+  return false;
+}
+
+void SetLogSinkForTesting(std::function<void(absl::string_view)> new_sink) {
+  MutexLock lock(&SinkMutex());
+  delete sink;
+  sink = new_sink ? new std::function<void(absl::string_view)>(
+                        std::move(new_sink))
+                  : nullptr;
+}
+
+}  // namespace tokenservice

@@ -1,0 +1,70 @@
+#include "server/rpc/rpc_call.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "base/fingerprint.h"
+#include "server/rpc/grpc_status.h"
+#include "server/ops/log.h"
+
+namespace tokenservice {
+namespace {
+
+constexpr const char* kMethodNames[] = {"Issue", "Revoke", "GetTokenInfo",
+                                        "ListTokens"};
+
+}  // namespace
+
+RpcRecord::RpcRecord(Metrics* metrics, RpcMethod method, std::string profile)
+    : metrics_(metrics),
+      method_(method),
+      profile_(std::move(profile)),
+      start_(absl::Now()) {}
+
+void RpcRecord::set_fingerprint(absl::string_view fingerprint) {
+  if (IsFingerprint(fingerprint)) fingerprint_ = std::string(fingerprint);
+}
+
+void RpcRecord::End(const absl::Status& status) const {
+  const absl::Duration latency = absl::Now() - start_;
+  if (metrics_ != nullptr) metrics_->RecordRpc(method_, status.code(), latency);
+  if (status.ok()) return;
+  // Status messages never hold secrets or tokens (docs/errors.md).
+  std::vector<LogField> fields = {
+      {"method", kMethodNames[static_cast<int>(method_)]},
+      {"profile", profile_}};
+  if (!fingerprint_.empty()) fields.emplace_back("fingerprint", fingerprint_);
+  fields.emplace_back("duration_ms",
+                      absl::StrCat(absl::ToInt64Milliseconds(latency)));
+  fields.emplace_back("code", absl::StatusCodeToString(status.code()));
+  fields.emplace_back("error", std::string(status.message()));
+  Log(LogLevel::kInfo, "rpc_failed", fields);
+}
+
+grpc::ServerUnaryReactor* FinishInline(grpc::CallbackServerContext* context,
+                                       const RpcRecord& record,
+                                       const absl::Status& status) {
+  record.End(status);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+void RpcCall::Finish(const absl::Status& status) {
+  record_.End(status);
+  grpc::ServerUnaryReactor::Finish(ToGrpcStatus(status));
+}
+
+void RpcCall::OnCancel() {
+  published_.load(std::memory_order_acquire);  // see Publish()
+  if (!ClaimOnce()) return;  // the work finished it, or is finishing it
+  Finish(absl::Now() >= deadline_
+             ? absl::DeadlineExceededError(
+                   "the caller's deadline passed before the call completed")
+             : absl::CancelledError(
+                   "the call was cancelled before it completed (the caller "
+                   "cancelled it, or the server is shutting down)"));
+}
+
+}  // namespace tokenservice

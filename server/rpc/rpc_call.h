@@ -1,0 +1,150 @@
+// How a unary RPC of ours ends: RpcRecord, FinishInline and RpcCall.
+//
+// A call answered before its handler returns (a cache hit, a refusal, a
+// metadata read) finishes on gRPC's DefaultReactor through FinishInline:
+// gRPC completes that reactor inline, while a reactor of our own has its
+// OnDone run through gRPC's executor, a thread hop that cost the cache-hit
+// path 10-15% of its throughput on two cores (BENCHMARKS.md).
+//
+// A call that waits (on myPOS) gets an RpcCall, finished exactly once — by
+// the work when it completes, or with CANCELLED/DEADLINE_EXCEEDED as soon
+// as gRPC cancels the call, whichever comes first. gRPC's DefaultReactor
+// never hears of a cancellation, so a call waiting on myPOS would hold on to
+// a caller who has gone away and keep Server::Shutdown waiting past its
+// deadline for myPOS to answer. With RpcCall, OnCancel (the caller
+// cancelled, its deadline passed, or the server's shutdown grace ran out)
+// finishes the call at once; the shared upstream fetch goes on for the
+// other callers, and when it completes this call's work finds it already
+// claimed and touches nothing of it (its request and response are gone by
+// then).
+//
+// Usage in a callback handler:
+//   RpcRecord record(metrics, RpcMethod::kIssue, profile);
+//   if (!allowed.ok()) return FinishInline(context, record, allowed);
+//   RpcCall* call = new RpcCall(std::move(record), deadline);
+//   StartWork([ref = call->Hold()](Result r) {
+//     if (!ref.Claim()) return;      // cancelled first: nothing to do
+//     ... write the response ...     // only now is the call ours
+//     ref->Finish(r.status());
+//   });
+//   return call->Publish();
+//
+// Either way the end is recorded in `metrics` (may be null), and a failure
+// logged as one `rpc_failed` line with method, profile, fingerprint (when
+// the request named a token), duration, code and message.
+
+#ifndef SERVER_RPC_RPC_CALL_H_
+#define SERVER_RPC_RPC_CALL_H_
+
+#include <atomic>
+#include <string>
+#include <utility>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "server/ops/metrics.h"
+
+namespace tokenservice {
+
+// What the metrics and the failure log need to know of one call. Its start
+// is when it is made.
+class RpcRecord {
+ public:
+  RpcRecord(Metrics* metrics, RpcMethod method, std::string profile);
+
+  // The fingerprint of the token the request names, for the failure log.
+  // Ignored unless it has the form of a fingerprint: a caller who put a
+  // token (or anything else) there by mistake must not get it logged.
+  void set_fingerprint(absl::string_view fingerprint);
+
+  // Records the call's end with `status`, and logs it if it failed.
+  void End(const absl::Status& status) const;
+
+ private:
+  Metrics* metrics_;
+  RpcMethod method_;
+  std::string profile_;
+  std::string fingerprint_;
+  absl::Time start_;
+};
+
+// Records the call and finishes it with `status` on the context's
+// DefaultReactor, which the handler returns.
+grpc::ServerUnaryReactor* FinishInline(grpc::CallbackServerContext* context,
+                                       const RpcRecord& record,
+                                       const absl::Status& status);
+
+class RpcCall final : public grpc::ServerUnaryReactor {
+ public:
+  // A reference the work keeps until it is done with the call; the call
+  // is deleted once gRPC is done with it and every CallRef is gone. Move-only.
+  class CallRef {
+   public:
+    CallRef(CallRef&& other) noexcept : call_(std::exchange(other.call_, nullptr)) {}
+    CallRef& operator=(CallRef&&) = delete;
+    CallRef(const CallRef&) = delete;
+    ~CallRef() {
+      if (call_ != nullptr) call_->Unref();
+    }
+
+    // True for whichever comes first of a Claim() and the call's
+    // cancellation, false for every other. Only after true may the work
+    // touch the call's request or response, and it must then Finish().
+    bool Claim() const { return call_->ClaimOnce(); }
+    RpcCall* operator->() const { return call_; }
+
+   private:
+    friend class RpcCall;
+    explicit CallRef(RpcCall* call) : call_(call) {}
+    RpcCall* call_;
+  };
+
+  // `deadline` is the caller's (InfiniteFuture for none): a cancellation
+  // after it is counted as DEADLINE_EXCEEDED, before it as CANCELLED.
+  RpcCall(RpcRecord record, absl::Time deadline)
+      : record_(std::move(record)), deadline_(deadline) {}
+
+  // A reference for the work that finishes the call.
+  CallRef Hold() {
+    refs_.fetch_add(1, std::memory_order_relaxed);
+    return CallRef(this);
+  }
+
+  // Records and finishes the call. Call once, after a successful Claim().
+  void Finish(const absl::Status& status);
+
+  // The handler's last word: returns the call for the handler to return.
+  // (gRPC calls OnCancel only after the handler returned, through its core,
+  // which ThreadSanitizer cannot see into; this release store, acquired in
+  // OnCancel, shows it that everything the handler wrote comes first.)
+  grpc::ServerUnaryReactor* Publish() {
+    published_.store(true, std::memory_order_release);
+    return this;
+  }
+
+  void OnCancel() override;
+  void OnDone() override { Unref(); }
+
+ private:
+  ~RpcCall() override = default;
+  bool ClaimOnce() {
+    return !claimed_.exchange(true, std::memory_order_acq_rel);
+  }
+  void Unref() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  const RpcRecord record_;
+  const absl::Time deadline_;
+  std::atomic<bool> claimed_{false};
+  std::atomic<bool> published_{false};
+  // gRPC's, until OnDone; plus one per CallRef.
+  std::atomic<int> refs_{1};
+};
+
+}  // namespace tokenservice
+
+#endif  // SERVER_RPC_RPC_CALL_H_

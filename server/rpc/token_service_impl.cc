@@ -1,0 +1,346 @@
+#include "server/rpc/token_service_impl.h"
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <google/protobuf/arena.h>
+#include <grpc/grpc_security_constants.h>
+
+#include "absl/strings/str_cat.h"
+
+#include "base/fingerprint.h"
+#include "server/rpc/grpc_status.h"
+#include "server/broker/issue_reply.h"
+#include "server/ops/log.h"
+#include "server/rpc/request_validation.h"
+#include "server/rpc/rpc_call.h"
+#include "server/ops/error_reason.h"
+#include "base/scopes.h"
+#include "base/time_util.h"
+
+namespace tokenservice {
+namespace {
+
+using mypos::token::v1::GetTokenInfoRequest;
+using mypos::token::v1::IssueRequest;
+using mypos::token::v1::IssueResponse;
+using mypos::token::v1::ListTokensRequest;
+using mypos::token::v1::ListTokensResponse;
+using mypos::token::v1::RevokeRequest;
+using mypos::token::v1::RevokeResponse;
+using mypos::token::v1::TokenInfo;
+
+// The caller's gRPC deadline; InfiniteFuture when it set none.
+absl::Time CallerDeadline(const grpc::CallbackServerContext* context) {
+  const std::chrono::system_clock::time_point deadline = context->deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) {
+    return absl::InfiniteFuture();
+  }
+  return absl::FromChrono(deadline);
+}
+
+// Parses a serialized request. Small requests arrive as one slice, parsed
+// in place; others are joined first.
+bool ParseRequest(const grpc::ByteBuffer& bytes, google::protobuf::Message* request) {
+  grpc::Slice slice;
+  if (bytes.TrySingleSlice(&slice).ok()) {
+    return request->ParseFromArray(slice.begin(), static_cast<int>(slice.size()));
+  }
+  std::vector<grpc::Slice> slices;
+  if (!bytes.Dump(&slices).ok()) return false;
+  std::string joined;
+  for (const grpc::Slice& s : slices) {
+    joined.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return request->ParseFromString(joined);
+}
+
+void SetReply(absl::string_view serialized, grpc::ByteBuffer* response) {
+  grpc::Slice slice(serialized.data(), serialized.size());
+  *response = grpc::ByteBuffer(&slice, 1);
+}
+
+void SetReply(const IssueResponse& message, grpc::ByteBuffer* response) {
+  SetReply(message.SerializeAsString(), response);
+}
+
+void SetReply(const IssuedToken& issued, grpc::ByteBuffer* response) {
+  if (issued.cached && !issued.token->hit_reply.empty()) {
+    SetReply(issued.token->hit_reply, response);  // the hot path
+    return;
+  }
+  IssueResponse message;
+  FillIssueResponse(*issued.token, issued.cached, &message);
+  SetReply(message, response);
+}
+
+}  // namespace
+
+absl::StatusOr<const CallerRule*> TokenServiceImpl::Identify(
+    grpc::CallbackServerContext* context) const {
+  if (policy_ == nullptr || policy_->open()) return nullptr;
+  std::vector<std::string> identities;
+  std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
+  if (auth != nullptr && auth->IsPeerAuthenticated()) {
+    for (const char* property :
+         {GRPC_PEER_URI_PROPERTY_NAME, GRPC_PEER_DNS_PROPERTY_NAME}) {
+      for (const grpc::string_ref& value : auth->FindPropertyValues(property)) {
+        identities.emplace_back(value.data(), value.size());
+      }
+    }
+  }
+  absl::string_view key;
+  const auto& metadata = context->client_metadata();
+  if (auto it = metadata.find(kCallerKeyMetadata); it != metadata.end()) {
+    key = absl::string_view(it->second.data(), it->second.size());
+  }
+  return policy_->Authenticate(identities, key);
+}
+
+absl::Status TokenServiceImpl::Authorize(
+    const absl::StatusOr<const CallerRule*>& caller, absl::string_view profile,
+    Action action) const {
+  if (!caller.ok()) return caller.status();
+  const CallerRule* rule = *caller;
+  if (rule == nullptr) return absl::OkStatus();
+  if (profile.empty()) profile = broker_->default_profile();
+  const bool permitted =
+      action == Action::kIssue || (action == Action::kRevoke && rule->may_revoke) ||
+      (action == Action::kReadMetadata && rule->may_read_metadata);
+  if (permitted && CallerPolicy::MayUse(rule, profile)) return absl::OkStatus();
+  static constexpr const char* kVerbs[] = {"use", "revoke tokens of",
+                                           "read token metadata of"};
+  return absl::PermissionDeniedError(absl::StrCat(
+      "caller \"", rule->name, "\" may not ",
+      kVerbs[static_cast<int>(action)], " credential profile \"", profile,
+      "\""));
+}
+
+absl::Status TokenServiceImpl::AuthorizeSupplied(
+    const absl::StatusOr<const CallerRule*>& caller, Action action) const {
+  if (!caller.ok()) return caller.status();
+  const CallerRule* rule = *caller;
+  if (action == Action::kRevoke && rule != nullptr && !rule->may_revoke) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "caller \"", rule->name, "\" may not revoke tokens"));
+  }
+  if (policy_ != nullptr && policy_->MaySupplyCredentials(rule)) {
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(
+      "caller-supplied client_credentials are not accepted for this caller "
+      "(see caller_credentials and may_supply_credentials in the config)");
+}
+
+grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
+    grpc::ByteBuffer* response) {
+  const absl::Time deadline = CallerDeadline(context);
+  // Who is asking comes first: an unknown caller learns nothing, not even
+  // what is wrong with its request.
+  const absl::StatusOr<const CallerRule*> caller = Identify(context);
+  // The request is only read before this returns (the broker and the grant
+  // exchange copy what they keep), so it lives on a stack arena: one
+  // parse, no allocation for a typical request.
+  alignas(std::max_align_t) char block[1024];
+  google::protobuf::ArenaOptions arena_options;
+  arena_options.initial_block = block;
+  arena_options.initial_block_size = sizeof(block);
+  google::protobuf::Arena arena(arena_options);
+  IssueRequest* request =
+      google::protobuf::Arena::CreateMessage<IssueRequest>(&arena);
+  absl::Status allowed = caller.status();
+  if (allowed.ok() && !ParseRequest(*request_bytes, request)) {
+    allowed = WithReason(absl::InvalidArgumentError(
+                             "the request is not a valid "
+                             "mypos.token.v1.IssueRequest"),
+                         kReasonInvalidRequest);
+  }
+  RpcRecord record(metrics_, RpcMethod::kIssue, request->credential());
+  record.set_fingerprint(request->rejected_fingerprint());
+  if (allowed.ok()) allowed = ValidateIssueRequest(*request);
+  if (allowed.ok()) {
+    allowed = request->has_client_credentials()
+                  ? AuthorizeSupplied(caller, Action::kIssue)
+                  : Authorize(caller, request->credential(), Action::kIssue);
+  }
+  if (!allowed.ok()) return FinishInline(context, record, allowed);
+  if (request->grant_type() != mypos::token::v1::GRANT_TYPE_CLIENT_CREDENTIALS) {
+    RpcCall* call = new RpcCall(std::move(record), deadline);
+    IssueWithGrant(call, *request, deadline, response);
+    return call->Publish();
+  }
+  IssueParams params;
+  params.deadline = deadline;
+  params.credential = request->credential();
+  params.scopes.assign(request->scopes().begin(), request->scopes().end());
+  if (request->has_min_validity()) {
+    params.min_validity = FromProtoDuration(request->min_validity());
+  }
+  params.rejected_fingerprint = request->rejected_fingerprint();
+  if (request->has_client_credentials()) {
+    params.caller_credentials = ClientCredentials{
+        request->client_credentials().client_id(),
+        request->client_credentials().client_secret()};
+  }
+  // A cache hit (the hot path) or an immediate error is answered inline;
+  // only a call that waits for myPOS gets an RpcCall (server/rpc/rpc_call.h).
+  grpc::ServerUnaryReactor* reactor = nullptr;
+  RpcCall* call = nullptr;
+  broker_->Issue(
+      std::move(params),
+      [&](absl::StatusOr<IssuedToken> result) {
+        if (result.ok()) SetReply(*result, response);
+        reactor = FinishInline(context, record, result.status());
+      },
+      [&]() -> IssueCallback {
+        call = new RpcCall(std::move(record), deadline);
+        return [ref = call->Hold(), response](
+                   absl::StatusOr<IssuedToken> result) {
+          if (!ref.Claim()) return;  // cancelled: `response` is gone
+          if (result.ok()) SetReply(*result, response);
+          ref->Finish(result.status());
+        };
+      });
+  return call != nullptr ? call->Publish() : reactor;
+}
+
+void TokenServiceImpl::IssueWithGrant(RpcCall* call,
+                                      const IssueRequest& request,
+                                      absl::Time deadline,
+                                      grpc::ByteBuffer* response) {
+  GrantParams params;
+  params.credential = request.credential();
+  params.deadline = deadline;
+  UserGrant& grant = params.grant;
+  if (request.grant_type() == mypos::token::v1::GRANT_TYPE_AUTHORIZATION_CODE) {
+    grant.type = UserGrant::Type::kAuthorizationCode;
+    grant.code = request.authorization_code();
+    grant.redirect_uri = request.redirect_uri();
+    grant.code_verifier = request.code_verifier();
+  } else {
+    grant.type = UserGrant::Type::kRefreshToken;
+    grant.refresh_token = request.refresh_token();
+    grant.scopes = NormalizeScopes(
+        std::vector<std::string>(request.scopes().begin(),
+                                 request.scopes().end()));
+  }
+  grants_->Exchange(std::move(params), [ref = call->Hold(), response](
+                                           absl::StatusOr<GrantedToken> result) {
+    if (!ref.Claim()) return;  // cancelled: `response` is gone
+    if (result.ok()) {
+      IssueResponse message;
+      FillIssueResponse(*result->token, /*cached=*/false, &message);
+      message.set_refresh_token(result->refresh_token);
+      SetReply(message, response);
+    }
+    ref->Finish(result.status());
+  });
+}
+
+grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
+    grpc::CallbackServerContext* context, const RevokeRequest* request,
+    RevokeResponse* response) {
+  const absl::Time deadline = CallerDeadline(context);
+  RpcRecord record(metrics_, RpcMethod::kRevoke, request->credential());
+  record.set_fingerprint(request->has_token() ? Fingerprint(request->token())
+                                              : request->fingerprint());
+  const absl::StatusOr<const CallerRule*> caller = Identify(context);
+  absl::Status allowed = caller.status();
+  if (allowed.ok()) allowed = ValidateRevokeRequest(*request);
+  if (allowed.ok()) {
+    allowed = request->has_client_credentials()
+                  ? AuthorizeSupplied(caller, Action::kRevoke)
+                  : Authorize(caller, request->credential(), Action::kRevoke);
+  }
+  if (!allowed.ok()) return FinishInline(context, record, allowed);
+  RevokeParams params;
+  params.deadline = deadline;
+  params.credential = request->credential();
+  params.token = request->token();
+  params.fingerprint = request->fingerprint();
+  if (request->has_client_credentials()) {
+    params.caller_credentials = ClientCredentials{
+        request->client_credentials().client_id(),
+        request->client_credentials().client_secret()};
+  }
+  RpcCall* call = new RpcCall(std::move(record), deadline);
+  broker_->Revoke(std::move(params), [ref = call->Hold(), response](
+                                         absl::StatusOr<RevokeResult> result) {
+    if (!ref.Claim()) return;  // cancelled: `response` is gone
+    if (result.ok()) {
+      response->set_fingerprint(result->fingerprint);
+      response->set_was_cached(result->was_cached);
+    }
+    ref->Finish(result.status());
+  });
+  return call->Publish();
+}
+
+grpc::ServerUnaryReactor* TokenServiceImpl::GetTokenInfo(
+    grpc::CallbackServerContext* context, const GetTokenInfoRequest* request,
+    TokenInfo* response) {
+  RpcRecord record(metrics_, RpcMethod::kGetTokenInfo, "");
+  record.set_fingerprint(request->fingerprint());
+  const absl::StatusOr<const CallerRule*> caller = Identify(context);
+  absl::Status status = caller.status();
+  if (status.ok()) status = ValidateGetTokenInfoRequest(*request);
+  if (status.ok() && *caller != nullptr && !(*caller)->may_read_metadata) {
+    status = Authorize(caller, "", Action::kReadMetadata);
+  }
+  if (status.ok()) {
+    absl::StatusOr<TokenInfo> info =
+        broker_->GetTokenInfo(request->fingerprint());
+    if (!info.ok() && info.status().code() == absl::StatusCode::kNotFound) {
+      if (std::optional<TokenInfo> granted =
+              grants_->Info(request->fingerprint())) {
+        info = *std::move(granted);
+      }
+    }
+    if (info.ok() && !CallerPolicy::MayUse(*caller, info->credential())) {
+      // Not this caller's to see: the same answer as an unknown token.
+      info = WithReason(absl::NotFoundError(absl::StrCat(
+                            "no cached token has fingerprint ",
+                            request->fingerprint())),
+                        kReasonTokenNotFound);
+    }
+    if (info.ok()) *response = *std::move(info);
+    status = info.status();
+  }
+  return FinishInline(context, record, status);
+}
+
+grpc::ServerUnaryReactor* TokenServiceImpl::ListTokens(
+    grpc::CallbackServerContext* context, const ListTokensRequest* request,
+    ListTokensResponse* response) {
+  RpcRecord record(metrics_, RpcMethod::kListTokens, request->credential());
+  const absl::StatusOr<const CallerRule*> caller = Identify(context);
+  absl::Status status = caller.status();
+  if (status.ok()) status = ValidateListTokensRequest(*request);
+  if (status.ok()) {
+    status = Authorize(caller, request->credential(), Action::kReadMetadata);
+    // With no profile named, the default one need not be allowed: the
+    // listing is filtered to the caller's profiles instead.
+    if (!status.ok() && request->credential().empty() && caller.ok() &&
+        (*caller)->may_read_metadata) {
+      status = absl::OkStatus();
+    }
+  }
+  if (status.ok()) {
+    int page_size = request->page_size();
+    if (page_size == 0) page_size = kDefaultPageSize;
+    if (page_size > kMaxPageSize) page_size = kMaxPageSize;
+    const CallerRule* rule = *caller;
+    *response = broker_->ListTokens(
+        request->credential(), page_size, request->page_token(),
+        [rule](absl::string_view profile) {
+          return CallerPolicy::MayUse(rule, profile);
+        });
+  }
+  return FinishInline(context, record, status);
+}
+
+}  // namespace tokenservice

@@ -1,0 +1,100 @@
+// TokenServiceImpl: the gRPC face of the TokenBroker.
+//
+// Thin by design: validate the request, call the broker (or, for a user's
+// grant, the GrantExchange), map the Status. The caller's gRPC deadline
+// goes with the request. Cache hits finish on the handler's thread; misses
+// finish their reactor when the broker's shared fetch completes, so no gRPC
+// thread waits on myPOS; a cancelled call (caller gone, deadline passed,
+// shutdown grace over) finishes at once (server/rpc/rpc_call.h).
+//
+// Issue is registered as a raw method (it receives and sends the serialized
+// messages): a cache hit answers with the reply bytes serialized when the
+// token was stored (server/broker/issue_reply.h) instead of building and
+// serializing a message per call. On the wire nothing changes; callers,
+// reflection and grpcurl see the ordinary IssueRequest/IssueResponse.
+
+#ifndef SERVER_RPC_TOKEN_SERVICE_IMPL_H_
+#define SERVER_RPC_TOKEN_SERVICE_IMPL_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "proto/token_service.grpc.pb.h"
+#include "server/rpc/caller_policy.h"
+#include "server/ops/metrics.h"
+#include "server/broker/grant_exchange.h"
+#include "server/rpc/rpc_call.h"
+#include "server/broker/token_broker.h"
+
+namespace tokenservice {
+
+// Every call is first matched against the CallerPolicy, before its request
+// is looked at: an unknown caller gets UNAUTHENTICATED; a known caller asking for a profile (or an action)
+// it is not allowed gets PERMISSION_DENIED, worded the same whether or not
+// the profile exists.
+//
+// Thread-safe. Borrows `broker`, `grants`, `metrics` and `policy`, which
+// must outlive the server; `metrics` may be null, and a null `policy` is
+// open.
+using TokenServiceBase = mypos::token::v1::TokenService::WithRawCallbackMethod_Issue<
+    mypos::token::v1::TokenService::WithCallbackMethod_Revoke<
+        mypos::token::v1::TokenService::WithCallbackMethod_GetTokenInfo<
+            mypos::token::v1::TokenService::WithCallbackMethod_ListTokens<
+                mypos::token::v1::TokenService::Service>>>>;
+
+class TokenServiceImpl final : public TokenServiceBase {
+ public:
+  TokenServiceImpl(TokenBroker* broker, GrantExchange* grants,
+                   Metrics* metrics = nullptr,
+                   const CallerPolicy* policy = nullptr)
+      : broker_(broker), grants_(grants), metrics_(metrics), policy_(policy) {}
+
+  // `request` holds a serialized IssueRequest; `response` gets a serialized
+  // IssueResponse.
+  grpc::ServerUnaryReactor* Issue(grpc::CallbackServerContext* context,
+                                  const grpc::ByteBuffer* request,
+                                  grpc::ByteBuffer* response) override;
+
+  grpc::ServerUnaryReactor* Revoke(
+      grpc::CallbackServerContext* context,
+      const mypos::token::v1::RevokeRequest* request,
+      mypos::token::v1::RevokeResponse* response) override;
+
+  grpc::ServerUnaryReactor* GetTokenInfo(
+      grpc::CallbackServerContext* context,
+      const mypos::token::v1::GetTokenInfoRequest* request,
+      mypos::token::v1::TokenInfo* response) override;
+
+  grpc::ServerUnaryReactor* ListTokens(
+      grpc::CallbackServerContext* context,
+      const mypos::token::v1::ListTokensRequest* request,
+      mypos::token::v1::ListTokensResponse* response) override;
+
+ private:
+  // The caller (nullptr under an open policy), or kUnauthenticated.
+  absl::StatusOr<const CallerRule*> Identify(
+      grpc::CallbackServerContext* context) const;
+  // OK if `caller` may use `profile` (empty: the default profile) and, for
+  // `action`s other than issuing, has that permission.
+  enum class Action { kIssue, kRevoke, kReadMetadata };
+  absl::Status Authorize(const absl::StatusOr<const CallerRule*>& caller,
+                         absl::string_view profile, Action action) const;
+
+  // OK if caller-supplied credentials are enabled for `caller` and, to
+  // revoke, it may revoke.
+  absl::Status AuthorizeSupplied(
+      const absl::StatusOr<const CallerRule*>& caller, Action action) const;
+
+  // Issue for AUTHORIZATION_CODE and REFRESH_TOKEN.
+  void IssueWithGrant(RpcCall* call,
+                      const mypos::token::v1::IssueRequest& request,
+                      absl::Time deadline, grpc::ByteBuffer* response);
+
+  TokenBroker* const broker_;
+  GrantExchange* const grants_;
+  Metrics* const metrics_;
+  const CallerPolicy* const policy_;
+};
+
+}  // namespace tokenservice
+
+#endif  // SERVER_RPC_TOKEN_SERVICE_IMPL_H_

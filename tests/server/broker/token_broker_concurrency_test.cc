@@ -1,0 +1,171 @@
+// TokenBroker under contention: many threads issuing, reporting rejections
+// and revoking across many keys at once, on a real ThreadPool. Run it under
+// ThreadSanitizer with `bazel test --config=tsan //tests/server/...`.
+
+#include <future>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "base/fingerprint.h"
+#include "base/mutex.h"
+#include "server/ops/thread_pool.h"
+#include "server/broker/token_broker.h"
+#include "tests/base/fake_clock.h"
+
+namespace tokenservice {
+namespace {
+
+constexpr int kKeys = 8;
+constexpr int kThreads = 8;
+constexpr int kRounds = 50;
+
+// Issues distinct tokens and counts requests per scope set. Thread-safe.
+class CountingUpstream : public OAuthClient {
+ public:
+  absl::StatusOr<UpstreamToken> FetchToken(const ClientCredentials&,
+                                           const std::vector<std::string>& scopes,
+                                           absl::Time) override {
+    MutexLock lock(&mu_);
+    const int n = ++fetches_[scopes.at(0)];
+    UpstreamToken token;
+    token.access_token = absl::StrCat("tok-", scopes[0], "-", n);
+    token.token_type = "Bearer";
+    token.expires_in = absl::Hours(1);
+    return token;
+  }
+
+  absl::StatusOr<UpstreamToken> ExchangeGrant(const ClientCredentials&,
+                                              const UserGrant&,
+                                              absl::Time) override {
+    return absl::UnimplementedError("not used here");
+  }
+
+  absl::Status RevokeToken(const ClientCredentials&, absl::string_view token,
+                           absl::Time) override {
+    MutexLock lock(&mu_);
+    ++revokes_[std::string(token)];
+    return absl::OkStatus();
+  }
+
+  int fetches(const std::string& scope) const {
+    MutexLock lock(&mu_);
+    auto it = fetches_.find(scope);
+    return it == fetches_.end() ? 0 : it->second;
+  }
+
+  int revokes(const std::string& token) const {
+    MutexLock lock(&mu_);
+    auto it = revokes_.find(token);
+    return it == revokes_.end() ? 0 : it->second;
+  }
+
+ private:
+  mutable Mutex mu_;
+  std::map<std::string, int> fetches_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int> revokes_ ABSL_GUARDED_BY(mu_);
+};
+
+std::string Scope(int key) { return absl::StrCat("k", key); }
+
+class TokenBrokerConcurrencyTest : public ::testing::Test {
+ protected:
+  TokenBrokerConcurrencyTest()
+      : credentials_("default", {{"default", {"id", "secret"}}}),
+        pool_(4, 100000),
+        broker_(BrokerOptions{}, &credentials_, &upstream_, &pool_, &clock_) {}
+
+  // Issues for `key` and waits for the answer.
+  std::string Issue(int key, const std::string& rejected = "") {
+    IssueParams params;
+    params.scopes = {Scope(key)};
+    params.rejected_fingerprint = rejected;
+    std::promise<std::string> done;
+    broker_.Issue(params, [&done](absl::StatusOr<IssuedToken> r) {
+      done.set_value(r.ok() ? r->token->access_token : r.status().ToString());
+    });
+    return done.get_future().get();
+  }
+
+  absl::StatusCode Revoke(const std::string& fingerprint) {
+    RevokeParams params;
+    params.fingerprint = fingerprint;
+    std::promise<absl::StatusCode> done;
+    broker_.Revoke(params, [&done](absl::StatusOr<RevokeResult> r) {
+      done.set_value(r.status().code());
+    });
+    return done.get_future().get();
+  }
+
+  // Runs `body(thread, key)` for every key from kThreads threads at once and
+  // returns every result, by key.
+  std::map<int, std::set<std::string>> Hammer(
+      const std::function<std::string(int, int)>& body) {
+    std::vector<std::map<int, std::set<std::string>>> seen(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int round = 0; round < kRounds; ++round) {
+          const int key = (t + round) % kKeys;
+          seen[t][key].insert(body(t, key));
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    std::map<int, std::set<std::string>> all;
+    for (auto& per_thread : seen) {
+      for (auto& [key, values] : per_thread) {
+        all[key].insert(values.begin(), values.end());
+      }
+    }
+    return all;
+  }
+
+  FakeClock clock_;
+  CountingUpstream upstream_;
+  CredentialStore credentials_;
+  ThreadPool pool_;
+  TokenBroker broker_;
+};
+
+TEST_F(TokenBrokerConcurrencyTest, OneFetchPerKeyPerRefreshUnderContention) {
+  // Cold keys, hammered: one fetch each, one token each.
+  auto issued = Hammer([this](int, int key) { return Issue(key); });
+  for (int key = 0; key < kKeys; ++key) {
+    EXPECT_EQ(upstream_.fetches(Scope(key)), 1) << key;
+    EXPECT_EQ(issued[key], std::set<std::string>{Issue(key)}) << key;
+  }
+
+  // Everyone reports every key's token as rejected: one refresh per key.
+  auto refreshed = Hammer([this](int, int key) {
+    return Issue(key, Fingerprint(absl::StrCat("tok-", Scope(key), "-1")));
+  });
+  for (int key = 0; key < kKeys; ++key) {
+    EXPECT_EQ(upstream_.fetches(Scope(key)), 2) << key;
+    EXPECT_EQ(refreshed[key],
+              std::set<std::string>{absl::StrCat("tok-", Scope(key), "-2")});
+  }
+
+  // Revokes and issues race: each token is revoked at myPOS, evicted once,
+  // and replaced by exactly one new fetch.
+  Hammer([this](int thread, int key) {
+    if (thread % 2 == 0) {
+      return std::string(absl::StatusCodeToString(
+          Revoke(Fingerprint(absl::StrCat("tok-", Scope(key), "-2")))));
+    }
+    return Issue(key);
+  });
+  for (int key = 0; key < kKeys; ++key) {
+    const std::string revoked = absl::StrCat("tok-", Scope(key), "-2");
+    EXPECT_GE(upstream_.revokes(revoked), 1) << key;
+    EXPECT_EQ(Issue(key), absl::StrCat("tok-", Scope(key), "-3")) << key;
+    EXPECT_EQ(upstream_.fetches(Scope(key)), 3) << key;
+  }
+}
+
+}  // namespace
+}  // namespace tokenservice
