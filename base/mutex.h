@@ -7,8 +7,8 @@
 // would be reported as racing. In `--config=tsan` builds the same names
 // are a small reader/writer mutex on std::shared_mutex, which TSAN
 // understands, with the subset of absl::Mutex's API this project uses
-// (Lock, Unlock, ReaderLock, ReaderUnlock, Await, AwaitWithDeadline). TSAN then checks our
-// lock discipline; absl::Mutex itself is Abseil's to test.
+// (Lock, Unlock, ReaderLock, ReaderUnlock, Await, AwaitWithDeadline). TSAN then
+// checks our lock discipline; absl::Mutex itself is Abseil's to test.
 
 #ifndef BASE_MUTEX_H_
 #define BASE_MUTEX_H_
@@ -103,8 +103,7 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
 
 class ABSL_SCOPED_LOCKABLE ReaderMutexLock {
  public:
-  explicit ReaderMutexLock(Mutex* mu) ABSL_SHARED_LOCK_FUNCTION(mu)
-      : mu_(mu) {
+  explicit ReaderMutexLock(Mutex* mu) ABSL_SHARED_LOCK_FUNCTION(mu) : mu_(mu) {
     mu_->ReaderLock();
   }
   ~ReaderMutexLock() ABSL_UNLOCK_FUNCTION() { mu_->ReaderUnlock(); }

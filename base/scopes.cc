@@ -26,9 +26,10 @@ absl::Status ValidateScope(absl::string_view field, absl::string_view scope) {
         field, " must be 1 to ", kMaxScopeLength, " characters long"));
   }
   if (!std::all_of(scope.begin(), scope.end(), IsScopeChar)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, " has a character not allowed in an OAuth2 scope "
-               "(RFC 6749 section 3.3)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field,
+                     " has a character not allowed in an OAuth2 scope "
+                     "(RFC 6749 section 3.3)"));
   }
   return absl::OkStatus();
 }

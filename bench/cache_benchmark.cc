@@ -6,13 +6,13 @@
 #include <memory>
 #include <string>
 
-#include "benchmark/benchmark.h"
 #include "base/clock.h"
-#include "server/broker/credential_store.h"
 #include "base/fingerprint.h"
-#include "server/ops/thread_pool.h"
+#include "benchmark/benchmark.h"
+#include "server/broker/credential_store.h"
 #include "server/broker/token_broker.h"
 #include "server/broker/token_cache.h"
+#include "server/ops/thread_pool.h"
 
 namespace tokenservice {
 namespace {

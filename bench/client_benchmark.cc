@@ -6,11 +6,11 @@
 
 #include <memory>
 
+#include "base/clock.h"
 #include "benchmark/benchmark.h"
 #include "client/token_client.h"
 #include "gmock/gmock.h"
 #include "proto/token_service_mock.grpc.pb.h"
-#include "base/clock.h"
 
 namespace tokenservice {
 namespace {
@@ -22,8 +22,7 @@ using ::testing::SetArgPointee;
 
 TokenClient* Client() {
   static TokenClient* client = [] {
-    auto stub =
-        std::make_shared<mypos::token::v1::MockTokenServiceStub>();
+    auto stub = std::make_shared<mypos::token::v1::MockTokenServiceStub>();
     mypos::token::v1::IssueResponse response;
     response.set_access_token(std::string(40, 't'));
     response.set_token_type("Bearer");
@@ -32,8 +31,8 @@ TokenClient* Client() {
         absl::ToUnixSeconds(absl::Now() + absl::Hours(1)));
     ::testing::Mock::AllowLeak(stub.get());  // lives as long as the program
     ON_CALL(*stub, Issue(_, _, _))
-        .WillByDefault(DoAll(SetArgPointee<2>(response),
-                             Return(grpc::Status::OK)));
+        .WillByDefault(
+            DoAll(SetArgPointee<2>(response), Return(grpc::Status::OK)));
     auto* c = new TokenClient(stub, TokenClient::Options{},
                               std::make_shared<SystemClock>());
     c->GetToken(TokenKey("default", {"webhooks"})).IgnoreError();

@@ -1,12 +1,12 @@
 // echo_server: the baseline TokenService is measured against. Same gRPC
 // callback API, same message sizes, no work.
 
+#include <grpcpp/grpcpp.h>
+
 #include <csignal>
 #include <cstdio>
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"

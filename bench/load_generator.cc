@@ -3,6 +3,8 @@
 // the callback API for `--duration` (after `--warmup`), and it prints one
 // JSON line: QPS and latency percentiles. Any failed call makes it exit 1.
 
+#include <grpcpp/grpcpp.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -11,8 +13,6 @@
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -43,9 +43,9 @@ class Runner {
     for (int i = 0; i < absl::GetFlag(FLAGS_channels); ++i) {
       grpc::ChannelArguments args;
       args.SetInt("tokenservice.bench.channel", i);  // one connection each
-      auto channel = grpc::CreateCustomChannel(
-          absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials(),
-          args);
+      auto channel =
+          grpc::CreateCustomChannel(absl::GetFlag(FLAGS_target),
+                                    grpc::InsecureChannelCredentials(), args);
       issue_.push_back(v1::TokenService::NewStub(channel));
       echo_.push_back(bench::Echo::NewStub(channel));
     }
@@ -94,8 +94,8 @@ class Runner {
       Finish(call, slot, status);
     };
     if (absl::GetFlag(FLAGS_rpc) == "echo") {
-      echo_[channel]->async()->Echo(&call->context, &echo_request_,
-                                    &call->echo, std::move(done));
+      echo_[channel]->async()->Echo(&call->context, &echo_request_, &call->echo,
+                                    std::move(done));
     } else {
       issue_[channel]->async()->Issue(&call->context, &issue_request_,
                                       &call->issue, std::move(done));
@@ -107,13 +107,14 @@ class Runner {
     if (!status.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
       if (errors_++ == 0) {
-        first_error_ = absl::StrCat(status.error_code(), " ",
-                                    status.error_message());
+        first_error_ =
+            absl::StrCat(status.error_code(), " ", status.error_message());
       }
     } else if (call->start >= measure_from_ && now <= end_) {
       samples_[slot].push_back(absl::ToInt64Nanoseconds(now - call->start));
       if (response_bytes_ == 0) {
-        response_bytes_ = call->issue.ByteSizeLong() + call->echo.ByteSizeLong();
+        response_bytes_ =
+            call->issue.ByteSizeLong() + call->echo.ByteSizeLong();
       }
     }
     delete call;
@@ -137,8 +138,8 @@ class Runner {
 
 double Percentile(const std::vector<int64_t>& sorted, double p) {
   if (sorted.empty()) return 0;
-  const size_t i = std::min(sorted.size() - 1,
-                            static_cast<size_t>(p * sorted.size()));
+  const size_t i =
+      std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()));
   return sorted[i] / 1000.0;  // microseconds
 }
 

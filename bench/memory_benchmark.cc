@@ -15,8 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "base/clock.h"
 #include "server/broker/credential_store.h"
-#include "server/ops/log.h"
 #include "server/broker/token_broker.h"
+#include "server/ops/log.h"
 #include "tests/server/ops/manual_executor.h"
 
 ABSL_FLAG(int, entries, 100000, "Cached tokens to create.");
@@ -31,8 +31,8 @@ class CountingUpstream : public OAuthClient {
                                            const std::vector<std::string>&,
                                            absl::Time) override {
     UpstreamToken token;
-    token.access_token = absl::StrCat("tok-", ++n_, std::string(32, 'x'))
-                             .substr(0, 40);
+    token.access_token =
+        absl::StrCat("tok-", ++n_, std::string(32, 'x')).substr(0, 40);
     token.token_type = "Bearer";
     token.expires_in = absl::Hours(1);
     token.scopes = {"webhooks"};
@@ -85,7 +85,8 @@ int main(int argc, char** argv) {
   }
   const long after = ResidentBytes();
   std::printf(
-      "{\"entries\":%d,\"resident_growth_bytes\":%ld,\"bytes_per_entry\":%.0f}\n",
+      "{\"entries\":%d,\"resident_growth_bytes\":%ld,\"bytes_per_entry\":%.0f}"
+      "\n",
       entries, after - before, static_cast<double>(after - before) / entries);
   return 0;
 }

@@ -4,14 +4,14 @@
 //
 //   bazel run -c opt //bench:stampede_benchmark
 
+#include <grpcpp/grpcpp.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <memory>
 #include <mutex>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -86,7 +86,9 @@ int main(int argc, char** argv) {
     ms.push_back(absl::ToDoubleMilliseconds(call->latency));
   }
   std::sort(ms.begin(), ms.end());
-  auto p = [&ms](double q) { return ms[std::min(ms.size() - 1, size_t(q * ms.size()))]; };
+  auto p = [&ms](double q) {
+    return ms[std::min(ms.size() - 1, size_t(q * ms.size()))];
+  };
   std::printf(
       "{\"callers\":%d,\"failed\":%d,\"upstream_requests\":%d,"
       "\"p50_ms\":%.1f,\"p90_ms\":%.1f,\"p99_ms\":%.1f,\"max_ms\":%.1f}\n",

@@ -18,9 +18,9 @@ absl::Status ValidateCallerKey(absl::string_view source,
                                absl::string_view caller_key) {
   constexpr size_t kMaxLength = 4096;
   if (caller_key.empty() || caller_key.size() > kMaxLength) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("caller key from ", source, " must be 1 to ", kMaxLength,
-                     " characters"));
+    return absl::InvalidArgumentError(absl::StrCat("caller key from ", source,
+                                                   " must be 1 to ", kMaxLength,
+                                                   " characters"));
   }
   for (char c : caller_key) {
     if (c < 0x20 || c > 0x7e) {

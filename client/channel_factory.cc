@@ -44,8 +44,7 @@ namespace {
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(
     const ChannelOptions& options) {
   const bool any_file = !options.ca_file.empty() ||
-                        !options.cert_file.empty() ||
-                        !options.key_file.empty();
+                        !options.cert_file.empty() || !options.key_file.empty();
   if (!options.tls) {
     if (any_file) {
       return absl::InvalidArgumentError(

@@ -11,10 +11,10 @@
 #ifndef CLIENT_CHANNEL_FACTORY_H_
 #define CLIENT_CHANNEL_FACTORY_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"

@@ -78,8 +78,7 @@ absl::StatusOr<Connection> ResolveConnection(const ConnectionFlags& flags,
   channel.target =
       FlagOrEnv(flags.target, env, "TOKENSERVICE_TARGET", kDefaultTarget);
   channel.ca_file = FlagOrEnv(flags.ca_file, env, "TOKENSERVICE_CA_FILE");
-  channel.cert_file =
-      FlagOrEnv(flags.cert_file, env, "TOKENSERVICE_CERT_FILE");
+  channel.cert_file = FlagOrEnv(flags.cert_file, env, "TOKENSERVICE_CERT_FILE");
   channel.key_file = FlagOrEnv(flags.key_file, env, "TOKENSERVICE_KEY_FILE");
   absl::StatusOr<bool> tls_env = TlsFromEnv(env);
   if (!tls_env.ok()) return tls_env.status();

@@ -25,7 +25,8 @@ std::string Scalar(const Message& m, const FieldDescriptor* f, int index) {
       return rep ? r->GetRepeatedString(m, f, index) : r->GetString(m, f);
     case FieldDescriptor::CPPTYPE_BOOL:
       return (rep ? r->GetRepeatedBool(m, f, index) : r->GetBool(m, f))
-                 ? "true" : "false";
+                 ? "true"
+                 : "false";
     case FieldDescriptor::CPPTYPE_INT32:
       return absl::StrCat(rep ? r->GetRepeatedInt32(m, f, index)
                               : r->GetInt32(m, f));
@@ -33,8 +34,7 @@ std::string Scalar(const Message& m, const FieldDescriptor* f, int index) {
       return absl::StrCat(rep ? r->GetRepeatedInt64(m, f, index)
                               : r->GetInt64(m, f));
     case FieldDescriptor::CPPTYPE_ENUM:
-      return (rep ? r->GetRepeatedEnum(m, f, index) : r->GetEnum(m, f))
-          ->name();
+      return (rep ? r->GetRepeatedEnum(m, f, index) : r->GetEnum(m, f))->name();
     default:
       return "?";
   }
@@ -77,9 +77,9 @@ std::string FormatHuman(const Message& message, int indent) {
       }
     } else {
       for (int i = 0; i < r->FieldSize(message, f); ++i) {
-        absl::StrAppend(&out, pad, "- ", f->name(), ":\n",
-                        FormatHuman(r->GetRepeatedMessage(message, f, i),
-                                    indent + 2));
+        absl::StrAppend(
+            &out, pad, "- ", f->name(), ":\n",
+            FormatHuman(r->GetRepeatedMessage(message, f, i), indent + 2));
       }
     }
   }

@@ -15,7 +15,7 @@ namespace tokenservice {
 
 // A plain value. Treat `access_token` as a secret: log `fingerprint`.
 struct Token {
-  TokenKey key;                     // what the caller asked for
+  TokenKey key;  // what the caller asked for
   std::string access_token;
   std::string token_type;           // normally "Bearer"
   std::string fingerprint;          // first 16 hex digits of SHA-256

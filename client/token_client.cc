@@ -4,9 +4,9 @@
 #include <utility>
 
 #include "absl/status/status.h"
-#include "client/call_context.h"
 #include "base/fingerprint.h"
 #include "base/time_util.h"
+#include "client/call_context.h"
 
 namespace tokenservice {
 
@@ -67,9 +67,8 @@ absl::StatusOr<std::unique_ptr<TokenClient>> TokenClient::Create(
       std::move(clock));
 }
 
-TokenClient::TokenClient(
-    std::shared_ptr<v1::TokenService::StubInterface> stub, Options options,
-    std::shared_ptr<const Clock> clock)
+TokenClient::TokenClient(std::shared_ptr<v1::TokenService::StubInterface> stub,
+                         Options options, std::shared_ptr<const Clock> clock)
     : stub_(std::move(stub)),
       options_(std::move(options)),
       clock_(std::move(clock)) {}

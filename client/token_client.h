@@ -29,14 +29,14 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "base/mutex.h"
 #include "absl/time/time.h"
+#include "base/clock.h"
+#include "base/mutex.h"
 #include "client/channel_factory.h"
 #include "client/thread_local_token_cache.h"
 #include "client/token.h"
 #include "client/token_key.h"
 #include "proto/token_service.grpc.pb.h"
-#include "base/clock.h"
 
 namespace tokenservice {
 
@@ -88,9 +88,9 @@ class TokenClient {
   static absl::Status ValidateOptions(const Options& options);
 
   // For tests and custom channels: `options` must pass ValidateOptions.
-  TokenClient(std::shared_ptr<mypos::token::v1::TokenService::StubInterface>
-                  stub,
-              Options options, std::shared_ptr<const Clock> clock);
+  TokenClient(
+      std::shared_ptr<mypos::token::v1::TokenService::StubInterface> stub,
+      Options options, std::shared_ptr<const Clock> clock);
 
   TokenClient(const TokenClient&) = delete;
   TokenClient& operator=(const TokenClient&) = delete;

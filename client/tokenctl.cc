@@ -119,14 +119,13 @@ int Main(const std::string& command) {
   args.min_validity = absl::GetFlag(FLAGS_min_validity);
   args.rejected_fingerprint = absl::GetFlag(FLAGS_rejected_fingerprint);
   args.token = absl::GetFlag(FLAGS_token);
-  if (const std::string path = absl::GetFlag(FLAGS_token_file);
-      !path.empty()) {
+  if (const std::string path = absl::GetFlag(FLAGS_token_file); !path.empty()) {
     absl::StatusOr<std::string> token = ReadWholeFile("--token_file", path);
     if (!token.ok()) return Fail(token.status());
     if (absl::EndsWith(*token, "\n")) token->pop_back();
     if (!args.token.empty()) {
-      return Fail(absl::InvalidArgumentError(
-          "give --token or --token_file, not both"));
+      return Fail(
+          absl::InvalidArgumentError("give --token or --token_file, not both"));
     }
     args.token = *std::move(token);
   }

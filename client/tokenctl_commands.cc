@@ -2,12 +2,12 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "base/time_util.h"
 #include "client/call_context.h"
 #include "client/output.h"
 #include "google/protobuf/struct.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "proto/token_service.grpc.pb.h"
-#include "base/time_util.h"
 
 namespace tokenservice {
 namespace {
@@ -37,8 +37,8 @@ CommandOutput FormatError(int code, absl::string_view name,
 
 CommandOutput Error(const CommandArgs& args, grpc::StatusCode code,
                     const std::string& message) {
-  return ErrorOutput(
-      absl::Status(static_cast<absl::StatusCode>(code), message), args.json);
+  return ErrorOutput(absl::Status(static_cast<absl::StatusCode>(code), message),
+                     args.json);
 }
 
 CommandOutput Print(const CommandArgs& args, const grpc::Status& status,
@@ -117,8 +117,8 @@ CommandOutput Health(const CommandArgs& args,
   grpc::ClientContext context;
   PrepareCallContext(context, absl::Now() + args.timeout, args.caller_key);
   health::HealthCheckResponse reply;
-  CommandOutput output = Print(args, stub.Check(&context, request, &reply),
-                               reply);
+  CommandOutput output =
+      Print(args, stub.Check(&context, request, &reply), reply);
   if (output.exit_code != 0 ||
       reply.status() == health::HealthCheckResponse::SERVING) {
     return output;
@@ -161,8 +161,7 @@ CommandOutput RunCommand(
   if (command == "revoke") return Revoke(args, stub);
   if (command == "info") return Info(args, stub);
   if (command == "list") return List(args, stub);
-  return UsageErrorOutput(absl::StrCat("unknown command ", command),
-                          args.json);
+  return UsageErrorOutput(absl::StrCat("unknown command ", command), args.json);
 }
 
 }  // namespace tokenservice

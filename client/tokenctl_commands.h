@@ -10,11 +10,11 @@
 #ifndef CLIENT_TOKENCTL_COMMANDS_H_
 #define CLIENT_TOKENCTL_COMMANDS_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -33,9 +33,9 @@ inline constexpr int kUsageExitCode = 64;
 inline constexpr int kNotServingExitCode = 14;
 
 struct CommandArgs {
-  bool json = false;                       // JSON instead of "name: value"
+  bool json = false;                           // JSON instead of "name: value"
   absl::Duration timeout = absl::Seconds(10);  // deadline of the call
-  std::string caller_key;                  // x-caller-key; empty: none
+  std::string caller_key;                      // x-caller-key; empty: none
   std::string credential;
   std::vector<std::string> scopes;
   absl::Duration min_validity = absl::ZeroDuration();  // 0: server default
@@ -61,8 +61,9 @@ bool IsCommand(absl::string_view command);
 // send; kNotServingExitCode when `health` gets an answer other than
 // SERVING, printed as a reply and as an error). Errors are as ErrorOutput
 // prints them.
-CommandOutput RunCommand(absl::string_view command, const CommandArgs& args,
-                         const std::shared_ptr<grpc::ChannelInterface>& channel);
+CommandOutput RunCommand(
+    absl::string_view command, const CommandArgs& args,
+    const std::shared_ptr<grpc::ChannelInterface>& channel);
 
 // `status` (not OK) as an error for stderr: "tokenctl: CODE_NAME: message"
 // or, with `json`, one object

@@ -43,9 +43,9 @@ absl::StatusOr<MyposApiClient::Response> MyposApiClient::Get(
   if (!token.ok()) return token.status();
   response = GetWith(path, **token);
   if (response.ok() && response->status == 401) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "myPOS rejected token ", rejected, " and its replacement ",
-        (*token)->fingerprint));
+    return absl::UnauthenticatedError(
+        absl::StrCat("myPOS rejected token ", rejected, " and its replacement ",
+                     (*token)->fingerprint));
   }
   return response;
 }

@@ -57,10 +57,10 @@ int main(int argc, char** argv) {
                  tokens.status().ToString().c_str());
     return 1;
   }
-  MyposApiClient api(tokens->get(),
-                     TokenKey(absl::GetFlag(FLAGS_credential),
-                              absl::GetFlag(FLAGS_scopes)),
-                     absl::GetFlag(FLAGS_api_url));
+  MyposApiClient api(
+      tokens->get(),
+      TokenKey(absl::GetFlag(FLAGS_credential), absl::GetFlag(FLAGS_scopes)),
+      absl::GetFlag(FLAGS_api_url));
   int failures = 0;
   for (int i = 0; i < absl::GetFlag(FLAGS_requests); ++i) {
     auto response = api.Get(absl::GetFlag(FLAGS_path));

@@ -42,17 +42,17 @@ FakeMyposServer::FakeMyposServer(Options options)
         return httplib::Server::HandlerResponse::Unhandled;
       });
   http_->Post("/oauth/token",
-             [this](const httplib::Request& req, httplib::Response& res) {
-               HandleToken(req, res);
-             });
+              [this](const httplib::Request& req, httplib::Response& res) {
+                HandleToken(req, res);
+              });
   http_->Post("/oauth/revoke",
-             [this](const httplib::Request& req, httplib::Response& res) {
-               HandleRevoke(req, res);
-             });
+              [this](const httplib::Request& req, httplib::Response& res) {
+                HandleRevoke(req, res);
+              });
   http_->Get("/api/ping",
-            [this](const httplib::Request& req, httplib::Response& res) {
-              HandlePing(req, res);
-            });
+             [this](const httplib::Request& req, httplib::Response& res) {
+               HandlePing(req, res);
+             });
 }
 
 FakeMyposServer::~FakeMyposServer() { Stop(); }
@@ -155,8 +155,8 @@ bool FakeMyposServer::GrantScopes(
   absl::StatusOr<std::vector<std::string>> granted;
   if (grant == "client_credentials") {
     auto scope = form.find("scope");
-    granted = fake_mypos::ParseScope(
-        scope == form.end() ? absl::string_view() : scope->second);
+    granted = fake_mypos::ParseScope(scope == form.end() ? absl::string_view()
+                                                         : scope->second);
     if (!granted.ok()) WriteError(res, 400, "invalid_scope");
   } else if (grant == "authorization_code" || grant == "refresh_token") {
     *user_grant = true;

@@ -24,8 +24,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "base/mutex.h"
 #include "absl/time/time.h"
+#include "base/mutex.h"
 #include "fake_mypos/fault_injector.h"
 #include "fake_mypos/grant_store.h"
 #include "fake_mypos/token_ledger.h"
@@ -116,8 +116,7 @@ class FakeMyposServer {
       ABSL_LOCKS_EXCLUDED(mu_);
   // Counts a request to that endpoint and records what tests observe.
   void BeginTokenRequest(const httplib::Request& req) ABSL_LOCKS_EXCLUDED(mu_);
-  void BeginRevokeRequest(const httplib::Request& req)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  void BeginRevokeRequest(const httplib::Request& req) ABSL_LOCKS_EXCLUDED(mu_);
   // Checks the content type and the client; writes the error reply and
   // returns false when either is wrong.
   bool Authenticate(const httplib::Request& req, httplib::Response& res,

@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "base/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "base/mutex.h"
 
 namespace tokenservice {
 namespace fake_mypos {

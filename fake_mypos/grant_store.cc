@@ -34,8 +34,8 @@ std::string S256Challenge(absl::string_view verifier) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(verifier.data()),
          verifier.size(), digest);
-  return absl::WebSafeBase64Escape(absl::string_view(
-      reinterpret_cast<const char*>(digest), sizeof(digest)));
+  return absl::WebSafeBase64Escape(
+      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
 }
 
 std::string GrantStore::IssueCode(const std::string& client_id,
@@ -44,8 +44,8 @@ std::string GrantStore::IssueCode(const std::string& client_id,
                                   std::vector<std::string> scopes) {
   std::string code = NewOpaqueToken();
   MutexLock lock(&mu_);
-  codes_[code] = Code{client_id, redirect_uri, code_challenge,
-                      std::move(scopes)};
+  codes_[code] =
+      Code{client_id, redirect_uri, code_challenge, std::move(scopes)};
   return code;
 }
 

@@ -36,7 +36,8 @@ ABSL_FLAG(bool, expires_in_as_string, false,
           "Send expires_in as a JSON string instead of a number.");
 ABSL_FLAG(std::string, tls_cert_file, "",
           "PEM certificate: with --tls_key_file, serve HTTPS only.");
-ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of that certificate.");
+ABSL_FLAG(std::string, tls_key_file, "",
+          "PEM private key of that certificate.");
 
 namespace tokenservice {
 namespace {

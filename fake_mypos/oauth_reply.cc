@@ -43,21 +43,20 @@ void WriteTokenReply(httplib::Response& res, const std::string& token,
   const std::string expires = expires_in_as_string
                                   ? absl::StrCat("\"", expires_in, "\"")
                                   : absl::StrCat(expires_in);
-  WriteJson(res, 200,
-            absl::StrCat(R"({"access_token":")", token,
-                         R"(","token_type":"Bearer","expires_in":)", expires,
-                         R"(,"scope":")", absl::StrJoin(scopes, " "), R"(")",
-                         refresh_token.empty()
-                             ? ""
-                             : absl::StrCat(R"(,"refresh_token":")",
-                                            refresh_token, R"(")"),
-                         "}"));
+  WriteJson(
+      res, 200,
+      absl::StrCat(R"({"access_token":")", token,
+                   R"(","token_type":"Bearer","expires_in":)", expires,
+                   R"(,"scope":")", absl::StrJoin(scopes, " "), R"(")",
+                   refresh_token.empty() ? ""
+                                         : absl::StrCat(R"(,"refresh_token":")",
+                                                        refresh_token, R"(")"),
+                   "}"));
 }
 
-void WriteFault(
-    httplib::Response& res, int status, const std::string& body,
-    const std::vector<std::pair<std::string, std::string>>& headers,
-    std::optional<size_t> drop_after_bytes) {
+void WriteFault(httplib::Response& res, int status, const std::string& body,
+                const std::vector<std::pair<std::string, std::string>>& headers,
+                std::optional<size_t> drop_after_bytes) {
   std::string content_type = kJson;
   for (const auto& [name, value] : headers) {
     if (absl::EqualsIgnoreCase(name, "Content-Type")) {

@@ -51,10 +51,9 @@ void WriteTokenReply(httplib::Response& res, const std::string& token,
 // empty) typed by a Content-Type among `headers`, else application/json.
 // With `drop_after_bytes`, the whole body's length is announced but the
 // connection is closed after that many bytes of it.
-void WriteFault(
-    httplib::Response& res, int status, const std::string& body,
-    const std::vector<std::pair<std::string, std::string>>& headers,
-    std::optional<size_t> drop_after_bytes = std::nullopt);
+void WriteFault(httplib::Response& res, int status, const std::string& body,
+                const std::vector<std::pair<std::string, std::string>>& headers,
+                std::optional<size_t> drop_after_bytes = std::nullopt);
 
 }  // namespace fake_mypos
 }  // namespace tokenservice

@@ -10,13 +10,13 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/scopes.h"
 #include "fuzz/fuzz_check.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "proto/config.pb.h"
 #include "server/config/config_file.h"
 #include "server/rpc/request_validation.h"
-#include "base/scopes.h"
 
 namespace tokenservice {
 namespace fuzz {
@@ -98,8 +98,9 @@ void CheckAccepted(const ConfigFileProfiles& out, const Config& config) {
     FUZZ_CHECK(names.insert(p.name).second, "duplicate name " + p.name);
     FUZZ_CHECK(SourceResolved(p.credentials.client_id, p.client_id_file),
                "client_id unresolved in " + p.name);
-    FUZZ_CHECK(SourceResolved(p.credentials.client_secret, p.client_secret_file),
-               "client_secret unresolved in " + p.name);
+    FUZZ_CHECK(
+        SourceResolved(p.credentials.client_secret, p.client_secret_file),
+        "client_secret unresolved in " + p.name);
     for (const std::string& scope : p.default_scopes) {
       FUZZ_CHECK(ValidateScope("scope", scope).ok(), scope);
     }
@@ -111,8 +112,7 @@ void CheckAccepted(const ConfigFileProfiles& out, const Config& config) {
 }  // namespace
 
 void FuzzConfigFile(const uint8_t* data, size_t size) {
-  static const std::string* const dir =
-      new std::string(MakeScratchDirectory());
+  static const std::string* const dir = new std::string(MakeScratchDirectory());
   const std::string text(reinterpret_cast<const char*>(data), size);
 
   // Parse as LoadConfigFile does, to see whether the text names files.

@@ -23,9 +23,8 @@ inline constexpr char kCanaryMarker[] = "canary:";
 [[noreturn]] inline void FailInvariant(const char* file, int line,
                                        const char* condition,
                                        absl::string_view detail) {
-  std::fprintf(stderr, "%s:%d: fuzz invariant failed: %s\n  %.*s\n", file,
-               line, condition, static_cast<int>(detail.size()),
-               detail.data());
+  std::fprintf(stderr, "%s:%d: fuzz invariant failed: %s\n  %.*s\n", file, line,
+               condition, static_cast<int>(detail.size()), detail.data());
   std::abort();
 }
 
@@ -42,12 +41,12 @@ inline bool IsOneLine(absl::string_view s) {
 }  // namespace fuzz
 }  // namespace tokenservice
 
-#define FUZZ_CHECK(condition, detail)                                   \
-  do {                                                                  \
-    if (!(condition)) {                                                 \
+#define FUZZ_CHECK(condition, detail)                                     \
+  do {                                                                    \
+    if (!(condition)) {                                                   \
       ::tokenservice::fuzz::FailInvariant(__FILE__, __LINE__, #condition, \
-                                          (detail));                    \
-    }                                                                   \
+                                          (detail));                      \
+    }                                                                     \
   } while (0)
 
 #endif  // FUZZ_FUZZ_CHECK_H_

@@ -1,5 +1,6 @@
-// libFuzzer entry point for FuzzRequestValidation (request_validation_harness.h). Built by
-// scripts/fuzz.sh with clang; the replay test runs the same harness.
+// libFuzzer entry point for FuzzRequestValidation
+// (request_validation_harness.h). Built by scripts/fuzz.sh with clang; the
+// replay test runs the same harness.
 
 #include <cstddef>
 #include <cstdint>

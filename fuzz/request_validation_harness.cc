@@ -59,12 +59,21 @@ void CheckRejection(const absl::Status& status, const std::string& secret) {
   const std::string detail = status.ToString();
   FUZZ_CHECK(status.code() == absl::StatusCode::kInvalidArgument, detail);
   FUZZ_CHECK(IsOneLine(status.message()), detail);
-  static const char* const kFields[] = {
-      "credential",         "scopes",        "min_validity",
-      "rejected_fingerprint", "token",       "fingerprint",
-      "target",             "page_size",     "page_token",
-      "grant_type",         "authorization_code", "redirect_uri",
-      "code_verifier",      "refresh_token", "client_credentials"};
+  static const char* const kFields[] = {"credential",
+                                        "scopes",
+                                        "min_validity",
+                                        "rejected_fingerprint",
+                                        "token",
+                                        "fingerprint",
+                                        "target",
+                                        "page_size",
+                                        "page_token",
+                                        "grant_type",
+                                        "authorization_code",
+                                        "redirect_uri",
+                                        "code_verifier",
+                                        "refresh_token",
+                                        "client_credentials"};
   bool names_field = false;
   for (const char* field : kFields) {
     names_field = names_field || absl::StartsWith(status.message(), field);
@@ -81,11 +90,13 @@ void CheckIssue(const v1::IssueRequest& r) {
   const std::string detail = r.ShortDebugString();
   FUZZ_CHECK(IsCredentialName(r.credential()), detail);
   FUZZ_CHECK(r.scopes_size() <= 32, detail);
-  for (const std::string& scope : r.scopes()) FUZZ_CHECK(IsScope(scope), detail);
+  for (const std::string& scope : r.scopes())
+    FUZZ_CHECK(IsScope(scope), detail);
   if (r.has_min_validity()) {
     const auto& d = r.min_validity();
     FUZZ_CHECK(d.nanos() >= 0 && d.nanos() <= 999999999, detail);
-    const absl::Duration v = absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+    const absl::Duration v =
+        absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
     FUZZ_CHECK(v >= absl::ZeroDuration() && v <= absl::Hours(24), detail);
   }
   FUZZ_CHECK(r.rejected_fingerprint().empty() ||

@@ -12,8 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "server/ops/log.h"
 #include "server/config/server_config.h"
+#include "server/ops/log.h"
 #include "server/token_server.h"
 
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
@@ -63,14 +63,16 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   tokenservice::LogLevel level;
   if (!tokenservice::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
-    std::fprintf(stderr, "token_server: --log_level: \"%s\" is not one of "
+    std::fprintf(stderr,
+                 "token_server: --log_level: \"%s\" is not one of "
                  "debug, info, warning, error\n",
                  absl::GetFlag(FLAGS_log_level).c_str());
     return 2;
   }
   tokenservice::SetMinLogLevel(level);
   if (absl::GetFlag(FLAGS_shutdown_grace) < absl::ZeroDuration()) {
-    std::fprintf(stderr, "token_server: --shutdown_grace: must not be "
+    std::fprintf(stderr,
+                 "token_server: --shutdown_grace: must not be "
                  "negative\n");
     return 2;
   }

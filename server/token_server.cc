@@ -1,12 +1,12 @@
 #include "server/token_server.h"
 
-#include <utility>
-
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
+
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "server/ops/log.h"
@@ -48,8 +48,8 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
   s->grants_ = std::make_unique<GrantExchange>(
       grant_options, s->credentials_.get(), s->upstream_.get(), s->pool_.get(),
       s->clock_.get());
-  s->policy_ = std::make_unique<CallerPolicy>(config.callers,
-                                              config.caller_credentials);
+  s->policy_ =
+      std::make_unique<CallerPolicy>(config.callers, config.caller_credentials);
   if (s->policy_->open()) {
     Log(LogLevel::kWarning, "caller_policy_open",
         {{"message",

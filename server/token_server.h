@@ -1,24 +1,25 @@
 // TokenServer: the assembled service — transport, myPOS client with
-// retries, broker, grant exchange, gRPC services (TokenService, grpc.health.v1, reflection) — listening on
-// one port. main.cc runs one; integration tests run one on loopback.
+// retries, broker, grant exchange, gRPC services (TokenService, grpc.health.v1,
+// reflection) — listening on one port. main.cc runs one; integration tests run
+// one on loopback.
 
 #ifndef SERVER_TOKEN_SERVER_H_
 #define SERVER_TOKEN_SERVER_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <memory>
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "server/ops/admin_server.h"
 #include "base/clock.h"
-#include "server/ops/metrics.h"
 #include "server/broker/grant_exchange.h"
-#include "server/config/server_config.h"
-#include "server/ops/thread_pool.h"
 #include "server/broker/token_broker.h"
+#include "server/config/server_config.h"
+#include "server/ops/admin_server.h"
+#include "server/ops/metrics.h"
+#include "server/ops/thread_pool.h"
 #include "server/rpc/token_service_impl.h"
 #include "server/upstream/http_transport.h"
 #include "server/upstream/oauth_client.h"

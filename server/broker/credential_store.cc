@@ -30,11 +30,10 @@ absl::StatusOr<std::string> ReadTrimmed(const CredentialProfile& profile,
 absl::Status ValidateCredentialName(absl::string_view field,
                                     absl::string_view name) {
   auto invalid = [field](absl::string_view problem) {
-    return WithErrorMetadata(
-        WithReason(
-            absl::InvalidArgumentError(absl::StrCat(field, " ", problem)),
-            kReasonInvalidRequest),
-        "field", field);
+    return WithErrorMetadata(WithReason(absl::InvalidArgumentError(
+                                            absl::StrCat(field, " ", problem)),
+                                        kReasonInvalidRequest),
+                             "field", field);
   };
   if (name.size() > kMaxCredentialLength) {
     return invalid(

@@ -5,10 +5,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/fingerprint.h"
-#include "server/ops/log.h"
 #include "base/scopes.h"
 #include "base/time_util.h"
 #include "server/ops/error_reason.h"
+#include "server/ops/log.h"
 #include "server/upstream/upstream_deadline.h"
 
 namespace tokenservice {
@@ -56,13 +56,13 @@ void GrantExchange::Exchange(GrantParams params, GrantCallback done) {
   }
   // Shared so that `done` can still be called if scheduling fails.
   auto shared_done = std::make_shared<GrantCallback>(std::move(done));
-  const bool scheduled = executor_->Schedule(
-      [this, profile = **profile, params = std::move(params),
-       shared_done]() mutable {
-        std::move(*shared_done)(Run(profile, params.grant, params.deadline));
+  const bool scheduled =
+      executor_->Schedule([this, profile = **profile,
+                           params = std::move(params), shared_done]() mutable {
+        std::move (*shared_done)(Run(profile, params.grant, params.deadline));
       });
   if (!scheduled) {
-    std::move(*shared_done)(WithReason(
+    std::move (*shared_done)(WithReason(
         absl::ResourceExhaustedError(
             "too many requests are waiting for myPOS; retry with backoff"),
         kReasonUpstreamQueueFull));
@@ -86,8 +86,8 @@ absl::StatusOr<GrantedToken> GrantExchange::Run(
   const std::string duration_ms =
       absl::StrCat(absl::ToInt64Milliseconds(end - start));
   if (!reply.ok()) {
-    const absl::Status status = MapUpstreamDeadline(
-        reply.status(), deadline, options_.upstream_timeout);
+    const absl::Status status = MapUpstreamDeadline(reply.status(), deadline,
+                                                    options_.upstream_timeout);
     Log(LogLevel::kWarning, "upstream_grant_failed",
         {{"profile", profile.name},
          {"grant_type", GrantName(grant.type)},
@@ -102,8 +102,8 @@ absl::StatusOr<GrantedToken> GrantExchange::Run(
   token->access_token = std::move(reply->access_token);
   token->token_type = std::move(reply->token_type);
   token->fingerprint = Fingerprint(token->access_token);
-  token->scopes = reply->scopes.empty() ? grant.scopes
-                                        : NormalizeScopes(reply->scopes);
+  token->scopes =
+      reply->scopes.empty() ? grant.scopes : NormalizeScopes(reply->scopes);
   token->issue_time = end;
   token->expire_time = end + reply->expires_in;
   token->upstream_latency = end - start;

@@ -24,18 +24,18 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "proto/token_service.pb.h"
 #include "base/clock.h"
+#include "proto/token_service.pb.h"
 #include "server/broker/credential_store.h"
-#include "server/ops/executor.h"
 #include "server/broker/token_cache.h"
+#include "server/ops/executor.h"
 #include "server/upstream/oauth_client.h"
 
 namespace tokenservice {
 
 struct GrantParams {
-  std::string credential;  // empty: the default profile
-  UserGrant grant;         // already validated
+  std::string credential;                        // empty: the default profile
+  UserGrant grant;                               // already validated
   absl::Time deadline = absl::InfiniteFuture();  // the caller's
 };
 

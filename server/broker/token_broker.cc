@@ -1,22 +1,22 @@
 #include "server/broker/token_broker.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <utility>
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
-
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "base/fingerprint.h"
-#include "server/broker/issue_reply.h"
-#include "server/ops/log.h"
 #include "base/scopes.h"
+#include "server/broker/issue_reply.h"
 #include "server/ops/error_reason.h"
+#include "server/ops/log.h"
 
 namespace tokenservice {
 
@@ -134,8 +134,8 @@ void TokenBroker::Issue(
   Waiter waiter{min_validity, later(), params.deadline};
   if (!JoinFetch(key, *profile, scopes, params.deadline, waiter)) {
     std::move(waiter.done)(WithReason(
-        absl::ResourceExhaustedError(
-            "too many token requests are waiting for myPOS; retry with backoff"),
+        absl::ResourceExhaustedError("too many token requests are waiting for "
+                                     "myPOS; retry with backoff"),
         kReasonUpstreamQueueFull));
   }
 }
@@ -178,12 +178,11 @@ void TokenBroker::StartRefresh(const std::string& key,
   auto [it, inserted] = flights_.try_emplace(key);
   if (!inserted) return;  // a fetch for this key is already running
   cache_.SetRefreshing(key, true);
-  if (!executor_->Schedule(
-          [this, key, profile, scopes] {
-            // No caller waits on a background refresh: only
-            // --upstream_timeout bounds it.
-            RunFetch(key, profile, scopes, absl::InfiniteFuture());
-          })) {
+  if (!executor_->Schedule([this, key, profile, scopes] {
+        // No caller waits on a background refresh: only
+        // --upstream_timeout bounds it.
+        RunFetch(key, profile, scopes, absl::InfiniteFuture());
+      })) {
     // Busy: the token stays in service and a later hit tries again.
     cache_.SetRefreshing(key, false);
     flights_.erase(it);
@@ -321,7 +320,8 @@ absl::StatusOr<std::shared_ptr<const CachedToken>> TokenBroker::Fetch(
   token->access_token = std::move(reply->access_token);
   token->token_type = std::move(reply->token_type);
   token->fingerprint = Fingerprint(token->access_token);
-  token->scopes = reply->scopes.empty() ? scopes : NormalizeScopes(reply->scopes);
+  token->scopes =
+      reply->scopes.empty() ? scopes : NormalizeScopes(reply->scopes);
   token->issue_time = end;
   token->expire_time = end + reply->expires_in;
   token->refresh_time = RefreshTime(end, token->expire_time);
@@ -352,13 +352,13 @@ void TokenBroker::Deliver(
     const absl::Duration needed =
         waiter.min_validity.value_or((*result)->default_min_validity);
     if ((*result)->expire_time - now < needed) {
-      std::move(waiter.done)(WithReason(
-          absl::OutOfRangeError(absl::StrCat(
-              "myPOS issued a token valid for ",
-              absl::FormatDuration((*result)->expire_time - now),
-              ", less than the requested min_validity of ",
-              absl::FormatDuration(needed))),
-          kReasonMinValidityUnsatisfiable));
+      std::move(waiter.done)(
+          WithReason(absl::OutOfRangeError(absl::StrCat(
+                         "myPOS issued a token valid for ",
+                         absl::FormatDuration((*result)->expire_time - now),
+                         ", less than the requested min_validity of ",
+                         absl::FormatDuration(needed))),
+                     kReasonMinValidityUnsatisfiable));
     } else {
       std::move(waiter.done)(IssuedToken{*result, /*cached=*/false});
     }
@@ -383,11 +383,11 @@ void TokenBroker::Revoke(RevokeParams params, RevokeCallback done) {
   // secret): anyone else must first prove to myPOS that the token is theirs
   // to revoke (see RevokeUpstream).
   const std::string owner = CacheOwner(*profile);
-  std::shared_ptr<const CachedToken> evicted = cache_.Evict(
-      fingerprint, clock_->Now(),
-      [&owner](absl::string_view key, const CachedToken&) {
-        return KeyBelongsTo(key, owner);
-      });
+  std::shared_ptr<const CachedToken> evicted =
+      cache_.Evict(fingerprint, clock_->Now(),
+                   [&owner](absl::string_view key, const CachedToken&) {
+                     return KeyBelongsTo(key, owner);
+                   });
   if (evicted != nullptr) {
     RevokeUpstream(*profile, evicted->access_token,
                    RevokeResult{fingerprint, /*was_cached=*/true},
@@ -441,28 +441,28 @@ void TokenBroker::RevokeUpstream(CredentialProfile profile, std::string token,
             status.ok() ? "upstream_token_revoked" : "upstream_revoke_failed",
             {{"profile", profile.name},
              {"fingerprint", result.fingerprint},
-             {"duration_ms", absl::StrCat(absl::ToInt64Milliseconds(
-                                 clock_->Now() - start))},
+             {"duration_ms",
+              absl::StrCat(absl::ToInt64Milliseconds(clock_->Now() - start))},
              {"code", absl::StatusCodeToString(status.code())},
              {"error", std::string(status.message())}});
         if (!status.ok()) {
-          std::move(*shared_done)(status);
+          std::move (*shared_done)(status);
           return;
         }
         // myPOS took the revocation from this client id, so a copy cached
         // under another profile of the same client id is dead too.
-        if (cache_.Evict(result.fingerprint, clock_->Now(),
-                         [&credentials](absl::string_view,
-                                        const CachedToken& cached) {
-                           return cached.client_id == credentials->client_id;
-                         }) != nullptr) {
+        if (cache_.Evict(
+                result.fingerprint, clock_->Now(),
+                [&credentials](absl::string_view, const CachedToken& cached) {
+                  return cached.client_id == credentials->client_id;
+                }) != nullptr) {
           result.was_cached = true;
         }
         cache_.ConfirmRevoked(result.fingerprint);
-        std::move(*shared_done)(std::move(result));
+        std::move (*shared_done)(std::move(result));
       });
   if (!scheduled) {
-    std::move(*shared_done)(WithReason(
+    std::move (*shared_done)(WithReason(
         absl::ResourceExhaustedError(
             "too many requests are waiting for myPOS; the token is out of the "
             "cache, retry the revocation with backoff"),
@@ -496,11 +496,11 @@ ListTokensResponse TokenBroker::ListTokens(
                              }),
               all.end());
   }
-  auto first = std::upper_bound(
-      all.begin(), all.end(), page_token,
-      [](absl::string_view token, const TokenInfo& info) {
-        return token < info.fingerprint();
-      });
+  auto first =
+      std::upper_bound(all.begin(), all.end(), page_token,
+                       [](absl::string_view token, const TokenInfo& info) {
+                         return token < info.fingerprint();
+                       });
   ListTokensResponse response;
   for (auto it = first; it != all.end(); ++it) {
     if (response.tokens_size() == page_size) {

@@ -33,21 +33,21 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
-#include "base/mutex.h"
 #include "absl/time/time.h"
-#include "proto/token_service.pb.h"
 #include "base/clock.h"
+#include "base/mutex.h"
+#include "proto/token_service.pb.h"
 #include "server/broker/credential_store.h"
+#include "server/broker/token_cache.h"
 #include "server/ops/executor.h"
 #include "server/ops/metrics.h"
-#include "server/broker/token_cache.h"
-#include "server/upstream/upstream_deadline.h"
 #include "server/upstream/oauth_client.h"
+#include "server/upstream/upstream_deadline.h"
 
 namespace tokenservice {
 
 struct IssueParams {
-  std::string credential;  // empty: the default profile
+  std::string credential;           // empty: the default profile
   std::vector<std::string> scopes;  // already validated
   absl::Duration min_validity = absl::ZeroDuration();  // zero: the default
   std::string rejected_fingerprint;
@@ -64,7 +64,7 @@ struct IssuedToken {
 
 struct RevokeParams {
   std::string credential;  // empty: the default profile
-  std::string token;  // exactly one of token and fingerprint is set
+  std::string token;       // exactly one of token and fingerprint is set
   std::string fingerprint;
   std::optional<ClientCredentials> caller_credentials;
   // The caller's deadline (its gRPC deadline); see BrokerOptions.
@@ -105,8 +105,7 @@ struct BrokerOptions {
 // client id.
 inline constexpr char kCallerSuppliedPrefix[] = "caller-supplied:";
 
-using IssueCallback =
-    absl::AnyInvocable<void(absl::StatusOr<IssuedToken>) &&>;
+using IssueCallback = absl::AnyInvocable<void(absl::StatusOr<IssuedToken>) &&>;
 using RevokeCallback =
     absl::AnyInvocable<void(absl::StatusOr<RevokeResult>) &&>;
 
@@ -154,8 +153,7 @@ class TokenBroker {
   // last fingerprint of the previous page), of the tokens whose profile
   // `visible` accepts (all when empty).
   mypos::token::v1::ListTokensResponse ListTokens(
-      absl::string_view credential, int page_size,
-      absl::string_view page_token,
+      absl::string_view credential, int page_size, absl::string_view page_token,
       const std::function<bool(absl::string_view profile)>& visible =
           nullptr) const;
 
@@ -216,8 +214,9 @@ class TokenBroker {
   absl::StatusOr<std::shared_ptr<const CachedToken>> Fetch(
       const CredentialProfile& profile, const std::vector<std::string>& scopes,
       absl::Time caller_deadline);
-  void Deliver(std::vector<Waiter> waiters,
-               const absl::StatusOr<std::shared_ptr<const CachedToken>>& result);
+  void Deliver(
+      std::vector<Waiter> waiters,
+      const absl::StatusOr<std::shared_ptr<const CachedToken>>& result);
 
   const BrokerOptions options_;
   const CredentialStore* const credentials_;

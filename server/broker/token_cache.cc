@@ -126,8 +126,7 @@ void TokenCache::RecordRefreshFailure(const std::string& key,
   entry.retry_time = now + std::min(backoff, max_backoff);
 }
 
-bool TokenCache::Reject(const std::string& key,
-                        absl::string_view fingerprint) {
+bool TokenCache::Reject(const std::string& key, absl::string_view fingerprint) {
   MutexLock lock(&mu_);
   auto it = entries_.find(key);
   if (it == entries_.end() || it->second.token->fingerprint != fingerprint) {
@@ -225,7 +224,8 @@ std::vector<TokenInfo> TokenCache::List(absl::string_view credential,
 
 mypos::token::v1::TokenState TokenCache::State(const Entry& entry,
                                                absl::Time now) {
-  if (now >= entry.token->expire_time) return mypos::token::v1::TOKEN_STATE_EXPIRED;
+  if (now >= entry.token->expire_time)
+    return mypos::token::v1::TOKEN_STATE_EXPIRED;
   if (entry.refreshing || entry.rejected) {
     return mypos::token::v1::TOKEN_STATE_REFRESHING;
   }

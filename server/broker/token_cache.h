@@ -22,8 +22,8 @@
 #include "absl/container/node_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
-#include "base/mutex.h"
 #include "absl/time/time.h"
+#include "base/mutex.h"
 #include "proto/token_service.pb.h"
 
 namespace tokenservice {
@@ -44,8 +44,9 @@ struct CachedToken {
   // or a quarter of the lifetime for tokens too short-lived for it.
   absl::Duration default_min_validity;
   absl::Duration upstream_latency;
-  // The serialized IssueResponse a cache hit sends (server/broker/issue_reply.h);
-  // empty for tokens that are never served from the cache.
+  // The serialized IssueResponse a cache hit sends
+  // (server/broker/issue_reply.h); empty for tokens that are never served from
+  // the cache.
   std::string hit_reply;
 };
 
@@ -147,8 +148,8 @@ class TokenCache {
   void ConfirmRevoked(absl::string_view fingerprint) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Metadata of the cached or recently revoked token with `fingerprint`.
-  std::optional<mypos::token::v1::TokenInfo> Info(
-      absl::string_view fingerprint, absl::Time now) const
+  std::optional<mypos::token::v1::TokenInfo> Info(absl::string_view fingerprint,
+                                                  absl::Time now) const
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // Metadata of every cached and retained revoked token of `credential`
@@ -177,10 +178,8 @@ class TokenCache {
     std::string pending_access_token;
   };
 
-  static mypos::token::v1::TokenState State(const Entry& entry,
-                                            absl::Time now);
-  static mypos::token::v1::TokenInfo ToInfo(const Entry& entry,
-                                            absl::Time now);
+  static mypos::token::v1::TokenState State(const Entry& entry, absl::Time now);
+  static mypos::token::v1::TokenInfo ToInfo(const Entry& entry, absl::Time now);
 
   // Forgets the bounded entry used least recently.
   void EvictLeastRecentlyUsedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

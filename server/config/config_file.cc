@@ -8,9 +8,9 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "base/scopes.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
-#include "base/scopes.h"
 
 namespace tokenservice {
 namespace {
@@ -59,8 +59,9 @@ absl::Status Resolve(const SecretSource& source, const std::string& where,
   switch (source.source_case()) {
     case SecretSource::kValue:
       if (!allow_value) {
-        return Invalid(where, "a secret must come from a file or an "
-                              "environment variable, not the config file");
+        return Invalid(where,
+                       "a secret must come from a file or an "
+                       "environment variable, not the config file");
       }
       if (source.value().empty()) return Invalid(where + ".value", "is empty");
       *value = source.value();
@@ -68,9 +69,8 @@ absl::Status Resolve(const SecretSource& source, const std::string& where,
     case SecretSource::kEnv: {
       const char* v = getenv(source.env().c_str());
       if (v == nullptr || *v == '\0') {
-        return Invalid(where + ".env",
-                       absl::StrCat(absl::CEscape(source.env()),
-                                    " is not set or empty"));
+        return Invalid(where + ".env", absl::StrCat(absl::CEscape(source.env()),
+                                                    " is not set or empty"));
       }
       *value = v;
       return absl::OkStatus();
@@ -78,11 +78,11 @@ absl::Status Resolve(const SecretSource& source, const std::string& where,
     case SecretSource::kFile: {
       // Read as CredentialStore will read it on every request: empty is as
       // unusable as missing, so say so now, not at the first request.
-      const std::optional<std::string> content =
-          ReadTrimmedFile(source.file());
+      const std::optional<std::string> content = ReadTrimmedFile(source.file());
       if (!content.has_value() || content->empty()) {
-        return Invalid(where + ".file", absl::StrCat(Quote(source.file()),
-                                                     " cannot be read or is empty"));
+        return Invalid(
+            where + ".file",
+            absl::StrCat(Quote(source.file()), " cannot be read or is empty"));
       }
       *file = source.file();
       return absl::OkStatus();
@@ -152,9 +152,9 @@ absl::StatusOr<ConfigFileProfiles> ResolveConfig(
     }
     CredentialProfile profile;
     profile.name = p.name();
-    if (auto s = Resolve(p.client_id(), where + ".client_id", true, getenv,
-                         &profile.credentials.client_id,
-                         &profile.client_id_file);
+    if (auto s =
+            Resolve(p.client_id(), where + ".client_id", true, getenv,
+                    &profile.credentials.client_id, &profile.client_id_file);
         !s.ok()) {
       return s;
     }
@@ -165,8 +165,9 @@ absl::StatusOr<ConfigFileProfiles> ResolveConfig(
       return s;
     }
     for (int j = 0; j < p.default_scopes_size(); ++j) {
-      if (auto s = ValidateScope(absl::StrCat(where, ".default_scopes[", j, "]"),
-                                 p.default_scopes(j));
+      if (auto s =
+              ValidateScope(absl::StrCat(where, ".default_scopes[", j, "]"),
+                            p.default_scopes(j));
           !s.ok()) {
         return s;
       }
@@ -197,9 +198,9 @@ absl::StatusOr<ConfigFileProfiles> ResolveConfig(
   }
   out.default_profile = config.default_profile();
   if (!out.default_profile.empty() && names.count(out.default_profile) == 0) {
-    return Invalid(source + ": default_profile",
-                   absl::StrCat("no profile is named ",
-                                Quote(out.default_profile)));
+    return Invalid(
+        source + ": default_profile",
+        absl::StrCat("no profile is named ", Quote(out.default_profile)));
   }
   return out;
 }
@@ -208,7 +209,8 @@ absl::StatusOr<ConfigFileProfiles> LoadConfigFile(
     const std::string& path,
     const std::function<const char*(const char*)>& getenv) {
   std::ifstream in(path);
-  if (!in) return Invalid("--config", absl::StrCat("cannot read \"", path, "\""));
+  if (!in)
+    return Invalid("--config", absl::StrCat("cannot read \"", path, "\""));
   std::stringstream text;
   text << in.rdbuf();
   Config config;

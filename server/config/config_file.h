@@ -11,8 +11,8 @@
 
 #include "absl/status/statusor.h"
 #include "proto/config.pb.h"
-#include "server/rpc/caller_policy.h"
 #include "server/broker/credential_store.h"
+#include "server/rpc/caller_policy.h"
 
 namespace tokenservice {
 

@@ -9,9 +9,9 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "server/config/config_file.h"
 
@@ -96,16 +96,15 @@ bool IsLoopbackHost(absl::string_view host) {
   });
 }
 
-absl::StatusOr<std::string> SecretFrom(absl::string_view file_flag,
-                                       const std::string& path,
-                                       const char* env_name,
-                                       const std::function<const char*(const char*)>& getenv) {
+absl::StatusOr<std::string> SecretFrom(
+    absl::string_view file_flag, const std::string& path, const char* env_name,
+    const std::function<const char*(const char*)>& getenv) {
   if (!path.empty()) return ReadSecretFile(file_flag, path);
   const char* value = getenv(env_name);
   if (value == nullptr || *value == '\0') {
-    return absl::InvalidArgumentError(absl::StrCat(
-        env_name, " is not set and --", file_flag,
-        " is not given: the default profile needs credentials"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(env_name, " is not set and --", file_flag,
+                     " is not given: the default profile needs credentials"));
   }
   return std::string(value);
 }
@@ -116,8 +115,8 @@ absl::StatusOr<std::string> SecretFrom(absl::string_view file_flag,
 absl::Status AddProfiles(const std::function<const char*(const char*)>& getenv,
                          ServerConfig* config) {
   config->default_profile = absl::GetFlag(FLAGS_default_profile);
-  if (auto s = ValidateCredentialName("--default_profile",
-                                      config->default_profile);
+  if (auto s =
+          ValidateCredentialName("--default_profile", config->default_profile);
       !s.ok()) {
     return s;
   }
@@ -260,17 +259,19 @@ absl::Status ValidateUpstreamUrl(absl::string_view field,
   }
   absl::string_view authority = rest.substr(0, rest.find('/'));
   absl::string_view host = authority;
-  if (!absl::StartsWith(host, "[")) host = host.substr(0, host.rfind(':'));
-  else host = host.substr(0, host.find(']') + 1);
+  if (!absl::StartsWith(host, "["))
+    host = host.substr(0, host.rfind(':'));
+  else
+    host = host.substr(0, host.find(']') + 1);
   if (absl::StrContains(authority, "@")) {
     return absl::InvalidArgumentError(absl::StrCat(
         field, ": \"", Shown(url),
         "\" holds user information; credentials go in the secret files, "
         "never in a URL"));
   }
-  if (host.empty() ||
-      std::any_of(url.begin(), url.end(),
-                  [](char c) { return c <= 0x20 || c >= 0x7f; })) {
+  if (host.empty() || std::any_of(url.begin(), url.end(), [](char c) {
+        return c <= 0x20 || c >= 0x7f;
+      })) {
     return absl::InvalidArgumentError(
         absl::StrCat(field, ": \"", Shown(url), "\" is not a usable URL"));
   }
@@ -330,16 +331,17 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
       absl::GetFlag(FLAGS_default_min_validity);
   config.broker.upstream_timeout = absl::GetFlag(FLAGS_upstream_timeout);
   config.broker.refresh_window = absl::GetFlag(FLAGS_refresh_window);
-  if (!(config.broker.refresh_window > 0 && config.broker.refresh_window <= 0.5)) {
+  if (!(config.broker.refresh_window > 0 &&
+        config.broker.refresh_window <= 0.5)) {
     return absl::InvalidArgumentError(
         "--refresh_window must be greater than 0 and at most 0.5");
   }
   config.broker.refresh_retry_max = absl::GetFlag(FLAGS_refresh_retry_max);
   if (config.broker.refresh_retry_max < config.broker.refresh_retry_initial) {
-    return absl::InvalidArgumentError("--refresh_retry_max must be at least 1s");
+    return absl::InvalidArgumentError(
+        "--refresh_retry_max must be at least 1s");
   }
-  config.broker.deadline_margin =
-      absl::GetFlag(FLAGS_upstream_deadline_margin);
+  config.broker.deadline_margin = absl::GetFlag(FLAGS_upstream_deadline_margin);
   config.upstream_attempt_timeout =
       absl::GetFlag(FLAGS_upstream_attempt_timeout);
   if (auto s = RetryOptionsFromFlags(&config.retry); !s.ok()) return s;

@@ -13,9 +13,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "server/rpc/caller_policy.h"
 #include "server/broker/credential_store.h"
 #include "server/broker/token_broker.h"
+#include "server/rpc/caller_policy.h"
 #include "server/upstream/retrying_oauth_client.h"
 
 namespace tokenservice {

@@ -21,24 +21,24 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(
   if (colon == std::string::npos || host.empty() ||
       !absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 ||
       port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--admin_listen: \"", address, "\" is not HOST:PORT"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--admin_listen: \"", address, "\" is not HOST:PORT"));
   }
   std::unique_ptr<AdminServer> admin(new AdminServer());
   admin->server_ = std::make_unique<httplib::Server>();
-  admin->server_->Get("/metrics", [metrics](const httplib::Request&,
-                                            httplib::Response& res) {
-    res.set_content(metrics(), "text/plain; version=0.0.4; charset=utf-8");
-  });
-  admin->server_->Get("/healthz", [serving](const httplib::Request&,
-                                            httplib::Response& res) {
-    const bool ok = serving();
-    res.status = ok ? 200 : 503;
-    res.set_content(ok ? "SERVING\n" : "NOT_SERVING\n", "text/plain");
-  });
-  admin->port_ = port == 0 ? admin->server_->bind_to_any_port(host)
-                           : (admin->server_->bind_to_port(host, port) ? port
-                                                                       : -1);
+  admin->server_->Get(
+      "/metrics", [metrics](const httplib::Request&, httplib::Response& res) {
+        res.set_content(metrics(), "text/plain; version=0.0.4; charset=utf-8");
+      });
+  admin->server_->Get(
+      "/healthz", [serving](const httplib::Request&, httplib::Response& res) {
+        const bool ok = serving();
+        res.status = ok ? 200 : 503;
+        res.set_content(ok ? "SERVING\n" : "NOT_SERVING\n", "text/plain");
+      });
+  admin->port_ = port == 0
+                     ? admin->server_->bind_to_any_port(host)
+                     : (admin->server_->bind_to_port(host, port) ? port : -1);
   if (admin->port_ <= 0) {
     return absl::UnavailableError(
         absl::StrCat("--admin_listen: cannot listen on ", address));

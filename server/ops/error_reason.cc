@@ -4,8 +4,8 @@
 #include <string>
 
 #include "absl/strings/cord.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace tokenservice {
 

@@ -6,8 +6,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "base/mutex.h"
 #include "absl/time/clock.h"
+#include "base/mutex.h"
 
 namespace tokenservice {
 namespace {
@@ -95,9 +95,9 @@ bool ParseLogLevel(absl::string_view text, LogLevel* level) {
 void SetLogSinkForTesting(std::function<void(absl::string_view)> new_sink) {
   MutexLock lock(&SinkMutex());
   delete sink;
-  sink = new_sink ? new std::function<void(absl::string_view)>(
-                        std::move(new_sink))
-                  : nullptr;
+  sink = new_sink
+             ? new std::function<void(absl::string_view)>(std::move(new_sink))
+             : nullptr;
 }
 
 }  // namespace tokenservice

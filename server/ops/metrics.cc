@@ -16,8 +16,8 @@ constexpr const char* kKinds[] = {"token", "revoke"};
 
 void Header(absl::string_view name, absl::string_view type,
             absl::string_view help, std::string* out) {
-  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ",
-                  type, "\n");
+  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type,
+                  "\n");
 }
 
 // Appends "name{labels} value" for every non-zero code.
@@ -139,12 +139,11 @@ std::string Metrics::Render(
     const absl::Duration left =
         absl::FromUnixSeconds(token.expire_time().seconds()) +
         absl::Nanoseconds(token.expire_time().nanos()) - now;
-    absl::StrAppend(
-        &out, "tokenservice_token_remaining_seconds{profile=",
-        JsonQuote(token.credential()), ",scopes=",
-        JsonQuote(absl::StrJoin(token.scopes(), " ")), ",fingerprint=\"",
-        token.fingerprint(), "\"} ",
-        absl::StrFormat("%.3f", absl::ToDoubleSeconds(left)), "\n");
+    absl::StrAppend(&out, "tokenservice_token_remaining_seconds{profile=",
+                    JsonQuote(token.credential()),
+                    ",scopes=", JsonQuote(absl::StrJoin(token.scopes(), " ")),
+                    ",fingerprint=\"", token.fingerprint(), "\"} ",
+                    absl::StrFormat("%.3f", absl::ToDoubleSeconds(left)), "\n");
   }
   return out;
 }

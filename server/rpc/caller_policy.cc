@@ -29,8 +29,8 @@ absl::StatusOr<const CallerRule*> CallerPolicy::Authenticate(
     // Every rule is compared, in constant time, whatever matched before.
     for (const CallerRule& rule : rules_) {
       if (rule.key_digest.size() == digest.size() &&
-          CRYPTO_memcmp(rule.key_digest.data(), digest.data(),
-                        digest.size()) == 0) {
+          CRYPTO_memcmp(rule.key_digest.data(), digest.data(), digest.size()) ==
+              0) {
         match = &rule;
       }
     }

@@ -45,9 +45,9 @@ absl::Status ValidateCallerCredentials(
   }
   if (c.client_secret().empty() ||
       c.client_secret().size() > kMaxClientSecretLength) {
-    return Invalid("client_credentials.client_secret",
-                   absl::StrCat("must be 1 to ", kMaxClientSecretLength,
-                                " bytes"));
+    return Invalid(
+        "client_credentials.client_secret",
+        absl::StrCat("must be 1 to ", kMaxClientSecretLength, " bytes"));
   }
   return absl::OkStatus();
 }
@@ -58,12 +58,11 @@ absl::Status ValidatePrintable(absl::string_view field, absl::string_view value,
                                size_t max, bool required) {
   if (value.empty() && !required) return absl::OkStatus();
   if (value.empty() || value.size() > max) {
-    return Invalid(field, absl::StrCat("must be 1 to ", max,
-                                       " characters long"));
+    return Invalid(field,
+                   absl::StrCat("must be 1 to ", max, " characters long"));
   }
-  const bool printable = std::all_of(value.begin(), value.end(), [](char c) {
-    return c > 0x20 && c < 0x7f;
-  });
+  const bool printable = std::all_of(
+      value.begin(), value.end(), [](char c) { return c > 0x20 && c < 0x7f; });
   return printable ? absl::OkStatus()
                    : Invalid(field, "must be printable ASCII without spaces");
 }
@@ -72,19 +71,18 @@ absl::Status MustBeEmpty(absl::string_view field, absl::string_view value,
                          absl::string_view grant) {
   return value.empty()
              ? absl::OkStatus()
-             : Invalid(field, absl::StrCat("must be empty with grant_type ",
-                                           grant));
+             : Invalid(field,
+                       absl::StrCat("must be empty with grant_type ", grant));
 }
 
 // RFC 7636 section 4.1: 43 to 128 unreserved characters.
 absl::Status ValidateCodeVerifier(absl::string_view value) {
   if (value.empty()) return absl::OkStatus();
-  const bool ok =
-      value.size() >= 43 && value.size() <= 128 &&
-      std::all_of(value.begin(), value.end(), [](char c) {
-        return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
-               c == '-' || c == '.' || c == '_' || c == '~';
-      });
+  const bool ok = value.size() >= 43 && value.size() <= 128 &&
+                  std::all_of(value.begin(), value.end(), [](char c) {
+                    return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+                           c == '-' || c == '.' || c == '_' || c == '~';
+                  });
   return ok ? absl::OkStatus()
             : Invalid("code_verifier",
                       "must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~");
@@ -101,8 +99,8 @@ absl::Status ValidateRedirectUri(absl::string_view value) {
       colon != absl::string_view::npos && colon > 0 &&
       absl::ascii_isalpha(static_cast<unsigned char>(value[0])) &&
       std::all_of(value.begin(), value.begin() + colon, [](char c) {
-        return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
-               c == '+' || c == '-' || c == '.';
+        return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '+' ||
+               c == '-' || c == '.';
       });
   return scheme_ok ? absl::OkStatus()
                    : Invalid("redirect_uri", "must be an absolute URI");
@@ -128,15 +126,15 @@ absl::Status ValidateGrant(const mypos::token::v1::IssueRequest& r) {
                        "must be empty with grant_type AUTHORIZATION_CODE");
       }
       for (auto [field, value] :
-           {std::pair<absl::string_view, absl::string_view>{
-                "refresh_token", r.refresh_token()},
+           {std::pair<absl::string_view, absl::string_view>{"refresh_token",
+                                                            r.refresh_token()},
             {"rejected_fingerprint", r.rejected_fingerprint()}}) {
         if (auto s = MustBeEmpty(field, value, "AUTHORIZATION_CODE"); !s.ok())
           return s;
       }
-      if (auto s = ValidatePrintable("authorization_code",
-                                     r.authorization_code(),
-                                     kMaxAuthorizationCodeLength, true);
+      if (auto s =
+              ValidatePrintable("authorization_code", r.authorization_code(),
+                                kMaxAuthorizationCodeLength, true);
           !s.ok()) {
         return s;
       }
@@ -166,8 +164,8 @@ absl::Status ValidateIssueRequest(const mypos::token::v1::IssueRequest& r) {
     return s;
   }
   if (r.scopes_size() > kMaxScopes) {
-    return Invalid("scopes", absl::StrCat("has more than ", kMaxScopes,
-                                          " entries"));
+    return Invalid("scopes",
+                   absl::StrCat("has more than ", kMaxScopes, " entries"));
   }
   for (int i = 0; i < r.scopes_size(); ++i) {
     if (IsValidScope(r.scopes(i))) continue;  // no field name built per call
@@ -202,8 +200,8 @@ absl::Status ValidateRevokeRequest(const mypos::token::v1::RevokeRequest& r) {
     return s;
   }
   if (r.has_client_credentials()) {
-    if (auto s = ValidateCallerCredentials(r.client_credentials(),
-                                           r.credential());
+    if (auto s =
+            ValidateCallerCredentials(r.client_credentials(), r.credential());
         !s.ok()) {
       return s;
     }

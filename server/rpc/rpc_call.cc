@@ -5,8 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "base/fingerprint.h"
-#include "server/rpc/grpc_status.h"
 #include "server/ops/log.h"
+#include "server/rpc/grpc_status.h"
 
 namespace tokenservice {
 namespace {

@@ -36,11 +36,11 @@
 #ifndef SERVER_RPC_RPC_CALL_H_
 #define SERVER_RPC_RPC_CALL_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <string>
 #include <utility>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -83,7 +83,8 @@ class RpcCall final : public grpc::ServerUnaryReactor {
   // is deleted once gRPC is done with it and every CallRef is gone. Move-only.
   class CallRef {
    public:
-    CallRef(CallRef&& other) noexcept : call_(std::exchange(other.call_, nullptr)) {}
+    CallRef(CallRef&& other) noexcept
+        : call_(std::exchange(other.call_, nullptr)) {}
     CallRef& operator=(CallRef&&) = delete;
     CallRef(const CallRef&) = delete;
     ~CallRef() {

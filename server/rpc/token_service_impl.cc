@@ -1,25 +1,24 @@
 #include "server/rpc/token_service_impl.h"
 
+#include <google/protobuf/arena.h>
+#include <grpc/grpc_security_constants.h>
+
 #include <chrono>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include <google/protobuf/arena.h>
-#include <grpc/grpc_security_constants.h>
-
 #include "absl/strings/str_cat.h"
-
 #include "base/fingerprint.h"
-#include "server/rpc/grpc_status.h"
-#include "server/broker/issue_reply.h"
-#include "server/ops/log.h"
-#include "server/rpc/request_validation.h"
-#include "server/rpc/rpc_call.h"
-#include "server/ops/error_reason.h"
 #include "base/scopes.h"
 #include "base/time_util.h"
+#include "server/broker/issue_reply.h"
+#include "server/ops/error_reason.h"
+#include "server/ops/log.h"
+#include "server/rpc/grpc_status.h"
+#include "server/rpc/request_validation.h"
+#include "server/rpc/rpc_call.h"
 
 namespace tokenservice {
 namespace {
@@ -44,10 +43,12 @@ absl::Time CallerDeadline(const grpc::CallbackServerContext* context) {
 
 // Parses a serialized request. Small requests arrive as one slice, parsed
 // in place; others are joined first.
-bool ParseRequest(const grpc::ByteBuffer& bytes, google::protobuf::Message* request) {
+bool ParseRequest(const grpc::ByteBuffer& bytes,
+                  google::protobuf::Message* request) {
   grpc::Slice slice;
   if (bytes.TrySingleSlice(&slice).ok()) {
-    return request->ParseFromArray(slice.begin(), static_cast<int>(slice.size()));
+    return request->ParseFromArray(slice.begin(),
+                                   static_cast<int>(slice.size()));
   }
   std::vector<grpc::Slice> slices;
   if (!bytes.Dump(&slices).ok()) return false;
@@ -108,15 +109,15 @@ absl::Status TokenServiceImpl::Authorize(
   if (rule == nullptr) return absl::OkStatus();
   if (profile.empty()) profile = broker_->default_profile();
   const bool permitted =
-      action == Action::kIssue || (action == Action::kRevoke && rule->may_revoke) ||
+      action == Action::kIssue ||
+      (action == Action::kRevoke && rule->may_revoke) ||
       (action == Action::kReadMetadata && rule->may_read_metadata);
   if (permitted && CallerPolicy::MayUse(rule, profile)) return absl::OkStatus();
   static constexpr const char* kVerbs[] = {"use", "revoke tokens of",
                                            "read token metadata of"};
   return absl::PermissionDeniedError(absl::StrCat(
-      "caller \"", rule->name, "\" may not ",
-      kVerbs[static_cast<int>(action)], " credential profile \"", profile,
-      "\""));
+      "caller \"", rule->name, "\" may not ", kVerbs[static_cast<int>(action)],
+      " credential profile \"", profile, "\""));
 }
 
 absl::Status TokenServiceImpl::AuthorizeSupplied(
@@ -124,8 +125,8 @@ absl::Status TokenServiceImpl::AuthorizeSupplied(
   if (!caller.ok()) return caller.status();
   const CallerRule* rule = *caller;
   if (action == Action::kRevoke && rule != nullptr && !rule->may_revoke) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "caller \"", rule->name, "\" may not revoke tokens"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("caller \"", rule->name, "\" may not revoke tokens"));
   }
   if (policy_ != nullptr && policy_->MaySupplyCredentials(rule)) {
     return absl::OkStatus();
@@ -154,10 +155,10 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
       google::protobuf::Arena::CreateMessage<IssueRequest>(&arena);
   absl::Status allowed = caller.status();
   if (allowed.ok() && !ParseRequest(*request_bytes, request)) {
-    allowed = WithReason(absl::InvalidArgumentError(
-                             "the request is not a valid "
-                             "mypos.token.v1.IssueRequest"),
-                         kReasonInvalidRequest);
+    allowed =
+        WithReason(absl::InvalidArgumentError("the request is not a valid "
+                                              "mypos.token.v1.IssueRequest"),
+                   kReasonInvalidRequest);
   }
   RpcRecord record(metrics_, RpcMethod::kIssue, request->credential());
   record.set_fingerprint(request->rejected_fingerprint());
@@ -168,7 +169,8 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
                   : Authorize(caller, request->credential(), Action::kIssue);
   }
   if (!allowed.ok()) return FinishInline(context, record, allowed);
-  if (request->grant_type() != mypos::token::v1::GRANT_TYPE_CLIENT_CREDENTIALS) {
+  if (request->grant_type() !=
+      mypos::token::v1::GRANT_TYPE_CLIENT_CREDENTIALS) {
     RpcCall* call = new RpcCall(std::move(record), deadline);
     IssueWithGrant(call, *request, deadline, response);
     return call->Publish();
@@ -182,9 +184,9 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
   }
   params.rejected_fingerprint = request->rejected_fingerprint();
   if (request->has_client_credentials()) {
-    params.caller_credentials = ClientCredentials{
-        request->client_credentials().client_id(),
-        request->client_credentials().client_secret()};
+    params.caller_credentials =
+        ClientCredentials{request->client_credentials().client_id(),
+                          request->client_credentials().client_secret()};
   }
   // A cache hit (the hot path) or an immediate error is answered inline;
   // only a call that waits for myPOS gets an RpcCall (server/rpc/rpc_call.h).
@@ -198,12 +200,12 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
       },
       [&]() -> IssueCallback {
         call = new RpcCall(std::move(record), deadline);
-        return [ref = call->Hold(), response](
-                   absl::StatusOr<IssuedToken> result) {
-          if (!ref.Claim()) return;  // cancelled: `response` is gone
-          if (result.ok()) SetReply(*result, response);
-          ref->Finish(result.status());
-        };
+        return
+            [ref = call->Hold(), response](absl::StatusOr<IssuedToken> result) {
+              if (!ref.Claim()) return;  // cancelled: `response` is gone
+              if (result.ok()) SetReply(*result, response);
+              ref->Finish(result.status());
+            };
       });
   return call != nullptr ? call->Publish() : reactor;
 }
@@ -224,21 +226,21 @@ void TokenServiceImpl::IssueWithGrant(RpcCall* call,
   } else {
     grant.type = UserGrant::Type::kRefreshToken;
     grant.refresh_token = request.refresh_token();
-    grant.scopes = NormalizeScopes(
-        std::vector<std::string>(request.scopes().begin(),
-                                 request.scopes().end()));
+    grant.scopes = NormalizeScopes(std::vector<std::string>(
+        request.scopes().begin(), request.scopes().end()));
   }
-  grants_->Exchange(std::move(params), [ref = call->Hold(), response](
-                                           absl::StatusOr<GrantedToken> result) {
-    if (!ref.Claim()) return;  // cancelled: `response` is gone
-    if (result.ok()) {
-      IssueResponse message;
-      FillIssueResponse(*result->token, /*cached=*/false, &message);
-      message.set_refresh_token(result->refresh_token);
-      SetReply(message, response);
-    }
-    ref->Finish(result.status());
-  });
+  grants_->Exchange(
+      std::move(params),
+      [ref = call->Hold(), response](absl::StatusOr<GrantedToken> result) {
+        if (!ref.Claim()) return;  // cancelled: `response` is gone
+        if (result.ok()) {
+          IssueResponse message;
+          FillIssueResponse(*result->token, /*cached=*/false, &message);
+          message.set_refresh_token(result->refresh_token);
+          SetReply(message, response);
+        }
+        ref->Finish(result.status());
+      });
 }
 
 grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
@@ -263,9 +265,9 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
   params.token = request->token();
   params.fingerprint = request->fingerprint();
   if (request->has_client_credentials()) {
-    params.caller_credentials = ClientCredentials{
-        request->client_credentials().client_id(),
-        request->client_credentials().client_secret()};
+    params.caller_credentials =
+        ClientCredentials{request->client_credentials().client_id(),
+                          request->client_credentials().client_secret()};
   }
   RpcCall* call = new RpcCall(std::move(record), deadline);
   broker_->Revoke(std::move(params), [ref = call->Hold(), response](
@@ -302,10 +304,10 @@ grpc::ServerUnaryReactor* TokenServiceImpl::GetTokenInfo(
     }
     if (info.ok() && !CallerPolicy::MayUse(*caller, info->credential())) {
       // Not this caller's to see: the same answer as an unknown token.
-      info = WithReason(absl::NotFoundError(absl::StrCat(
-                            "no cached token has fingerprint ",
-                            request->fingerprint())),
-                        kReasonTokenNotFound);
+      info = WithReason(
+          absl::NotFoundError(absl::StrCat("no cached token has fingerprint ",
+                                           request->fingerprint())),
+          kReasonTokenNotFound);
     }
     if (info.ok()) *response = *std::move(info);
     status = info.status();

@@ -19,27 +19,28 @@
 #include <grpcpp/grpcpp.h>
 
 #include "proto/token_service.grpc.pb.h"
-#include "server/rpc/caller_policy.h"
-#include "server/ops/metrics.h"
 #include "server/broker/grant_exchange.h"
-#include "server/rpc/rpc_call.h"
 #include "server/broker/token_broker.h"
+#include "server/ops/metrics.h"
+#include "server/rpc/caller_policy.h"
+#include "server/rpc/rpc_call.h"
 
 namespace tokenservice {
 
 // Every call is first matched against the CallerPolicy, before its request
-// is looked at: an unknown caller gets UNAUTHENTICATED; a known caller asking for a profile (or an action)
-// it is not allowed gets PERMISSION_DENIED, worded the same whether or not
-// the profile exists.
+// is looked at: an unknown caller gets UNAUTHENTICATED; a known caller asking
+// for a profile (or an action) it is not allowed gets PERMISSION_DENIED, worded
+// the same whether or not the profile exists.
 //
 // Thread-safe. Borrows `broker`, `grants`, `metrics` and `policy`, which
 // must outlive the server; `metrics` may be null, and a null `policy` is
 // open.
-using TokenServiceBase = mypos::token::v1::TokenService::WithRawCallbackMethod_Issue<
-    mypos::token::v1::TokenService::WithCallbackMethod_Revoke<
-        mypos::token::v1::TokenService::WithCallbackMethod_GetTokenInfo<
-            mypos::token::v1::TokenService::WithCallbackMethod_ListTokens<
-                mypos::token::v1::TokenService::Service>>>>;
+using TokenServiceBase =
+    mypos::token::v1::TokenService::WithRawCallbackMethod_Issue<
+        mypos::token::v1::TokenService::WithCallbackMethod_Revoke<
+            mypos::token::v1::TokenService::WithCallbackMethod_GetTokenInfo<
+                mypos::token::v1::TokenService::WithCallbackMethod_ListTokens<
+                    mypos::token::v1::TokenService::Service>>>>;
 
 class TokenServiceImpl final : public TokenServiceBase {
  public:

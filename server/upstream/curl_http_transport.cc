@@ -145,10 +145,10 @@ absl::StatusOr<HeaderList> MakeHeaderList(const HttpHeaders& headers,
   for (const auto& [name, value] : headers) {
     if (name.find_first_of("\r\n") != std::string::npos ||
         value.find_first_of("\r\n") != std::string::npos) {
-      return WithReason(absl::InvalidArgumentError(absl::StrCat(
-                            "HTTP header ", absl::CEscape(name),
-                            " contains CR or LF")),
-                        kReasonBadRequest);
+      return WithReason(
+          absl::InvalidArgumentError(absl::StrCat(
+              "HTTP header ", absl::CEscape(name), " contains CR or LF")),
+          kReasonBadRequest);
     }
     // libcurl sends "Name;" as a header with an empty value.
     if (!Append(value.empty() ? absl::StrCat(name, ";")
@@ -205,8 +205,8 @@ CURLcode Perform(CURL* handle, const CurlHttpTransport::Options& options,
   if (code == CURLE_OK) code = curl_easy_perform(handle);
   // Known (or 0) even when the transfer failed after the headers arrived.
   long status = 0;
-  const CURLcode info = curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE,
-                                          &status);
+  const CURLcode info =
+      curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
   if (code == CURLE_OK) code = info;
   transfer->response.status = static_cast<int>(status);
   return code;
@@ -225,10 +225,10 @@ absl::StatusOr<HttpResponse> CurlHttpTransport::Post(
   const std::string host = HostOf(request.url);
   const absl::Time now = absl::Now();
   if (request.deadline <= now) {
-    return WithReason(absl::DeadlineExceededError(absl::StrCat(
-                          "HTTP request deadline passed before sending (host ",
-                          host, ")")),
-                      kReasonDeadlineExceeded);
+    return WithReason(
+        absl::DeadlineExceededError(absl::StrCat(
+            "HTTP request deadline passed before sending (host ", host, ")")),
+        kReasonDeadlineExceeded);
   }
   absl::StatusOr<HeaderList> headers = MakeHeaderList(request.headers, host);
   if (!headers.ok()) return headers.status();
@@ -257,8 +257,8 @@ absl::StatusOr<HttpResponse> CurlHttpTransport::Post(
         kReasonUpstreamBadReply);
   }
   if (code != CURLE_OK) {
-    return CurlErrorToStatus(
-        code, host, deadline_bound || absl::Now() >= request.deadline);
+    return CurlErrorToStatus(code, host,
+                             deadline_bound || absl::Now() >= request.deadline);
   }
   return std::move(transfer.response);
 }

@@ -88,11 +88,11 @@ absl::StatusOr<HttpResponse> MyposOAuthClient::PostForm(
   request.deadline = deadline;
   absl::StatusOr<HttpResponse> response = transport_->Post(request);
   if (!response.ok() && ErrorReason(response.status()).empty()) {
-    return WithReason(response.status(),
-                      response.status().code() ==
-                              absl::StatusCode::kDeadlineExceeded
-                          ? kReasonDeadlineExceeded
-                          : kReasonUpstreamUnavailable);
+    return WithReason(
+        response.status(),
+        response.status().code() == absl::StatusCode::kDeadlineExceeded
+            ? kReasonDeadlineExceeded
+            : kReasonUpstreamUnavailable);
   }
   return response;
 }

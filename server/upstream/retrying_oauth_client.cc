@@ -9,8 +9,8 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "server/ops/log.h"
 #include "server/ops/error_reason.h"
+#include "server/ops/log.h"
 #include "server/upstream/retry_after.h"
 
 namespace tokenservice {
@@ -145,10 +145,10 @@ void RetryingOAuthClient::NoteResult(const ClientCredentials& credentials,
   }
   const absl::Time now = clock_->Now();
   absl::Status remembered = AppendToMessage(
-      status, absl::StrCat("; remembered for ",
-                           absl::FormatDuration(
-                               options_.rejected_credentials_ttl),
-                           ", later calls are not sent to myPOS"));
+      status,
+      absl::StrCat("; remembered for ",
+                   absl::FormatDuration(options_.rejected_credentials_ttl),
+                   ", later calls are not sent to myPOS"));
   absl::MutexLock lock(&mu_);
   absl::erase_if(rejected_, [now](const auto& entry) {
     return entry.second.until <= now;

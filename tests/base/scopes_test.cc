@@ -31,8 +31,14 @@ TEST(ValidateScope, RejectsEmptyAndTooLong) {
 }
 
 TEST(IsValidScope, AgreesWithValidateScope) {
-  const std::string scopes[] = {"webhooks", "a!#[]~:/", "a b", "a\"b",
-                                "a\\b", "caf\xc3\xa9", "\t", "",
+  const std::string scopes[] = {"webhooks",
+                                "a!#[]~:/",
+                                "a b",
+                                "a\"b",
+                                "a\\b",
+                                "caf\xc3\xa9",
+                                "\t",
+                                "",
                                 std::string(kMaxScopeLength, 'a'),
                                 std::string(kMaxScopeLength + 1, 'a')};
   for (const std::string& scope : scopes) {

@@ -29,8 +29,7 @@ EnvLookup FakeEnv(std::map<std::string, std::string> vars) {
 }
 
 std::string WriteFile(const std::string& name, const std::string& content) {
-  const std::string path =
-      absl::StrCat(std::getenv("TEST_TMPDIR"), "/", name);
+  const std::string path = absl::StrCat(std::getenv("TEST_TMPDIR"), "/", name);
   std::ofstream(path) << content;
   return path;
 }
@@ -44,13 +43,13 @@ TEST(ResolveConnection, NothingGivenIsPlaintextToLocalhostWithoutKey) {
 }
 
 TEST(ResolveConnection, EnvironmentFillsWhatFlagsLeaveEmpty) {
-  absl::StatusOr<Connection> c = ResolveConnection(
-      {}, FakeEnv({{"TOKENSERVICE_TARGET", "env:1"},
-                   {"TOKENSERVICE_TLS", "true"},
-                   {"TOKENSERVICE_CA_FILE", "/env/ca.pem"},
-                   {"TOKENSERVICE_CERT_FILE", "/env/c.pem"},
-                   {"TOKENSERVICE_KEY_FILE", "/env/c.key"},
-                   {"TOKENSERVICE_CALLER_KEY", kCanaryKey}}));
+  absl::StatusOr<Connection> c =
+      ResolveConnection({}, FakeEnv({{"TOKENSERVICE_TARGET", "env:1"},
+                                     {"TOKENSERVICE_TLS", "true"},
+                                     {"TOKENSERVICE_CA_FILE", "/env/ca.pem"},
+                                     {"TOKENSERVICE_CERT_FILE", "/env/c.pem"},
+                                     {"TOKENSERVICE_KEY_FILE", "/env/c.key"},
+                                     {"TOKENSERVICE_CALLER_KEY", kCanaryKey}}));
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->channel.target, "env:1");
   EXPECT_TRUE(c->channel.tls);

@@ -72,9 +72,9 @@ class MyposTestEnv {
     httplib::Client http(fake_->BaseUrl());
     const std::string basic = absl::Base64Escape(
         absl::StrCat(kClientId, ":", kCanarySecret));  // nothing to encode
-    httplib::Result result = http.Post(
-        "/oauth/revoke", {{"Authorization", "Basic " + basic}},
-        "token=" + token, "application/x-www-form-urlencoded");
+    httplib::Result result =
+        http.Post("/oauth/revoke", {{"Authorization", "Basic " + basic}},
+                  "token=" + token, "application/x-www-form-urlencoded");
     return result && result->status == 200;
   }
 

@@ -5,17 +5,17 @@
 #ifndef TESTS_CLIENT_RECORDING_TOKEN_SERVICE_H_
 #define TESTS_CLIENT_RECORDING_TOKEN_SERVICE_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
-#include "base/mutex.h"
 #include "absl/time/time.h"
+#include "base/mutex.h"
 #include "proto/token_service.grpc.pb.h"
 
 namespace tokenservice {
@@ -83,17 +83,18 @@ class RecordingTokenService final
     response->set_was_cached(true);
     return Record(*context, *request);
   }
-  grpc::Status GetTokenInfo(grpc::ServerContext* context,
-                            const mypos::token::v1::GetTokenInfoRequest* request,
-                            mypos::token::v1::TokenInfo* response) override {
+  grpc::Status GetTokenInfo(
+      grpc::ServerContext* context,
+      const mypos::token::v1::GetTokenInfoRequest* request,
+      mypos::token::v1::TokenInfo* response) override {
     response->set_fingerprint(request->fingerprint());
     response->set_state(mypos::token::v1::TOKEN_STATE_FRESH);
     return Record(*context, *request);
   }
-  grpc::Status ListTokens(grpc::ServerContext* context,
-                          const mypos::token::v1::ListTokensRequest* request,
-                          mypos::token::v1::ListTokensResponse* response)
-      override {
+  grpc::Status ListTokens(
+      grpc::ServerContext* context,
+      const mypos::token::v1::ListTokensRequest* request,
+      mypos::token::v1::ListTokensResponse* response) override {
     response->add_tokens()->set_fingerprint("00112233aabbccdd");
     return Record(*context, *request);
   }

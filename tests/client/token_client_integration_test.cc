@@ -3,12 +3,12 @@
 // threads, expiry by the client's clock, and the 401 -> report path across
 // two client processes (two TokenClients).
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "base/mutex.h"
 #include "client/token_client.h"
@@ -16,8 +16,8 @@
 #include "gtest/gtest.h"
 #include "proto/token_service.grpc.pb.h"
 #include "server/ops/log.h"
-#include "tests/client/mypos_test_env.h"
 #include "tests/base/fake_clock.h"
+#include "tests/client/mypos_test_env.h"
 
 namespace tokenservice {
 namespace {
@@ -68,8 +68,8 @@ class TokenClientIntegrationTest : public ::testing::Test {
   // The server's hit count for `fingerprint`: how many Issue calls it
   // answered from its own cache.
   int64_t ServerHits(const std::string& fingerprint) {
-    auto stub = v1::TokenService::NewStub(grpc::CreateChannel(
-        env_.target(), grpc::InsecureChannelCredentials()));
+    auto stub = v1::TokenService::NewStub(
+        grpc::CreateChannel(env_.target(), grpc::InsecureChannelCredentials()));
     grpc::ClientContext context;
     v1::GetTokenInfoRequest request;
     request.set_fingerprint(fingerprint);
@@ -155,7 +155,8 @@ TEST_F(TokenClientIntegrationTest, UnknownProfileIsNotFound) {
 
 TEST_F(TokenClientIntegrationTest, MyposFailureIsUnavailable) {
   for (int i = 0; i < 20; ++i) {  // the server's and the channel's retries
-    env_.fake().EnqueueTokenFault({503, R"({"error":"temporarily_unavailable"})"});
+    env_.fake().EnqueueTokenFault(
+        {503, R"({"error":"temporarily_unavailable"})"});
   }
   EXPECT_EQ(client_->GetToken(key_).status().code(),
             absl::StatusCode::kUnavailable);

@@ -17,11 +17,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "base/fingerprint.h"
+#include "base/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/token_service_mock.grpc.pb.h"
-#include "base/fingerprint.h"
-#include "base/mutex.h"
 #include "tests/base/fake_clock.h"
 
 namespace tokenservice {
@@ -191,7 +191,8 @@ TEST_F(TokenClientTest, GetTokenWithoutCallerKeySendsNoMetadata) {
 TEST_F(TokenClientTest, GetTokenTwiceCallsIssueOnce) {
   ExpectIssue("tok-1");
   auto first = client_->GetToken(key_);
-  auto second = client_->GetToken(TokenKey("default", {"webhooks", "webhooks"}));
+  auto second =
+      client_->GetToken(TokenKey("default", {"webhooks", "webhooks"}));
   ASSERT_TRUE(first.ok() && second.ok());
   EXPECT_EQ(first->get(), second->get());  // the same cached object
 }
@@ -258,7 +259,8 @@ TEST_F(TokenClientTest, ConcurrentGetTokenOnOneKeySharesOneIssue) {
   constexpr int kThreads = 8;
   std::vector<std::string> seen(kThreads);
   std::vector<std::thread> threads;
-  threads.emplace_back([&] { seen[0] = (*client_->GetToken(key_))->access_token; });
+  threads.emplace_back(
+      [&] { seen[0] = (*client_->GetToken(key_))->access_token; });
   entered.WaitForNotification();  // the first thread leads the call
   for (int i = 1; i < kThreads; ++i) {
     threads.emplace_back(
@@ -275,15 +277,15 @@ TEST_F(TokenClientTest, ReportRejectedDropsTokenAndReportsItsFingerprint) {
   auto first = client_->GetToken(key_);
   ASSERT_TRUE(first.ok());
   EXPECT_CALL(*stub_, Issue(_, _, _))
-      .WillOnce(Invoke([&](grpc::ClientContext*,
-                           const v1::IssueRequest& request,
-                           v1::IssueResponse* response) {
-        EXPECT_EQ(request.rejected_fingerprint(), Fingerprint("tok-1"));
-        EXPECT_EQ(request.credential(), "default");
-        EXPECT_THAT(request.scopes(), ElementsAre("webhooks"));
-        *response = Reply("tok-2", clock_->Now());
-        return grpc::Status::OK;
-      }));
+      .WillOnce(
+          Invoke([&](grpc::ClientContext*, const v1::IssueRequest& request,
+                     v1::IssueResponse* response) {
+            EXPECT_EQ(request.rejected_fingerprint(), Fingerprint("tok-1"));
+            EXPECT_EQ(request.credential(), "default");
+            EXPECT_THAT(request.scopes(), ElementsAre("webhooks"));
+            *response = Reply("tok-2", clock_->Now());
+            return grpc::Status::OK;
+          }));
   auto replacement = client_->ReportRejected(**first);
   ASSERT_TRUE(replacement.ok()) << replacement.status();
   EXPECT_EQ((*replacement)->access_token, "tok-2");
@@ -304,13 +306,13 @@ TEST_F(TokenClientTest, ReportRejectedAgainReturnsReplacementWithoutCall) {
 
 TEST_F(TokenClientTest, ReportRejectedOfUncachedTokenStillReportsIt) {
   EXPECT_CALL(*stub_, Issue(_, _, _))
-      .WillOnce(Invoke([&](grpc::ClientContext*,
-                           const v1::IssueRequest& request,
-                           v1::IssueResponse* response) {
-        EXPECT_EQ(request.rejected_fingerprint(), Fingerprint("tok-old"));
-        *response = Reply("tok-new", clock_->Now());
-        return grpc::Status::OK;
-      }));
+      .WillOnce(
+          Invoke([&](grpc::ClientContext*, const v1::IssueRequest& request,
+                     v1::IssueResponse* response) {
+            EXPECT_EQ(request.rejected_fingerprint(), Fingerprint("tok-old"));
+            *response = Reply("tok-new", clock_->Now());
+            return grpc::Status::OK;
+          }));
   auto replacement = client_->ReportRejected(key_, "tok-old");
   ASSERT_TRUE(replacement.ok());
   EXPECT_EQ((*replacement)->access_token, "tok-new");
@@ -324,15 +326,15 @@ TEST_F(TokenClientTest, ConcurrentReportsOfOneTokenShareOneIssue) {
   absl::Notification entered, release;
   EXPECT_CALL(*stub_, Issue(_, _, _))
       .Times(1)
-      .WillOnce(Invoke([&](grpc::ClientContext*,
-                           const v1::IssueRequest& request,
-                           v1::IssueResponse* response) {
-        EXPECT_EQ(request.rejected_fingerprint(), Fingerprint("tok-1"));
-        entered.Notify();
-        release.WaitForNotification();
-        *response = Reply("tok-2", clock_->Now());
-        return grpc::Status::OK;
-      }));
+      .WillOnce(
+          Invoke([&](grpc::ClientContext*, const v1::IssueRequest& request,
+                     v1::IssueResponse* response) {
+            EXPECT_EQ(request.rejected_fingerprint(), Fingerprint("tok-1"));
+            entered.Notify();
+            release.WaitForNotification();
+            *response = Reply("tok-2", clock_->Now());
+            return grpc::Status::OK;
+          }));
   constexpr int kThreads = 6;
   std::vector<std::string> seen(kThreads);
   std::vector<std::thread> threads;
@@ -360,22 +362,22 @@ TEST_F(TokenClientTest, ReportRejectedDuringPlainFetchOfSameTokenReportsIt) {
   clock_->Advance(absl::Seconds(31));  // within the margin: next Get misses
   absl::Notification entered, release;
   EXPECT_CALL(*stub_, Issue(_, _, _))
-      .WillOnce(Invoke([&](grpc::ClientContext*,
-                           const v1::IssueRequest& request,
-                           v1::IssueResponse* response) {
-        EXPECT_EQ(request.rejected_fingerprint(), "");
-        entered.Notify();
-        release.WaitForNotification();
-        *response = Reply("tok-1", clock_->Now());  // the server's copy
-        return grpc::Status::OK;
-      }))
-      .WillOnce(Invoke([&](grpc::ClientContext*,
-                           const v1::IssueRequest& request,
-                           v1::IssueResponse* response) {
-        EXPECT_EQ(request.rejected_fingerprint(), Fingerprint("tok-1"));
-        *response = Reply("tok-2", clock_->Now());
-        return grpc::Status::OK;
-      }));
+      .WillOnce(
+          Invoke([&](grpc::ClientContext*, const v1::IssueRequest& request,
+                     v1::IssueResponse* response) {
+            EXPECT_EQ(request.rejected_fingerprint(), "");
+            entered.Notify();
+            release.WaitForNotification();
+            *response = Reply("tok-1", clock_->Now());  // the server's copy
+            return grpc::Status::OK;
+          }))
+      .WillOnce(
+          Invoke([&](grpc::ClientContext*, const v1::IssueRequest& request,
+                     v1::IssueResponse* response) {
+            EXPECT_EQ(request.rejected_fingerprint(), Fingerprint("tok-1"));
+            *response = Reply("tok-2", clock_->Now());
+            return grpc::Status::OK;
+          }));
   std::thread getter([&] { (void)client_->GetToken(key_); });
   entered.WaitForNotification();
   std::string reported;

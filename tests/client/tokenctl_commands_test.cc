@@ -144,8 +144,7 @@ TEST_F(TokenctlCommandsTest, HealthOfOneServiceNotServingNamesIt) {
   args_.service = "svc";
   CommandOutput out = Run("health");
   EXPECT_EQ(out.exit_code, grpc::UNAVAILABLE);
-  EXPECT_EQ(out.err,
-            "tokenctl: UNAVAILABLE: service \"svc\" is NOT_SERVING\n");
+  EXPECT_EQ(out.err, "tokenctl: UNAVAILABLE: service \"svc\" is NOT_SERVING\n");
   server_.server->GetHealthCheckService()->SetServingStatus("svc", true);
   EXPECT_EQ(Run("health").exit_code, 0);
 }
@@ -181,8 +180,8 @@ TEST_F(TokenctlCommandsTest, UnreachableServerIsUnavailable) {
 TEST(TokenctlCommands, UnknownCommandIsUsageError) {
   EXPECT_FALSE(IsCommand("frobnicate"));
   EXPECT_TRUE(IsCommand("health"));
-  auto channel = grpc::CreateChannel("127.0.0.1:1",
-                                     grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials());
   CommandArgs args;
   CommandOutput out = RunCommand("frobnicate", args, channel);
   EXPECT_EQ(out.exit_code, kUsageExitCode);

@@ -31,8 +31,8 @@ class MyposApiClientTest : public ::testing::Test {
     auto tokens = TokenClient::Create(channel, TokenClient::Options());
     ASSERT_TRUE(tokens.ok()) << tokens.status();
     tokens_ = *std::move(tokens);
-    api_ = std::make_unique<MyposApiClient>(tokens_.get(), key_,
-                                            env_.mypos_url());
+    api_ =
+        std::make_unique<MyposApiClient>(tokens_.get(), key_, env_.mypos_url());
   }
 
   MyposTestEnv env_;
@@ -92,11 +92,11 @@ TEST_F(MyposApiClientTest, OtherStatusesAreReturnedWithoutRetry) {
 TEST_F(MyposApiClientTest, ReplacementRejectedTooIsUnauthenticated) {
   httplib::Server always_401;  // an API that accepts no token at all
   std::atomic<int> requests{0};
-  always_401.Get("/api/ping", [&](const httplib::Request&,
-                                  httplib::Response& res) {
-    ++requests;
-    res.status = 401;
-  });
+  always_401.Get("/api/ping",
+                 [&](const httplib::Request&, httplib::Response& res) {
+                   ++requests;
+                   res.status = 401;
+                 });
   const int port = always_401.bind_to_any_port("127.0.0.1");
   // Connections queue from bind on; the request below is served once the
   // thread listens, so stop() then finds the server running.

@@ -44,8 +44,8 @@ Cert NewCert(EVP_PKEY* key, const char* cn, X509* issuer, EVP_PKEY* issuer_key,
   X509_set_pubkey(cert.get(), key);
   X509_NAME* name = X509_get_subject_name(cert.get());
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>(cn), -1,
-                             -1, 0);
+                             reinterpret_cast<const unsigned char*>(cn), -1, -1,
+                             0);
   X509* signer = issuer != nullptr ? issuer : cert.get();
   X509_set_issuer_name(cert.get(), X509_get_subject_name(signer));
   const bool ok =
@@ -88,13 +88,13 @@ absl::StatusOr<TestCertificates> MakeTestCertificates(const std::string& dir) {
   if (!ca_key || !server_key || !other_key) {
     return absl::InternalError("cannot make test keys");
   }
-  Cert ca = NewCert(ca_key.get(), "TokenService test CA", nullptr,
-                    ca_key.get(), 1, true);
+  Cert ca = NewCert(ca_key.get(), "TokenService test CA", nullptr, ca_key.get(),
+                    1, true);
   Cert other = NewCert(other_key.get(), "Untrusted test CA", nullptr,
                        other_key.get(), 2, true);
   if (!ca || !other) return absl::InternalError("cannot make test CAs");
-  Cert server = NewCert(server_key.get(), "127.0.0.1", ca.get(), ca_key.get(),
-                        3, false);
+  Cert server =
+      NewCert(server_key.get(), "127.0.0.1", ca.get(), ca_key.get(), 3, false);
   if (!server) return absl::InternalError("cannot make test certificate");
 
   TestCertificates files{dir + "/ca.pem", dir + "/server.pem",

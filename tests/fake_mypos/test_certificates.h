@@ -15,10 +15,10 @@
 namespace tokenservice {
 
 struct TestCertificates {
-  std::string ca_file;          // the CA that signed the server certificate
+  std::string ca_file;  // the CA that signed the server certificate
   std::string server_cert_file;
   std::string server_key_file;
-  std::string other_ca_file;    // a CA that did not
+  std::string other_ca_file;  // a CA that did not
 };
 
 // Writes the files into `dir` (which must exist). Internal on an OpenSSL

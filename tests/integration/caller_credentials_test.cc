@@ -2,10 +2,10 @@
 // config enables them, allowed only to callers the policy lets, and the
 // secret never reaches a log line or a reply.
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -13,8 +13,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/token_service.grpc.pb.h"
-#include "server/rpc/caller_policy.h"
 #include "server/ops/log.h"
+#include "server/rpc/caller_policy.h"
 #include "server/token_server.h"
 
 namespace tokenservice {
@@ -34,7 +34,8 @@ class CallerCredentialsIntegrationTest : public ::testing::Test {
       log_.append(line.data(), line.size()).append("\n");
     });
     FakeMyposServer::Options options;
-    options.clients = {{"server-id", "server-secret"}, {"tenant", kCanarySecret}};
+    options.clients = {{"server-id", "server-secret"},
+                       {"tenant", kCanarySecret}};
     fake_ = std::make_unique<FakeMyposServer>(options);
     ASSERT_TRUE(fake_->Start().ok());
     config_.listen_address = "127.0.0.1:0";
@@ -95,10 +96,14 @@ TEST_F(CallerCredentialsIntegrationTest, EnabledIssuesWithTheCallersClient) {
 
 TEST_F(CallerCredentialsIntegrationTest, PolicyMustLetTheCallerSupplyThem) {
   config_.caller_credentials = true;
-  config_.callers = {
-      {"tenant-gateway", {}, CallerPolicy::KeyDigest("k1"), {}, false, false,
-       /*may_supply_credentials=*/true},
-      {"other", {}, CallerPolicy::KeyDigest("k2"), {"*"}}};
+  config_.callers = {{"tenant-gateway",
+                      {},
+                      CallerPolicy::KeyDigest("k1"),
+                      {},
+                      false,
+                      false,
+                      /*may_supply_credentials=*/true},
+                     {"other", {}, CallerPolicy::KeyDigest("k2"), {"*"}}};
   v1::IssueResponse response;
   EXPECT_TRUE(Issue(&response, "k1").ok());
   EXPECT_EQ(Issue(&response, "k2").error_code(), grpc::PERMISSION_DENIED);

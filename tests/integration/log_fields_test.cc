@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/fingerprint.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "base/fingerprint.h"
 #include "tests/integration/service_harness.h"
 
 namespace tokenservice {
@@ -36,21 +36,23 @@ class LogFieldsTest : public ServiceHarness {
 TEST_F(LogFieldsTest, UpstreamTokenIssuedNamesProfileFingerprintAndOutcome) {
   IssueCall call = Issue(ScopeRequest("payments"));
   ASSERT_TRUE(call.status.ok()) << call.status.error_message();
-  EXPECT_THAT(LogLines("upstream_token_issued"),
-              ElementsAre(AllOf(
-                  HasSubstr(Field("profile", "default")),
-                  HasSubstr(Field("fingerprint", call.response.fingerprint())),
-                  HasSubstr("\"duration_ms\":\""), HasSubstr(Field("code", "OK")))));
+  EXPECT_THAT(
+      LogLines("upstream_token_issued"),
+      ElementsAre(AllOf(
+          HasSubstr(Field("profile", "default")),
+          HasSubstr(Field("fingerprint", call.response.fingerprint())),
+          HasSubstr("\"duration_ms\":\""), HasSubstr(Field("code", "OK")))));
 }
 
 TEST_F(LogFieldsTest, FailedUpstreamCallAndFailedRpcNameProfileAndOutcome) {
   fake_->EnqueueTokenFault({400, R"({"error":"invalid_client"})"});
   IssueCall call = Issue(ScopeRequest("payments"));
   ASSERT_EQ(call.status.error_code(), grpc::FAILED_PRECONDITION);
-  EXPECT_THAT(LogLines("upstream_token_failed"),
-              ElementsAre(AllOf(HasSubstr(Field("profile", "default")),
-                                HasSubstr("\"duration_ms\":\""),
-                                HasSubstr(Field("code", "FAILED_PRECONDITION")))));
+  EXPECT_THAT(
+      LogLines("upstream_token_failed"),
+      ElementsAre(AllOf(HasSubstr(Field("profile", "default")),
+                        HasSubstr("\"duration_ms\":\""),
+                        HasSubstr(Field("code", "FAILED_PRECONDITION")))));
   EXPECT_THAT(LogLines("rpc_failed"),
               ElementsAre(AllOf(HasSubstr(Field("method", "Issue")),
                                 HasSubstr("\"duration_ms\":\""),
@@ -71,8 +73,9 @@ TEST_F(LogFieldsTest, FailedRpcNamingATokenLogsItsFingerprint) {
   v1::GetTokenInfoRequest info_request;
   info_request.set_fingerprint(fingerprint);
   v1::TokenInfo info;
-  ASSERT_EQ(stub_->GetTokenInfo(&info_context, info_request, &info).error_code(),
-            grpc::NOT_FOUND);
+  ASSERT_EQ(
+      stub_->GetTokenInfo(&info_context, info_request, &info).error_code(),
+      grpc::NOT_FOUND);
   // Revoking by value at a myPOS that refuses: the line has the
   // fingerprint, never the value.
   fake_->EnqueueRevokeFault({503, "{}"});

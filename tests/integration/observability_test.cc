@@ -2,6 +2,7 @@
 // /metrics parses and counts what happened, /healthz follows the drain, and
 // a call in flight when shutdown starts still completes.
 
+#include <grpcpp/grpcpp.h>
 #include <httplib.h>
 
 #include <future>
@@ -9,8 +10,6 @@
 #include <memory>
 #include <string>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -69,8 +68,8 @@ class ObservabilityTest : public ::testing::Test {
     stub_ = v1::TokenService::NewStub(
         grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
                             grpc::InsecureChannelCredentials()));
-    admin_ = std::make_unique<httplib::Client>("127.0.0.1",
-                                               server_->admin_port());
+    admin_ =
+        std::make_unique<httplib::Client>("127.0.0.1", server_->admin_port());
   }
 
   grpc::Status Issue(v1::IssueResponse* response) {
@@ -112,13 +111,16 @@ TEST_F(ObservabilityTest, MetricsCountRpcsCacheAndUpstream) {
   EXPECT_EQ(s["tokenservice_rpc_duration_seconds_count{method=\"Issue\"}"], 2);
   EXPECT_EQ(s["tokenservice_cache_hits_total"], 1);
   EXPECT_EQ(s["tokenservice_cache_misses_total"], 1);
-  EXPECT_EQ(s["tokenservice_upstream_requests_total{kind=\"token\",code=\"OK\"}"], 1);
-  EXPECT_EQ(s["tokenservice_upstream_duration_seconds_count{kind=\"token\"}"], 1);
+  EXPECT_EQ(
+      s["tokenservice_upstream_requests_total{kind=\"token\",code=\"OK\"}"], 1);
+  EXPECT_EQ(s["tokenservice_upstream_duration_seconds_count{kind=\"token\"}"],
+            1);
   EXPECT_EQ(s["tokenservice_fetch_waiters"], 0);
   EXPECT_EQ(s["tokenservice_short_validity_served_total"], 0);
   const std::string gauge = absl::StrCat(
       "tokenservice_token_remaining_seconds{profile=\"default\",scopes=\"\","
-      "fingerprint=\"", first.fingerprint(), "\"}");
+      "fingerprint=\"",
+      first.fingerprint(), "\"}");
   ASSERT_EQ(s.count(gauge), 1u);
   EXPECT_GT(s[gauge], 3500);
   // The token itself is never exposed.
@@ -139,7 +141,8 @@ TEST_F(ObservabilityTest, InFlightCallCompletesDuringDrain) {
                         [&finished](grpc::Status s) { finished.set_value(s); });
   transport->WaitForArrival();  // the call is now in flight at "myPOS"
 
-  std::thread drain([this] { server_->Shutdown(absl::Now() + absl::Seconds(30)); });
+  std::thread drain(
+      [this] { server_->Shutdown(absl::Now() + absl::Seconds(30)); });
   // Draining: the admin health check turns unhealthy at once...
   // (The drain thread flips it; this loop waits for that, not for time.)
   int health = 200;

@@ -2,14 +2,13 @@
 // secret files on every use, so the next request to myPOS uses the new
 // credentials with no restart, while the cached token stays in service.
 
+#include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -45,9 +44,7 @@ class SecretVolume {
     }
   }
 
-  std::string path(const std::string& name) const {
-    return root_ + "/" + name;
-  }
+  std::string path(const std::string& name) const { return root_ + "/" + name; }
 
  private:
   const std::string root_;

@@ -7,12 +7,12 @@
 #ifndef TESTS_INTEGRATION_SERVICE_HARNESS_H_
 #define TESTS_INTEGRATION_SERVICE_HARNESS_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -35,7 +35,7 @@ struct IssueCall {
   grpc::Status status;
   mypos::token::v1::IssueResponse response;
   absl::Duration elapsed;
-  absl::Duration deadline;  // as given to the call
+  absl::Duration deadline;      // as given to the call
   google::rpc::ErrorInfo info;  // from the status details; empty if OK
 };
 
@@ -45,8 +45,7 @@ class ServiceHarness : public ::testing::Test {
   void TearDown() override;
 
   // Starts the fake myPOS (TLS when both files are set).
-  void StartFake(std::string tls_cert_file = "",
-                 std::string tls_key_file = "");
+  void StartFake(std::string tls_cert_file = "", std::string tls_key_file = "");
 
   // (Re)starts TokenServer against `base_url` (the fake's by default) with
   // quick retries (3 attempts, 10-50 ms backoff, Retry-After up to 3 s), a

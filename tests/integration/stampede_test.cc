@@ -2,14 +2,14 @@
 // while the fake myPOS takes 50 ms per reply. One upstream request serves
 // them all, and every caller gets the same token.
 
+#include <grpcpp/grpcpp.h>
+
 #include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
 #include "fake_mypos/fake_mypos_server.h"
@@ -60,9 +60,9 @@ TEST(Stampede, ThousandColdCallersShareOneUpstreamRequest) {
   for (int i = 0; i < kChannels; ++i) {
     grpc::ChannelArguments args;
     args.SetInt("tokenservice.test.channel", i);  // one connection each
-    stubs.push_back(v1::TokenService::NewStub(grpc::CreateCustomChannel(
-        absl::StrCat("127.0.0.1:", (*server)->port()),
-        grpc::InsecureChannelCredentials(), args)));
+    stubs.push_back(v1::TokenService::NewStub(
+        grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", (*server)->port()),
+                                  grpc::InsecureChannelCredentials(), args)));
   }
 
   std::mutex mu;
@@ -78,13 +78,14 @@ TEST(Stampede, ThousandColdCallersShareOneUpstreamRequest) {
   }
   for (int i = 0; i < kCallers; ++i) {
     Call* call = calls[i].get();
-    stubs[i % kChannels]->async()->Issue(
-        &call->context, &call->request, &call->response,
-        [&, call](grpc::Status status) {
-          std::lock_guard<std::mutex> lock(mu);
-          call->status = std::move(status);
-          if (++done == kCallers) all_done.notify_one();
-        });
+    stubs[i % kChannels]->async()->Issue(&call->context, &call->request,
+                                         &call->response,
+                                         [&, call](grpc::Status status) {
+                                           std::lock_guard<std::mutex> lock(mu);
+                                           call->status = std::move(status);
+                                           if (++done == kCallers)
+                                             all_done.notify_one();
+                                         });
   }
   {
     std::unique_lock<std::mutex> lock(mu);

@@ -1,12 +1,12 @@
 // TLS, mTLS and the caller policy, on loopback with certificates made by
 // the test: who may ask for which token, and what the others get.
 
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/credentials.h>
+
 #include <cstdlib>
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/security/credentials.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -14,8 +14,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/token_service.grpc.pb.h"
-#include "server/rpc/caller_policy.h"
 #include "server/ops/log.h"
+#include "server/rpc/caller_policy.h"
 #include "server/token_server.h"
 #include "tests/testing/test_certs.h"
 
@@ -42,12 +42,14 @@ class TlsPolicyTest : public ::testing::Test {
     options.clients = {{"id-a", "secret-a"}, {"id-b", "secret-b"}};
     fake_ = std::make_unique<FakeMyposServer>(options);
     ASSERT_TRUE(fake_->Start().ok());
-    const PemKeyPair server = ca_.Issue("localhost", {"DNS:localhost", "IP:127.0.0.1"});
+    const PemKeyPair server =
+        ca_.Issue("localhost", {"DNS:localhost", "IP:127.0.0.1"});
     config_.listen_address = "127.0.0.1:0";
     config_.token_url = fake_->BaseUrl() + "/oauth/token";
     config_.revoke_url = fake_->BaseUrl() + "/oauth/revoke";
     config_.default_profile = "a";
-    config_.profiles = {{"a", {"id-a", "secret-a"}}, {"b", {"id-b", "secret-b"}}};
+    config_.profiles = {{"a", {"id-a", "secret-a"}},
+                        {"b", {"id-b", "secret-b"}}};
     config_.tls_cert_file = TmpFile("server.pem", server.certificate);
     config_.tls_key_file = TmpFile("server.key", server.private_key);
     config_.tls_client_ca_file = TmpFile("ca.pem", ca_.certificate());
@@ -74,9 +76,9 @@ class TlsPolicyTest : public ::testing::Test {
     grpc::ChannelArguments args;
     args.SetSslTargetNameOverride("localhost");
     args.SetInt("tokenservice.test.unique", ++channels_);  // fresh connection
-    return v1::TokenService::NewStub(grpc::CreateCustomChannel(
-        absl::StrCat("127.0.0.1:", server_->port()), grpc::SslCredentials(tls),
-        args));
+    return v1::TokenService::NewStub(
+        grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                  grpc::SslCredentials(tls), args));
   }
 
   static grpc::Status Issue(v1::TokenService::Stub& stub,
@@ -99,7 +101,8 @@ class TlsPolicyTest : public ::testing::Test {
 
 TEST_F(TlsPolicyTest, MtlsCallerMayUseItsProfileOnly) {
   Start();
-  const PemKeyPair cert = ca_.Issue("caller-a", {absl::StrCat("URI:", kCallerA)});
+  const PemKeyPair cert =
+      ca_.Issue("caller-a", {absl::StrCat("URI:", kCallerA)});
   auto stub = Stub(ca_.certificate(), &cert);
   v1::IssueResponse response;
   ASSERT_TRUE(Issue(*stub, "a", &response).ok());
@@ -125,10 +128,8 @@ TEST_F(TlsPolicyTest, MtlsCallerIsIdentifiedByItsDnsName) {
   v1::IssueResponse response;
   grpc::Status ok = Issue(*stub, "b", &response);
   EXPECT_TRUE(ok.ok()) << ok.error_message();
-  EXPECT_EQ(Issue(*stub, "a", &response).error_code(),
-            grpc::PERMISSION_DENIED);
-  EXPECT_EQ(Issue(*other, "b", &response).error_code(),
-            grpc::UNAUTHENTICATED);
+  EXPECT_EQ(Issue(*stub, "a", &response).error_code(), grpc::PERMISSION_DENIED);
+  EXPECT_EQ(Issue(*other, "b", &response).error_code(), grpc::UNAUTHENTICATED);
 }
 
 TEST_F(TlsPolicyTest, KeyCallerIsIdentifiedByMetadata) {
@@ -147,7 +148,8 @@ TEST_F(TlsPolicyTest, KeyCallerIsIdentifiedByMetadata) {
 
 TEST_F(TlsPolicyTest, RevokeAndMetadataNeedTheirPermissions) {
   Start();
-  const PemKeyPair cert = ca_.Issue("caller-a", {absl::StrCat("URI:", kCallerA)});
+  const PemKeyPair cert =
+      ca_.Issue("caller-a", {absl::StrCat("URI:", kCallerA)});
   auto a = Stub(ca_.certificate(), &cert);
   auto b = Stub(ca_.certificate(), nullptr);
   v1::IssueResponse token_a, token_b;
@@ -204,9 +206,9 @@ TEST_F(TlsPolicyTest, UnknownCallerIsUnauthenticatedWhateverItSends) {
   grpc::ClientContext revoke_context;
   with_wrong_key(revoke_context);
   v1::RevokeResponse revoked;
-  EXPECT_EQ(stub->Revoke(&revoke_context, v1::RevokeRequest(), &revoked)
-                .error_code(),
-            grpc::UNAUTHENTICATED);
+  EXPECT_EQ(
+      stub->Revoke(&revoke_context, v1::RevokeRequest(), &revoked).error_code(),
+      grpc::UNAUTHENTICATED);
   grpc::ClientContext info_context;
   with_wrong_key(info_context);
   v1::GetTokenInfoRequest info_request;

@@ -1,26 +1,26 @@
 // The real server, on loopback, against the fake myPOS: the path a caller's
 // request takes through gRPC, the broker, libcurl and HTTP.
 
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
 #include <future>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
-
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "base/fingerprint.h"
 #include "fake_mypos/fake_mypos_server.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "proto/token_service.grpc.pb.h"
-#include "base/fingerprint.h"
 #include "server/ops/log.h"
 #include "server/token_server.h"
-#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 
 namespace tokenservice {
 namespace {
@@ -119,9 +119,10 @@ TEST_F(TokenServiceIntegrationTest, IssueCachesRevokeEvictsThenIssueRefetches) {
   EXPECT_EQ(first.fingerprint(), Fingerprint(first.access_token()));
   EXPECT_GT(first.expire_time().seconds(), absl::ToUnixSeconds(absl::Now()));
   // RFC 6749 2.3.1: form-encode id and secret, join with ':', base64.
-  EXPECT_EQ(fake_->last_token_authorization(),
-            "Basic " + absl::Base64Escape(
-                           "it%3Aclient%2B1:canary-S3cr%3At%2B%2F%26%3D%25+%C3%A9"));
+  EXPECT_EQ(
+      fake_->last_token_authorization(),
+      "Basic " + absl::Base64Escape(
+                     "it%3Aclient%2B1:canary-S3cr%3At%2B%2F%26%3D%25+%C3%A9"));
   EXPECT_EQ(fake_->last_token_body(),
             "grant_type=client_credentials&scope=webhooks");
 

@@ -51,7 +51,8 @@ TEST_F(UpstreamConnectionTest, SequentialFetchesOverHttpsUseOneHandshake) {
   const TestCertificates certs = Certificates();
   StartFake(certs.server_cert_file, certs.server_key_file);
   ASSERT_THAT(fake_->BaseUrl(), StartsWith("https://"));
-  StartServer([&](ServerConfig& config) { config.ca_bundle_file = certs.ca_file; });
+  StartServer(
+      [&](ServerConfig& config) { config.ca_bundle_file = certs.ca_file; });
   IssueSequentialCacheMisses();
   EXPECT_EQ(fake_->accepted_connections(), 1);
   EXPECT_EQ(fake_->tls_handshakes(), 1);
@@ -60,8 +61,9 @@ TEST_F(UpstreamConnectionTest, SequentialFetchesOverHttpsUseOneHandshake) {
 TEST_F(UpstreamConnectionTest, UntrustedCaFailsClearlyWithoutRetry) {
   const TestCertificates certs = Certificates();
   StartFake(certs.server_cert_file, certs.server_key_file);
-  StartServer(
-      [&](ServerConfig& config) { config.ca_bundle_file = certs.other_ca_file; });
+  StartServer([&](ServerConfig& config) {
+    config.ca_bundle_file = certs.other_ca_file;
+  });
   IssueCall call = Issue(ScopeRequest("webhooks"));
   ExpectError(call, grpc::StatusCode::UNAVAILABLE, "UPSTREAM_TLS_FAILED");
   EXPECT_THAT(call.status.error_message(),
@@ -75,7 +77,8 @@ TEST_F(UpstreamConnectionTest, UntrustedCaFailsClearlyWithoutRetry) {
 TEST_F(UpstreamConnectionTest, ConfiguredCaVerifiesTheServer) {
   const TestCertificates certs = Certificates();
   StartFake(certs.server_cert_file, certs.server_key_file);
-  StartServer([&](ServerConfig& config) { config.ca_bundle_file = certs.ca_file; });
+  StartServer(
+      [&](ServerConfig& config) { config.ca_bundle_file = certs.ca_file; });
   IssueCall call = Issue(ScopeRequest("webhooks"));
   ASSERT_TRUE(call.status.ok()) << call.status.error_message();
   EXPECT_EQ(fake_->token_requests(), 1);

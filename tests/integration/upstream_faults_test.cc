@@ -11,9 +11,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/time_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "base/time_util.h"
 #include "tests/integration/service_harness.h"
 
 namespace tokenservice {
@@ -68,8 +68,8 @@ TEST_F(UpstreamFaultsTest, StringExpiresInIsAccepted) {
 }
 
 TEST_F(UpstreamFaultsTest, MissingExpiresInGetsFiveMinutes) {
-  fake_->EnqueueTokenFault(
-      Reply(200, R"({"access_token":"canary-tok-noexp","token_type":"BEARER"})"));
+  fake_->EnqueueTokenFault(Reply(
+      200, R"({"access_token":"canary-tok-noexp","token_type":"BEARER"})"));
   const absl::Time before = absl::Now();
   IssueCall call = Issue(ScopeRequest("webhooks"));
   ASSERT_TRUE(call.status.ok()) << call.status.error_message();
@@ -196,9 +196,9 @@ TEST_F(UpstreamFaultsTest, ConnectionDroppedMidBodyIsUnavailableAfterRetries) {
 }
 
 TEST_F(UpstreamFaultsTest, OneMebibyteBodyIsRejectedUnread) {
-  fake_->EnqueueTokenFault(Reply(
-      200, R"({"access_token":"canary-tok-huge","pad":")" +
-               std::string(1 << 20, 'x') + "\"}"));
+  fake_->EnqueueTokenFault(
+      Reply(200, R"({"access_token":"canary-tok-huge","pad":")" +
+                     std::string(1 << 20, 'x') + "\"}"));
   IssueCall call = Issue(ScopeRequest("webhooks"));
   ExpectError(call, grpc::StatusCode::UNAVAILABLE, "UPSTREAM_BAD_REPLY");
   EXPECT_THAT(call.status.error_message(), HasSubstr("exceeds 65536 bytes"));

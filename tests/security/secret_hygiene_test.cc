@@ -15,6 +15,7 @@
 // knows it and a second, restricted one, so the "not identified" and "not
 // allowed" paths are covered too.
 
+#include <grpcpp/grpcpp.h>
 #include <httplib.h>
 
 #include <memory>
@@ -23,15 +24,13 @@
 #include <utility>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "fake_mypos/fake_mypos_server.h"
 #include "gtest/gtest.h"
 #include "proto/token_service.grpc.pb.h"
-#include "server/rpc/caller_policy.h"
 #include "server/ops/log.h"
+#include "server/rpc/caller_policy.h"
 #include "server/rpc/request_validation.h"
 #include "server/token_server.h"
 
@@ -119,7 +118,8 @@ class SecretHygieneTest : public ::testing::Test {
         {"an unknown caller key", kUnknownCallerKey},
     };
     for (size_t i = 0; i < issued_tokens_.size(); ++i) {
-      canaries.push_back({absl::StrCat("issued token #", i), issued_tokens_[i]});
+      canaries.push_back(
+          {absl::StrCat("issued token #", i), issued_tokens_[i]});
     }
     return canaries;
   }
@@ -135,11 +135,16 @@ class SecretHygieneTest : public ::testing::Test {
     config.revoke_url = upstream_base_url + "/oauth/revoke";
     config.profiles = {{"default", {kClientId, kSecret}},
                        {"wrong", {kClientId, kWrongSecret}}};
-    config.callers = {
-        {"hygiene", {}, CallerPolicy::KeyDigest(kCallerKey), {"*"},
-         /*may_revoke=*/true, /*may_read_metadata=*/true},
-        {"restricted", {}, CallerPolicy::KeyDigest(kRestrictedCallerKey),
-         {"nothing-here"}}};
+    config.callers = {{"hygiene",
+                       {},
+                       CallerPolicy::KeyDigest(kCallerKey),
+                       {"*"},
+                       /*may_revoke=*/true,
+                       /*may_read_metadata=*/true},
+                      {"restricted",
+                       {},
+                       CallerPolicy::KeyDigest(kRestrictedCallerKey),
+                       {"nothing-here"}}};
     config.broker.upstream_timeout = absl::Seconds(5);
     // Every failure path below must reach myPOS: do not answer from the
     // memory of a rejection (--rejected_credentials_ttl) or retry.
@@ -167,7 +172,8 @@ class SecretHygieneTest : public ::testing::Test {
                                  &context.GetServerTrailingMetadata()}) {
       for (const auto& [key, value] : *metadata) {
         observed_.push_back(
-            {absl::StrCat(rpc, " metadata ", std::string(key.data(), key.size())),
+            {absl::StrCat(rpc, " metadata ",
+                          std::string(key.data(), key.size())),
              absl::StrCat(std::string(key.data(), key.size()), "=",
                           std::string(value.data(), value.size()))});
       }
@@ -283,8 +289,8 @@ TEST_F(SecretHygieneTest, IssueRevokeAndMetadataShowNoSecret) {
   // The secret really went to myPOS, so its absence elsewhere means
   // something.
   EXPECT_TRUE(fake_->last_token_authorization() ==
-              "Basic " + absl::Base64Escape(
-                             absl::StrCat(kClientId, ":", kSecret)))
+              "Basic " +
+                  absl::Base64Escape(absl::StrCat(kClientId, ":", kSecret)))
       << "the fake did not receive the canary secret";
   ASSERT_TRUE(Issue(*stub, IssueFor("default"), &hit).ok());
   EXPECT_TRUE(hit.cached());
@@ -351,15 +357,15 @@ TEST_F(SecretHygieneTest, UpstreamFailuresShowNoSecret) {
   EXPECT_EQ(Issue(*stub, IssueFor("default", "d"), &response).error_code(),
             grpc::UNAVAILABLE);
   // 200 whose token is unusable (expires_in <= 0): the token must not leak.
-  fake_->EnqueueTokenFault(Fault(
-      200, absl::StrCat(R"({"access_token":")", kUpstreamSecret,
-                        R"(","expires_in":-1})")));
+  fake_->EnqueueTokenFault(
+      Fault(200, absl::StrCat(R"({"access_token":")", kUpstreamSecret,
+                              R"(","expires_in":-1})")));
   EXPECT_EQ(Issue(*stub, IssueFor("default", "e"), &response).error_code(),
             grpc::UNAVAILABLE);
   // A token shorter-lived than the caller needs: cached, never handed out.
-  fake_->EnqueueTokenFault(Fault(
-      200, absl::StrCat(R"({"access_token":")", kUpstreamToken,
-                        R"(","expires_in":3600})")));
+  fake_->EnqueueTokenFault(
+      Fault(200, absl::StrCat(R"({"access_token":")", kUpstreamToken,
+                              R"(","expires_in":3600})")));
   v1::IssueRequest long_validity = IssueFor("default", "f");
   long_validity.mutable_min_validity()->set_seconds(2 * 3600);
   EXPECT_EQ(Issue(*stub, long_validity, &response).error_code(),
@@ -393,8 +399,7 @@ TEST_F(SecretHygieneTest, UpstreamFailuresShowNoSecret) {
   auto exhausted = Stub(StartServer(fake_->BaseUrl(), /*max_queued=*/0));
   EXPECT_EQ(Issue(*exhausted, IssueFor("default"), &response).error_code(),
             grpc::RESOURCE_EXHAUSTED);
-  EXPECT_EQ(Revoke(*exhausted, revoke).error_code(),
-            grpc::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(Revoke(*exhausted, revoke).error_code(), grpc::RESOURCE_EXHAUSTED);
 }
 
 TEST_F(SecretHygieneTest, CallerPolicyFailuresShowNoKey) {
@@ -425,9 +430,9 @@ TEST_F(SecretHygieneTest, MalformedRequestsShowNoSecret) {
             grpc::NOT_FOUND);
   EXPECT_EQ(Issue(*stub, IssueFor("bad name!"), &response).error_code(),
             grpc::INVALID_ARGUMENT);
-  EXPECT_EQ(Issue(*stub, IssueFor("default", "web hooks"), &response)
-                .error_code(),
-            grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(
+      Issue(*stub, IssueFor("default", "web hooks"), &response).error_code(),
+      grpc::INVALID_ARGUMENT);
   v1::IssueRequest bad_validity = IssueFor("default");
   bad_validity.mutable_min_validity()->set_seconds(-1);
   EXPECT_EQ(Issue(*stub, bad_validity, &response).error_code(),

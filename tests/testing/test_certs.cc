@@ -64,15 +64,16 @@ X509* NewCert(const std::string& cn, long serial, EVP_PKEY* subject_key,
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
                              reinterpret_cast<const unsigned char*>(cn.c_str()),
                              -1, -1, 0);
-  X509_set_issuer_name(cert, issuer != nullptr ? X509_get_subject_name(issuer)
-                                               : name);
+  X509_set_issuer_name(
+      cert, issuer != nullptr ? X509_get_subject_name(issuer) : name);
   X509* issuer_cert = issuer != nullptr ? issuer : cert;
   AddExtension(cert, issuer_cert, NID_basic_constraints,
                ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
   AddExtension(cert, issuer_cert, NID_key_usage,
                ca ? "critical,keyCertSign,cRLSign"
                   : "critical,digitalSignature,keyEncipherment");
-  if (!ca) AddExtension(cert, issuer_cert, NID_ext_key_usage, "serverAuth,clientAuth");
+  if (!ca)
+    AddExtension(cert, issuer_cert, NID_ext_key_usage, "serverAuth,clientAuth");
   if (!sans.empty()) {
     AddExtension(cert, issuer_cert, NID_subject_alt_name,
                  absl::StrJoin(sans, ","));

@@ -4,9 +4,9 @@
 #include <string>
 #include <utility>
 
+#include "base/fingerprint.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "base/fingerprint.h"
 #include "server/ops/error_reason.h"
 #include "tests/base/fake_clock.h"
 #include "tests/server/ops/manual_executor.h"
@@ -24,8 +24,8 @@ class GrantExchangeTest : public ::testing::Test {
  protected:
   GrantExchangeTest()
       : credentials_("default", {{"default", {"client-1", "secret-1"}}}),
-        grants_(GrantExchange::Options(), &credentials_, &upstream_,
-                &executor_, &clock_) {}
+        grants_(GrantExchange::Options(), &credentials_, &upstream_, &executor_,
+                &clock_) {}
 
   // Runs one exchange and returns its result.
   absl::StatusOr<GrantedToken> Exchange(GrantParams params) {
@@ -77,7 +77,8 @@ TEST_F(GrantExchangeTest, ExchangeReturnsTokenAndRefreshTokenAndKeepsMetadata) {
   ASSERT_TRUE(info.has_value());
   EXPECT_EQ(info->client_id(), "client-1");
   EXPECT_EQ(info->state(), mypos::token::v1::TOKEN_STATE_FRESH);
-  EXPECT_THAT(info->DebugString(), ::testing::Not(::testing::HasSubstr("user-")));
+  EXPECT_THAT(info->DebugString(),
+              ::testing::Not(::testing::HasSubstr("user-")));
   clock_.Advance(absl::Minutes(11));
   EXPECT_EQ(grants_.Info(Fingerprint("user-token"))->state(),
             mypos::token::v1::TOKEN_STATE_EXPIRED);
@@ -97,8 +98,8 @@ TEST_F(GrantExchangeTest, UnknownProfileIsNotFoundInline) {
 
 TEST_F(GrantExchangeTest, UpstreamErrorIsPassedOnAndNothingKept) {
   EXPECT_CALL(upstream_, ExchangeGrant)
-      .WillOnce(Return(WithReason(absl::InvalidArgumentError("no"),
-                                  kReasonInvalidGrant)));
+      .WillOnce(Return(
+          WithReason(absl::InvalidArgumentError("no"), kReasonInvalidGrant)));
   absl::StatusOr<GrantedToken> granted = Exchange(CodeParams());
   EXPECT_EQ(granted.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ErrorReason(granted.status()), kReasonInvalidGrant);

@@ -63,12 +63,13 @@ class CallerCredentialsTest : public ::testing::Test {
 };
 
 TEST_F(CallerCredentialsTest, SameCredentialsShareATokenAndSecretsAreTold) {
-  EXPECT_CALL(upstream_, FetchToken(Field(&ClientCredentials::client_secret,
-                                          kCanarySecret),
-                                    _, _))
+  EXPECT_CALL(
+      upstream_,
+      FetchToken(Field(&ClientCredentials::client_secret, kCanarySecret), _, _))
       .Times(1);
-  EXPECT_CALL(upstream_,
-              FetchToken(Field(&ClientCredentials::client_secret, "other"), _, _))
+  EXPECT_CALL(
+      upstream_,
+      FetchToken(Field(&ClientCredentials::client_secret, "other"), _, _))
       .Times(1);
   const std::string first = Issue("tenant", kCanarySecret);
   EXPECT_EQ(Issue("tenant", kCanarySecret), first);
@@ -133,9 +134,9 @@ TEST_F(CallerCredentialsTest, AWrongSecretCannotEvictAnotherTenantsToken) {
   const std::string victim = Issue("tenant", kCanarySecret);
   const std::string fingerprint =
       broker_.ListTokens("", 10, "").tokens(0).fingerprint();
-  EXPECT_EQ(RevokeByFingerprint(broker_, executor_, "tenant", "guessed",
-                                fingerprint),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(
+      RevokeByFingerprint(broker_, executor_, "tenant", "guessed", fingerprint),
+      absl::StatusCode::kNotFound);
   EXPECT_EQ(Issue("tenant", kCanarySecret), victim);  // still cached
 }
 

@@ -10,11 +10,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "gtest/gtest.h"
 #include "base/fingerprint.h"
 #include "base/mutex.h"
-#include "server/ops/thread_pool.h"
+#include "gtest/gtest.h"
 #include "server/broker/token_broker.h"
+#include "server/ops/thread_pool.h"
 #include "tests/base/fake_clock.h"
 
 namespace tokenservice {
@@ -27,9 +27,9 @@ constexpr int kRounds = 50;
 // Issues distinct tokens and counts requests per scope set. Thread-safe.
 class CountingUpstream : public OAuthClient {
  public:
-  absl::StatusOr<UpstreamToken> FetchToken(const ClientCredentials&,
-                                           const std::vector<std::string>& scopes,
-                                           absl::Time) override {
+  absl::StatusOr<UpstreamToken> FetchToken(
+      const ClientCredentials&, const std::vector<std::string>& scopes,
+      absl::Time) override {
     MutexLock lock(&mu_);
     const int n = ++fetches_[scopes.at(0)];
     UpstreamToken token;

@@ -4,10 +4,10 @@
 #include <optional>
 #include <string>
 
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
 #include "base/fingerprint.h"
 #include "base/time_util.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
 #include "server/broker/token_broker.h"
 #include "tests/base/fake_clock.h"
 #include "tests/server/ops/manual_executor.h"
@@ -32,7 +32,8 @@ UpstreamToken Token(const std::string& value,
 
 class TokenBrokerRefreshTest : public ::testing::Test {
  protected:
-  TokenBrokerRefreshTest() : credentials_("default", {{"default", {"id", "s"}}}) {
+  TokenBrokerRefreshTest()
+      : credentials_("default", {{"default", {"id", "s"}}}) {
     Reset(0.0);
   }
 
@@ -91,9 +92,9 @@ TEST_F(TokenBrokerRefreshTest, JitterMovesTheRefreshEarlier) {
   const absl::Time issued = clock_.Now();
   Issue();
   // Up to 20% of the 15m window earlier: 0.5 -> 1m30s earlier.
-  EXPECT_EQ(broker_->GetTokenInfo(Fingerprint("tok-1"))->refresh_time().seconds(),
-            absl::ToUnixSeconds(issued + absl::Minutes(45) -
-                                absl::Seconds(90)));
+  EXPECT_EQ(
+      broker_->GetTokenInfo(Fingerprint("tok-1"))->refresh_time().seconds(),
+      absl::ToUnixSeconds(issued + absl::Minutes(45) - absl::Seconds(90)));
 }
 
 TEST_F(TokenBrokerRefreshTest, ShortLivedTokensGetAProportionateDefault) {
@@ -157,7 +158,8 @@ TEST_F(TokenBrokerRefreshTest, RevokeDuringRefreshNeverServesRevokedToken) {
   broker_->Revoke(revoke, [&](absl::StatusOr<RevokeResult> r) { revoked = r; });
   // Evicted at once: this caller joins the refresh instead of getting tok-1.
   std::optional<absl::StatusOr<IssuedToken>> after;
-  broker_->Issue(IssueParams{}, [&](absl::StatusOr<IssuedToken> r) { after = r; });
+  broker_->Issue(IssueParams{},
+                 [&](absl::StatusOr<IssuedToken> r) { after = r; });
   EXPECT_FALSE(after.has_value());
   executor_.RunAll();
   ASSERT_TRUE(revoked.has_value() && revoked->ok());

@@ -3,9 +3,9 @@
 #include <optional>
 #include <string>
 
+#include "base/fingerprint.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "base/fingerprint.h"
 #include "server/broker/token_broker.h"
 #include "tests/base/fake_clock.h"
 #include "tests/server/ops/manual_executor.h"
@@ -67,9 +67,9 @@ class TokenBrokerRevokeTest : public ::testing::Test {
 
 TEST_F(TokenBrokerRevokeTest, RevokeByTokenEvictsThenRevokesUpstream) {
   const std::string token = IssueToken("tok-1");
-  EXPECT_CALL(upstream_, RevokeToken(Field(&ClientCredentials::client_id,
-                                           "client-1"),
-                                     absl::string_view("tok-1"), _))
+  EXPECT_CALL(upstream_,
+              RevokeToken(Field(&ClientCredentials::client_id, "client-1"),
+                          absl::string_view("tok-1"), _))
       .WillOnce([this](auto&&...) {
         // By the time myPOS is called the token is out of the cache.
         auto info = broker_.GetTokenInfo(Fingerprint("tok-1"));

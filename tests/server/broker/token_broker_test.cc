@@ -4,9 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "base/fingerprint.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "base/fingerprint.h"
 #include "tests/base/fake_clock.h"
 #include "tests/server/ops/manual_executor.h"
 #include "tests/server/upstream/mock_oauth_client.h"
@@ -43,9 +43,8 @@ struct Result {
 class TokenBrokerTest : public ::testing::Test {
  protected:
   TokenBrokerTest()
-      : credentials_("default",
-                     {{"default", {"client-1", "secret-1"}},
-                      {"other", {"client-2", "secret-2"}}}),
+      : credentials_("default", {{"default", {"client-1", "secret-1"}},
+                                 {"other", {"client-2", "secret-2"}}}),
         broker_(Options(), &credentials_, &upstream_, &executor_, &clock_) {}
 
   static BrokerOptions Options() {
@@ -68,9 +67,9 @@ class TokenBrokerTest : public ::testing::Test {
 };
 
 TEST_F(TokenBrokerTest, IssueMissFetchesOnceThenHitsCache) {
-  EXPECT_CALL(upstream_, FetchToken(Field(&ClientCredentials::client_id,
-                                          "client-1"),
-                                    ElementsAre("webhooks"), _))
+  EXPECT_CALL(upstream_,
+              FetchToken(Field(&ClientCredentials::client_id, "client-1"),
+                         ElementsAre("webhooks"), _))
       .WillOnce(Return(Token("tok-1")));
   Result<IssuedToken> first;
   broker_.Issue(Params({"webhooks"}), first.Callback());

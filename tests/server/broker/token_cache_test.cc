@@ -3,8 +3,8 @@
 #include <memory>
 #include <string>
 
-#include "gtest/gtest.h"
 #include "base/fingerprint.h"
+#include "gtest/gtest.h"
 #include "tests/base/fake_clock.h"
 
 namespace tokenservice {
@@ -16,10 +16,9 @@ using ::mypos::token::v1::TOKEN_STATE_FRESH;
 using ::mypos::token::v1::TOKEN_STATE_REFRESHING;
 using ::mypos::token::v1::TOKEN_STATE_REVOKED;
 
-std::shared_ptr<const CachedToken> MakeToken(const std::string& value,
-                                             absl::Time issued,
-                                             const std::string& profile =
-                                                 "default") {
+std::shared_ptr<const CachedToken> MakeToken(
+    const std::string& value, absl::Time issued,
+    const std::string& profile = "default") {
   auto token = std::make_shared<CachedToken>();
   token->credential = profile;
   token->access_token = value;
@@ -46,7 +45,8 @@ TEST(CacheKeyTest, IsTheCredentialThenTheScopesSpaceSeparated) {
 }
 
 TEST_F(TokenCacheTest, LookupOfEmptyCacheMisses) {
-  EXPECT_EQ(cache_.Lookup(key_, clock_.Now(), absl::ZeroDuration()).token, nullptr);
+  EXPECT_EQ(cache_.Lookup(key_, clock_.Now(), absl::ZeroDuration()).token,
+            nullptr);
 }
 
 TEST_F(TokenCacheTest, LookupAfterPutHitsAndCounts) {
@@ -61,14 +61,17 @@ TEST_F(TokenCacheTest, LookupAfterPutHitsAndCounts) {
 TEST_F(TokenCacheTest, LookupWithTooLittleValidityLeftMisses) {
   cache_.Put(key_, MakeToken("t1", clock_.Now()));
   clock_.Advance(absl::Minutes(50));
-  EXPECT_NE(cache_.Lookup(key_, clock_.Now(), absl::Minutes(10)).token, nullptr);
-  EXPECT_EQ(cache_.Lookup(key_, clock_.Now(), absl::Minutes(11)).token, nullptr);
+  EXPECT_NE(cache_.Lookup(key_, clock_.Now(), absl::Minutes(10)).token,
+            nullptr);
+  EXPECT_EQ(cache_.Lookup(key_, clock_.Now(), absl::Minutes(11)).token,
+            nullptr);
 }
 
 TEST_F(TokenCacheTest, LookupAfterExpiryMissesAndInfoSaysExpired) {
   cache_.Put(key_, MakeToken("t1", clock_.Now()));
   clock_.Advance(absl::Hours(1));
-  EXPECT_EQ(cache_.Lookup(key_, clock_.Now(), absl::ZeroDuration()).token, nullptr);
+  EXPECT_EQ(cache_.Lookup(key_, clock_.Now(), absl::ZeroDuration()).token,
+            nullptr);
   EXPECT_EQ(cache_.Info(Fingerprint("t1"), clock_.Now())->state(),
             TOKEN_STATE_EXPIRED);
 }
@@ -83,9 +86,11 @@ TEST_F(TokenCacheTest, PutReplacesOldTokenAndItsFingerprint) {
 TEST_F(TokenCacheTest, RejectOnlyMatchingFingerprintHidesToken) {
   cache_.Put(key_, MakeToken("t1", clock_.Now()));
   EXPECT_FALSE(cache_.Reject(key_, Fingerprint("other")));
-  EXPECT_NE(cache_.Lookup(key_, clock_.Now(), absl::ZeroDuration()).token, nullptr);
+  EXPECT_NE(cache_.Lookup(key_, clock_.Now(), absl::ZeroDuration()).token,
+            nullptr);
   EXPECT_TRUE(cache_.Reject(key_, Fingerprint("t1")));
-  EXPECT_EQ(cache_.Lookup(key_, clock_.Now(), absl::ZeroDuration()).token, nullptr);
+  EXPECT_EQ(cache_.Lookup(key_, clock_.Now(), absl::ZeroDuration()).token,
+            nullptr);
   EXPECT_EQ(cache_.Info(Fingerprint("t1"), clock_.Now())->state(),
             TOKEN_STATE_REFRESHING);
 }
@@ -127,7 +132,8 @@ TEST_F(TokenCacheTest, EvictRemovesTokenAndKeepsBoundedMetadata) {
     const std::string key = CacheKey("default", {t});
     cache_.Put(key, MakeToken(t, clock_.Now()));
     EXPECT_EQ(cache_.Evict(Fingerprint(t), clock_.Now())->access_token, t);
-    EXPECT_EQ(cache_.Lookup(key, clock_.Now(), absl::ZeroDuration()).token, nullptr);
+    EXPECT_EQ(cache_.Lookup(key, clock_.Now(), absl::ZeroDuration()).token,
+              nullptr);
   }
   EXPECT_EQ(cache_.Evict(Fingerprint("t3"), clock_.Now()), nullptr);
   // Retention 2: t1's metadata is gone, t2 and t3 remain as revoked.

@@ -46,13 +46,16 @@ class ConfigFileTest : public ::testing::Test {
 };
 
 TEST_F(ConfigFileTest, ResolvesValuesEnvironmentAndFiles) {
-  const std::string secret_file = Write("secret", std::string(kCanarySecret) + "\n");
+  const std::string secret_file =
+      Write("secret", std::string(kCanarySecret) + "\n");
   auto config = Load(
       "default_profile: 'b'\n"
       "profiles { name: 'a' client_id { value: 'id-a' }\n"
-      "           client_secret { env: 'SECRET' } default_scopes: 'webhooks' }\n"
+      "           client_secret { env: 'SECRET' } default_scopes: 'webhooks' "
+      "}\n"
       "profiles { name: 'b' client_id { env: 'ID' }\n"
-      "           client_secret { file: '" + secret_file + "' } }\n");
+      "           client_secret { file: '" +
+      secret_file + "' } }\n");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->default_profile, "b");
   ASSERT_EQ(config->profiles.size(), 2u);
@@ -72,9 +75,11 @@ TEST_F(ConfigFileTest, SecretFileHoldingOnlyANewlineIsRefusedAtStartUp) {
   // CredentialStore trims trailing CR/LF, so this file is an empty secret:
   // refused now rather than at the first request to myPOS.
   const std::string blank = Write("blank-secret", "\r\n\n");
-  ExpectError("profiles { name: 'a' client_id { value: 'id' }\n"
-              "           client_secret { file: '" + blank + "' } }\n",
-              "profiles[0].client_secret.file");
+  ExpectError(
+      "profiles { name: 'a' client_id { value: 'id' }\n"
+      "           client_secret { file: '" +
+          blank + "' } }\n",
+      "profiles[0].client_secret.file");
 }
 
 // Found by fuzz/config_file_harness (file: ""): a directory where a secret
@@ -82,9 +87,11 @@ TEST_F(ConfigFileTest, SecretFileHoldingOnlyANewlineIsRefusedAtStartUp) {
 // must not throw when the file is read again for a request either.
 TEST_F(ConfigFileTest, SecretFileThatIsADirectoryIsRefused) {
   const std::string dir = std::getenv("TEST_TMPDIR");
-  ExpectError("profiles { name: 'a' client_id { value: 'id' }\n"
-              "           client_secret { file: '" + dir + "' } }\n",
-              "profiles[0].client_secret.file");
+  ExpectError(
+      "profiles { name: 'a' client_id { value: 'id' }\n"
+      "           client_secret { file: '" +
+          dir + "' } }\n",
+      "profiles[0].client_secret.file");
   CredentialProfile profile;
   profile.name = "a";
   profile.credentials.client_id = "id";
@@ -101,40 +108,53 @@ TEST_F(ConfigFileTest, SyntaxErrorNamesFileAndLine) {
 }
 
 TEST_F(ConfigFileTest, EachProblemNamesItsField) {
-  ExpectError("profiles { client_id { value: 'x' } client_secret { env: 'SECRET' } }",
-              "profiles[0].name");
-  ExpectError("profiles { name: 'bad name' client_id { value: 'x' } "
-              "client_secret { env: 'SECRET' } }",
-              "profiles[0].name");
-  ExpectError("profiles { name: 'a' client_id { value: 'x' } client_secret { env: 'SECRET' } }"
-              "profiles { name: 'a' client_id { value: 'x' } client_secret { env: 'SECRET' } }",
-              "profiles[1].name");
+  ExpectError(
+      "profiles { client_id { value: 'x' } client_secret { env: 'SECRET' } }",
+      "profiles[0].name");
+  ExpectError(
+      "profiles { name: 'bad name' client_id { value: 'x' } "
+      "client_secret { env: 'SECRET' } }",
+      "profiles[0].name");
+  ExpectError(
+      "profiles { name: 'a' client_id { value: 'x' } client_secret { env: "
+      "'SECRET' } }"
+      "profiles { name: 'a' client_id { value: 'x' } client_secret { env: "
+      "'SECRET' } }",
+      "profiles[1].name");
   ExpectError("profiles { name: 'a' client_secret { env: 'SECRET' } }",
               "profiles[0].client_id");
-  ExpectError("profiles { name: 'a' client_id { value: 'x' } "
-              "client_secret { value: 'inline' } }",
-              "profiles[0].client_secret");
-  ExpectError("profiles { name: 'a' client_id { value: 'x' } "
-              "client_secret { env: 'MISSING' } }",
-              "profiles[0].client_secret.env");
-  ExpectError("profiles { name: 'a' client_id { value: 'x' } "
-              "client_secret { file: '/nonexistent/secret' } }",
-              "profiles[0].client_secret.file");
-  ExpectError("profiles { name: 'a' client_id { value: 'x' } "
-              "client_secret { env: 'SECRET' } default_scopes: 'a b' }",
-              "profiles[0].default_scopes[0]");
-  ExpectError("default_profile: 'zzz' profiles { name: 'a' "
-              "client_id { value: 'x' } client_secret { env: 'SECRET' } }",
-              "default_profile");
+  ExpectError(
+      "profiles { name: 'a' client_id { value: 'x' } "
+      "client_secret { value: 'inline' } }",
+      "profiles[0].client_secret");
+  ExpectError(
+      "profiles { name: 'a' client_id { value: 'x' } "
+      "client_secret { env: 'MISSING' } }",
+      "profiles[0].client_secret.env");
+  ExpectError(
+      "profiles { name: 'a' client_id { value: 'x' } "
+      "client_secret { file: '/nonexistent/secret' } }",
+      "profiles[0].client_secret.file");
+  ExpectError(
+      "profiles { name: 'a' client_id { value: 'x' } "
+      "client_secret { env: 'SECRET' } default_scopes: 'a b' }",
+      "profiles[0].default_scopes[0]");
+  ExpectError(
+      "default_profile: 'zzz' profiles { name: 'a' "
+      "client_id { value: 'x' } client_secret { env: 'SECRET' } }",
+      "default_profile");
 }
 
 TEST_F(ConfigFileTest, CallersResolveToRulesWithKeyDigests) {
   const std::string key_file = Write("key", "canary-caller-key\n");
   auto config = Load(
-      "profiles { name: 'a' client_id { value: 'x' } client_secret { env: 'SECRET' } }\n"
+      "profiles { name: 'a' client_id { value: 'x' } client_secret { env: "
+      "'SECRET' } }\n"
       "callers { name: 'svc-1' peer_identities: 'spiffe://c/svc-1'\n"
       "          profiles: 'a' may_revoke: true }\n"
-      "callers { name: 'svc-2' key { file: '" + key_file + "' } profiles: '*'\n"
+      "callers { name: 'svc-2' key { file: '" +
+      key_file +
+      "' } profiles: '*'\n"
       "          may_read_metadata: true }\n");
   ASSERT_TRUE(config.ok()) << config.status();
   ASSERT_EQ(config->callers.size(), 2u);
@@ -147,7 +167,8 @@ TEST_F(ConfigFileTest, CallersResolveToRulesWithKeyDigests) {
 
 TEST_F(ConfigFileTest, CallerProblemsNameTheirField) {
   const std::string p =
-      "profiles { name: 'a' client_id { value: 'x' } client_secret { env: 'SECRET' } }\n";
+      "profiles { name: 'a' client_id { value: 'x' } client_secret { env: "
+      "'SECRET' } }\n";
   ExpectError(p + "callers { name: 'c' profiles: 'a' }", "callers[0]");
   ExpectError(p + "callers { name: 'c' key { value: 'inline' } }",
               "callers[0].key");
@@ -162,13 +183,15 @@ TEST_F(ConfigFileTest, CallerProblemsNameTheirField) {
 
 TEST_F(ConfigFileTest, CallerCredentialsAreOffUnlessEnabled) {
   const std::string p =
-      "profiles { name: 'a' client_id { value: 'x' } client_secret { env: 'SECRET' } }\n";
+      "profiles { name: 'a' client_id { value: 'x' } client_secret { env: "
+      "'SECRET' } }\n";
   auto off = Load(p);
   ASSERT_TRUE(off.ok());
   EXPECT_FALSE(off->caller_credentials);
-  auto on = Load(p + "caller_credentials { enabled: true max_cached_tokens: 7 }"
-                     "callers { name: 'gw' key { env: 'SECRET' } "
-                     "may_supply_credentials: true }");
+  auto on = Load(p +
+                 "caller_credentials { enabled: true max_cached_tokens: 7 }"
+                 "callers { name: 'gw' key { env: 'SECRET' } "
+                 "may_supply_credentials: true }");
   ASSERT_TRUE(on.ok()) << on.status();
   EXPECT_TRUE(on->caller_credentials);
   EXPECT_EQ(on->max_caller_credential_tokens, 7u);
@@ -178,9 +201,9 @@ TEST_F(ConfigFileTest, CallerCredentialsAreOffUnlessEnabled) {
 }
 
 TEST_F(ConfigFileTest, MissingFileIsNamed) {
-  absl::Status status =
-      LoadConfigFile("/nonexistent/config", [](const char*) { return nullptr; })
-          .status();
+  absl::Status status = LoadConfigFile("/nonexistent/config", [](const char*) {
+                          return nullptr;
+                        }).status();
   EXPECT_THAT(std::string(status.message()), HasSubstr("--config"));
 }
 

@@ -36,8 +36,7 @@ using ::testing::Not;
 constexpr char kCanarySecret[] = "canary-secret-7f3a";
 
 std::string WriteFile(const std::string& name, const std::string& content) {
-  const std::string path =
-      std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
+  const std::string path = std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
   std::ofstream(path) << content;
   return path;
 }
@@ -105,9 +104,10 @@ TEST_F(ConfigFromFlagsTest, SecretFilesWinAndAreReadOnEveryUse) {
 
 TEST_F(ConfigFromFlagsTest, ConfigFileProfilesJoinTheEnvironmentProfile) {
   absl::SetFlag(&FLAGS_config,
-                WriteFile("config", "default_profile: 'file'\n"
-                                    "profiles { name: 'file' client_id { value: 'f' }"
-                                    " client_secret { env: 'MYPOS_CLIENT_SECRET' } }"));
+                WriteFile("config",
+                          "default_profile: 'file'\n"
+                          "profiles { name: 'file' client_id { value: 'f' }"
+                          " client_secret { env: 'MYPOS_CLIENT_SECRET' } }"));
   auto config = Load();
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->default_profile, "file");
@@ -119,8 +119,9 @@ TEST_F(ConfigFromFlagsTest, ConfigFileProfilesJoinTheEnvironmentProfile) {
 TEST_F(ConfigFromFlagsTest, ConfigFileAloneNeedsNoEnvironment) {
   env_ = {{"S", kCanarySecret}};
   absl::SetFlag(&FLAGS_config,
-                WriteFile("config", "profiles { name: 'default' client_id { value: 'f' }"
-                                    " client_secret { env: 'S' } }"));
+                WriteFile("config",
+                          "profiles { name: 'default' client_id { value: 'f' }"
+                          " client_secret { env: 'S' } }"));
   auto config = Load();
   ASSERT_TRUE(config.ok()) << config.status();
   ASSERT_EQ(config->profiles.size(), 1u);
@@ -128,15 +129,17 @@ TEST_F(ConfigFromFlagsTest, ConfigFileAloneNeedsNoEnvironment) {
 
 TEST_F(ConfigFromFlagsTest, ProfileDefinedTwiceOrMissingDefaultIsAnError) {
   absl::SetFlag(&FLAGS_config,
-                WriteFile("config", "profiles { name: 'default' client_id { value: 'f' }"
-                                    " client_secret { env: 'MYPOS_CLIENT_SECRET' } }"));
+                WriteFile("config",
+                          "profiles { name: 'default' client_id { value: 'f' }"
+                          " client_secret { env: 'MYPOS_CLIENT_SECRET' } }"));
   EXPECT_THAT(std::string(Load().status().message()),
               HasSubstr("defined both"));
   env_.clear();
   absl::SetFlag(&FLAGS_config,
-                WriteFile("config", "profiles { name: 'other' client_id { value: 'f' }"
-                                    " client_secret { file: '" +
-                                        WriteFile("s", "x") + "' } }"));
+                WriteFile("config",
+                          "profiles { name: 'other' client_id { value: 'f' }"
+                          " client_secret { file: '" +
+                              WriteFile("s", "x") + "' } }"));
   EXPECT_THAT(std::string(Load().status().message()),
               HasSubstr("default profile \"default\" is not defined"));
 }
@@ -209,9 +212,11 @@ TEST_F(ConfigFromFlagsTest, RetryFlagsAreReadAndChecked) {
 }
 
 TEST(ValidateUpstreamUrl, AcceptsHttpsAndLoopbackHttpOnly) {
-  EXPECT_TRUE(ValidateUpstreamUrl("f", "https://auth-api.mypos.com/oauth/token").ok());
+  EXPECT_TRUE(
+      ValidateUpstreamUrl("f", "https://auth-api.mypos.com/oauth/token").ok());
   EXPECT_TRUE(ValidateUpstreamUrl("f", "https://h:8443/x").ok());
-  EXPECT_TRUE(ValidateUpstreamUrl("f", "http://127.0.0.1:8080/oauth/token").ok());
+  EXPECT_TRUE(
+      ValidateUpstreamUrl("f", "http://127.0.0.1:8080/oauth/token").ok());
   EXPECT_TRUE(ValidateUpstreamUrl("f", "http://[::1]:8080/oauth/token").ok());
   EXPECT_TRUE(ValidateUpstreamUrl("f", "http://localhost/oauth/token").ok());
   for (const char* bad :
@@ -224,9 +229,9 @@ TEST(ValidateUpstreamUrl, AcceptsHttpsAndLoopbackHttpOnly) {
 }
 
 TEST(ValidateUpstreamUrl, NeverRepeatsCredentialsFoundInTheUrl) {
-  for (const char* url : {"https://user:canary-pw@h/x",
-                          "ftp://user:canary-pw@h/x",
-                          "http://canary-pw@10.0.0.1/x"}) {
+  for (const char* url :
+       {"https://user:canary-pw@h/x", "ftp://user:canary-pw@h/x",
+        "http://canary-pw@10.0.0.1/x"}) {
     const absl::Status status = ValidateUpstreamUrl("--token_url", url);
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << url;
     EXPECT_THAT(status.message(), Not(HasSubstr("canary-pw"))) << url;

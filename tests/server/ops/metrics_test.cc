@@ -42,17 +42,30 @@ TEST(Metrics, RendersCountersByLabelAndCumulativeHistograms) {
   metrics.AddWaiters(-1);
   auto s = Parse(metrics.Render({}, absl::Now()));
   EXPECT_EQ(s["tokenservice_rpcs_total{method=\"Issue\",code=\"OK\"}"], 2);
-  EXPECT_EQ(s["tokenservice_rpcs_total{method=\"Revoke\",code=\"UNAVAILABLE\"}"], 1);
-  EXPECT_EQ(s.count("tokenservice_rpcs_total{method=\"Issue\",code=\"UNAVAILABLE\"}"), 0u);
-  EXPECT_EQ(s["tokenservice_rpc_duration_seconds_bucket{method=\"Issue\",le=\"0.0005\"}"], 1);
-  EXPECT_EQ(s["tokenservice_rpc_duration_seconds_bucket{method=\"Issue\",le=\"0.025\"}"], 2);
-  EXPECT_EQ(s["tokenservice_rpc_duration_seconds_bucket{method=\"Revoke\",le=\"10\"}"], 0);
-  EXPECT_EQ(s["tokenservice_rpc_duration_seconds_bucket{method=\"Revoke\",le=\"+Inf\"}"], 1);
-  EXPECT_NEAR(s["tokenservice_rpc_duration_seconds_sum{method=\"Issue\"}"], 0.0203, 1e-9);
+  EXPECT_EQ(
+      s["tokenservice_rpcs_total{method=\"Revoke\",code=\"UNAVAILABLE\"}"], 1);
+  EXPECT_EQ(
+      s.count("tokenservice_rpcs_total{method=\"Issue\",code=\"UNAVAILABLE\"}"),
+      0u);
+  EXPECT_EQ(s["tokenservice_rpc_duration_seconds_bucket{method=\"Issue\",le="
+              "\"0.0005\"}"],
+            1);
+  EXPECT_EQ(s["tokenservice_rpc_duration_seconds_bucket{method=\"Issue\",le="
+              "\"0.025\"}"],
+            2);
+  EXPECT_EQ(s["tokenservice_rpc_duration_seconds_bucket{method=\"Revoke\",le="
+              "\"10\"}"],
+            0);
+  EXPECT_EQ(s["tokenservice_rpc_duration_seconds_bucket{method=\"Revoke\",le="
+              "\"+Inf\"}"],
+            1);
+  EXPECT_NEAR(s["tokenservice_rpc_duration_seconds_sum{method=\"Issue\"}"],
+              0.0203, 1e-9);
   EXPECT_EQ(s["tokenservice_rpc_duration_seconds_count{method=\"Issue\"}"], 2);
   EXPECT_EQ(s["tokenservice_cache_hits_total"], 1);
   EXPECT_EQ(s["tokenservice_cache_misses_total"], 2);
-  EXPECT_EQ(s["tokenservice_upstream_requests_total{kind=\"token\",code=\"OK\"}"], 1);
+  EXPECT_EQ(
+      s["tokenservice_upstream_requests_total{kind=\"token\",code=\"OK\"}"], 1);
   EXPECT_EQ(s["tokenservice_fetch_waiters"], 2);
   EXPECT_EQ(s["tokenservice_short_validity_served_total"], 0);
 }

@@ -1,9 +1,9 @@
 #include "server/ops/thread_pool.h"
 
 #include <atomic>
+#include <future>
 #include <memory>
 
-#include <future>
 #include "gtest/gtest.h"
 
 namespace tokenservice {
@@ -29,7 +29,7 @@ TEST(ThreadPool, RefusesTasksBeyondQueueLimit) {
     started.set_value();
     released.wait();
   }));
-  started.get_future().wait();  // the worker holds the only thread
+  started.get_future().wait();         // the worker holds the only thread
   EXPECT_TRUE(pool.Schedule([] {}));   // fills the queue
   EXPECT_FALSE(pool.Schedule([] {}));  // beyond it
   release.set_value();
@@ -54,7 +54,7 @@ TEST(ThreadPool, StopDropsQueuedTasksUnrunAndLetsTheRunningOneFinish) {
     }
     ASSERT_EQ(dropped.use_count(), 4);
     pool.Stop();
-    EXPECT_EQ(dropped.use_count(), 1);  // the queued tasks are destroyed
+    EXPECT_EQ(dropped.use_count(), 1);   // the queued tasks are destroyed
     EXPECT_FALSE(pool.Schedule([] {}));  // and no new ones are taken
     release.set_value();
   }

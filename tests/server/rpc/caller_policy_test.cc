@@ -53,7 +53,8 @@ TEST(CallerPolicy, UnknownKeyOrIdentityIsUnauthenticated) {
 
 TEST(CallerPolicy, KeyDigestIsSha256) {
   EXPECT_EQ(CallerPolicy::KeyDigest("abc").size(), 32u);
-  EXPECT_EQ(static_cast<unsigned char>(CallerPolicy::KeyDigest("abc")[0]), 0xba);
+  EXPECT_EQ(static_cast<unsigned char>(CallerPolicy::KeyDigest("abc")[0]),
+            0xba);
 }
 
 }  // namespace

@@ -3,9 +3,9 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "gmock/gmock.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
-#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/ops/error_reason.h"
 
@@ -45,7 +45,8 @@ TEST(ToGrpcStatus, CodeMessageReasonAndMetadataCarriedOver) {
   google::rpc::ErrorInfo info = DetailsOf(status);
   EXPECT_EQ(info.reason(), "INVALID_REQUEST");
   EXPECT_EQ(info.domain(), "tokenservice");
-  EXPECT_THAT(info.metadata(), UnorderedElementsAre(Pair("field", "scopes[0]")));
+  EXPECT_THAT(info.metadata(),
+              UnorderedElementsAre(Pair("field", "scopes[0]")));
 }
 
 TEST(ToGrpcStatus, MissingReasonFallsBackToCodeName) {

@@ -2,10 +2,10 @@
 
 #include <string>
 
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
 #include "base/fingerprint.h"
 #include "base/scopes.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
 #include "server/ops/error_reason.h"
 
 namespace tokenservice {

@@ -325,12 +325,12 @@ TEST_F(CurlHttpTransportTest, PostHttpsToPlainServerIsUnavailable) {
 // whether the method would be kept (307) or turned into GET (302).
 TEST_F(CurlHttpTransportTest, PostRedirectIsAValueAndNotFollowed) {
   for (int status : {302, 307}) {
-    server_.Post(absl::StrCat("/token", status),
-                 [this, status](const httplib::Request&,
-                                httplib::Response& res) {
-                   res.status = status;
-                   res.set_header("Location", Url("/elsewhere"));
-                 });
+    server_.Post(
+        absl::StrCat("/token", status),
+        [this, status](const httplib::Request&, httplib::Response& res) {
+          res.status = status;
+          res.set_header("Location", Url("/elsewhere"));
+        });
   }
   auto count = [this](const httplib::Request&, httplib::Response& res) {
     absl::MutexLock lock(&mu_);

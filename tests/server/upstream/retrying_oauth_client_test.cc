@@ -49,10 +49,11 @@ UpstreamToken Token() {
 class RetryingOAuthClientTest : public ::testing::Test {
  protected:
   // Retry options with small, exact numbers; jitter returns the cap.
-  void Make(RetryingOAuthClient::Options options = {},
-            RetryingOAuthClient::Jitter jitter = [](absl::Duration cap) {
-              return cap;
-            }) {
+  void Make(
+      RetryingOAuthClient::Options options = {},
+      RetryingOAuthClient::Jitter jitter = [](absl::Duration cap) {
+        return cap;
+      }) {
     auto inner = std::make_unique<StrictMock<MockOAuthClient>>();
     inner_ = inner.get();
     client_ = std::make_unique<RetryingOAuthClient>(options, std::move(inner),
@@ -91,8 +92,8 @@ TEST_F(RetryingOAuthClientTest, FetchTokenUnavailableThenSuccessRetries) {
 TEST_F(RetryingOAuthClientTest, FetchTokenRateLimitedIsRetried) {
   Make();
   EXPECT_CALL(*inner_, FetchToken)
-      .WillOnce(Return(Failure(absl::StatusCode::kUnavailable,
-                               kReasonUpstreamRateLimited)))
+      .WillOnce(Return(
+          Failure(absl::StatusCode::kUnavailable, kReasonUpstreamRateLimited)))
       .WillOnce(Return(Token()));
   EXPECT_TRUE(Fetch().ok());
 }
@@ -102,7 +103,9 @@ TEST_F(RetryingOAuthClientTest, BackoffGrowsExponentiallyUpToMax) {
   options.max_attempts = 5;
   options.max_backoff = absl::Milliseconds(300);
   Make(options);
-  EXPECT_CALL(*inner_, FetchToken).Times(5).WillRepeatedly(Return(Unavailable()));
+  EXPECT_CALL(*inner_, FetchToken)
+      .Times(5)
+      .WillRepeatedly(Return(Unavailable()));
   absl::StatusOr<UpstreamToken> token = Fetch();
   EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(ErrorReason(token.status()), kReasonUpstreamUnavailable);
@@ -113,7 +116,9 @@ TEST_F(RetryingOAuthClientTest, BackoffGrowsExponentiallyUpToMax) {
 
 TEST_F(RetryingOAuthClientTest, DefaultFullJitterStaysWithinTheCap) {
   Make(RetryingOAuthClient::Options(), nullptr);
-  EXPECT_CALL(*inner_, FetchToken).Times(4).WillRepeatedly(Return(Unavailable()));
+  EXPECT_CALL(*inner_, FetchToken)
+      .Times(4)
+      .WillRepeatedly(Return(Unavailable()));
   EXPECT_EQ(Fetch().status().code(), absl::StatusCode::kUnavailable);
   const std::vector<absl::Duration> sleeps = clock_.sleeps();
   ASSERT_EQ(sleeps.size(), 3u);
@@ -184,10 +189,9 @@ TEST_F(RetryingOAuthClientTest, RejectedCredentialsAreRememberedForTtl) {
   EXPECT_THAT(again.status().message(), HasSubstr("remembered for 30s"));
   EXPECT_THAT(again.status().message(), Not(HasSubstr("CANARY")));
   UserGrant grant;
-  EXPECT_EQ(client_->ExchangeGrant(credentials_, grant, clock_.Now())
-                .status()
-                .code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(
+      client_->ExchangeGrant(credentials_, grant, clock_.Now()).status().code(),
+      absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(client_->RevokeToken(credentials_, "t", clock_.Now()).code(),
             absl::StatusCode::kFailedPrecondition);
 
@@ -220,11 +224,12 @@ TEST_F(RetryingOAuthClientTest, ExchangeGrantIsNeverRetried) {
   EXPECT_CALL(*inner_, ExchangeGrant).WillOnce(Return(Unavailable()));
   UserGrant grant;
   grant.code = "code";
-  EXPECT_EQ(client_->ExchangeGrant(credentials_, grant,
-                                   clock_.Now() + absl::Seconds(60))
-                .status()
-                .code(),
-            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(
+      client_
+          ->ExchangeGrant(credentials_, grant, clock_.Now() + absl::Seconds(60))
+          .status()
+          .code(),
+      absl::StatusCode::kUnavailable);
   EXPECT_TRUE(clock_.sleeps().empty());
 }
 

@@ -11,9 +11,8 @@ namespace {
 const absl::Time kNow = absl::FromUnixSeconds(1800000000);
 
 TEST(ComputeUpstreamDeadline, EarlierCallerDeadlineWinsMinusMargin) {
-  UpstreamDeadline d =
-      ComputeUpstreamDeadline(kNow, kNow + absl::Seconds(2), absl::Seconds(10),
-                              absl::Milliseconds(50));
+  UpstreamDeadline d = ComputeUpstreamDeadline(
+      kNow, kNow + absl::Seconds(2), absl::Seconds(10), absl::Milliseconds(50));
   EXPECT_EQ(d.time, kNow + absl::Milliseconds(1950));
   EXPECT_TRUE(d.caller_bound);
 }
@@ -36,7 +35,8 @@ TEST(MapUpstreamDeadline, OurTimeoutBecomesUnavailable) {
                                        {kNow, false}, absl::Seconds(10));
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(ErrorReason(s), kReasonUpstreamUnavailable);
-  EXPECT_EQ(s.message(), "myPOS did not answer within --upstream_timeout (10s)");
+  EXPECT_EQ(s.message(),
+            "myPOS did not answer within --upstream_timeout (10s)");
 }
 
 TEST(MapUpstreamDeadline, OtherErrorsUnchanged) {
