@@ -19,6 +19,7 @@ PACKAGES=(
   bazel-bootstrap          # Bazel 4.2.3
   g++                      # C++17 compiler (and its ASan/UBSan/TSan run-times)
   clang                    # clang 14, for the libFuzzer harnesses (fuzz/)
+  clang-format-14          # the format check (scripts/check_format.sh)
   libclang-rt-14-dev       # libFuzzer and clang's sanitizer run-times
   libgrpc++-dev            # gRPC 1.51 (with reflection)
   protobuf-compiler-grpc   # grpc_cpp_plugin

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs what is missing, then runs the whole test suite:
+#   0. scripts/check_format.sh         every C++ file formatted (.clang-format)
 #   1. bazel test //...                every test (gcc)
 #   2. bazel test --config=asan //...  every test again under AddressSanitizer
 #                                      + UndefinedBehaviorSanitizer (+ leaks)
@@ -9,7 +10,8 @@
 #   5. scripts/image_smoke_test.sh     builds the container image and runs it
 #                                      against the fake myPOS
 # and ends with the line "N passed, N failed": one per test target and
-# configuration, plus one per fuzz harness, plus the image smoke test.
+# configuration, plus one per fuzz harness, plus the format check and the
+# image smoke test.
 # TOKENSERVICE_SKIP_IMAGE=1 skips the image (then counted as skipped, and
 # said so). Each stage's wall-clock time is printed as it ends.
 # Usage: scripts/test.sh [extra bazel test flags]
@@ -49,6 +51,9 @@ stage() {
   timings+=("${name}: $((SECONDS - start))s")
   echo "stage ${timings[-1]}"
 }
+format_ok=1
+stage "format" bash scripts/check_format.sh
+if ((status != 0)); then format_ok=0; fi
 stage "bazel test" bazel test //... "$@"
 stage "bazel test --config=asan" bazel test --config=asan //... "$@"
 stage "bazel test --config=tsan" bazel test --config=tsan //... "$@"
@@ -59,6 +64,7 @@ for timing in "${timings[@]}"; do echo "stage time ${timing}"; done
 # scripts/fuzz.sh prints one such line per harness.
 passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "${log}")
 failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|INCOMPLETE|FAILED TO BUILD|FLAKY)' "${log}")
+if ((format_ok)); then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 if ((status != 0 && failed == 0)); then failed=1; fi  # e.g. a build error
 
 skipped=0
