@@ -74,8 +74,9 @@ void BM_BrokerIssueHit(benchmark::State& state) {
   static CredentialStore credentials("default", {{"default", {"id", "s"}}});
   static ThreadPool pool(1, 16);
   static TokenBroker* broker = [] {
-    auto* b = new TokenBroker(BrokerOptions{}, &credentials, &upstream, &pool,
-                              &clock);
+    TokenBroker* b = TokenBroker::Create(BrokerOptions{}, &credentials,
+                                         &upstream, &pool, &clock)
+                         ->release();
     IssueParams params;
     params.scopes = {"webhooks"};
     b->Issue(params, [](absl::StatusOr<IssuedToken>) {});

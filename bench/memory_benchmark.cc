@@ -72,7 +72,9 @@ int main(int argc, char** argv) {
   CredentialStore credentials("default", {{"default", {"id", "s"}}});
   BrokerOptions options;
   options.max_caller_credential_tokens = entries;
-  TokenBroker broker(options, &credentials, &upstream, &executor, &clock);
+  std::unique_ptr<TokenBroker> owned =
+      *TokenBroker::Create(options, &credentials, &upstream, &executor, &clock);
+  TokenBroker& broker = *owned;
   SetMinLogLevel(LogLevel::kWarning);
   const long before = ResidentBytes();
   for (int i = 0; i < entries; ++i) {

@@ -39,15 +39,17 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
                                                       config.profiles);
   s->pool_ = std::make_unique<ThreadPool>(config.upstream_threads,
                                           config.max_queued_upstream);
-  s->broker_ = std::make_unique<TokenBroker>(
+  absl::StatusOr<std::unique_ptr<TokenBroker>> broker = TokenBroker::Create(
       config.broker, s->credentials_.get(), s->upstream_.get(), s->pool_.get(),
       s->clock_.get(), &s->metrics_);
+  if (!broker.ok()) return broker.status();
+  s->broker_ = *std::move(broker);
   GrantExchange::Options grant_options;
   grant_options.upstream_timeout = config.broker.upstream_timeout;
   grant_options.deadline_margin = config.broker.deadline_margin;
   s->grants_ = std::make_unique<GrantExchange>(
       grant_options, s->credentials_.get(), s->upstream_.get(), s->pool_.get(),
-      s->clock_.get());
+      s->clock_.get(), &s->metrics_);
   s->policy_ =
       std::make_unique<CallerPolicy>(config.callers, config.caller_credentials);
   if (s->policy_->open()) {

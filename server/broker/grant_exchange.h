@@ -22,13 +22,15 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
+#include "base/mutex.h"
 #include "proto/token_service.pb.h"
 #include "server/broker/credential_store.h"
 #include "server/broker/token_cache.h"
+#include "server/broker/upstream_exchange.h"
 #include "server/ops/executor.h"
+#include "server/ops/metrics.h"
 #include "server/upstream/oauth_client.h"
 
 namespace tokenservice {
@@ -60,13 +62,15 @@ class GrantExchange {
     size_t retained = 1000;
   };
 
+  // Requests to myPOS are recorded in `metrics` (kind "grant").
   GrantExchange(Options options, const CredentialStore* credentials,
-                OAuthClient* upstream, Executor* executor, const Clock* clock);
+                OAuthClient* upstream, Executor* executor, const Clock* clock,
+                Metrics* metrics);
 
   // Exchanges `params.grant` at myPOS with the profile's credentials and
   // calls `done` exactly once (on this thread for an immediate error).
   // Errors: kNotFound unknown profile; kResourceExhausted too many requests
-  // queued; upstream errors as OAuthClient::ExchangeGrant returns.
+  // queued; upstream errors as UpstreamExchange::ExchangeGrant returns.
   void Exchange(GrantParams params, GrantCallback done)
       ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -82,11 +86,11 @@ class GrantExchange {
 
   const Options options_;
   const CredentialStore* const credentials_;
-  OAuthClient* const upstream_;
   Executor* const executor_;
   const Clock* const clock_;
+  const UpstreamExchange exchange_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   // Oldest first; at most options_.retained.
   std::deque<mypos::token::v1::TokenInfo> recent_ ABSL_GUARDED_BY(mu_);
 };

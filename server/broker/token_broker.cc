@@ -1,20 +1,14 @@
 #include "server/broker/token_broker.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
-
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <random>
 #include <utility>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "base/fingerprint.h"
 #include "base/scopes.h"
 #include "server/broker/issue_reply.h"
+#include "server/broker/token_pages.h"
 #include "server/ops/error_reason.h"
 #include "server/ops/log.h"
 
@@ -23,58 +17,40 @@ namespace tokenservice {
 using mypos::token::v1::ListTokensResponse;
 using mypos::token::v1::TokenInfo;
 
+absl::StatusOr<std::unique_ptr<TokenBroker>> TokenBroker::Create(
+    BrokerOptions options, const CredentialStore* credentials,
+    OAuthClient* upstream, Executor* executor, const Clock* clock,
+    Metrics* metrics) {
+  absl::StatusOr<CallerProfiles> caller_profiles = CallerProfiles::Create();
+  if (!caller_profiles.ok()) return caller_profiles.status();
+  return std::unique_ptr<TokenBroker>(
+      new TokenBroker(std::move(options), credentials, upstream, executor,
+                      clock, metrics, *std::move(caller_profiles)));
+}
+
 TokenBroker::TokenBroker(BrokerOptions options,
                          const CredentialStore* credentials,
                          OAuthClient* upstream, Executor* executor,
-                         const Clock* clock, Metrics* metrics)
+                         const Clock* clock, Metrics* metrics,
+                         CallerProfiles caller_profiles)
     : options_(std::move(options)),
       credentials_(credentials),
-      upstream_(upstream),
       executor_(executor),
       clock_(clock),
       own_metrics_(metrics == nullptr ? std::make_unique<Metrics>() : nullptr),
       metrics_(metrics == nullptr ? own_metrics_.get() : metrics),
-      secret_hash_key_(32, '\0'),
+      caller_profiles_(std::move(caller_profiles)),
+      exchange_({options_.upstream_timeout, options_.deadline_margin}, upstream,
+                clock, metrics_),
       cache_(/*revoked_retention=*/1000,
-             options_.max_caller_credential_tokens) {
-  // Without a random key the hashes of caller-supplied secrets would be
-  // plain functions of the secrets: better not to start at all.
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(secret_hash_key_.data()),
-                 static_cast<int>(secret_hash_key_.size())) != 1) {
-    std::fprintf(stderr, "token_server: no random bytes from OpenSSL\n");
-    std::abort();
-  }
-}
-
-namespace {
-
-// Whose cache entries a profile's are (the credential part of CacheKey):
-// the profile's, and for caller-supplied credentials only those fetched
-// with the same secret — its keyed hash, never the secret.
-std::string CacheOwner(const CredentialProfile& profile) {
-  return profile.secret_hash.empty()
-             ? profile.name
-             : absl::StrCat(profile.name, "#", profile.secret_hash);
-}
-
-}  // namespace
+             options_.max_caller_credential_tokens) {}
 
 absl::StatusOr<const CredentialProfile*> TokenBroker::ResolveProfile(
     const std::string& name, const std::optional<ClientCredentials>& supplied,
     CredentialProfile* supplied_profile) const {
   if (!supplied.has_value()) return credentials_->Find(name);
-  CredentialProfile& profile = *supplied_profile;
-  profile.name = absl::StrCat(kCallerSuppliedPrefix, supplied->client_id);
-  profile.credentials = *supplied;
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_size = 0;
-  HMAC(EVP_sha256(), secret_hash_key_.data(),
-       static_cast<int>(secret_hash_key_.size()),
-       reinterpret_cast<const unsigned char*>(supplied->client_secret.data()),
-       supplied->client_secret.size(), mac, &mac_size);
-  profile.secret_hash = absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(mac), mac_size));
-  return &profile;
+  *supplied_profile = caller_profiles_.ProfileFor(*supplied);
+  return supplied_profile;
 }
 
 void TokenBroker::Issue(IssueParams params, IssueCallback done) {
@@ -106,9 +82,10 @@ void TokenBroker::Issue(
   }
   const std::vector<std::string>& scopes =
       params.scopes.empty() ? profile->default_scopes : params.scopes;
-  const std::string key = profile->secret_hash.empty()
-                              ? CacheKey(profile->name, scopes)
-                              : CacheKey(CacheOwner(*profile), scopes);
+  const std::string key =
+      profile->secret_hash.empty()
+          ? CacheKey(profile->name, scopes)
+          : CacheKey(CallerProfiles::CacheOwner(*profile), scopes);
   std::optional<absl::Duration> min_validity;
   if (params.min_validity > absl::ZeroDuration()) {
     min_validity = params.min_validity;
@@ -273,69 +250,18 @@ absl::Time TokenBroker::RefreshTime(absl::Time issued,
   return expires - window - window * (0.2 * jitter);
 }
 
-UpstreamDeadline TokenBroker::DeadlineFor(absl::Time caller_deadline) const {
-  return ComputeUpstreamDeadline(clock_->Now(), caller_deadline,
-                                 options_.upstream_timeout,
-                                 options_.deadline_margin);
-}
-
-absl::Status TokenBroker::UpstreamError(
-    absl::Status status, const UpstreamDeadline& deadline) const {
-  return MapUpstreamDeadline(std::move(status), deadline,
-                             options_.upstream_timeout);
-}
-
 absl::StatusOr<std::shared_ptr<const CachedToken>> TokenBroker::Fetch(
     const CredentialProfile& profile, const std::vector<std::string>& scopes,
     absl::Time caller_deadline) {
-  const absl::Time start = clock_->Now();
-  const UpstreamDeadline deadline = DeadlineFor(caller_deadline);
-  absl::StatusOr<ClientCredentials> credentials =
-      CredentialStore::Load(profile);
-  if (!credentials.ok()) {
-    Log(LogLevel::kError, "credentials_unreadable",
-        {{"profile", profile.name},
-         {"error", std::string(credentials.status().message())}});
-    return credentials.status();
-  }
-  absl::StatusOr<UpstreamToken> reply =
-      upstream_->FetchToken(*credentials, scopes, deadline.time);
-  if (!reply.ok()) reply = UpstreamError(reply.status(), deadline);
-  const absl::Time end = clock_->Now();
-  metrics_->RecordUpstream(UpstreamKind::kToken, reply.status().code(),
-                           end - start);
-  const std::string duration_ms =
-      absl::StrCat(absl::ToInt64Milliseconds(end - start));
-  if (!reply.ok()) {
-    Log(LogLevel::kWarning, "upstream_token_failed",
-        {{"profile", profile.name},
-         {"duration_ms", duration_ms},
-         {"code", absl::StatusCodeToString(reply.status().code())},
-         {"error", std::string(reply.status().message())}});
-    return reply.status();
-  }
-  auto token = std::make_shared<CachedToken>();
-  token->credential = profile.name;
-  token->client_id = credentials->client_id;
-  token->access_token = std::move(reply->access_token);
-  token->token_type = std::move(reply->token_type);
-  token->fingerprint = Fingerprint(token->access_token);
-  token->scopes =
-      reply->scopes.empty() ? scopes : NormalizeScopes(reply->scopes);
-  token->issue_time = end;
-  token->expire_time = end + reply->expires_in;
-  token->refresh_time = RefreshTime(end, token->expire_time);
+  absl::StatusOr<ExchangedToken> exchanged =
+      exchange_.FetchToken(profile, scopes, caller_deadline);
+  if (!exchanged.ok()) return exchanged.status();
+  auto token = std::make_shared<CachedToken>(std::move(exchanged->token));
+  const absl::Duration lifetime = token->expire_time - token->issue_time;
+  token->refresh_time = RefreshTime(token->issue_time, token->expire_time);
   token->default_min_validity =
-      std::min(options_.default_min_validity, reply->expires_in / 4);
-  token->upstream_latency = end - start;
+      std::min(options_.default_min_validity, lifetime / 4);
   token->hit_reply = SerializeHitReply(*token);
-  Log(LogLevel::kInfo, "upstream_token_issued",
-      {{"profile", profile.name},
-       {"fingerprint", token->fingerprint},
-       {"duration_ms", duration_ms},
-       {"code", "OK"},
-       {"expires_in_s",
-        absl::StrCat(absl::ToInt64Seconds(reply->expires_in))}});
   return std::shared_ptr<const CachedToken>(std::move(token));
 }
 
@@ -382,7 +308,7 @@ void TokenBroker::Revoke(RevokeParams params, RevokeCallback done) {
   // entries (same profile, and for caller-supplied credentials the same
   // secret): anyone else must first prove to myPOS that the token is theirs
   // to revoke (see RevokeUpstream).
-  const std::string owner = CacheOwner(*profile);
+  const std::string owner = CallerProfiles::CacheOwner(*profile);
   std::shared_ptr<const CachedToken> evicted =
       cache_.Evict(fingerprint, clock_->Now(),
                    [&owner](absl::string_view key, const CachedToken&) {
@@ -425,36 +351,18 @@ void TokenBroker::RevokeUpstream(CredentialProfile profile, std::string token,
   const bool scheduled = executor_->Schedule(
       [this, profile = std::move(profile), token = std::move(token),
        result = std::move(result), shared_done, caller_deadline]() mutable {
-        const absl::Time start = clock_->Now();
-        const UpstreamDeadline deadline = DeadlineFor(caller_deadline);
-        absl::StatusOr<ClientCredentials> credentials =
-            CredentialStore::Load(profile);
-        const absl::Status status =
-            credentials.ok()
-                ? UpstreamError(upstream_->RevokeToken(*credentials, token,
-                                                       deadline.time),
-                                deadline)
-                : credentials.status();
-        metrics_->RecordUpstream(UpstreamKind::kRevoke, status.code(),
-                                 clock_->Now() - start);
-        Log(status.ok() ? LogLevel::kInfo : LogLevel::kWarning,
-            status.ok() ? "upstream_token_revoked" : "upstream_revoke_failed",
-            {{"profile", profile.name},
-             {"fingerprint", result.fingerprint},
-             {"duration_ms",
-              absl::StrCat(absl::ToInt64Milliseconds(clock_->Now() - start))},
-             {"code", absl::StatusCodeToString(status.code())},
-             {"error", std::string(status.message())}});
-        if (!status.ok()) {
-          std::move (*shared_done)(status);
+        absl::StatusOr<std::string> client_id = exchange_.RevokeToken(
+            profile, token, result.fingerprint, caller_deadline);
+        if (!client_id.ok()) {
+          std::move (*shared_done)(client_id.status());
           return;
         }
         // myPOS took the revocation from this client id, so a copy cached
         // under another profile of the same client id is dead too.
         if (cache_.Evict(
                 result.fingerprint, clock_->Now(),
-                [&credentials](absl::string_view, const CachedToken& cached) {
-                  return cached.client_id == credentials->client_id;
+                [&client_id](absl::string_view, const CachedToken& cached) {
+                  return cached.client_id == *client_id;
                 }) != nullptr) {
           result.was_cached = true;
         }
@@ -488,28 +396,8 @@ std::vector<TokenInfo> TokenBroker::AllTokens() const {
 ListTokensResponse TokenBroker::ListTokens(
     absl::string_view credential, int page_size, absl::string_view page_token,
     const std::function<bool(absl::string_view)>& visible) const {
-  std::vector<TokenInfo> all = cache_.List(credential, clock_->Now());
-  if (visible) {
-    all.erase(std::remove_if(all.begin(), all.end(),
-                             [&visible](const TokenInfo& info) {
-                               return !visible(info.credential());
-                             }),
-              all.end());
-  }
-  auto first =
-      std::upper_bound(all.begin(), all.end(), page_token,
-                       [](absl::string_view token, const TokenInfo& info) {
-                         return token < info.fingerprint();
-                       });
-  ListTokensResponse response;
-  for (auto it = first; it != all.end(); ++it) {
-    if (response.tokens_size() == page_size) {
-      response.set_next_page_token(response.tokens().rbegin()->fingerprint());
-      break;
-    }
-    *response.add_tokens() = std::move(*it);
-  }
-  return response;
+  return PageOfTokens(cache_.List(credential, clock_->Now()), page_size,
+                      page_token, visible);
 }
 
 }  // namespace tokenservice

@@ -37,12 +37,13 @@
 #include "base/clock.h"
 #include "base/mutex.h"
 #include "proto/token_service.pb.h"
+#include "server/broker/caller_profiles.h"
 #include "server/broker/credential_store.h"
 #include "server/broker/token_cache.h"
+#include "server/broker/upstream_exchange.h"
 #include "server/ops/executor.h"
 #include "server/ops/metrics.h"
 #include "server/upstream/oauth_client.h"
-#include "server/upstream/upstream_deadline.h"
 
 namespace tokenservice {
 
@@ -101,10 +102,6 @@ struct BrokerOptions {
   size_t max_caller_credential_tokens = 10000;
 };
 
-// Profile name shown for tokens of caller-supplied credentials, before the
-// client id.
-inline constexpr char kCallerSuppliedPrefix[] = "caller-supplied:";
-
 using IssueCallback = absl::AnyInvocable<void(absl::StatusOr<IssuedToken>) &&>;
 using RevokeCallback =
     absl::AnyInvocable<void(absl::StatusOr<RevokeResult>) &&>;
@@ -113,10 +110,12 @@ using RevokeCallback =
 // executor must finish its tasks before the broker is destroyed.
 class TokenBroker {
  public:
-  // `metrics` may be null (the broker then keeps its own).
-  TokenBroker(BrokerOptions options, const CredentialStore* credentials,
-              OAuthClient* upstream, Executor* executor, const Clock* clock,
-              Metrics* metrics = nullptr);
+  // `metrics` may be null (the broker then keeps its own). kInternal when
+  // no key for caller-supplied secrets can be made (CallerProfiles).
+  static absl::StatusOr<std::unique_ptr<TokenBroker>> Create(
+      BrokerOptions options, const CredentialStore* credentials,
+      OAuthClient* upstream, Executor* executor, const Clock* clock,
+      Metrics* metrics = nullptr);
 
   // Calls `done` exactly once: on this thread for a cache hit or an
   // immediate error, otherwise on an executor thread when the shared fetch
@@ -149,9 +148,8 @@ class TokenBroker {
   // Metadata of every cached and recently revoked token, for /metrics.
   std::vector<mypos::token::v1::TokenInfo> AllTokens() const;
 
-  // One page of metadata, ordered by fingerprint, after `page_token` (the
-  // last fingerprint of the previous page), of the tokens whose profile
-  // `visible` accepts (all when empty).
+  // One page of metadata of `credential`'s tokens (every profile's when
+  // empty), as PageOfTokens (server/broker/token_pages.h) pages them.
   mypos::token::v1::ListTokensResponse ListTokens(
       absl::string_view credential, int page_size, absl::string_view page_token,
       const std::function<bool(absl::string_view profile)>& visible =
@@ -163,9 +161,9 @@ class TokenBroker {
   }
 
  private:
-  UpstreamDeadline DeadlineFor(absl::Time caller_deadline) const;
-  absl::Status UpstreamError(absl::Status status,
-                             const UpstreamDeadline& deadline) const;
+  TokenBroker(BrokerOptions options, const CredentialStore* credentials,
+              OAuthClient* upstream, Executor* executor, const Clock* clock,
+              Metrics* metrics, CallerProfiles caller_profiles);
 
   struct Waiter {
     std::optional<absl::Duration> min_validity;  // unset: token's default
@@ -220,13 +218,12 @@ class TokenBroker {
 
   const BrokerOptions options_;
   const CredentialStore* const credentials_;
-  OAuthClient* const upstream_;
   Executor* const executor_;
   const Clock* const clock_;
   std::unique_ptr<Metrics> own_metrics_;
   Metrics* const metrics_;
-  // Per-process random key for hashing caller-supplied secrets.
-  std::string secret_hash_key_;
+  const CallerProfiles caller_profiles_;
+  const UpstreamExchange exchange_;
   TokenCache cache_;
 
   mutable Mutex mu_;

@@ -233,23 +233,27 @@ mypos::token::v1::TokenState TokenCache::State(const Entry& entry,
   return mypos::token::v1::TOKEN_STATE_FRESH;
 }
 
-TokenInfo TokenCache::ToInfo(const Entry& entry, absl::Time now) {
-  const CachedToken& token = *entry.token;
+TokenInfo DescribeToken(const CachedToken& token) {
   TokenInfo info;
   info.set_fingerprint(token.fingerprint);
   info.set_credential(token.credential);
   info.set_client_id(token.client_id);
   for (const std::string& scope : token.scopes) info.add_scopes(scope);
   info.set_token_type(token.token_type);
-  info.set_state(State(entry, now));
   *info.mutable_issue_time() = ToProtoTimestamp(token.issue_time);
   *info.mutable_expire_time() = ToProtoTimestamp(token.expire_time);
-  *info.mutable_refresh_time() = ToProtoTimestamp(token.refresh_time);
+  *info.mutable_upstream_latency() = ToProtoDuration(token.upstream_latency);
+  return info;
+}
+
+TokenInfo TokenCache::ToInfo(const Entry& entry, absl::Time now) {
+  TokenInfo info = DescribeToken(*entry.token);
+  info.set_state(State(entry, now));
+  *info.mutable_refresh_time() = ToProtoTimestamp(entry.token->refresh_time);
   info.set_hit_count(entry.hits.load(std::memory_order_relaxed));
   info.set_refresh_count(entry.refreshes);
   info.set_failed_refreshes(entry.failures);
   info.set_last_error(entry.last_error);
-  *info.mutable_upstream_latency() = ToProtoDuration(token.upstream_latency);
   return info;
 }
 

@@ -50,6 +50,10 @@ struct CachedToken {
   std::string hit_reply;
 };
 
+// The metadata of `token` that it carries itself: fingerprint, profile,
+// client id, scopes, type, issue and expiry times, upstream latency.
+mypos::token::v1::TokenInfo DescribeToken(const CachedToken& token);
+
 struct CacheLookup {
   // nullptr on a miss.
   std::shared_ptr<const CachedToken> token;

@@ -12,7 +12,7 @@ namespace {
 
 constexpr const char* kMethods[] = {"Issue", "Revoke", "GetTokenInfo",
                                     "ListTokens"};
-constexpr const char* kKinds[] = {"token", "revoke"};
+constexpr const char* kKinds[kUpstreamKinds] = {"token", "revoke", "grant"};
 
 void Header(absl::string_view name, absl::string_view type,
             absl::string_view help, std::string* out) {
@@ -122,13 +122,13 @@ std::string Metrics::Render(
                   waiters_.load(std::memory_order_relaxed), "\n");
   Header("tokenservice_upstream_requests_total", "counter",
          "Requests to myPOS, by kind and outcome (gRPC code).", &out);
-  for (int k = 0; k < 2; ++k) {
+  for (int k = 0; k < kUpstreamKinds; ++k) {
     RenderByCode("tokenservice_upstream_requests_total",
                  absl::StrCat("kind=\"", kKinds[k], "\""), upstream_[k], &out);
   }
   Header("tokenservice_upstream_duration_seconds", "histogram",
          "Duration of requests to myPOS, retries included.", &out);
-  for (int k = 0; k < 2; ++k) {
+  for (int k = 0; k < kUpstreamKinds; ++k) {
     upstream_latency_[k].Render("tokenservice_upstream_duration_seconds",
                                 absl::StrCat("kind=\"", kKinds[k], "\""), &out);
   }

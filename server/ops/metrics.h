@@ -42,7 +42,11 @@ class LatencyHistogram {
 };
 
 enum class RpcMethod { kIssue, kRevoke, kGetTokenInfo, kListTokens };
-enum class UpstreamKind { kToken, kRevoke };
+// What a request to myPOS was for: a client-credentials token, a
+// revocation, or a user's grant exchanged (label kind="token", "revoke",
+// "grant").
+enum class UpstreamKind { kToken, kRevoke, kGrant };
+inline constexpr int kUpstreamKinds = 3;
 
 // Thread-safe.
 class Metrics {
@@ -74,8 +78,9 @@ class Metrics {
 
   std::array<std::array<std::atomic<uint64_t>, kCodes>, 4> rpcs_{};
   std::array<LatencyHistogram, 4> rpc_latency_;
-  std::array<std::array<std::atomic<uint64_t>, kCodes>, 2> upstream_{};
-  std::array<LatencyHistogram, 2> upstream_latency_;
+  std::array<std::array<std::atomic<uint64_t>, kCodes>, kUpstreamKinds>
+      upstream_{};
+  std::array<LatencyHistogram, kUpstreamKinds> upstream_latency_;
   std::atomic<uint64_t> cache_hits_{0};
   std::atomic<uint64_t> cache_misses_{0};
   std::atomic<uint64_t> background_refreshes_{0};

@@ -25,7 +25,7 @@ class GrantExchangeTest : public ::testing::Test {
   GrantExchangeTest()
       : credentials_("default", {{"default", {"client-1", "secret-1"}}}),
         grants_(GrantExchange::Options(), &credentials_, &upstream_, &executor_,
-                &clock_) {}
+                &clock_, &metrics_) {}
 
   // Runs one exchange and returns its result.
   absl::StatusOr<GrantedToken> Exchange(GrantParams params) {
@@ -48,6 +48,7 @@ class GrantExchangeTest : public ::testing::Test {
   FakeClock clock_;
   ManualExecutor executor_;
   MockOAuthClient upstream_;
+  Metrics metrics_;
   CredentialStore credentials_;
   GrantExchange grants_;
 };

@@ -2,6 +2,7 @@
 // keyed hash of the secret, never the secret; bounded, least recently used
 // first out.
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -25,7 +26,8 @@ class CallerCredentialsTest : public ::testing::Test {
  protected:
   CallerCredentialsTest()
       : credentials_("default", {{"default", {"id", "secret"}}}),
-        broker_(Options(), &credentials_, &upstream_, &executor_, &clock_) {
+        broker_(*TokenBroker::Create(Options(), &credentials_, &upstream_,
+                                     &executor_, &clock_)) {
     ON_CALL(upstream_, FetchToken)
         .WillByDefault([this](const ClientCredentials& c, auto&&...) {
           UpstreamToken token;
@@ -46,7 +48,7 @@ class CallerCredentialsTest : public ::testing::Test {
     IssueParams params;
     params.caller_credentials = ClientCredentials{id, secret};
     std::string token;
-    broker_.Issue(params, [&token](absl::StatusOr<IssuedToken> r) {
+    broker_->Issue(params, [&token](absl::StatusOr<IssuedToken> r) {
       token = r.ok() ? r->token->access_token : r.status().ToString();
     });
     executor_.RunAll();
@@ -58,7 +60,7 @@ class CallerCredentialsTest : public ::testing::Test {
   ManualExecutor executor_;
   MockOAuthClient upstream_;
   CredentialStore credentials_;
-  TokenBroker broker_;
+  std::unique_ptr<TokenBroker> broker_;
   int n_ = 0;
 };
 
@@ -76,7 +78,7 @@ TEST_F(CallerCredentialsTest, SameCredentialsShareATokenAndSecretsAreTold) {
   // Same client id, another secret: another key, so no token is shared
   // with someone who does not hold the secret.
   EXPECT_NE(Issue("tenant", "other"), first);
-  auto list = broker_.ListTokens("", 10, "");
+  auto list = broker_->ListTokens("", 10, "");
   ASSERT_EQ(list.tokens_size(), 2);
   EXPECT_EQ(list.tokens(0).credential(), "caller-supplied:tenant");
   EXPECT_EQ(list.DebugString().find(kCanarySecret), std::string::npos);
@@ -95,7 +97,7 @@ TEST_F(CallerCredentialsTest, LeastRecentlyUsedGoesFirstBeyondTheBound) {
 TEST_F(CallerCredentialsTest, ConfiguredProfilesAreNotBounded) {
   EXPECT_CALL(upstream_, FetchToken).Times(4);
   std::string token;
-  broker_.Issue(IssueParams{}, [&](absl::StatusOr<IssuedToken> r) {
+  broker_->Issue(IssueParams{}, [&](absl::StatusOr<IssuedToken> r) {
     token = r->token->access_token;
   });
   executor_.RunAll();
@@ -103,7 +105,7 @@ TEST_F(CallerCredentialsTest, ConfiguredProfilesAreNotBounded) {
   Issue("b", "s");
   Issue("c", "s");
   std::string again;
-  broker_.Issue(IssueParams{}, [&](absl::StatusOr<IssuedToken> r) {
+  broker_->Issue(IssueParams{}, [&](absl::StatusOr<IssuedToken> r) {
     again = r->token->access_token;
   });
   EXPECT_EQ(again, token);
@@ -133,10 +135,10 @@ TEST_F(CallerCredentialsTest, AWrongSecretCannotEvictAnotherTenantsToken) {
   EXPECT_CALL(upstream_, RevokeToken).Times(0);
   const std::string victim = Issue("tenant", kCanarySecret);
   const std::string fingerprint =
-      broker_.ListTokens("", 10, "").tokens(0).fingerprint();
-  EXPECT_EQ(
-      RevokeByFingerprint(broker_, executor_, "tenant", "guessed", fingerprint),
-      absl::StatusCode::kNotFound);
+      broker_->ListTokens("", 10, "").tokens(0).fingerprint();
+  EXPECT_EQ(RevokeByFingerprint(*broker_, executor_, "tenant", "guessed",
+                                fingerprint),
+            absl::StatusCode::kNotFound);
   EXPECT_EQ(Issue("tenant", kCanarySecret), victim);  // still cached
 }
 
@@ -148,8 +150,8 @@ TEST_F(CallerCredentialsTest, TheRightSecretRevokesItsOwnToken) {
       .WillOnce(Return(absl::OkStatus()));
   const std::string first = Issue("tenant", kCanarySecret);
   const std::string fingerprint =
-      broker_.ListTokens("", 10, "").tokens(0).fingerprint();
-  EXPECT_EQ(RevokeByFingerprint(broker_, executor_, "tenant", kCanarySecret,
+      broker_->ListTokens("", 10, "").tokens(0).fingerprint();
+  EXPECT_EQ(RevokeByFingerprint(*broker_, executor_, "tenant", kCanarySecret,
                                 fingerprint),
             absl::StatusCode::kOk);
   EXPECT_NE(Issue("tenant", kCanarySecret), first);  // fetched anew

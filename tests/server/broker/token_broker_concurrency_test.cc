@@ -4,6 +4,7 @@
 
 #include <future>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <thread>
@@ -77,7 +78,8 @@ class TokenBrokerConcurrencyTest : public ::testing::Test {
   TokenBrokerConcurrencyTest()
       : credentials_("default", {{"default", {"id", "secret"}}}),
         pool_(4, 100000),
-        broker_(BrokerOptions{}, &credentials_, &upstream_, &pool_, &clock_) {}
+        broker_(*TokenBroker::Create(BrokerOptions{}, &credentials_, &upstream_,
+                                     &pool_, &clock_)) {}
 
   // Issues for `key` and waits for the answer.
   std::string Issue(int key, const std::string& rejected = "") {
@@ -85,7 +87,7 @@ class TokenBrokerConcurrencyTest : public ::testing::Test {
     params.scopes = {Scope(key)};
     params.rejected_fingerprint = rejected;
     std::promise<std::string> done;
-    broker_.Issue(params, [&done](absl::StatusOr<IssuedToken> r) {
+    broker_->Issue(params, [&done](absl::StatusOr<IssuedToken> r) {
       done.set_value(r.ok() ? r->token->access_token : r.status().ToString());
     });
     return done.get_future().get();
@@ -95,7 +97,7 @@ class TokenBrokerConcurrencyTest : public ::testing::Test {
     RevokeParams params;
     params.fingerprint = fingerprint;
     std::promise<absl::StatusCode> done;
-    broker_.Revoke(params, [&done](absl::StatusOr<RevokeResult> r) {
+    broker_->Revoke(params, [&done](absl::StatusOr<RevokeResult> r) {
       done.set_value(r.status().code());
     });
     return done.get_future().get();
@@ -129,7 +131,7 @@ class TokenBrokerConcurrencyTest : public ::testing::Test {
   CountingUpstream upstream_;
   CredentialStore credentials_;
   ThreadPool pool_;
-  TokenBroker broker_;
+  std::unique_ptr<TokenBroker> broker_;
 };
 
 TEST_F(TokenBrokerConcurrencyTest, OneFetchPerKeyPerRefreshUnderContention) {

@@ -1,6 +1,7 @@
 // TokenBroker and the caller's deadline: what deadline reaches myPOS, and
 // which code a deadline that ran out becomes.
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -23,14 +24,14 @@ class TokenBrokerDeadlineTest : public ::testing::Test {
  protected:
   TokenBrokerDeadlineTest()
       : credentials_("default", {{"default", {"client-1", "secret-1"}}}),
-        broker_(BrokerOptions{}, &credentials_, &upstream_, &executor_,
-                &clock_) {}
+        broker_(*TokenBroker::Create(BrokerOptions{}, &credentials_, &upstream_,
+                                     &executor_, &clock_)) {}
 
   absl::StatusOr<IssuedToken> Issue(absl::Time deadline) {
     IssueParams params;
     params.deadline = deadline;
     std::optional<absl::StatusOr<IssuedToken>> result;
-    broker_.Issue(std::move(params), [&](absl::StatusOr<IssuedToken> r) {
+    broker_->Issue(std::move(params), [&](absl::StatusOr<IssuedToken> r) {
       result = std::move(r);
     });
     executor_.RunAll();
@@ -42,7 +43,7 @@ class TokenBrokerDeadlineTest : public ::testing::Test {
   ManualExecutor executor_;
   MockOAuthClient upstream_;
   CredentialStore credentials_;
-  TokenBroker broker_;
+  std::unique_ptr<TokenBroker> broker_;
 };
 
 TEST_F(TokenBrokerDeadlineTest, IssueFetchEndsBeforeCallersDeadline) {
@@ -71,10 +72,10 @@ TEST_F(TokenBrokerDeadlineTest, ImpatientStarterDoesNotFailPatientCallers) {
   std::optional<absl::StatusOr<IssuedToken>> impatient, patient;
   IssueParams first;
   first.deadline = start + absl::Milliseconds(100);
-  broker_.Issue(first, [&](absl::StatusOr<IssuedToken> r) { impatient = r; });
+  broker_->Issue(first, [&](absl::StatusOr<IssuedToken> r) { impatient = r; });
   IssueParams second;
   second.deadline = start + absl::Seconds(30);
-  broker_.Issue(second, [&](absl::StatusOr<IssuedToken> r) { patient = r; });
+  broker_->Issue(second, [&](absl::StatusOr<IssuedToken> r) { patient = r; });
   EXPECT_EQ(executor_.RunAll(), 2);
   EXPECT_EQ(impatient->status().code(), absl::StatusCode::kDeadlineExceeded);
   ASSERT_TRUE(patient->ok()) << patient->status();
@@ -97,7 +98,7 @@ TEST_F(TokenBrokerDeadlineTest, RevokeUsesCallersDeadline) {
   params.token = "some-token";
   params.deadline = clock_.Now() + absl::Milliseconds(500);
   std::optional<absl::StatusOr<RevokeResult>> result;
-  broker_.Revoke(std::move(params), [&](absl::StatusOr<RevokeResult> r) {
+  broker_->Revoke(std::move(params), [&](absl::StatusOr<RevokeResult> r) {
     result = std::move(r);
   });
   executor_.RunAll();

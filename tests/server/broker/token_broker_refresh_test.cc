@@ -1,6 +1,7 @@
 // TokenBroker: refresh ahead, failed refreshes, and revocation racing a
 // refresh. Time is a FakeClock and fetches run when the test says.
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -21,15 +22,6 @@ using ::mypos::token::v1::TOKEN_STATE_FRESH;
 using ::testing::_;
 using ::testing::Return;
 
-UpstreamToken Token(const std::string& value,
-                    absl::Duration lifetime = absl::Hours(1)) {
-  UpstreamToken token;
-  token.access_token = value;
-  token.token_type = "Bearer";
-  token.expires_in = lifetime;
-  return token;
-}
-
 class TokenBrokerRefreshTest : public ::testing::Test {
  protected:
   TokenBrokerRefreshTest()
@@ -41,7 +33,8 @@ class TokenBrokerRefreshTest : public ::testing::Test {
   void Reset(double jitter) {
     BrokerOptions options;
     options.random = [jitter] { return jitter; };
-    broker_.emplace(options, &credentials_, &upstream_, &executor_, &clock_);
+    broker_ = *TokenBroker::Create(options, &credentials_, &upstream_,
+                                   &executor_, &clock_);
   }
 
   // Issues and returns the token, running any fetch it starts first when
@@ -61,13 +54,13 @@ class TokenBrokerRefreshTest : public ::testing::Test {
   ManualExecutor executor_;
   MockOAuthClient upstream_;
   CredentialStore credentials_;
-  std::optional<TokenBroker> broker_;
+  std::unique_ptr<TokenBroker> broker_;
 };
 
 TEST_F(TokenBrokerRefreshTest, RefreshWindowStartsOneBackgroundFetch) {
   EXPECT_CALL(upstream_, FetchToken)
-      .WillOnce(Return(Token("tok-1")))
-      .WillOnce(Return(Token("tok-2")));
+      .WillOnce(Return(BearerToken("tok-1")))
+      .WillOnce(Return(BearerToken("tok-2")));
   EXPECT_EQ(Issue(), "tok-1");
   // 1h token: the window is the last quarter, so refresh starts at 45m.
   clock_.Advance(absl::Minutes(45) - absl::Seconds(1));
@@ -88,7 +81,7 @@ TEST_F(TokenBrokerRefreshTest, RefreshWindowStartsOneBackgroundFetch) {
 
 TEST_F(TokenBrokerRefreshTest, JitterMovesTheRefreshEarlier) {
   Reset(0.5);
-  EXPECT_CALL(upstream_, FetchToken).WillOnce(Return(Token("tok-1")));
+  EXPECT_CALL(upstream_, FetchToken).WillOnce(Return(BearerToken("tok-1")));
   const absl::Time issued = clock_.Now();
   Issue();
   // Up to 20% of the 15m window earlier: 0.5 -> 1m30s earlier.
@@ -101,8 +94,8 @@ TEST_F(TokenBrokerRefreshTest, ShortLivedTokensGetAProportionateDefault) {
   // 60s token: default min validity 60s would never be met, so callers who
   // do not ask get a quarter of the lifetime; refresh starts at half-life.
   EXPECT_CALL(upstream_, FetchToken)
-      .WillOnce(Return(Token("tok-1", absl::Seconds(60))))
-      .WillOnce(Return(Token("tok-2", absl::Seconds(60))));
+      .WillOnce(Return(BearerToken("tok-1", absl::Seconds(60))))
+      .WillOnce(Return(BearerToken("tok-2", absl::Seconds(60))));
   EXPECT_EQ(Issue(), "tok-1");
   clock_.Advance(absl::Seconds(30));
   EXPECT_EQ(Issue(/*run=*/false), "tok-1");
@@ -114,9 +107,9 @@ TEST_F(TokenBrokerRefreshTest, ShortLivedTokensGetAProportionateDefault) {
 
 TEST_F(TokenBrokerRefreshTest, FailedRefreshKeepsServingAndRetriesLater) {
   EXPECT_CALL(upstream_, FetchToken)
-      .WillOnce(Return(Token("tok-1")))
+      .WillOnce(Return(BearerToken("tok-1")))
       .WillOnce(Return(absl::UnavailableError("myPOS is down")))
-      .WillOnce(Return(Token("tok-2")));
+      .WillOnce(Return(BearerToken("tok-2")));
   Issue();
   clock_.Advance(absl::Minutes(45));
   EXPECT_EQ(Issue(), "tok-1");  // starts the refresh, which fails
@@ -136,7 +129,7 @@ TEST_F(TokenBrokerRefreshTest, FailedRefreshKeepsServingAndRetriesLater) {
 
 TEST_F(TokenBrokerRefreshTest, FailedRefreshErrorReachesCallerWhoNeedsMore) {
   EXPECT_CALL(upstream_, FetchToken)
-      .WillOnce(Return(Token("tok-1")))
+      .WillOnce(Return(BearerToken("tok-1")))
       .WillOnce(Return(absl::UnavailableError("myPOS is down")));
   Issue();
   clock_.Advance(absl::Minutes(59) + absl::Seconds(30));  // 30s left < 60s
@@ -145,8 +138,8 @@ TEST_F(TokenBrokerRefreshTest, FailedRefreshErrorReachesCallerWhoNeedsMore) {
 
 TEST_F(TokenBrokerRefreshTest, RevokeDuringRefreshNeverServesRevokedToken) {
   EXPECT_CALL(upstream_, FetchToken)
-      .WillOnce(Return(Token("tok-1")))
-      .WillOnce(Return(Token("tok-2")));
+      .WillOnce(Return(BearerToken("tok-1")))
+      .WillOnce(Return(BearerToken("tok-2")));
   EXPECT_CALL(upstream_, RevokeToken(_, absl::string_view("tok-1"), _))
       .WillOnce(Return(absl::OkStatus()));
   Issue();
@@ -168,7 +161,7 @@ TEST_F(TokenBrokerRefreshTest, RevokeDuringRefreshNeverServesRevokedToken) {
 }
 
 TEST_F(TokenBrokerRefreshTest, RevokeByFingerprintIsIdempotent) {
-  EXPECT_CALL(upstream_, FetchToken).WillOnce(Return(Token("tok-1")));
+  EXPECT_CALL(upstream_, FetchToken).WillOnce(Return(BearerToken("tok-1")));
   EXPECT_CALL(upstream_, RevokeToken(_, absl::string_view("tok-1"), _))
       .WillOnce(Return(absl::UnavailableError("down")))
       .WillOnce(Return(absl::OkStatus()));

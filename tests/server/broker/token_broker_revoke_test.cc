@@ -1,5 +1,6 @@
 // TokenBroker: Revoke, GetTokenInfo and ListTokens.
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -26,8 +27,8 @@ class TokenBrokerRevokeTest : public ::testing::Test {
       : credentials_("default", {{"default", {"client-1", "secret-1"}},
                                  {"other", {"client-2", "secret-2"}},
                                  {"twin", {"client-1", "secret-1"}}}),
-        broker_(BrokerOptions{}, &credentials_, &upstream_, &executor_,
-                &clock_) {}
+        broker_(*TokenBroker::Create(BrokerOptions{}, &credentials_, &upstream_,
+                                     &executor_, &clock_)) {}
 
   // Issues a token for `profile` through the broker and returns it.
   std::string IssueToken(const std::string& value,
@@ -41,7 +42,7 @@ class TokenBrokerRevokeTest : public ::testing::Test {
     params.credential = profile;
     params.scopes = {"scope-" + Fingerprint(value)};  // one key per token
     std::string issued;
-    broker_.Issue(params, [&issued](absl::StatusOr<IssuedToken> r) {
+    broker_->Issue(params, [&issued](absl::StatusOr<IssuedToken> r) {
       ASSERT_TRUE(r.ok());
       issued = r->token->access_token;
     });
@@ -51,8 +52,8 @@ class TokenBrokerRevokeTest : public ::testing::Test {
 
   absl::StatusOr<RevokeResult> Revoke(RevokeParams params) {
     std::optional<absl::StatusOr<RevokeResult>> result;
-    broker_.Revoke(std::move(params),
-                   [&result](absl::StatusOr<RevokeResult> r) { result = r; });
+    broker_->Revoke(std::move(params),
+                    [&result](absl::StatusOr<RevokeResult> r) { result = r; });
     executor_.RunAll();
     EXPECT_TRUE(result.has_value());
     return *result;
@@ -62,7 +63,7 @@ class TokenBrokerRevokeTest : public ::testing::Test {
   ManualExecutor executor_;
   MockOAuthClient upstream_;
   CredentialStore credentials_;
-  TokenBroker broker_;
+  std::unique_ptr<TokenBroker> broker_;
 };
 
 TEST_F(TokenBrokerRevokeTest, RevokeByTokenEvictsThenRevokesUpstream) {
@@ -72,7 +73,7 @@ TEST_F(TokenBrokerRevokeTest, RevokeByTokenEvictsThenRevokesUpstream) {
                           absl::string_view("tok-1"), _))
       .WillOnce([this](auto&&...) {
         // By the time myPOS is called the token is out of the cache.
-        auto info = broker_.GetTokenInfo(Fingerprint("tok-1"));
+        auto info = broker_->GetTokenInfo(Fingerprint("tok-1"));
         EXPECT_EQ(info->state(), TOKEN_STATE_REVOKED);
         return absl::OkStatus();
       });
@@ -91,7 +92,7 @@ TEST_F(TokenBrokerRevokeTest, RevokeByFingerprintUsesTheCachedToken) {
   RevokeParams params;
   params.fingerprint = Fingerprint("tok-1");
   EXPECT_TRUE(Revoke(params).ok());
-  EXPECT_EQ(broker_.ListTokens("", 10, "").tokens(0).state(),
+  EXPECT_EQ(broker_->ListTokens("", 10, "").tokens(0).state(),
             TOKEN_STATE_REVOKED);
 }
 
@@ -119,7 +120,7 @@ TEST_F(TokenBrokerRevokeTest, UpstreamFailureIsReportedButTokenStaysEvicted) {
   RevokeParams params;
   params.token = "tok-1";
   EXPECT_EQ(Revoke(params).status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(broker_.GetTokenInfo(Fingerprint("tok-1"))->state(),
+  EXPECT_EQ(broker_->GetTokenInfo(Fingerprint("tok-1"))->state(),
             TOKEN_STATE_REVOKED);
 }
 
@@ -138,7 +139,7 @@ TEST_F(TokenBrokerRevokeTest, ProfileOfTheSameClientIdEvictsOnceMyposAccepts) {
   EXPECT_CALL(upstream_, RevokeToken(_, absl::string_view("tok-1"), _))
       .WillOnce([this](auto&&...) {
         // Not the requester's entry: still cached while myPOS decides.
-        EXPECT_EQ(broker_.GetTokenInfo(Fingerprint("tok-1"))->state(),
+        EXPECT_EQ(broker_->GetTokenInfo(Fingerprint("tok-1"))->state(),
                   TOKEN_STATE_FRESH);
         return absl::OkStatus();
       });
@@ -147,7 +148,7 @@ TEST_F(TokenBrokerRevokeTest, ProfileOfTheSameClientIdEvictsOnceMyposAccepts) {
   absl::StatusOr<RevokeResult> result = Revoke(params);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_TRUE(result->was_cached);
-  EXPECT_EQ(broker_.GetTokenInfo(Fingerprint("tok-1"))->state(),
+  EXPECT_EQ(broker_->GetTokenInfo(Fingerprint("tok-1"))->state(),
             TOKEN_STATE_REVOKED);
 }
 
@@ -158,7 +159,7 @@ TEST_F(TokenBrokerRevokeTest, RejectedRevocationLeavesAnotherProfilesToken) {
   RevokeParams params;
   params.token = token;  // the default profile (client-1) asks
   EXPECT_FALSE(Revoke(params).ok());
-  EXPECT_EQ(broker_.GetTokenInfo(Fingerprint("tok-1"))->state(),
+  EXPECT_EQ(broker_->GetTokenInfo(Fingerprint("tok-1"))->state(),
             TOKEN_STATE_FRESH);
 }
 
@@ -172,13 +173,13 @@ TEST_F(TokenBrokerRevokeTest, AcceptedRevocationByAnotherClientIdLeavesToken) {
   absl::StatusOr<RevokeResult> result = Revoke(params);
   ASSERT_TRUE(result.ok());
   EXPECT_FALSE(result->was_cached);
-  EXPECT_EQ(broker_.GetTokenInfo(Fingerprint("tok-1"))->state(),
+  EXPECT_EQ(broker_->GetTokenInfo(Fingerprint("tok-1"))->state(),
             TOKEN_STATE_FRESH);
 }
 
 TEST_F(TokenBrokerRevokeTest, TokenInfoHasMetadataAndNoTokenValue) {
   IssueToken("canary-token-value");
-  auto info = broker_.GetTokenInfo(Fingerprint("canary-token-value"));
+  auto info = broker_->GetTokenInfo(Fingerprint("canary-token-value"));
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->credential(), "default");
   EXPECT_EQ(info->client_id(), "client-1");
@@ -186,23 +187,23 @@ TEST_F(TokenBrokerRevokeTest, TokenInfoHasMetadataAndNoTokenValue) {
   EXPECT_EQ(info->expire_time().seconds(),
             absl::ToUnixSeconds(clock_.Now() + absl::Hours(1)));
   EXPECT_EQ(info->DebugString().find("canary-token-value"), std::string::npos);
-  EXPECT_EQ(broker_.GetTokenInfo("0000000000000000").status().code(),
+  EXPECT_EQ(broker_->GetTokenInfo("0000000000000000").status().code(),
             absl::StatusCode::kNotFound);
 }
 
 TEST_F(TokenBrokerRevokeTest, ListTokensPagesInFingerprintOrder) {
   for (const char* t : {"t1", "t2", "t3", "t4", "t5"}) IssueToken(t);
   IssueToken("t6", "other");
-  auto page1 = broker_.ListTokens("default", 2, "");
+  auto page1 = broker_->ListTokens("default", 2, "");
   ASSERT_EQ(page1.tokens_size(), 2);
   EXPECT_LT(page1.tokens(0).fingerprint(), page1.tokens(1).fingerprint());
-  auto page2 = broker_.ListTokens("default", 2, page1.next_page_token());
-  auto page3 = broker_.ListTokens("default", 2, page2.next_page_token());
+  auto page2 = broker_->ListTokens("default", 2, page1.next_page_token());
+  auto page3 = broker_->ListTokens("default", 2, page2.next_page_token());
   ASSERT_EQ(page2.tokens_size(), 2);
   ASSERT_EQ(page3.tokens_size(), 1);
   EXPECT_LT(page1.tokens(1).fingerprint(), page2.tokens(0).fingerprint());
   EXPECT_TRUE(page3.next_page_token().empty());
-  EXPECT_EQ(broker_.ListTokens("", 100, "").tokens_size(), 6);
+  EXPECT_EQ(broker_->ListTokens("", 100, "").tokens_size(), 6);
 }
 
 }  // namespace

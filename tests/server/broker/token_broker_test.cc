@@ -1,5 +1,6 @@
 #include "server/broker/token_broker.h"
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,15 +20,6 @@ using ::testing::ElementsAre;
 using ::testing::Field;
 using ::testing::Return;
 
-UpstreamToken Token(const std::string& value,
-                    absl::Duration lifetime = absl::Hours(1)) {
-  UpstreamToken token;
-  token.access_token = value;
-  token.token_type = "Bearer";
-  token.expires_in = lifetime;
-  return token;
-}
-
 // Records the one result a callback receives.
 template <typename T>
 struct Result {
@@ -45,7 +37,8 @@ class TokenBrokerTest : public ::testing::Test {
   TokenBrokerTest()
       : credentials_("default", {{"default", {"client-1", "secret-1"}},
                                  {"other", {"client-2", "secret-2"}}}),
-        broker_(Options(), &credentials_, &upstream_, &executor_, &clock_) {}
+        broker_(*TokenBroker::Create(Options(), &credentials_, &upstream_,
+                                     &executor_, &clock_)) {}
 
   static BrokerOptions Options() {
     BrokerOptions options;
@@ -63,16 +56,16 @@ class TokenBrokerTest : public ::testing::Test {
   ManualExecutor executor_;
   MockOAuthClient upstream_;
   CredentialStore credentials_;
-  TokenBroker broker_;
+  std::unique_ptr<TokenBroker> broker_;
 };
 
 TEST_F(TokenBrokerTest, IssueMissFetchesOnceThenHitsCache) {
   EXPECT_CALL(upstream_,
               FetchToken(Field(&ClientCredentials::client_id, "client-1"),
                          ElementsAre("webhooks"), _))
-      .WillOnce(Return(Token("tok-1")));
+      .WillOnce(Return(BearerToken("tok-1")));
   Result<IssuedToken> first;
-  broker_.Issue(Params({"webhooks"}), first.Callback());
+  broker_->Issue(Params({"webhooks"}), first.Callback());
   EXPECT_FALSE(first.value.has_value()) << "a miss must not finish inline";
   EXPECT_EQ(executor_.RunAll(), 1);
   ASSERT_TRUE(first.value.has_value());
@@ -83,7 +76,7 @@ TEST_F(TokenBrokerTest, IssueMissFetchesOnceThenHitsCache) {
   EXPECT_EQ((*first.value)->token->expire_time, clock_.Now() + absl::Hours(1));
 
   Result<IssuedToken> second;
-  broker_.Issue(Params({"webhooks"}), second.Callback());
+  broker_->Issue(Params({"webhooks"}), second.Callback());
   ASSERT_TRUE(second.value.has_value()) << "a hit must finish inline";
   EXPECT_TRUE((*second.value)->cached);
   EXPECT_EQ((*second.value)->token->access_token, "tok-1");
@@ -94,7 +87,7 @@ TEST_F(TokenBrokerTest, IssueMissFetchesOnceThenHitsCache) {
 // reaches `at_once` and nothing else; a miss asks `later` once for the
 // callback that gets the fetch's result.
 TEST_F(TokenBrokerTest, IssueSaysWhetherTheAnswerIsAtHandOrComesLater) {
-  EXPECT_CALL(upstream_, FetchToken).WillOnce(Return(Token("tok-1")));
+  EXPECT_CALL(upstream_, FetchToken).WillOnce(Return(BearerToken("tok-1")));
   int at_once_calls = 0;
   int later_calls = 0;
   std::optional<absl::StatusOr<IssuedToken>> answer;
@@ -108,7 +101,7 @@ TEST_F(TokenBrokerTest, IssueSaysWhetherTheAnswerIsAtHandOrComesLater) {
     return fetched.Callback();
   };
 
-  broker_.Issue(Params({"webhooks"}), at_once, later);  // miss
+  broker_->Issue(Params({"webhooks"}), at_once, later);  // miss
   EXPECT_EQ(at_once_calls, 0);
   EXPECT_EQ(later_calls, 1);
   EXPECT_FALSE(fetched.value.has_value());
@@ -117,7 +110,7 @@ TEST_F(TokenBrokerTest, IssueSaysWhetherTheAnswerIsAtHandOrComesLater) {
   ASSERT_TRUE(fetched.value->ok());
   EXPECT_FALSE((*fetched.value)->cached);
 
-  broker_.Issue(Params({"webhooks"}), at_once, later);  // hit
+  broker_->Issue(Params({"webhooks"}), at_once, later);  // hit
   EXPECT_EQ(at_once_calls, 1);
   EXPECT_EQ(later_calls, 1);
   ASSERT_TRUE(answer.has_value() && answer->ok());
@@ -126,7 +119,7 @@ TEST_F(TokenBrokerTest, IssueSaysWhetherTheAnswerIsAtHandOrComesLater) {
 
   IssueParams unknown = Params();
   unknown.credential = "no-such-profile";
-  broker_.Issue(std::move(unknown), at_once, later);  // immediate error
+  broker_->Issue(std::move(unknown), at_once, later);  // immediate error
   EXPECT_EQ(at_once_calls, 2);
   EXPECT_EQ(later_calls, 1);
   EXPECT_EQ(answer->status().code(), absl::StatusCode::kNotFound);
@@ -134,9 +127,9 @@ TEST_F(TokenBrokerTest, IssueSaysWhetherTheAnswerIsAtHandOrComesLater) {
 }
 
 TEST_F(TokenBrokerTest, ConcurrentMissesShareOneFetch) {
-  EXPECT_CALL(upstream_, FetchToken).WillOnce(Return(Token("tok-1")));
+  EXPECT_CALL(upstream_, FetchToken).WillOnce(Return(BearerToken("tok-1")));
   Result<IssuedToken> results[3];
-  for (auto& r : results) broker_.Issue(Params(), r.Callback());
+  for (auto& r : results) broker_->Issue(Params(), r.Callback());
   EXPECT_EQ(executor_.RunAll(), 1);
   for (auto& r : results) {
     ASSERT_TRUE(r.value.has_value());
@@ -147,11 +140,11 @@ TEST_F(TokenBrokerTest, ConcurrentMissesShareOneFetch) {
 
 TEST_F(TokenBrokerTest, ScopeOrderAndDuplicatesShareOneKey) {
   EXPECT_CALL(upstream_, FetchToken(_, ElementsAre("a", "b"), _))
-      .WillOnce(Return(Token("tok-1")));
+      .WillOnce(Return(BearerToken("tok-1")));
   Result<IssuedToken> first, second;
-  broker_.Issue(Params({"b", "a"}), first.Callback());
+  broker_->Issue(Params({"b", "a"}), first.Callback());
   executor_.RunAll();
-  broker_.Issue(Params({"a", "b", "a"}), second.Callback());
+  broker_->Issue(Params({"a", "b", "a"}), second.Callback());
   ASSERT_TRUE(second.value.has_value());
   EXPECT_TRUE((*second.value)->cached);
 }
@@ -160,13 +153,14 @@ TEST_F(TokenBrokerTest, DefaultScopesAreNormalisedAndShareTheKey) {
   CredentialProfile profile{"scoped", {"client-3", "secret-3"}};
   profile.default_scopes = {"b", "a", "b"};
   CredentialStore credentials("scoped", {profile});
-  TokenBroker broker(Options(), &credentials, &upstream_, &executor_, &clock_);
+  std::unique_ptr<TokenBroker> broker = *TokenBroker::Create(
+      Options(), &credentials, &upstream_, &executor_, &clock_);
   EXPECT_CALL(upstream_, FetchToken(_, ElementsAre("a", "b"), _))
-      .WillOnce(Return(Token("tok-1")));
+      .WillOnce(Return(BearerToken("tok-1")));
   Result<IssuedToken> first, second;
-  broker.Issue(Params(), first.Callback());
+  broker->Issue(Params(), first.Callback());
   executor_.RunAll();
-  broker.Issue(Params({"a", "b"}), second.Callback());
+  broker->Issue(Params({"a", "b"}), second.Callback());
   ASSERT_TRUE(second.value.has_value());
   ASSERT_TRUE(second.value->ok());
   EXPECT_TRUE((*second.value)->cached);
@@ -175,15 +169,15 @@ TEST_F(TokenBrokerTest, DefaultScopesAreNormalisedAndShareTheKey) {
 
 TEST_F(TokenBrokerTest, DifferentScopesAndProfilesAreDifferentKeys) {
   EXPECT_CALL(upstream_, FetchToken)
-      .WillOnce(Return(Token("tok-1")))
-      .WillOnce(Return(Token("tok-2")))
-      .WillOnce(Return(Token("tok-3")));
+      .WillOnce(Return(BearerToken("tok-1")))
+      .WillOnce(Return(BearerToken("tok-2")))
+      .WillOnce(Return(BearerToken("tok-3")));
   Result<IssuedToken> a, b, c;
-  broker_.Issue(Params(), a.Callback());
-  broker_.Issue(Params({"webhooks"}), b.Callback());
+  broker_->Issue(Params(), a.Callback());
+  broker_->Issue(Params({"webhooks"}), b.Callback());
   IssueParams other = Params();
   other.credential = "other";
-  broker_.Issue(other, c.Callback());
+  broker_->Issue(other, c.Callback());
   EXPECT_EQ(executor_.RunAll(), 3);
   EXPECT_EQ((*c.value)->token->credential, "other");
   EXPECT_EQ((*c.value)->token->client_id, "client-2");
@@ -191,14 +185,14 @@ TEST_F(TokenBrokerTest, DifferentScopesAndProfilesAreDifferentKeys) {
 
 TEST_F(TokenBrokerTest, TokenWithTooLittleValidityLeftIsRefetched) {
   EXPECT_CALL(upstream_, FetchToken)
-      .WillOnce(Return(Token("tok-1")))
-      .WillOnce(Return(Token("tok-2")));
+      .WillOnce(Return(BearerToken("tok-1")))
+      .WillOnce(Return(BearerToken("tok-2")));
   Result<IssuedToken> first, second;
-  broker_.Issue(Params(), first.Callback());
+  broker_->Issue(Params(), first.Callback());
   executor_.RunAll();
   // Default min_validity is 60s: at 59m01s only 59s are left.
   clock_.Advance(absl::Minutes(59) + absl::Seconds(1));
-  broker_.Issue(Params(), second.Callback());
+  broker_->Issue(Params(), second.Callback());
   EXPECT_FALSE(second.value.has_value());
   executor_.RunAll();
   EXPECT_EQ((*second.value)->token->access_token, "tok-2");
@@ -207,25 +201,25 @@ TEST_F(TokenBrokerTest, TokenWithTooLittleValidityLeftIsRefetched) {
 
 TEST_F(TokenBrokerTest, MinValidityLargerThanLeftWaitsForNewToken) {
   EXPECT_CALL(upstream_, FetchToken)
-      .WillOnce(Return(Token("tok-1")))
-      .WillOnce(Return(Token("tok-2")));
+      .WillOnce(Return(BearerToken("tok-1")))
+      .WillOnce(Return(BearerToken("tok-2")));
   Result<IssuedToken> first, second;
-  broker_.Issue(Params(), first.Callback());
+  broker_->Issue(Params(), first.Callback());
   executor_.RunAll();
   clock_.Advance(absl::Minutes(30));
   IssueParams params = Params();
   params.min_validity = absl::Minutes(45);
-  broker_.Issue(params, second.Callback());
+  broker_->Issue(params, second.Callback());
   executor_.RunAll();
   EXPECT_EQ((*second.value)->token->access_token, "tok-2");
 }
 
 TEST_F(TokenBrokerTest, MinValidityBeyondTokenLifetimeIsOutOfRange) {
-  EXPECT_CALL(upstream_, FetchToken).WillOnce(Return(Token("tok-1")));
+  EXPECT_CALL(upstream_, FetchToken).WillOnce(Return(BearerToken("tok-1")));
   Result<IssuedToken> result;
   IssueParams params = Params();
   params.min_validity = absl::Hours(2);
-  broker_.Issue(params, result.Callback());
+  broker_->Issue(params, result.Callback());
   executor_.RunAll();
   EXPECT_EQ(result.value->status().code(), absl::StatusCode::kOutOfRange);
 }
@@ -235,7 +229,7 @@ TEST_F(TokenBrokerTest, UnknownProfileIsNotFoundWithoutUpstreamCall) {
   Result<IssuedToken> result;
   IssueParams params = Params();
   params.credential = "nope";
-  broker_.Issue(params, result.Callback());
+  broker_->Issue(params, result.Callback());
   ASSERT_TRUE(result.value.has_value());
   EXPECT_EQ(result.value->status().code(), absl::StatusCode::kNotFound);
 }
@@ -243,24 +237,24 @@ TEST_F(TokenBrokerTest, UnknownProfileIsNotFoundWithoutUpstreamCall) {
 TEST_F(TokenBrokerTest, UpstreamErrorReachesEveryWaiterAndIsNotCached) {
   EXPECT_CALL(upstream_, FetchToken)
       .WillOnce(Return(absl::FailedPreconditionError("rejected")))
-      .WillOnce(Return(Token("tok-1")));
+      .WillOnce(Return(BearerToken("tok-1")));
   Result<IssuedToken> a, b, c;
-  broker_.Issue(Params(), a.Callback());
-  broker_.Issue(Params(), b.Callback());
+  broker_->Issue(Params(), a.Callback());
+  broker_->Issue(Params(), b.Callback());
   executor_.RunAll();
   EXPECT_EQ(a.value->status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(b.value->status().code(), absl::StatusCode::kFailedPrecondition);
-  broker_.Issue(Params(), c.Callback());
+  broker_->Issue(Params(), c.Callback());
   executor_.RunAll();
   EXPECT_EQ((*c.value)->token->access_token, "tok-1");
 }
 
 TEST_F(TokenBrokerTest, FullExecutorGivesResourceExhausted) {
   ManualExecutor full(/*capacity=*/0);
-  TokenBroker broker(BrokerOptions{}, &credentials_, &upstream_, &full,
-                     &clock_);
+  std::unique_ptr<TokenBroker> broker = *TokenBroker::Create(
+      BrokerOptions{}, &credentials_, &upstream_, &full, &clock_);
   Result<IssuedToken> result;
-  broker.Issue(Params(), result.Callback());
+  broker->Issue(Params(), result.Callback());
   ASSERT_TRUE(result.value.has_value());
   EXPECT_EQ(result.value->status().code(),
             absl::StatusCode::kResourceExhausted);
@@ -268,20 +262,20 @@ TEST_F(TokenBrokerTest, FullExecutorGivesResourceExhausted) {
 
 TEST_F(TokenBrokerTest, RejectionByManyCallersRefreshesExactlyOnce) {
   EXPECT_CALL(upstream_, FetchToken)
-      .WillOnce(Return(Token("tok-1")))
-      .WillOnce(Return(Token("tok-2")));
+      .WillOnce(Return(BearerToken("tok-1")))
+      .WillOnce(Return(BearerToken("tok-2")));
   Result<IssuedToken> first;
-  broker_.Issue(Params(), first.Callback());
+  broker_->Issue(Params(), first.Callback());
   executor_.RunAll();
   IssueParams report = Params();
   report.rejected_fingerprint = Fingerprint("tok-1");
   Result<IssuedToken> reports[5];
-  for (auto& r : reports) broker_.Issue(report, r.Callback());
+  for (auto& r : reports) broker_->Issue(report, r.Callback());
   EXPECT_EQ(executor_.RunAll(), 1);
   for (auto& r : reports) EXPECT_EQ((*r.value)->token->access_token, "tok-2");
   // A late report of the old token gets the new one with no upstream call.
   Result<IssuedToken> late;
-  broker_.Issue(report, late.Callback());
+  broker_->Issue(report, late.Callback());
   ASSERT_TRUE(late.value.has_value());
   EXPECT_TRUE((*late.value)->cached);
   EXPECT_EQ((*late.value)->token->access_token, "tok-2");

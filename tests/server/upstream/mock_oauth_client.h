@@ -1,4 +1,5 @@
-// MockOAuthClient: gmock stand-in for the myPOS OAuth2 client.
+// MockOAuthClient: gmock stand-in for the myPOS OAuth2 client, and a
+// builder for the tokens it returns.
 
 #ifndef TESTS_SERVER_UPSTREAM_MOCK_OAUTH_CLIENT_H_
 #define TESTS_SERVER_UPSTREAM_MOCK_OAUTH_CLIENT_H_
@@ -24,6 +25,16 @@ class MockOAuthClient : public OAuthClient {
               (const ClientCredentials&, absl::string_view, absl::Time),
               (override));
 };
+
+// A "Bearer" token `value` as myPOS would issue it, valid for `lifetime`.
+inline UpstreamToken BearerToken(const std::string& value,
+                                 absl::Duration lifetime = absl::Hours(1)) {
+  UpstreamToken token;
+  token.access_token = value;
+  token.token_type = "Bearer";
+  token.expires_in = lifetime;
+  return token;
+}
 
 }  // namespace tokenservice
 

@@ -1,0 +1,149 @@
+#include "server/broker/upstream_exchange.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "base/fingerprint.h"
+#include "base/scopes.h"
+
+namespace tokenservice {
+namespace {
+
+// The log events of each kind, on success and on failure.
+struct Events {
+  const char* ok;
+  const char* failed;
+};
+
+Events EventsOf(UpstreamKind kind) {
+  switch (kind) {
+    case UpstreamKind::kToken:
+      return {"upstream_token_issued", "upstream_token_failed"};
+    case UpstreamKind::kRevoke:
+      return {"upstream_token_revoked", "upstream_revoke_failed"};
+    case UpstreamKind::kGrant:
+      return {"upstream_grant_exchanged", "upstream_grant_failed"};
+  }
+  return {"upstream_request_ok", "upstream_request_failed"};
+}
+
+const char* GrantName(UserGrant::Type type) {
+  return type == UserGrant::Type::kAuthorizationCode ? "authorization_code"
+                                                     : "refresh_token";
+}
+
+}  // namespace
+
+UpstreamExchange::UpstreamExchange(Options options, OAuthClient* upstream,
+                                   const Clock* clock, Metrics* metrics)
+    : options_(options),
+      upstream_(upstream),
+      clock_(clock),
+      metrics_(metrics) {}
+
+absl::StatusOr<UpstreamExchange::Call> UpstreamExchange::Start(
+    UpstreamKind kind, const CredentialProfile& profile,
+    absl::Time caller_deadline) const {
+  const absl::Time start = clock_->Now();
+  absl::StatusOr<ClientCredentials> credentials =
+      CredentialStore::Load(profile);
+  if (!credentials.ok()) {
+    Log(LogLevel::kError, "credentials_unreadable",
+        {{"profile", profile.name},
+         {"error", std::string(credentials.status().message())}});
+    return credentials.status();
+  }
+  return Call{
+      kind, &profile, start,
+      ComputeUpstreamDeadline(start, caller_deadline, options_.upstream_timeout,
+                              options_.deadline_margin),
+      *std::move(credentials)};
+}
+
+absl::Status UpstreamExchange::Finish(const Call& call, absl::Status status,
+                                      std::vector<LogField> fields) const {
+  status = MapUpstreamDeadline(std::move(status), call.deadline,
+                               options_.upstream_timeout);
+  const absl::Duration duration = clock_->Now() - call.start;
+  metrics_->RecordUpstream(call.kind, status.code(), duration);
+  fields.insert(
+      fields.begin(),
+      {{"profile", call.profile->name},
+       {"duration_ms", absl::StrCat(absl::ToInt64Milliseconds(duration))},
+       {"code", absl::StatusCodeToString(status.code())}});
+  if (!status.ok()) fields.emplace_back("error", status.message());
+  const Events events = EventsOf(call.kind);
+  Log(status.ok() ? LogLevel::kInfo : LogLevel::kWarning,
+      status.ok() ? events.ok : events.failed, fields);
+  return status;
+}
+
+absl::StatusOr<ExchangedToken> UpstreamExchange::FinishToken(
+    const Call& call, absl::StatusOr<UpstreamToken> reply,
+    const std::vector<std::string>& requested_scopes,
+    std::vector<LogField> fields) const {
+  if (!reply.ok()) return Finish(call, reply.status(), std::move(fields));
+  const absl::Time end = clock_->Now();
+  ExchangedToken result;
+  CachedToken& token = result.token;
+  token.credential = call.profile->name;
+  token.client_id = call.credentials.client_id;
+  token.access_token = std::move(reply->access_token);
+  token.token_type = std::move(reply->token_type);
+  token.fingerprint = Fingerprint(token.access_token);
+  token.scopes =
+      reply->scopes.empty() ? requested_scopes : NormalizeScopes(reply->scopes);
+  token.issue_time = end;
+  token.expire_time = end + reply->expires_in;
+  token.upstream_latency = end - call.start;
+  result.refresh_token = std::move(reply->refresh_token);
+  fields.emplace_back("fingerprint", token.fingerprint);
+  fields.emplace_back("expires_in_s",
+                      absl::StrCat(absl::ToInt64Seconds(reply->expires_in)));
+  if (call.kind == UpstreamKind::kGrant) {
+    fields.emplace_back("refresh_token",
+                        result.refresh_token.empty() ? "no" : "yes");
+  }
+  Finish(call, absl::OkStatus(), std::move(fields)).IgnoreError();
+  return result;
+}
+
+absl::StatusOr<ExchangedToken> UpstreamExchange::FetchToken(
+    const CredentialProfile& profile, const std::vector<std::string>& scopes,
+    absl::Time caller_deadline) const {
+  absl::StatusOr<Call> call =
+      Start(UpstreamKind::kToken, profile, caller_deadline);
+  if (!call.ok()) return call.status();
+  return FinishToken(
+      *call,
+      upstream_->FetchToken(call->credentials, scopes, call->deadline.time),
+      scopes, {});
+}
+
+absl::StatusOr<ExchangedToken> UpstreamExchange::ExchangeGrant(
+    const CredentialProfile& profile, const UserGrant& grant,
+    absl::Time caller_deadline) const {
+  absl::StatusOr<Call> call =
+      Start(UpstreamKind::kGrant, profile, caller_deadline);
+  if (!call.ok()) return call.status();
+  return FinishToken(
+      *call,
+      upstream_->ExchangeGrant(call->credentials, grant, call->deadline.time),
+      grant.scopes, {{"grant_type", GrantName(grant.type)}});
+}
+
+absl::StatusOr<std::string> UpstreamExchange::RevokeToken(
+    const CredentialProfile& profile, absl::string_view token,
+    absl::string_view fingerprint, absl::Time caller_deadline) const {
+  absl::StatusOr<Call> call =
+      Start(UpstreamKind::kRevoke, profile, caller_deadline);
+  if (!call.ok()) return call.status();
+  const absl::Status status = Finish(
+      *call,
+      upstream_->RevokeToken(call->credentials, token, call->deadline.time),
+      {{"fingerprint", std::string(fingerprint)}});
+  if (!status.ok()) return status;
+  return call->credentials.client_id;
+}
+
+}  // namespace tokenservice

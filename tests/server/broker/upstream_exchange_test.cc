@@ -1,0 +1,208 @@
+// UpstreamExchange: every kind of request to myPOS takes the same deadline
+// rule, the same metric (by kind) and the same log fields.
+
+#include "server/broker/upstream_exchange.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "base/fingerprint.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/ops/error_reason.h"
+#include "server/ops/log.h"
+#include "tests/base/fake_clock.h"
+#include "tests/server/upstream/mock_oauth_client.h"
+
+namespace tokenservice {
+namespace {
+
+using ::testing::_;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::Return;
+
+constexpr char kCanarySecret[] = "canary-secret-5b1e";
+constexpr char kCanaryToken[] = "canary-token-9f0c";
+
+class UpstreamExchangeTest : public ::testing::Test {
+ protected:
+  UpstreamExchangeTest()
+      : exchange_({absl::Seconds(10), absl::Milliseconds(50)}, &upstream_,
+                  &clock_, &metrics_) {
+    profile_.name = "default";
+    profile_.credentials = {"client-1", kCanarySecret};
+    SetLogSinkForTesting(
+        [this](absl::string_view line) { log_.emplace_back(line); });
+  }
+  ~UpstreamExchangeTest() override {
+    SetLogSinkForTesting(nullptr);
+    for (const std::string& line : log_) {
+      EXPECT_THAT(line, AllOf(Not(HasSubstr(kCanarySecret)),
+                              Not(HasSubstr(kCanaryToken))));
+    }
+  }
+
+  // The one log line, if exactly one was written.
+  std::string OnlyLine() const {
+    EXPECT_EQ(log_.size(), 1u);
+    return log_.empty() ? "" : log_.back();
+  }
+
+  // The exposition line of tokenservice_upstream_requests_total for
+  // `kind` and `code`, e.g. ...{kind="grant",code="OK"} 1.
+  std::string Counted(const std::string& kind, const std::string& code) {
+    return absl::StrCat("tokenservice_upstream_requests_total{kind=\"", kind,
+                        "\",code=\"", code, "\"} 1\n");
+  }
+
+  FakeClock clock_;
+  MockOAuthClient upstream_;
+  Metrics metrics_;
+  UpstreamExchange exchange_;
+  CredentialProfile profile_;
+  std::vector<std::string> log_;
+};
+
+TEST_F(UpstreamExchangeTest, FetchTokenBuildsTheTokenRecordsAndLogsIt) {
+  UpstreamToken reply = BearerToken(kCanaryToken, absl::Minutes(30));
+  reply.scopes = {"webhooks", "a"};
+  EXPECT_CALL(upstream_, FetchToken(_, std::vector<std::string>{"x"}, _))
+      .WillOnce([this, reply](const ClientCredentials& credentials,
+                              const std::vector<std::string>&, absl::Time) {
+        EXPECT_EQ(credentials.client_secret, kCanarySecret);
+        clock_.Advance(absl::Milliseconds(120));
+        return reply;
+      });
+  const absl::Time start = clock_.Now();
+  absl::StatusOr<ExchangedToken> result =
+      exchange_.FetchToken(profile_, {"x"}, absl::InfiniteFuture());
+  ASSERT_TRUE(result.ok()) << result.status();
+  const CachedToken& token = result->token;
+  EXPECT_EQ(token.credential, "default");
+  EXPECT_EQ(token.client_id, "client-1");
+  EXPECT_EQ(token.fingerprint, Fingerprint(kCanaryToken));
+  EXPECT_EQ(token.scopes, (std::vector<std::string>{"a", "webhooks"}));
+  EXPECT_EQ(token.issue_time, start + absl::Milliseconds(120));
+  EXPECT_EQ(token.expire_time, token.issue_time + absl::Minutes(30));
+  EXPECT_EQ(token.upstream_latency, absl::Milliseconds(120));
+  EXPECT_THAT(metrics_.Render({}, clock_.Now()),
+              HasSubstr(Counted("token", "OK")));
+  const std::string line = OnlyLine();
+  EXPECT_THAT(line, HasSubstr("\"event\":\"upstream_token_issued\""));
+  EXPECT_THAT(line, HasSubstr("\"profile\":\"default\""));
+  EXPECT_THAT(line, HasSubstr("\"duration_ms\":\"120\""));
+  EXPECT_THAT(line, HasSubstr("\"code\":\"OK\""));
+  EXPECT_THAT(line, HasSubstr(Fingerprint(kCanaryToken)));
+}
+
+TEST_F(UpstreamExchangeTest, ReplyWithoutScopesKeepsTheRequestedOnes) {
+  EXPECT_CALL(upstream_, FetchToken)
+      .WillOnce(Return(BearerToken(kCanaryToken)));
+  absl::StatusOr<ExchangedToken> result =
+      exchange_.FetchToken(profile_, {"a", "b"}, absl::InfiniteFuture());
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->token.scopes, (std::vector<std::string>{"a", "b"}));
+}
+
+TEST_F(UpstreamExchangeTest, OwnTimeoutIsUnavailableForEveryKind) {
+  const absl::Status timeout = absl::DeadlineExceededError("timed out");
+  EXPECT_CALL(upstream_, FetchToken).WillOnce(Return(timeout));
+  EXPECT_CALL(upstream_, ExchangeGrant).WillOnce(Return(timeout));
+  EXPECT_CALL(upstream_, RevokeToken).WillOnce(Return(timeout));
+  const absl::Time none = absl::InfiniteFuture();
+  const absl::Status fetched =
+      exchange_.FetchToken(profile_, {}, none).status();
+  const absl::Status granted =
+      exchange_.ExchangeGrant(profile_, UserGrant{}, none).status();
+  const absl::Status revoked =
+      exchange_.RevokeToken(profile_, kCanaryToken, "fp", none).status();
+  for (const absl::Status& status : {fetched, granted, revoked}) {
+    EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+    EXPECT_EQ(ErrorReason(status), kReasonUpstreamUnavailable);
+  }
+  const std::string text = metrics_.Render({}, clock_.Now());
+  EXPECT_THAT(text, HasSubstr(Counted("token", "UNAVAILABLE")));
+  EXPECT_THAT(text, HasSubstr(Counted("grant", "UNAVAILABLE")));
+  EXPECT_THAT(text, HasSubstr(Counted("revoke", "UNAVAILABLE")));
+  ASSERT_EQ(log_.size(), 3u);
+  EXPECT_THAT(log_[0], HasSubstr("\"event\":\"upstream_token_failed\""));
+  EXPECT_THAT(log_[1], HasSubstr("\"event\":\"upstream_grant_failed\""));
+  EXPECT_THAT(log_[2], HasSubstr("\"event\":\"upstream_revoke_failed\""));
+  for (const std::string& line : log_) {
+    EXPECT_THAT(line, HasSubstr("\"code\":\"UNAVAILABLE\""));
+    EXPECT_THAT(line, HasSubstr("\"error\":\"myPOS did not answer"));
+  }
+}
+
+TEST_F(UpstreamExchangeTest, CallerDeadlineMinusMarginBoundsTheRequest) {
+  const absl::Time caller = clock_.Now() + absl::Seconds(2);
+  EXPECT_CALL(upstream_, RevokeToken(_, _, caller - absl::Milliseconds(50)))
+      .WillOnce(Return(absl::DeadlineExceededError("caller's deadline")));
+  const absl::Status status =
+      exchange_.RevokeToken(profile_, kCanaryToken, "fp", caller).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST_F(UpstreamExchangeTest, GrantIsRecordedAndLoggedLikeTheOthers) {
+  UpstreamToken reply = BearerToken(kCanaryToken);
+  reply.refresh_token = "canary-refresh";
+  EXPECT_CALL(upstream_, ExchangeGrant).WillOnce(Return(reply));
+  UserGrant grant;
+  grant.type = UserGrant::Type::kRefreshToken;
+  grant.refresh_token = "canary-refresh";
+  grant.scopes = {"s"};
+  absl::StatusOr<ExchangedToken> result =
+      exchange_.ExchangeGrant(profile_, grant, absl::InfiniteFuture());
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->refresh_token, "canary-refresh");
+  EXPECT_EQ(result->token.scopes, std::vector<std::string>{"s"});
+  EXPECT_THAT(metrics_.Render({}, clock_.Now()),
+              HasSubstr(Counted("grant", "OK")));
+  const std::string line = OnlyLine();
+  EXPECT_THAT(line, HasSubstr("\"event\":\"upstream_grant_exchanged\""));
+  EXPECT_THAT(line, HasSubstr("\"grant_type\":\"refresh_token\""));
+  EXPECT_THAT(line, HasSubstr("\"refresh_token\":\"yes\""));
+  EXPECT_THAT(line, Not(HasSubstr("canary-refresh")));
+}
+
+TEST_F(UpstreamExchangeTest, RevokeReturnsTheClientIdItRevokedWith) {
+  EXPECT_CALL(upstream_, RevokeToken(_, absl::string_view(kCanaryToken), _))
+      .WillOnce(Return(absl::OkStatus()));
+  absl::StatusOr<std::string> client_id =
+      exchange_.RevokeToken(profile_, kCanaryToken, Fingerprint(kCanaryToken),
+                            absl::InfiniteFuture());
+  ASSERT_TRUE(client_id.ok());
+  EXPECT_EQ(*client_id, "client-1");
+  const std::string line = OnlyLine();
+  EXPECT_THAT(line, HasSubstr("\"event\":\"upstream_token_revoked\""));
+  EXPECT_THAT(line, HasSubstr(Fingerprint(kCanaryToken)));
+  EXPECT_THAT(line, Not(HasSubstr("\"error\"")));
+}
+
+TEST_F(UpstreamExchangeTest, UnreadableSecretMakesNoRequestForAnyKind) {
+  profile_.client_secret_file = "/nonexistent/tokenservice/secret";
+  EXPECT_CALL(upstream_, FetchToken).Times(0);
+  EXPECT_CALL(upstream_, ExchangeGrant).Times(0);
+  EXPECT_CALL(upstream_, RevokeToken).Times(0);
+  const absl::Time none = absl::InfiniteFuture();
+  EXPECT_EQ(exchange_.FetchToken(profile_, {}, none).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(
+      exchange_.ExchangeGrant(profile_, UserGrant{}, none).status().code(),
+      absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(
+      exchange_.RevokeToken(profile_, kCanaryToken, "fp", none).status().code(),
+      absl::StatusCode::kFailedPrecondition);
+  ASSERT_EQ(log_.size(), 3u);
+  for (const std::string& line : log_) {
+    EXPECT_THAT(line, HasSubstr("\"event\":\"credentials_unreadable\""));
+  }
+  EXPECT_THAT(metrics_.Render({}, clock_.Now()),
+              Not(HasSubstr("tokenservice_upstream_requests_total{")));
+}
+
+}  // namespace
+}  // namespace tokenservice
