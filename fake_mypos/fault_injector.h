@@ -36,6 +36,7 @@ struct Fault {
 
 enum class Endpoint { kToken, kRevoke };
 
+// Thread-safe.
 class FaultInjector {
  public:
   // The next request to `endpoint` (first in, first out) gets `fault`.

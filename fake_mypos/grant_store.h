@@ -31,6 +31,7 @@ std::string NewOpaqueToken();
 // base64url(SHA-256(verifier)) without padding: the S256 code_challenge.
 std::string S256Challenge(absl::string_view verifier);
 
+// Thread-safe.
 class GrantStore {
  public:
   // A new single-use code for `client_id`. `redirect_uri` and

@@ -16,6 +16,7 @@
 namespace tokenservice {
 namespace fake_mypos {
 
+// Thread-safe.
 class TokenLedger {
  public:
   // Tokens live `lifetime` from issue, by the real clock.

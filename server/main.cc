@@ -54,12 +54,12 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "TokenService: myPOS OAuth2 tokens for internal callers over gRPC.");
   absl::ParseCommandLine(argc, argv);
-  // Debian builds Abseil without NDEBUG, so every absl::Mutex (ours and
+  // Debian builds Abseil without NDEBUG, so every Abseil mutex (ours and
   // gRPC's) runs its debug-only deadlock detector: a process-wide spin lock
-  // and graph update on each Lock and on each Mutex destroyed. Under load a
-  // thread preempted inside it stalls every other call; turning it off
-  // halved the p99 of loopback calls at concurrency 16 (BENCHMARKS.md).
-  // Tests keep it on: they do not run this main.
+  // and graph update on each Lock and on each mutex destroyed. Under load a
+  // thread preempted inside it stalls every other call, so the server turns
+  // it off (BENCHMARKS.md has the measurement). Tests keep it on: they do
+  // not run this main.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   tokenservice::LogLevel level;
   if (!tokenservice::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {

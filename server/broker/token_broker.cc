@@ -185,8 +185,8 @@ void TokenBroker::RunFetch(const std::string& key,
   std::vector<Waiter> waiters;
   // One caller's deadline must not fail the others: when the fetch ran out
   // of the deadline of the caller who started it, callers with later
-  // deadlines get a fetch of their own (issue 4; the price is a second
-  // request to myPOS in that rare case).
+  // deadlines get a fetch of their own (the price is another request to
+  // myPOS in that rare case).
   if (result.status().code() == absl::StatusCode::kDeadlineExceeded) {
     RestartForLaterDeadlines(key, profile, scopes, caller_deadline, &waiters);
     Deliver(std::move(waiters), result);

@@ -44,6 +44,7 @@ struct ExchangedToken {
   std::string refresh_token;  // user grants only; empty when myPOS sent none
 };
 
+// Thread-safe (see above). Borrows every pointer.
 class UpstreamExchange {
  public:
   struct Options {

@@ -3,8 +3,8 @@
 // A call answered before its handler returns (a cache hit, a refusal, a
 // metadata read) finishes on gRPC's DefaultReactor through FinishInline:
 // gRPC completes that reactor inline, while a reactor of our own has its
-// OnDone run through gRPC's executor, a thread hop that cost the cache-hit
-// path 10-15% of its throughput on two cores (BENCHMARKS.md).
+// OnDone run through gRPC's executor, a thread hop that the cache-hit path
+// cannot afford (BENCHMARKS.md has the measurement).
 //
 // A call that waits (on myPOS) gets an RpcCall, finished exactly once — by
 // the work when it completes, or with CANCELLED/DEADLINE_EXCEEDED as soon
@@ -50,7 +50,8 @@
 namespace tokenservice {
 
 // What the metrics and the failure log need to know of one call. Its start
-// is when it is made.
+// is when it is made. Thread-compatible: one call's handler or work uses it
+// at a time.
 class RpcRecord {
  public:
   RpcRecord(Metrics* metrics, RpcMethod method, std::string profile);
@@ -77,6 +78,10 @@ grpc::ServerUnaryReactor* FinishInline(grpc::CallbackServerContext* context,
                                        const RpcRecord& record,
                                        const absl::Status& status);
 
+// The reactor of a call that waits on myPOS (see the top of this file).
+// Thread-safe: gRPC's threads (OnCancel, OnDone) and the work's thread use
+// it at once; Claim() decides which of them finishes the call, and the
+// reference count when it is deleted.
 class RpcCall final : public grpc::ServerUnaryReactor {
  public:
   // A reference the work keeps until it is done with the call; the call

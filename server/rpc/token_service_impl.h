@@ -42,6 +42,8 @@ using TokenServiceBase =
                 mypos::token::v1::TokenService::WithCallbackMethod_ListTokens<
                     mypos::token::v1::TokenService::Service>>>>;
 
+// The TokenService handlers. Thread-safe: gRPC calls them from many
+// threads at once. Borrows every pointer; each must outlive the service.
 class TokenServiceImpl final : public TokenServiceBase {
  public:
   TokenServiceImpl(TokenBroker* broker, GrantExchange* grants,

@@ -265,7 +265,7 @@ absl::StatusOr<HttpResponse> CurlHttpTransport::Post(
 
 CurlHttpTransport::CurlHandle CurlHttpTransport::AcquireHandle() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!handles_.empty()) {
       CurlHandle handle = std::move(handles_.back());
       handles_.pop_back();
@@ -279,7 +279,7 @@ void CurlHttpTransport::ReleaseHandle(CurlHandle handle) {
   // Forget this transfer's options (they point at its buffers); the
   // connection cache survives the reset.
   curl_easy_reset(handle.get());
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (handles_.size() < kMaxPooledHandles)
     handles_.push_back(std::move(handle));
 }

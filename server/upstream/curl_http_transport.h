@@ -21,8 +21,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "base/mutex.h"
 #include "server/upstream/http_transport.h"
 
 namespace tokenservice {
@@ -80,7 +80,7 @@ class CurlHttpTransport : public HttpTransport {
 
   const Options options_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::vector<CurlHandle> handles_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -8,7 +8,7 @@
 #include "absl/hash/hash.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "server/ops/error_reason.h"
 #include "server/ops/log.h"
 #include "server/upstream/retry_after.h"
@@ -127,7 +127,7 @@ absl::Status RetryingOAuthClient::CheckRejected(
     return absl::OkStatus();
   }
   const absl::Time now = clock_->Now();
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = rejected_.find(RejectionKey(credentials));
   if (it == rejected_.end()) return absl::OkStatus();
   if (it->second.until <= now) {
@@ -149,7 +149,7 @@ void RetryingOAuthClient::NoteResult(const ClientCredentials& credentials,
       absl::StrCat("; remembered for ",
                    absl::FormatDuration(options_.rejected_credentials_ttl),
                    ", later calls are not sent to myPOS"));
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   absl::erase_if(rejected_, [now](const auto& entry) {
     return entry.second.until <= now;
   });

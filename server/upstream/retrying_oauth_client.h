@@ -34,13 +34,14 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
+#include "base/mutex.h"
 #include "server/upstream/oauth_client.h"
 
 namespace tokenservice {
 
+// Thread-safe. Owns the client it decorates; borrows the clock.
 class RetryingOAuthClient : public OAuthClient {
  public:
   struct Options {
@@ -101,7 +102,7 @@ class RetryingOAuthClient : public OAuthClient {
   const Clock* const clock_;
   const Jitter jitter_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   // Client id and secret hash -> the rejection and when it is forgotten.
   absl::flat_hash_map<std::string, Rejection> rejected_ ABSL_GUARDED_BY(mu_);
 };

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "fake_mypos/fake_mypos_server.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -30,7 +30,7 @@ class CallerCredentialsIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
     SetLogSinkForTesting([this](absl::string_view line) {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       log_.append(line.data(), line.size()).append("\n");
     });
     FakeMyposServer::Options options;
@@ -47,7 +47,7 @@ class CallerCredentialsIntegrationTest : public ::testing::Test {
   void TearDown() override {
     server_.reset();
     SetLogSinkForTesting(nullptr);
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     EXPECT_THAT(log_, Not(HasSubstr(kCanarySecret)));
   }
 
@@ -74,7 +74,7 @@ class CallerCredentialsIntegrationTest : public ::testing::Test {
   ServerConfig config_;
   std::unique_ptr<TokenServer> server_;
   std::unique_ptr<v1::TokenService::Stub> stub_;
-  absl::Mutex mu_;
+  Mutex mu_;
   std::string log_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -17,7 +17,7 @@ using ::testing::Not;
 
 void ServiceHarness::SetUp() {
   SetLogSinkForTesting([this](absl::string_view line) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     log_.append(line.data(), line.size()).append("\n");
   });
 }
@@ -27,7 +27,7 @@ void ServiceHarness::TearDown() {
   server_.reset();
   fake_.reset();
   SetLogSinkForTesting(nullptr);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   EXPECT_THAT(log_, Not(HasSubstr(kCanaryPrefix)));
   for (const std::string& canary : canaries_) {
     EXPECT_THAT(log_, Not(HasSubstr(canary))) << "a token was logged";
@@ -97,7 +97,7 @@ IssueCall ServiceHarness::Issue(const mypos::token::v1::IssueRequest& request,
 }
 
 int ServiceHarness::LogEvents(const std::string& event) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const std::string needle = absl::StrCat("\"event\":\"", event, "\"");
   int count = 0;
   for (size_t at = log_.find(needle); at != std::string::npos;
@@ -108,7 +108,7 @@ int ServiceHarness::LogEvents(const std::string& event) {
 }
 
 std::vector<std::string> ServiceHarness::LogLines(const std::string& event) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const std::string needle = absl::StrCat("\"event\":\"", event, "\"");
   std::vector<std::string> lines;
   for (absl::string_view line : absl::StrSplit(log_, '\n')) {
@@ -119,7 +119,7 @@ std::vector<std::string> ServiceHarness::LogLines(const std::string& event) {
 
 void ServiceHarness::AddCanary(const std::string& value) {
   if (value.empty()) return;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   canaries_.push_back(value);
 }
 
@@ -127,14 +127,6 @@ mypos::token::v1::IssueRequest ScopeRequest(const std::string& scope) {
   mypos::token::v1::IssueRequest request;
   request.add_scopes(scope);
   return request;
-}
-
-void ExpectError(const IssueCall& call, grpc::StatusCode code,
-                 const std::string& reason) {
-  EXPECT_EQ(call.status.error_code(), code) << call.status.error_message();
-  EXPECT_EQ(call.info.reason(), reason) << call.status.error_message();
-  EXPECT_EQ(call.info.domain(), "tokenservice");
-  EXPECT_LT(call.elapsed, call.deadline);
 }
 
 }  // namespace tokenservice

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "base/mutex.h"
 #include "fake_mypos/fake_mypos_server.h"
 #include "google/rpc/error_details.pb.h"
 #include "gtest/gtest.h"
@@ -71,18 +71,13 @@ class ServiceHarness : public ::testing::Test {
   std::unique_ptr<mypos::token::v1::TokenService::Stub> stub_;
 
  private:
-  absl::Mutex mu_;
+  Mutex mu_;
   std::string log_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> canaries_ ABSL_GUARDED_BY(mu_);
 };
 
 // A request for scope `scope` (each scope is its own cache key).
 mypos::token::v1::IssueRequest ScopeRequest(const std::string& scope);
-
-// Expects `call` failed with `code` and ErrorInfo `reason` (domain
-// "tokenservice"), within its deadline.
-void ExpectError(const IssueCall& call, grpc::StatusCode code,
-                 const std::string& reason);
 
 }  // namespace tokenservice
 

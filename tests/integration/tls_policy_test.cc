@@ -9,7 +9,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "fake_mypos/fake_mypos_server.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -291,10 +291,10 @@ TEST_F(TlsPolicyTest, RenewedServerCertificateIsServedWithoutRestart) {
 }
 
 TEST(OpenPolicy, StartUpWarnsThatEveryCallerMayUseEveryProfile) {
-  absl::Mutex mu;
+  Mutex mu;
   std::string log;
   SetLogSinkForTesting([&](absl::string_view line) {
-    absl::MutexLock lock(&mu);
+    MutexLock lock(&mu);
     log.append(line.data(), line.size());
   });
   ServerConfig config;
@@ -305,7 +305,7 @@ TEST(OpenPolicy, StartUpWarnsThatEveryCallerMayUseEveryProfile) {
   auto server = TokenServer::Start(config);
   ASSERT_TRUE(server.ok());
   SetLogSinkForTesting(nullptr);
-  absl::MutexLock lock(&mu);
+  MutexLock lock(&mu);
   EXPECT_THAT(log, HasSubstr("\"event\":\"caller_policy_open\""));
   EXPECT_THAT(log, HasSubstr("EVERY caller"));
 }

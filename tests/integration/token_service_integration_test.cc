@@ -11,8 +11,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "base/fingerprint.h"
+#include "base/mutex.h"
 #include "fake_mypos/fake_mypos_server.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -38,7 +38,7 @@ class TokenServiceIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
     SetLogSinkForTesting([this](absl::string_view line) {
-      absl::MutexLock lock(&log_mu_);
+      MutexLock lock(&log_mu_);
       log_.append(line.data(), line.size()).append("\n");
     });
     FakeMyposServer::Options fake_options;
@@ -53,7 +53,7 @@ class TokenServiceIntegrationTest : public ::testing::Test {
     fake_.reset();
     SetLogSinkForTesting(nullptr);
     // No secret and no token ever reaches a log line.
-    absl::MutexLock lock(&log_mu_);
+    MutexLock lock(&log_mu_);
     EXPECT_THAT(log_, Not(HasSubstr("canary-S3cr")));
     for (const std::string& token : tokens_seen_) {
       EXPECT_THAT(log_, Not(HasSubstr(token)));
@@ -105,7 +105,7 @@ class TokenServiceIntegrationTest : public ::testing::Test {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::TokenService::Stub> stub_;
   std::vector<std::string> tokens_seen_;
-  absl::Mutex log_mu_;
+  Mutex log_mu_;
   std::string log_ ABSL_GUARDED_BY(log_mu_);
 };
 

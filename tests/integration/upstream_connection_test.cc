@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "tests/fake_mypos/test_certificates.h"
 #include "tests/integration/service_harness.h"
+#include "tests/testing/status_matchers.h"
 
 namespace tokenservice {
 namespace {
@@ -65,7 +66,9 @@ TEST_F(UpstreamConnectionTest, UntrustedCaFailsClearlyWithoutRetry) {
     config.ca_bundle_file = certs.other_ca_file;
   });
   IssueCall call = Issue(ScopeRequest("webhooks"));
-  ExpectError(call, grpc::StatusCode::UNAVAILABLE, "UPSTREAM_TLS_FAILED");
+  EXPECT_THAT(call.status, GrpcStatusIs(grpc::StatusCode::UNAVAILABLE,
+                                        "UPSTREAM_TLS_FAILED"));
+  EXPECT_LT(call.elapsed, call.deadline);
   EXPECT_THAT(call.status.error_message(),
               HasSubstr("TLS verification of myPOS failed"));
   EXPECT_THAT(call.status.error_message(), HasSubstr("--ca_bundle_file"));

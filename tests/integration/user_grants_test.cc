@@ -11,6 +11,7 @@
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
 #include "tests/integration/service_harness.h"
+#include "tests/testing/status_matchers.h"
 
 namespace tokenservice {
 namespace {
@@ -78,7 +79,9 @@ TEST_F(UserGrantsTest, AuthorizationCodeIsPassedThroughAndNeverCached) {
 
   // A code is single use: myPOS says invalid_grant.
   IssueCall again = Issue(CodeRequest(code));
-  ExpectError(again, grpc::StatusCode::INVALID_ARGUMENT, "INVALID_GRANT");
+  EXPECT_THAT(again.status, GrpcStatusIs(grpc::StatusCode::INVALID_ARGUMENT,
+                                         "INVALID_GRANT"));
+  EXPECT_LT(again.elapsed, again.deadline);
   EXPECT_EQ(fake_->token_requests(), 2);
 }
 
@@ -100,21 +103,27 @@ TEST_F(UserGrantsTest, WrongCodeVerifierIsInvalidGrant) {
   v1::IssueRequest request = CodeRequest(NewCode());
   request.set_code_verifier(std::string(43, 'w'));
   IssueCall call = Issue(request);
-  ExpectError(call, grpc::StatusCode::INVALID_ARGUMENT, "INVALID_GRANT");
+  EXPECT_THAT(call.status, GrpcStatusIs(grpc::StatusCode::INVALID_ARGUMENT,
+                                        "INVALID_GRANT"));
+  EXPECT_LT(call.elapsed, call.deadline);
   EXPECT_EQ(fake_->token_requests(), 1);
 }
 
 TEST_F(UserGrantsTest, GrantIsNotRetriedOnServerError) {
   fake_->EnqueueTokenFault({503, ""});
   IssueCall call = Issue(CodeRequest(NewCode()));
-  ExpectError(call, grpc::StatusCode::UNAVAILABLE, "UPSTREAM_UNAVAILABLE");
+  EXPECT_THAT(call.status, GrpcStatusIs(grpc::StatusCode::UNAVAILABLE,
+                                        "UPSTREAM_UNAVAILABLE"));
+  EXPECT_LT(call.elapsed, call.deadline);
   EXPECT_EQ(fake_->token_requests(), 1);
 }
 
 TEST_F(UserGrantsTest, MissingCodeIsInvalidRequestNamingTheField) {
   v1::IssueRequest request = CodeRequest("");
   IssueCall call = Issue(request);
-  ExpectError(call, grpc::StatusCode::INVALID_ARGUMENT, "INVALID_REQUEST");
+  EXPECT_THAT(call.status, GrpcStatusIs(grpc::StatusCode::INVALID_ARGUMENT,
+                                        "INVALID_REQUEST"));
+  EXPECT_LT(call.elapsed, call.deadline);
   EXPECT_EQ(call.info.metadata().at("field"), "authorization_code");
   EXPECT_EQ(fake_->token_requests(), 0);
 }

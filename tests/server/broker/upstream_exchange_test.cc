@@ -14,6 +14,7 @@
 #include "server/ops/log.h"
 #include "tests/base/fake_clock.h"
 #include "tests/server/upstream/mock_oauth_client.h"
+#include "tests/testing/status_matchers.h"
 
 namespace tokenservice {
 namespace {
@@ -120,8 +121,8 @@ TEST_F(UpstreamExchangeTest, OwnTimeoutIsUnavailableForEveryKind) {
   const absl::Status revoked =
       exchange_.RevokeToken(profile_, kCanaryToken, "fp", none).status();
   for (const absl::Status& status : {fetched, granted, revoked}) {
-    EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
-    EXPECT_EQ(ErrorReason(status), kReasonUpstreamUnavailable);
+    EXPECT_THAT(status, StatusIs(absl::StatusCode::kUnavailable,
+                                 kReasonUpstreamUnavailable));
   }
   const std::string text = metrics_.Render({}, clock_.Now());
   EXPECT_THAT(text, HasSubstr(Counted("token", "UNAVAILABLE")));
@@ -141,9 +142,8 @@ TEST_F(UpstreamExchangeTest, CallerDeadlineMinusMarginBoundsTheRequest) {
   const absl::Time caller = clock_.Now() + absl::Seconds(2);
   EXPECT_CALL(upstream_, RevokeToken(_, _, caller - absl::Milliseconds(50)))
       .WillOnce(Return(absl::DeadlineExceededError("caller's deadline")));
-  const absl::Status status =
-      exchange_.RevokeToken(profile_, kCanaryToken, "fp", caller).status();
-  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(exchange_.RevokeToken(profile_, kCanaryToken, "fp", caller),
+              StatusIs(absl::StatusCode::kDeadlineExceeded));
 }
 
 TEST_F(UpstreamExchangeTest, GrantIsRecordedAndLoggedLikeTheOthers) {
@@ -188,14 +188,11 @@ TEST_F(UpstreamExchangeTest, UnreadableSecretMakesNoRequestForAnyKind) {
   EXPECT_CALL(upstream_, ExchangeGrant).Times(0);
   EXPECT_CALL(upstream_, RevokeToken).Times(0);
   const absl::Time none = absl::InfiniteFuture();
-  EXPECT_EQ(exchange_.FetchToken(profile_, {}, none).status().code(),
-            absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(
-      exchange_.ExchangeGrant(profile_, UserGrant{}, none).status().code(),
-      absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(
-      exchange_.RevokeToken(profile_, kCanaryToken, "fp", none).status().code(),
-      absl::StatusCode::kFailedPrecondition);
+  const auto unreadable = StatusIs(absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(exchange_.FetchToken(profile_, {}, none), unreadable);
+  EXPECT_THAT(exchange_.ExchangeGrant(profile_, UserGrant{}, none), unreadable);
+  EXPECT_THAT(exchange_.RevokeToken(profile_, kCanaryToken, "fp", none),
+              unreadable);
   ASSERT_EQ(log_.size(), 3u);
   for (const std::string& line : log_) {
     EXPECT_THAT(line, HasSubstr("\"event\":\"credentials_unreadable\""));

@@ -7,10 +7,12 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 
 namespace tokenservice {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -23,6 +25,12 @@ std::string Write(const std::string& name, const std::string& content) {
   return path;
 }
 
+// A start-up error that names `field` and leaks no secret.
+auto NamesField(const std::string& field) {
+  return AllOf(StatusIs(absl::StatusCode::kInvalidArgument), MessageHas(field),
+               Not(MessageHas(kCanarySecret)));
+}
+
 class ConfigFileTest : public ::testing::Test {
  protected:
   absl::StatusOr<ConfigFileProfiles> Load(const std::string& text) {
@@ -32,13 +40,6 @@ class ConfigFileTest : public ::testing::Test {
                             return it == env_.end() ? nullptr
                                                     : it->second.c_str();
                           });
-  }
-
-  void ExpectError(const std::string& text, const std::string& field) {
-    absl::Status status = Load(text).status();
-    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << text;
-    EXPECT_THAT(std::string(status.message()), HasSubstr(field)) << text;
-    EXPECT_THAT(std::string(status.message()), Not(HasSubstr(kCanarySecret)));
   }
 
   std::map<std::string, std::string> env_ = {{"SECRET", kCanarySecret},
@@ -75,11 +76,10 @@ TEST_F(ConfigFileTest, SecretFileHoldingOnlyANewlineIsRefusedAtStartUp) {
   // CredentialStore trims trailing CR/LF, so this file is an empty secret:
   // refused now rather than at the first request to myPOS.
   const std::string blank = Write("blank-secret", "\r\n\n");
-  ExpectError(
-      "profiles { name: 'a' client_id { value: 'id' }\n"
-      "           client_secret { file: '" +
-          blank + "' } }\n",
-      "profiles[0].client_secret.file");
+  EXPECT_THAT(Load("profiles { name: 'a' client_id { value: 'id' }\n"
+                   "           client_secret { file: '" +
+                   blank + "' } }\n"),
+              NamesField("profiles[0].client_secret.file"));
 }
 
 // Found by fuzz/config_file_harness (file: ""): a directory where a secret
@@ -87,11 +87,10 @@ TEST_F(ConfigFileTest, SecretFileHoldingOnlyANewlineIsRefusedAtStartUp) {
 // must not throw when the file is read again for a request either.
 TEST_F(ConfigFileTest, SecretFileThatIsADirectoryIsRefused) {
   const std::string dir = std::getenv("TEST_TMPDIR");
-  ExpectError(
-      "profiles { name: 'a' client_id { value: 'id' }\n"
-      "           client_secret { file: '" +
-          dir + "' } }\n",
-      "profiles[0].client_secret.file");
+  EXPECT_THAT(Load("profiles { name: 'a' client_id { value: 'id' }\n"
+                   "           client_secret { file: '" +
+                   dir + "' } }\n"),
+              NamesField("profiles[0].client_secret.file"));
   CredentialProfile profile;
   profile.name = "a";
   profile.credentials.client_id = "id";
@@ -108,41 +107,36 @@ TEST_F(ConfigFileTest, SyntaxErrorNamesFileAndLine) {
 }
 
 TEST_F(ConfigFileTest, EachProblemNamesItsField) {
-  ExpectError(
-      "profiles { client_id { value: 'x' } client_secret { env: 'SECRET' } }",
-      "profiles[0].name");
-  ExpectError(
-      "profiles { name: 'bad name' client_id { value: 'x' } "
-      "client_secret { env: 'SECRET' } }",
-      "profiles[0].name");
-  ExpectError(
-      "profiles { name: 'a' client_id { value: 'x' } client_secret { env: "
-      "'SECRET' } }"
-      "profiles { name: 'a' client_id { value: 'x' } client_secret { env: "
-      "'SECRET' } }",
-      "profiles[1].name");
-  ExpectError("profiles { name: 'a' client_secret { env: 'SECRET' } }",
-              "profiles[0].client_id");
-  ExpectError(
-      "profiles { name: 'a' client_id { value: 'x' } "
-      "client_secret { value: 'inline' } }",
-      "profiles[0].client_secret");
-  ExpectError(
-      "profiles { name: 'a' client_id { value: 'x' } "
-      "client_secret { env: 'MISSING' } }",
-      "profiles[0].client_secret.env");
-  ExpectError(
-      "profiles { name: 'a' client_id { value: 'x' } "
-      "client_secret { file: '/nonexistent/secret' } }",
-      "profiles[0].client_secret.file");
-  ExpectError(
-      "profiles { name: 'a' client_id { value: 'x' } "
-      "client_secret { env: 'SECRET' } default_scopes: 'a b' }",
-      "profiles[0].default_scopes[0]");
-  ExpectError(
-      "default_profile: 'zzz' profiles { name: 'a' "
-      "client_id { value: 'x' } client_secret { env: 'SECRET' } }",
-      "default_profile");
+  EXPECT_THAT(Load("profiles { client_id { value: 'x' } client_secret { env: "
+                   "'SECRET' } }"),
+              NamesField("profiles[0].name"));
+  EXPECT_THAT(Load("profiles { name: 'bad name' client_id { value: 'x' } "
+                   "client_secret { env: 'SECRET' } }"),
+              NamesField("profiles[0].name"));
+  EXPECT_THAT(
+      Load("profiles { name: 'a' client_id { value: 'x' } client_secret { env: "
+           "'SECRET' } }"
+           "profiles { name: 'a' client_id { value: 'x' } client_secret { env: "
+           "'SECRET' } }"),
+      NamesField("profiles[1].name"));
+  EXPECT_THAT(Load("profiles { name: 'a' client_secret { env: 'SECRET' } }"),
+              NamesField("profiles[0].client_id"));
+  EXPECT_THAT(Load("profiles { name: 'a' client_id { value: 'x' } "
+                   "client_secret { value: 'inline' } }"),
+              NamesField("profiles[0].client_secret"));
+  EXPECT_THAT(Load("profiles { name: 'a' client_id { value: 'x' } "
+                   "client_secret { env: 'MISSING' } }"),
+              NamesField("profiles[0].client_secret.env"));
+  EXPECT_THAT(Load("profiles { name: 'a' client_id { value: 'x' } "
+                   "client_secret { file: '/nonexistent/secret' } }"),
+              NamesField("profiles[0].client_secret.file"));
+  EXPECT_THAT(Load("profiles { name: 'a' client_id { value: 'x' } "
+                   "client_secret { env: 'SECRET' } default_scopes: 'a b' }"),
+              NamesField("profiles[0].default_scopes[0]"));
+  EXPECT_THAT(
+      Load("default_profile: 'zzz' profiles { name: 'a' "
+           "client_id { value: 'x' } client_secret { env: 'SECRET' } }"),
+      NamesField("default_profile"));
 }
 
 TEST_F(ConfigFileTest, CallersResolveToRulesWithKeyDigests) {
@@ -169,16 +163,18 @@ TEST_F(ConfigFileTest, CallerProblemsNameTheirField) {
   const std::string p =
       "profiles { name: 'a' client_id { value: 'x' } client_secret { env: "
       "'SECRET' } }\n";
-  ExpectError(p + "callers { name: 'c' profiles: 'a' }", "callers[0]");
-  ExpectError(p + "callers { name: 'c' key { value: 'inline' } }",
-              "callers[0].key");
-  ExpectError(p + "callers { name: 'c' key { env: 'NOPE' } }",
-              "callers[0].key.env");
-  ExpectError(p + "callers { name: 'c' key { env: 'SECRET' } profiles: 'a b' }",
-              "callers[0].profiles[0]");
-  ExpectError(p + "callers { name: 'c' key { env: 'SECRET' } }"
-                  "callers { name: 'c' key { env: 'ID' } }",
-              "callers[1].name");
+  EXPECT_THAT(Load(p + "callers { name: 'c' profiles: 'a' }"),
+              NamesField("callers[0]"));
+  EXPECT_THAT(Load(p + "callers { name: 'c' key { value: 'inline' } }"),
+              NamesField("callers[0].key"));
+  EXPECT_THAT(Load(p + "callers { name: 'c' key { env: 'NOPE' } }"),
+              NamesField("callers[0].key.env"));
+  EXPECT_THAT(
+      Load(p + "callers { name: 'c' key { env: 'SECRET' } profiles: 'a b' }"),
+      NamesField("callers[0].profiles[0]"));
+  EXPECT_THAT(Load(p + "callers { name: 'c' key { env: 'SECRET' } }"
+                       "callers { name: 'c' key { env: 'ID' } }"),
+              NamesField("callers[1].name"));
 }
 
 TEST_F(ConfigFileTest, CallerCredentialsAreOffUnlessEnabled) {
@@ -196,8 +192,8 @@ TEST_F(ConfigFileTest, CallerCredentialsAreOffUnlessEnabled) {
   EXPECT_TRUE(on->caller_credentials);
   EXPECT_EQ(on->max_caller_credential_tokens, 7u);
   EXPECT_TRUE(on->callers[0].may_supply_credentials);
-  ExpectError(p + "caller_credentials { max_cached_tokens: -1 }",
-              "caller_credentials.max_cached_tokens");
+  EXPECT_THAT(Load(p + "caller_credentials { max_cached_tokens: -1 }"),
+              NamesField("caller_credentials.max_cached_tokens"));
 }
 
 TEST_F(ConfigFileTest, MissingFileIsNamed) {

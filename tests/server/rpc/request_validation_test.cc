@@ -7,6 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/ops/error_reason.h"
+#include "tests/testing/status_matchers.h"
 
 namespace tokenservice {
 namespace {
@@ -15,11 +16,14 @@ using ::mypos::token::v1::GetTokenInfoRequest;
 using ::mypos::token::v1::IssueRequest;
 using ::mypos::token::v1::ListTokensRequest;
 using ::mypos::token::v1::RevokeRequest;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
-void ExpectInvalid(const absl::Status& s, const std::string& field) {
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(s.message()), HasSubstr(field));
+// kInvalidArgument, reason INVALID_REQUEST, naming `field`.
+auto NamesField(const std::string& field) {
+  return AllOf(
+      StatusIs(absl::StatusCode::kInvalidArgument, kReasonInvalidRequest),
+      MessageHas(field));
 }
 
 TEST(ValidateIssueRequest, AcceptsMinimalAndFullRequests) {
@@ -35,26 +39,26 @@ TEST(ValidateIssueRequest, AcceptsMinimalAndFullRequests) {
 TEST(ValidateIssueRequest, NamesTheBadField) {
   IssueRequest r;
   r.set_credential("bad name");
-  ExpectInvalid(ValidateIssueRequest(r), "credential");
+  EXPECT_THAT(ValidateIssueRequest(r), NamesField("credential"));
   r.Clear();
   r.set_credential(std::string(kMaxCredentialLength + 1, 'a'));
-  ExpectInvalid(ValidateIssueRequest(r), "credential");
+  EXPECT_THAT(ValidateIssueRequest(r), NamesField("credential"));
   r.Clear();
   r.add_scopes("ok");
   r.add_scopes("not ok");
-  ExpectInvalid(ValidateIssueRequest(r), "scopes[1]");
+  EXPECT_THAT(ValidateIssueRequest(r), NamesField("scopes[1]"));
   r.Clear();
   for (int i = 0; i <= kMaxScopes; ++i) r.add_scopes("s");
-  ExpectInvalid(ValidateIssueRequest(r), "scopes");
+  EXPECT_THAT(ValidateIssueRequest(r), NamesField("scopes"));
   r.Clear();
   r.mutable_min_validity()->set_seconds(-1);
-  ExpectInvalid(ValidateIssueRequest(r), "min_validity");
+  EXPECT_THAT(ValidateIssueRequest(r), NamesField("min_validity"));
   r.Clear();
   r.mutable_min_validity()->set_seconds(25 * 3600);
-  ExpectInvalid(ValidateIssueRequest(r), "min_validity");
+  EXPECT_THAT(ValidateIssueRequest(r), NamesField("min_validity"));
   r.Clear();
   r.set_rejected_fingerprint("xyz");
-  ExpectInvalid(ValidateIssueRequest(r), "rejected_fingerprint");
+  EXPECT_THAT(ValidateIssueRequest(r), NamesField("rejected_fingerprint"));
 }
 
 TEST(ValidateIssueRequest, CallerCredentialsAreCheckedAndExclusive) {
@@ -63,40 +67,42 @@ TEST(ValidateIssueRequest, CallerCredentialsAreCheckedAndExclusive) {
   r.mutable_client_credentials()->set_client_secret("s");
   EXPECT_TRUE(ValidateIssueRequest(r).ok());
   r.set_credential("default");
-  ExpectInvalid(ValidateIssueRequest(r), "credential");
+  EXPECT_THAT(ValidateIssueRequest(r), NamesField("credential"));
   r.clear_credential();
   r.mutable_client_credentials()->set_client_id("");
-  ExpectInvalid(ValidateIssueRequest(r), "client_credentials.client_id");
+  EXPECT_THAT(ValidateIssueRequest(r),
+              NamesField("client_credentials.client_id"));
   r.mutable_client_credentials()->set_client_id("bad\nid");
-  ExpectInvalid(ValidateIssueRequest(r), "client_credentials.client_id");
+  EXPECT_THAT(ValidateIssueRequest(r),
+              NamesField("client_credentials.client_id"));
   r.mutable_client_credentials()->set_client_id("tenant");
   r.mutable_client_credentials()->set_client_secret(
       std::string(kMaxClientSecretLength + 1, 's'));
   absl::Status s = ValidateIssueRequest(r);
-  ExpectInvalid(s, "client_credentials.client_secret");
+  EXPECT_THAT(s, NamesField("client_credentials.client_secret"));
   EXPECT_EQ(std::string(s.message()).find("sss"), std::string::npos);
 }
 
 TEST(ValidateRevokeRequest, NeedsExactlyAWellFormedTarget) {
   RevokeRequest r;
-  ExpectInvalid(ValidateRevokeRequest(r), "token or fingerprint");
+  EXPECT_THAT(ValidateRevokeRequest(r), NamesField("token or fingerprint"));
   r.set_token("");
-  ExpectInvalid(ValidateRevokeRequest(r), "token");
+  EXPECT_THAT(ValidateRevokeRequest(r), NamesField("token"));
   r.set_token("has space");
-  ExpectInvalid(ValidateRevokeRequest(r), "token");
+  EXPECT_THAT(ValidateRevokeRequest(r), NamesField("token"));
   r.set_token(std::string(kMaxTokenLength + 1, 'a'));
-  ExpectInvalid(ValidateRevokeRequest(r), "token");
+  EXPECT_THAT(ValidateRevokeRequest(r), NamesField("token"));
   r.set_token("abc.DEF-123_~+/=");
   EXPECT_TRUE(ValidateRevokeRequest(r).ok());
   r.set_fingerprint("nothex");
-  ExpectInvalid(ValidateRevokeRequest(r), "fingerprint");
+  EXPECT_THAT(ValidateRevokeRequest(r), NamesField("fingerprint"));
   r.set_fingerprint(Fingerprint("t"));
   EXPECT_TRUE(ValidateRevokeRequest(r).ok());
 }
 
 TEST(ValidateGetTokenInfoRequest, NeedsAFingerprint) {
   GetTokenInfoRequest r;
-  ExpectInvalid(ValidateGetTokenInfoRequest(r), "fingerprint");
+  EXPECT_THAT(ValidateGetTokenInfoRequest(r), NamesField("fingerprint"));
   r.set_fingerprint(Fingerprint("t"));
   EXPECT_TRUE(ValidateGetTokenInfoRequest(r).ok());
 }
@@ -105,10 +111,10 @@ TEST(ValidateListTokensRequest, ChecksPageSizeAndToken) {
   ListTokensRequest r;
   EXPECT_TRUE(ValidateListTokensRequest(r).ok());
   r.set_page_size(-1);
-  ExpectInvalid(ValidateListTokensRequest(r), "page_size");
+  EXPECT_THAT(ValidateListTokensRequest(r), NamesField("page_size"));
   r.set_page_size(10);
   r.set_page_token("zz");
-  ExpectInvalid(ValidateListTokensRequest(r), "page_token");
+  EXPECT_THAT(ValidateListTokensRequest(r), NamesField("page_token"));
 }
 
 TEST(ValidateIssueRequest, InvalidFieldCarriesReasonAndFieldMetadata) {
@@ -147,49 +153,49 @@ TEST(ValidateIssueRequest, AcceptsGrantRequests) {
 TEST(ValidateIssueRequest, GrantFieldsAreRequiredAndChecked) {
   IssueRequest r = CodeRequest();
   r.clear_authorization_code();
-  ExpectInvalid(ValidateIssueRequest(r), "authorization_code");
+  EXPECT_THAT(ValidateIssueRequest(r), NamesField("authorization_code"));
   r = CodeRequest();
   r.set_authorization_code("has space");
-  ExpectInvalid(ValidateIssueRequest(r), "authorization_code");
+  EXPECT_THAT(ValidateIssueRequest(r), NamesField("authorization_code"));
   r = CodeRequest();
   r.set_authorization_code(std::string(kMaxAuthorizationCodeLength + 1, 'c'));
-  ExpectInvalid(ValidateIssueRequest(r), "authorization_code");
+  EXPECT_THAT(ValidateIssueRequest(r), NamesField("authorization_code"));
   r = CodeRequest();
   r.set_redirect_uri("/relative/path");
-  ExpectInvalid(ValidateIssueRequest(r), "redirect_uri");
+  EXPECT_THAT(ValidateIssueRequest(r), NamesField("redirect_uri"));
   r = CodeRequest();
   r.set_code_verifier("too-short");
-  ExpectInvalid(ValidateIssueRequest(r), "code_verifier");
+  EXPECT_THAT(ValidateIssueRequest(r), NamesField("code_verifier"));
   r = CodeRequest();
   r.set_code_verifier(std::string(43, 'a') + "+");
-  ExpectInvalid(ValidateIssueRequest(r), "code_verifier");
+  EXPECT_THAT(ValidateIssueRequest(r), NamesField("code_verifier"));
   r = CodeRequest();
   r.add_scopes("webhooks");
-  ExpectInvalid(ValidateIssueRequest(r), "scopes");
+  EXPECT_THAT(ValidateIssueRequest(r), NamesField("scopes"));
   r = RefreshRequest();
   r.clear_refresh_token();
-  ExpectInvalid(ValidateIssueRequest(r), "refresh_token");
+  EXPECT_THAT(ValidateIssueRequest(r), NamesField("refresh_token"));
   r = RefreshRequest();
   r.set_refresh_token("a\nb");
-  ExpectInvalid(ValidateIssueRequest(r), "refresh_token");
+  EXPECT_THAT(ValidateIssueRequest(r), NamesField("refresh_token"));
 }
 
 TEST(ValidateIssueRequest, GrantFieldsOfAnotherGrantTypeAreRejected) {
   IssueRequest r;
   r.set_refresh_token("refresh-1");  // client credentials by default
-  ExpectInvalid(ValidateIssueRequest(r), "refresh_token");
+  EXPECT_THAT(ValidateIssueRequest(r), NamesField("refresh_token"));
   r = CodeRequest();
   r.set_refresh_token("refresh-1");
-  ExpectInvalid(ValidateIssueRequest(r), "refresh_token");
+  EXPECT_THAT(ValidateIssueRequest(r), NamesField("refresh_token"));
   r = CodeRequest();
   r.set_rejected_fingerprint(Fingerprint("t"));
-  ExpectInvalid(ValidateIssueRequest(r), "rejected_fingerprint");
+  EXPECT_THAT(ValidateIssueRequest(r), NamesField("rejected_fingerprint"));
   r = RefreshRequest();
   r.set_code_verifier(std::string(43, 'a'));
-  ExpectInvalid(ValidateIssueRequest(r), "code_verifier");
+  EXPECT_THAT(ValidateIssueRequest(r), NamesField("code_verifier"));
   r.Clear();
   r.set_grant_type(static_cast<::mypos::token::v1::GrantType>(7));
-  ExpectInvalid(ValidateIssueRequest(r), "grant_type");
+  EXPECT_THAT(ValidateIssueRequest(r), NamesField("grant_type"));
 }
 
 }  // namespace

@@ -18,10 +18,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
@@ -195,7 +195,7 @@ class CurlHttpTransportTest : public ::testing::Test {
   std::thread thread_;
   absl::Notification release_;  // Lets a slow handler finish.
 
-  absl::Mutex mu_;
+  Mutex mu_;
   int requests_ ABSL_GUARDED_BY(mu_) = 0;
   std::set<int> remote_ports_ ABSL_GUARDED_BY(mu_);
   httplib::Request received_ ABSL_GUARDED_BY(mu_);
@@ -205,7 +205,7 @@ TEST_F(CurlHttpTransportTest, PostRoundTripsStatusHeadersAndBody) {
   server_.Post("/token",
                [this](const httplib::Request& req, httplib::Response& res) {
                  {
-                   absl::MutexLock lock(&mu_);
+                   MutexLock lock(&mu_);
                    received_ = req;
                  }
                  res.status = 201;
@@ -220,7 +220,7 @@ TEST_F(CurlHttpTransportTest, PostRoundTripsStatusHeadersAndBody) {
   EXPECT_THAT(response->headers, Contains(Pair("x-reply", "yes")));
   EXPECT_THAT(response->headers,
               Contains(Pair("content-type", "application/json")));
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   EXPECT_EQ(received_.method, "POST");
   EXPECT_EQ(received_.body, kCanaryBody);
   EXPECT_EQ(received_.get_header_value("Authorization"), kCanaryAuthorization);
@@ -267,14 +267,14 @@ TEST_F(CurlHttpTransportTest, PostBodyOverCapIsUnavailable) {
 
 TEST_F(CurlHttpTransportTest, PostPastDeadlineIsDeadlineExceededUnsent) {
   server_.Post("/token", [this](const httplib::Request&, httplib::Response&) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     ++requests_;
   });
   Start();
   auto response = transport_->Post(Request(Url("/token"), -absl::Seconds(1)));
   EXPECT_EQ(response.status().code(), absl::StatusCode::kDeadlineExceeded);
   ExpectNoCanary(response.status());
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   EXPECT_EQ(requests_, 0);
 }
 
@@ -333,7 +333,7 @@ TEST_F(CurlHttpTransportTest, PostRedirectIsAValueAndNotFollowed) {
         });
   }
   auto count = [this](const httplib::Request&, httplib::Response& res) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     ++requests_;
     res.set_content(R"({"access_token":"followed"})", "application/json");
   };
@@ -348,7 +348,7 @@ TEST_F(CurlHttpTransportTest, PostRedirectIsAValueAndNotFollowed) {
     EXPECT_THAT(response->headers,
                 Contains(Pair("location", Url("/elsewhere"))));
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   EXPECT_EQ(requests_, 0);
 }
 
@@ -392,7 +392,7 @@ TEST_F(CurlHttpTransportTest, SequentialPostsReuseOneConnection) {
   server_.Post("/token",
                [this](const httplib::Request& req, httplib::Response& res) {
                  {
-                   absl::MutexLock lock(&mu_);
+                   MutexLock lock(&mu_);
                    remote_ports_.insert(req.remote_port);
                  }
                  res.set_content("{}", "application/json");
@@ -403,7 +403,7 @@ TEST_F(CurlHttpTransportTest, SequentialPostsReuseOneConnection) {
     ASSERT_TRUE(response.ok()) << response.status();
     EXPECT_EQ(response->status, 200);
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   EXPECT_EQ(remote_ports_.size(), 1u);
 }
 

@@ -13,10 +13,12 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/ops/error_reason.h"
+#include "tests/testing/status_matchers.h"
 
 namespace tokenservice {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -99,23 +101,10 @@ class ReplyBuilder {
   absl::optional<std::string> raw_body_;
 };
 
-// Success when `status` has `code` and `reason`, and its message holds no
-// canary.
-::testing::AssertionResult IsError(const absl::Status& status,
-                                   absl::StatusCode code,
-                                   absl::string_view reason) {
-  if (status.code() != code || ErrorReason(status) != reason) {
-    return ::testing::AssertionFailure()
-           << "got " << status << " reason " << ErrorReason(status) << "; want "
-           << absl::StatusCodeToString(code) << " " << reason;
-  }
-  for (absl::string_view canary :
-       {kCanaryToken, kCanaryRefresh, kCanaryDescription}) {
-    if (absl::StrContains(status.message(), canary)) {
-      return ::testing::AssertionFailure() << "message holds a canary";
-    }
-  }
-  return ::testing::AssertionSuccess();
+// A status whose message holds none of the canaries.
+::testing::Matcher<absl::Status> HasNoCanary() {
+  return AllOf(Not(MessageHas(kCanaryToken)), Not(MessageHas(kCanaryRefresh)),
+               Not(MessageHas(kCanaryDescription)));
 }
 
 TEST(ParseTokenReply, NumberExpiresInReturnsToken) {
@@ -150,28 +139,32 @@ TEST(ParseTokenReply, MissingExpiresInUsesConfiguredDefault) {
 
 TEST(ParseTokenReply, ZeroExpiresInIsBadReply) {
   auto token = ReplyBuilder::Token().SetRaw("expires_in", "0").ParseToken();
-  EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kUnavailable,
-                      "UPSTREAM_BAD_REPLY"));
+  EXPECT_THAT(token.status(), AllOf(StatusIs(absl::StatusCode::kUnavailable,
+                                             "UPSTREAM_BAD_REPLY"),
+                                    HasNoCanary()));
 }
 
 TEST(ParseTokenReply, NegativeExpiresInIsBadReply) {
   auto token = ReplyBuilder::Token().Set("expires_in", "-60").ParseToken();
-  EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kUnavailable,
-                      "UPSTREAM_BAD_REPLY"));
+  EXPECT_THAT(token.status(), AllOf(StatusIs(absl::StatusCode::kUnavailable,
+                                             "UPSTREAM_BAD_REPLY"),
+                                    HasNoCanary()));
 }
 
 TEST(ParseTokenReply, MissingAccessTokenIsBadReply) {
   auto token = ReplyBuilder::Token().Remove("access_token").ParseToken();
-  EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kUnavailable,
-                      "UPSTREAM_BAD_REPLY"));
+  EXPECT_THAT(token.status(), AllOf(StatusIs(absl::StatusCode::kUnavailable,
+                                             "UPSTREAM_BAD_REPLY"),
+                                    HasNoCanary()));
   EXPECT_EQ(token.status().message(),
             "myPOS token reply (HTTP 200) has no access_token");
 }
 
 TEST(ParseTokenReply, EmptyAccessTokenIsBadReply) {
   auto token = ReplyBuilder::Token().Set("access_token", "").ParseToken();
-  EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kUnavailable,
-                      "UPSTREAM_BAD_REPLY"));
+  EXPECT_THAT(token.status(), AllOf(StatusIs(absl::StatusCode::kUnavailable,
+                                             "UPSTREAM_BAD_REPLY"),
+                                    HasNoCanary()));
 }
 
 TEST(ParseTokenReply, LowerCaseTokenTypeNormalised) {
@@ -200,44 +193,53 @@ TEST(ParseTokenReply, ScopeSplitOnSpaces) {
 
 TEST(ParseTokenReply, InvalidClient400IsCredentialsRejected) {
   auto token = ReplyBuilder::Error(400, "invalid_client").ParseToken();
-  EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kFailedPrecondition,
-                      "CREDENTIALS_REJECTED"));
+  EXPECT_THAT(token.status(),
+              AllOf(StatusIs(absl::StatusCode::kFailedPrecondition,
+                             "CREDENTIALS_REJECTED"),
+                    HasNoCanary()));
   EXPECT_EQ(token.status().message(),
             "myPOS rejected the client credentials (invalid_client, HTTP 400)");
 }
 
 TEST(ParseTokenReply, UnauthorizedClient400IsCredentialsRejected) {
   auto token = ReplyBuilder::Error(400, "unauthorized_client").ParseToken();
-  EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kFailedPrecondition,
-                      "CREDENTIALS_REJECTED"));
+  EXPECT_THAT(token.status(),
+              AllOf(StatusIs(absl::StatusCode::kFailedPrecondition,
+                             "CREDENTIALS_REJECTED"),
+                    HasNoCanary()));
 }
 
 TEST(ParseTokenReply, Unauthorized401WithoutBodyIsCredentialsRejected) {
   auto token = ReplyBuilder::Raw(401, "").ParseToken();
-  EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kFailedPrecondition,
-                      "CREDENTIALS_REJECTED"));
+  EXPECT_THAT(token.status(),
+              AllOf(StatusIs(absl::StatusCode::kFailedPrecondition,
+                             "CREDENTIALS_REJECTED"),
+                    HasNoCanary()));
   EXPECT_THAT(token.status().message(), HasSubstr("HTTP 401"));
 }
 
 TEST(ParseTokenReply, InvalidScopeIsInvalidArgument) {
   auto token = ReplyBuilder::Error(400, "invalid_scope").ParseToken();
-  EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kInvalidArgument,
-                      "INVALID_SCOPE"));
+  EXPECT_THAT(token.status(), AllOf(StatusIs(absl::StatusCode::kInvalidArgument,
+                                             "INVALID_SCOPE"),
+                                    HasNoCanary()));
   EXPECT_THAT(token.status().message(), HasSubstr("invalid_scope"));
 }
 
 TEST(ParseTokenReply, InvalidRequestIsBadRequest) {
   auto token = ReplyBuilder::Error(400, "invalid_request").ParseToken();
-  EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kInvalidArgument,
-                      "BAD_REQUEST"));
+  EXPECT_THAT(token.status(),
+              AllOf(StatusIs(absl::StatusCode::kInvalidArgument, "BAD_REQUEST"),
+                    HasNoCanary()));
   EXPECT_EQ(token.status().message(),
             "myPOS rejected the token request (invalid_request, HTTP 400)");
 }
 
 TEST(ParseTokenReply, InvalidGrantIsInvalidGrant) {
   auto token = ReplyBuilder::Error(400, "invalid_grant").ParseToken();
-  EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kInvalidArgument,
-                      "INVALID_GRANT"));
+  EXPECT_THAT(token.status(), AllOf(StatusIs(absl::StatusCode::kInvalidArgument,
+                                             "INVALID_GRANT"),
+                                    HasNoCanary()));
   EXPECT_EQ(token.status().message(),
             "myPOS rejected the authorization grant (invalid_grant, HTTP 400)");
 }
@@ -245,43 +247,50 @@ TEST(ParseTokenReply, InvalidGrantIsInvalidGrant) {
 TEST(ParseTokenReply, OtherOAuthErrorsAreBadRequest) {
   for (const char* error : {"unsupported_grant_type", "invalid_request"}) {
     auto token = ReplyBuilder::Error(400, error).ParseToken();
-    EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kInvalidArgument,
-                        "BAD_REQUEST"));
+    EXPECT_THAT(
+        token.status(),
+        AllOf(StatusIs(absl::StatusCode::kInvalidArgument, "BAD_REQUEST"),
+              HasNoCanary()));
     EXPECT_THAT(token.status().message(), HasSubstr(error));
   }
 }
 
 TEST(ParseTokenReply, Forbidden403HtmlIsBadRequest) {
   auto token = ReplyBuilder::Raw(403, "<html>Forbidden</html>").ParseToken();
-  EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kInvalidArgument,
-                      "BAD_REQUEST"));
+  EXPECT_THAT(token.status(),
+              AllOf(StatusIs(absl::StatusCode::kInvalidArgument, "BAD_REQUEST"),
+                    HasNoCanary()));
   EXPECT_THAT(token.status().message(), Not(HasSubstr("Forbidden")));
 }
 
 TEST(ParseTokenReply, RequestTimeout408IsUnavailable) {
   auto token = ReplyBuilder::Raw(408, "").ParseToken();
-  EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kUnavailable,
-                      "UPSTREAM_UNAVAILABLE"));
+  EXPECT_THAT(token.status(), AllOf(StatusIs(absl::StatusCode::kUnavailable,
+                                             "UPSTREAM_UNAVAILABLE"),
+                                    HasNoCanary()));
 }
 
 TEST(ParseTokenReply, ServerError500IsUnavailable) {
   auto token = ReplyBuilder::Error(500, "server_error").ParseToken();
-  EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kUnavailable,
-                      "UPSTREAM_UNAVAILABLE"));
+  EXPECT_THAT(token.status(), AllOf(StatusIs(absl::StatusCode::kUnavailable,
+                                             "UPSTREAM_UNAVAILABLE"),
+                                    HasNoCanary()));
   EXPECT_THAT(token.status().message(), HasSubstr("HTTP 500"));
 }
 
 TEST(ParseTokenReply, ServiceUnavailable503IsUnavailable) {
   auto token = ReplyBuilder::Raw(503, "").ParseToken();
-  EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kUnavailable,
-                      "UPSTREAM_UNAVAILABLE"));
+  EXPECT_THAT(token.status(), AllOf(StatusIs(absl::StatusCode::kUnavailable,
+                                             "UPSTREAM_UNAVAILABLE"),
+                                    HasNoCanary()));
   EXPECT_THAT(token.status().message(), HasSubstr("HTTP 503"));
 }
 
 TEST(ParseTokenReply, TooManyRequests429IsRateLimited) {
   auto token = ReplyBuilder::Raw(429, "slow down").ParseToken();
-  EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kUnavailable,
-                      "UPSTREAM_RATE_LIMITED"));
+  EXPECT_THAT(token.status(), AllOf(StatusIs(absl::StatusCode::kUnavailable,
+                                             "UPSTREAM_RATE_LIMITED"),
+                                    HasNoCanary()));
   EXPECT_THAT(token.status().message(), HasSubstr("HTTP 429"));
 }
 
@@ -290,42 +299,48 @@ TEST(ParseTokenReply, HtmlBadGateway502IsUnavailable) {
       ReplyBuilder::Raw(502, absl::StrCat("<html><body>Bad Gateway ",
                                           kCanaryDescription, "</body></html>"))
           .ParseToken();
-  EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kUnavailable,
-                      "UPSTREAM_UNAVAILABLE"));
+  EXPECT_THAT(token.status(), AllOf(StatusIs(absl::StatusCode::kUnavailable,
+                                             "UPSTREAM_UNAVAILABLE"),
+                                    HasNoCanary()));
   EXPECT_THAT(token.status().message(), HasSubstr("HTTP 502"));
 }
 
 TEST(ParseTokenReply, Redirect302IsBadReply) {
   auto token = ReplyBuilder::Raw(302, "").ParseToken();
-  EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kUnavailable,
-                      "UPSTREAM_BAD_REPLY"));
+  EXPECT_THAT(token.status(), AllOf(StatusIs(absl::StatusCode::kUnavailable,
+                                             "UPSTREAM_BAD_REPLY"),
+                                    HasNoCanary()));
 }
 
 TEST(ParseTokenReply, NonJson200IsBadReply) {
   auto token =
       ReplyBuilder::Raw(200, absl::StrCat("access_token=", kCanaryToken))
           .ParseToken();
-  EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kUnavailable,
-                      "UPSTREAM_BAD_REPLY"));
+  EXPECT_THAT(token.status(), AllOf(StatusIs(absl::StatusCode::kUnavailable,
+                                             "UPSTREAM_BAD_REPLY"),
+                                    HasNoCanary()));
   EXPECT_THAT(token.status().message(), HasSubstr("HTTP 200"));
 }
 
 TEST(ParseTokenReply, Html200IsBadReply) {
   auto token = ReplyBuilder::Raw(200, "<html>Maintenance</html>").ParseToken();
-  EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kUnavailable,
-                      "UPSTREAM_BAD_REPLY"));
+  EXPECT_THAT(token.status(), AllOf(StatusIs(absl::StatusCode::kUnavailable,
+                                             "UPSTREAM_BAD_REPLY"),
+                                    HasNoCanary()));
 }
 
 TEST(ParseTokenReply, Empty200IsBadReply) {
   auto token = ReplyBuilder::Raw(200, "").ParseToken();
-  EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kUnavailable,
-                      "UPSTREAM_BAD_REPLY"));
+  EXPECT_THAT(token.status(), AllOf(StatusIs(absl::StatusCode::kUnavailable,
+                                             "UPSTREAM_BAD_REPLY"),
+                                    HasNoCanary()));
 }
 
 TEST(ParseTokenReply, ErrorObjectWith200IsBadReply) {
   auto token = ReplyBuilder::Error(200, "invalid_client").ParseToken();
-  EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kUnavailable,
-                      "UPSTREAM_BAD_REPLY"));
+  EXPECT_THAT(token.status(), AllOf(StatusIs(absl::StatusCode::kUnavailable,
+                                             "UPSTREAM_BAD_REPLY"),
+                                    HasNoCanary()));
 }
 
 TEST(ParseTokenReply, HostileErrorValueNotEchoed) {
@@ -334,8 +349,10 @@ TEST(ParseTokenReply, HostileErrorValueNotEchoed) {
        {std::string("<script>x</script>"), std::string("bad\nInjected: yes"),
         std::string("invalid client"), too_long}) {
     auto token = ReplyBuilder::Error(400, error).ParseToken();
-    EXPECT_TRUE(IsError(token.status(), absl::StatusCode::kInvalidArgument,
-                        "BAD_REQUEST"));
+    EXPECT_THAT(
+        token.status(),
+        AllOf(StatusIs(absl::StatusCode::kInvalidArgument, "BAD_REQUEST"),
+              HasNoCanary()));
     EXPECT_EQ(
         token.status().message(),
         "myPOS rejected the token request (unrecognised error, HTTP 400)");
@@ -367,23 +384,26 @@ TEST(ParseRevokeReply, Ok200WithAnyBody) {
 TEST(ParseRevokeReply, UnsupportedTokenType400IsBadRequest) {
   absl::Status status =
       ReplyBuilder::Error(400, "unsupported_token_type").ParseRevoke();
-  EXPECT_TRUE(
-      IsError(status, absl::StatusCode::kInvalidArgument, "BAD_REQUEST"));
+  EXPECT_THAT(status,
+              AllOf(StatusIs(absl::StatusCode::kInvalidArgument, "BAD_REQUEST"),
+                    HasNoCanary()));
   EXPECT_EQ(status.message(),
             "myPOS rejected the revocation request (unsupported_token_type, "
             "HTTP 400)");
 }
 
 TEST(ParseRevokeReply, InvalidClient401IsCredentialsRejected) {
-  EXPECT_TRUE(IsError(ReplyBuilder::Error(401, "invalid_client").ParseRevoke(),
-                      absl::StatusCode::kFailedPrecondition,
-                      "CREDENTIALS_REJECTED"));
+  EXPECT_THAT(ReplyBuilder::Error(401, "invalid_client").ParseRevoke(),
+              AllOf(StatusIs(absl::StatusCode::kFailedPrecondition,
+                             "CREDENTIALS_REJECTED"),
+                    HasNoCanary()));
 }
 
 TEST(ParseRevokeReply, ServiceUnavailable503IsUnavailable) {
   absl::Status status = ReplyBuilder::Raw(503, "").ParseRevoke();
-  EXPECT_TRUE(
-      IsError(status, absl::StatusCode::kUnavailable, "UPSTREAM_UNAVAILABLE"));
+  EXPECT_THAT(status, AllOf(StatusIs(absl::StatusCode::kUnavailable,
+                                     "UPSTREAM_UNAVAILABLE"),
+                            HasNoCanary()));
   EXPECT_THAT(std::string(status.message()), HasSubstr("HTTP 503"));
 }
 
