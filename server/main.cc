@@ -97,6 +97,7 @@ int main(int argc, char** argv) {
   }
   tokenservice::Log(tokenservice::LogLevel::kInfo, "server_started",
                     {{"port", absl::StrCat((*server)->port())},
+                     {"admin_port", absl::StrCat((*server)->admin_port())},
                      {"token_url", config->token_url},
                      {"revoke_url", config->revoke_url},
                      {"default_profile", config->default_profile}});

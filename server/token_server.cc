@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/ops/listen_check.h"
 #include "server/ops/log.h"
 #include "server/upstream/curl_http_transport.h"
 #include "server/upstream/mypos_oauth_client.h"
@@ -19,6 +20,16 @@ namespace tokenservice {
 absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
     const ServerConfig& config, std::shared_ptr<HttpTransport> transport,
     std::shared_ptr<const Clock> clock) {
+  // Ports in use stop start-up before anything is built or logged.
+  if (absl::Status status = CheckCanListen(config.listen_address);
+      !status.ok()) {
+    return absl::UnavailableError(absl::StrCat("--listen: ", status.message()));
+  }
+  if (absl::Status status = CheckCanListen(config.admin_listen_address);
+      !status.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("--admin_listen: ", status.message()));
+  }
   std::unique_ptr<TokenServer> s(new TokenServer());
   s->clock_ = clock ? std::move(clock) : std::make_shared<SystemClock>();
   if (transport == nullptr) {
@@ -52,13 +63,6 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
       s->clock_.get(), &s->metrics_);
   s->policy_ =
       std::make_unique<CallerPolicy>(config.callers, config.caller_credentials);
-  if (s->policy_->open()) {
-    Log(LogLevel::kWarning, "caller_policy_open",
-        {{"message",
-          "no callers are configured: EVERY caller may issue, revoke and "
-          "read metadata for EVERY credential profile; list callers in "
-          "--config to restrict this"}});
-  }
   s->service_ = std::make_unique<TokenServiceImpl>(
       s->broker_.get(), s->grants_.get(), &s->metrics_, s->policy_.get());
 
@@ -68,11 +72,14 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
   builder.AddListeningPort(config.listen_address, Credentials(config),
                            &s->port_);
   builder.SetMaxReceiveMessageSize(kMaxRequestBytes);
+  // gRPC binds with SO_REUSEPORT by default, so a second server on the same
+  // port would start and silently take part of the traffic.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(s->service_.get());
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
     return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", config.listen_address));
+        absl::StrCat("--listen: cannot listen on ", config.listen_address));
   }
   s->server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
   s->serving_ = true;
@@ -87,6 +94,13 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
         [raw] { return raw->serving_.load(); });
     if (!admin.ok()) return admin.status();
     s->admin_ = *std::move(admin);
+  }
+  if (s->policy_->open()) {
+    Log(LogLevel::kWarning, "caller_policy_open",
+        {{"message",
+          "no callers are configured: EVERY caller may issue, revoke and "
+          "read metadata for EVERY credential profile; list callers in "
+          "--config to restrict this"}});
   }
   return s;
 }
@@ -129,14 +143,17 @@ void TokenServer::Shutdown(absl::Time deadline) {
   if (shut_down_) return;
   shut_down_ = true;
   serving_ = false;
-  server_->GetHealthCheckService()->SetServingStatus(false);
-  // Returns once every call has finished: by itself before `deadline`, or
-  // cancelled at `deadline` (server/rpc/rpc_call.h), so a call waiting on
-  // myPOS does not hold it up.
-  server_->Shutdown(absl::ToChronoTime(deadline));
+  // Start() may have failed before the server or the pool existed.
+  if (server_ != nullptr) {
+    server_->GetHealthCheckService()->SetServingStatus(false);
+    // Returns once every call has finished: by itself before `deadline`, or
+    // cancelled at `deadline` (server/rpc/rpc_call.h), so a call waiting on
+    // myPOS does not hold it up.
+    server_->Shutdown(absl::ToChronoTime(deadline));
+  }
   // Every caller has its answer: upstream work nobody started yet is
   // dropped rather than sent to myPOS for nobody.
-  pool_->Stop();
+  if (pool_ != nullptr) pool_->Stop();
 }
 
 }  // namespace tokenservice

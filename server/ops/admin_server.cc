@@ -26,6 +26,13 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(
   }
   std::unique_ptr<AdminServer> admin(new AdminServer());
   admin->server_ = std::make_unique<httplib::Server>();
+  // cpp-httplib's default sets SO_REUSEPORT, which lets a second process
+  // bind the same port and take part of the scrapes and probes. Only
+  // SO_REUSEADDR, so that a restart can bind while old connections linger.
+  admin->server_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   admin->server_->Get(
       "/metrics", [metrics](const httplib::Request&, httplib::Response& res) {
         res.set_content(metrics(), "text/plain; version=0.0.4; charset=utf-8");

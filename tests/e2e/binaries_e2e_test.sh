@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The three binaries as an operator runs them: fake_mypos and token_server
 # on loopback ports they pick, tokenctl against them. Checks the round trip,
-# exit codes, SIGTERM, and that bad configuration stops start-up with one
-# line naming the problem.
+# exit codes, SIGTERM, that bad configuration stops start-up with one line
+# naming the problem, and that a port already in use stops it with exit 1.
 set -euo pipefail
 
 RUNFILES="${TEST_SRCDIR}/${TEST_WORKSPACE}"
@@ -59,14 +59,41 @@ wait_for_file "${TMP}/fake.port"
 FAKE_URL="http://127.0.0.1:$(cat "${TMP}/fake.port")"
 
 printf '%s\n' "${CANARY_SECRET}" >"${TMP}/secret"
+upstream_flags=(--client_secret_file="${TMP}/secret"
+  --token_url="${FAKE_URL}/oauth/token" --revoke_url="${FAKE_URL}/oauth/revoke")
 MYPOS_CLIENT_ID=e2e "${SERVER}" --listen=127.0.0.1:0 \
-  --port_file="${TMP}/server.port" --client_secret_file="${TMP}/secret" \
-  --token_url="${FAKE_URL}/oauth/token" --revoke_url="${FAKE_URL}/oauth/revoke" \
-  2>"${TMP}/server.log" &
+  --admin_listen=127.0.0.1:0 --port_file="${TMP}/server.port" \
+  "${upstream_flags[@]}" 2>"${TMP}/server.log" &
 server_pid=$!
 pids+=(${server_pid})
 wait_for_file "${TMP}/server.port"
 export TOKENSERVICE_TARGET="127.0.0.1:$(cat "${TMP}/server.port")"
+admin_port=$(sed -n 's/.*"event":"server_started".*"admin_port":"\([0-9]*\)".*/\1/p' \
+  "${TMP}/server.log")
+[[ -n "${admin_port}" && "${admin_port}" != 0 ]] ||
+  fail "server_started names no admin_port: $(cat "${TMP}/server.log")"
+
+# --- a port already in use: exit 1, one line naming the address ---------
+# (A second server must not share the port: no SO_REUSEPORT. `timeout`
+# catches one that starts anyway.)
+check_port_taken() {
+  local name=$1 address=$2
+  shift 2
+  set +e
+  MYPOS_CLIENT_ID=e2e timeout 20 "${SERVER}" "$@" "${upstream_flags[@]}" \
+    2>"${TMP}/${name}.err" >/dev/null
+  local code=$?
+  set -e
+  [[ ${code} == 1 ]] || fail "${name}: a second server exited ${code}, want 1"
+  [[ $(wc -l <"${TMP}/${name}.err") == 1 ]] ||
+    fail "${name}: want one line: $(cat "${TMP}/${name}.err")"
+  grep -qF "${address}" "${TMP}/${name}.err" ||
+    fail "${name}: line does not name ${address}: $(cat "${TMP}/${name}.err")"
+}
+check_port_taken grpc_taken "${TOKENSERVICE_TARGET}" \
+  --listen="${TOKENSERVICE_TARGET}"
+check_port_taken admin_taken "127.0.0.1:${admin_port}" \
+  --listen=127.0.0.1:0 --admin_listen="127.0.0.1:${admin_port}"
 
 "${CTL}" health | grep -qx "status: SERVING" || fail "health"
 "${CTL}" --json issue --scopes=webhooks >"${TMP}/first.json"
@@ -97,7 +124,8 @@ set -e
 grep -q '"event":"server_stopped"' "${TMP}/server.log" || fail "no server_stopped log"
 
 # --- nothing secret in the logs -----------------------------------------
-for f in "${TMP}/server.log" "${TMP}/noenv.err" "${TMP}/badurl.err"; do
+for f in "${TMP}/server.log" "${TMP}/noenv.err" "${TMP}/badurl.err" \
+  "${TMP}/grpc_taken.err" "${TMP}/admin_taken.err"; do
   if grep -qF "${CANARY_SECRET}" "$f"; then fail "secret in $f"; fi
   if grep -qF "${token}" "$f"; then fail "token in $f"; fi
 done
