@@ -33,7 +33,9 @@ std::shared_ptr<const CachedToken> Token() {
 
 void BM_CacheLookupHit(benchmark::State& state) {
   static TokenCache* cache = [] {
-    auto* c = new TokenCache();
+    static SystemClock clock;
+    static LocalRevocationList revocations(&clock);
+    auto* c = new TokenCache(&revocations);
     c->Put(CacheKey("default", {"webhooks"}), Token());
     return c;
   }();

@@ -17,6 +17,17 @@ namespace tokenservice {
 using mypos::token::v1::ListTokensResponse;
 using mypos::token::v1::TokenInfo;
 
+namespace {
+
+absl::Status QueueFull() {
+  return WithReason(
+      absl::ResourceExhaustedError(
+          "too many token requests are waiting for myPOS; retry with backoff"),
+      kReasonUpstreamQueueFull);
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<TokenBroker>> TokenBroker::Create(
     BrokerOptions options, const CredentialStore* credentials,
     OAuthClient* upstream, Executor* executor, const Clock* clock,
@@ -42,7 +53,8 @@ TokenBroker::TokenBroker(BrokerOptions options,
       caller_profiles_(std::move(caller_profiles)),
       exchange_({options_.upstream_timeout, options_.deadline_margin}, upstream,
                 clock, metrics_),
-      cache_(/*revoked_retention=*/1000,
+      revocations_(clock),
+      cache_(&revocations_, /*revoked_retention=*/1000,
              options_.max_caller_credential_tokens) {}
 
 absl::StatusOr<const CredentialProfile*> TokenBroker::ResolveProfile(
@@ -110,10 +122,7 @@ void TokenBroker::Issue(
   }
   Waiter waiter{min_validity, later(), params.deadline};
   if (!JoinFetch(key, *profile, scopes, params.deadline, waiter)) {
-    std::move(waiter.done)(WithReason(
-        absl::ResourceExhaustedError("too many token requests are waiting for "
-                                     "myPOS; retry with backoff"),
-        kReasonUpstreamQueueFull));
+    std::move(waiter.done)(QueueFull());
   }
 }
 
@@ -175,9 +184,16 @@ void TokenBroker::RunFetch(const std::string& key,
   cache_.SetRefreshing(key, true);
   absl::StatusOr<std::shared_ptr<const CachedToken>> result =
       Fetch(profile, scopes, caller_deadline);
-  if (result.ok()) {
-    cache_.Put(key, *result, /*bounded=*/!profile.secret_hash.empty());
-  } else {
+  if (result.ok() &&
+      !cache_.Put(key, *result, /*bounded=*/!profile.secret_hash.empty())) {
+    // A token revoked here is never stored or handed out again, even when
+    // myPOS hands it back.
+    result = WithReason(
+        absl::UnavailableError(
+            "myPOS returned a token that was revoked; retry with backoff"),
+        kReasonUpstreamBadReply);
+  }
+  if (!result.ok()) {
     cache_.RecordRefreshFailure(key, result.status().message(), clock_->Now(),
                                 options_.refresh_retry_initial,
                                 options_.refresh_retry_max);
@@ -189,7 +205,7 @@ void TokenBroker::RunFetch(const std::string& key,
   // myPOS in that rare case).
   if (result.status().code() == absl::StatusCode::kDeadlineExceeded) {
     RestartForLaterDeadlines(key, profile, scopes, caller_deadline, &waiters);
-    Deliver(std::move(waiters), result);
+    Deliver(key, profile, scopes, std::move(waiters), result);
     return;
   }
   {
@@ -198,7 +214,7 @@ void TokenBroker::RunFetch(const std::string& key,
     waiters = std::move(it->second);
     flights_.erase(it);
   }
-  Deliver(std::move(waiters), result);
+  Deliver(key, profile, scopes, std::move(waiters), result);
 }
 
 void TokenBroker::RestartForLaterDeadlines(
@@ -266,15 +282,18 @@ absl::StatusOr<std::shared_ptr<const CachedToken>> TokenBroker::Fetch(
 }
 
 void TokenBroker::Deliver(
-    std::vector<Waiter> waiters,
+    const std::string& key, const CredentialProfile& profile,
+    const std::vector<std::string>& scopes, std::vector<Waiter> waiters,
     const absl::StatusOr<std::shared_ptr<const CachedToken>>& result) {
-  const absl::Time now = clock_->Now();
   metrics_->AddWaiters(-static_cast<int64_t>(waiters.size()));
   for (Waiter& waiter : waiters) {
     if (!result.ok()) {
       std::move(waiter.done)(result.status());
       continue;
     }
+    // Asked again for each waiter: a waiter served before may have revoked
+    // the token or reported it rejected.
+    const absl::Time now = clock_->Now();
     const absl::Duration needed =
         waiter.min_validity.value_or((*result)->default_min_validity);
     if ((*result)->expire_time - now < needed) {
@@ -285,9 +304,28 @@ void TokenBroker::Deliver(
                          ", less than the requested min_validity of ",
                          absl::FormatDuration(needed))),
                      kReasonMinValidityUnsatisfiable));
-    } else {
-      std::move(waiter.done)(IssuedToken{*result, /*cached=*/false});
+      continue;
     }
+    CacheLookup handed =
+        cache_.Lookup(key, now, waiter.min_validity, /*count_hit=*/false);
+    if (handed.token != nullptr) {
+      std::move(waiter.done)(
+          IssuedToken{std::move(handed.token), /*cached=*/false});
+      continue;
+    }
+    if (!waiter.rejoined) {
+      waiter.rejoined = true;
+      if (!JoinFetch(key, profile, scopes, waiter.deadline, waiter)) {
+        std::move(waiter.done)(QueueFull());
+      }
+      continue;
+    }
+    std::move(waiter.done)(WithReason(
+        absl::UnavailableError(
+            "the token fetched for this call, and its replacement, were "
+            "revoked or reported rejected before they could be handed out; "
+            "retry"),
+        kReasonTokenRevoked));
   }
 }
 
@@ -303,17 +341,18 @@ void TokenBroker::Revoke(RevokeParams params, RevokeCallback done) {
   const bool by_fingerprint = !params.fingerprint.empty();
   const std::string fingerprint =
       by_fingerprint ? params.fingerprint : Fingerprint(params.token);
-  // Out of the cache before myPOS is asked, so it is never handed out
-  // again whatever myPOS answers; but only from the requester's own
-  // entries (same profile, and for caller-supplied credentials the same
-  // secret): anyone else must first prove to myPOS that the token is theirs
+  // Revoked here before myPOS is asked, so it is never handed out again
+  // whatever myPOS answers, when one of the requester's own entries (same
+  // profile, and for caller-supplied credentials the same secret) holds it:
+  // then every copy of it under the same client id goes too (TokenCache::
+  // Revoke). Anyone else must first prove to myPOS that the token is theirs
   // to revoke (see RevokeUpstream).
   const std::string owner = CallerProfiles::CacheOwner(*profile);
   std::shared_ptr<const CachedToken> evicted =
-      cache_.Evict(fingerprint, clock_->Now(),
-                   [&owner](absl::string_view key, const CachedToken&) {
-                     return KeyBelongsTo(key, owner);
-                   });
+      cache_.Revoke(fingerprint, clock_->Now(),
+                    [&owner](absl::string_view key, const CachedToken&) {
+                      return KeyBelongsTo(key, owner);
+                    });
   if (evicted != nullptr) {
     RevokeUpstream(*profile, evicted->access_token,
                    RevokeResult{fingerprint, /*was_cached=*/true},
@@ -358,8 +397,8 @@ void TokenBroker::RevokeUpstream(CredentialProfile profile, std::string token,
           return;
         }
         // myPOS took the revocation from this client id, so a copy cached
-        // under another profile of the same client id is dead too.
-        if (cache_.Evict(
+        // under any profile of that client id is dead too.
+        if (cache_.Revoke(
                 result.fingerprint, clock_->Now(),
                 [&client_id](absl::string_view, const CachedToken& cached) {
                   return cached.client_id == *client_id;

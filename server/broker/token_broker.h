@@ -39,6 +39,7 @@
 #include "proto/token_service.pb.h"
 #include "server/broker/caller_profiles.h"
 #include "server/broker/credential_store.h"
+#include "server/broker/revocation_list.h"
 #include "server/broker/token_cache.h"
 #include "server/broker/upstream_exchange.h"
 #include "server/ops/executor.h"
@@ -169,6 +170,9 @@ class TokenBroker {
     std::optional<absl::Duration> min_validity;  // unset: token's default
     IssueCallback done;
     absl::Time deadline = absl::InfiniteFuture();  // the caller's
+    // Whether the caller already waited for a second fetch because the
+    // first one's token was revoked or rejected before it reached it.
+    bool rejoined = false;
   };
 
   // After a fetch ran out of its starter's deadline (`fetch_deadline`):
@@ -212,8 +216,12 @@ class TokenBroker {
   absl::StatusOr<std::shared_ptr<const CachedToken>> Fetch(
       const CredentialProfile& profile, const std::vector<std::string>& scopes,
       absl::Time caller_deadline);
+  // Hands each waiter of `key`'s fetch the token through the cache's gate
+  // (TokenCache::Lookup); a waiter whose token was revoked or rejected
+  // meanwhile waits for a fresh one, once.
   void Deliver(
-      std::vector<Waiter> waiters,
+      const std::string& key, const CredentialProfile& profile,
+      const std::vector<std::string>& scopes, std::vector<Waiter> waiters,
       const absl::StatusOr<std::shared_ptr<const CachedToken>>& result);
 
   const BrokerOptions options_;
@@ -224,6 +232,7 @@ class TokenBroker {
   Metrics* const metrics_;
   const CallerProfiles caller_profiles_;
   const UpstreamExchange exchange_;
+  LocalRevocationList revocations_;
   TokenCache cache_;
 
   mutable Mutex mu_;

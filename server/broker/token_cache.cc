@@ -31,12 +31,15 @@ bool KeyBelongsTo(absl::string_view key, absl::string_view credential) {
          key.substr(0, credential.size()) == credential;
 }
 
-TokenCache::TokenCache(size_t revoked_retention, size_t max_bounded)
-    : revoked_retention_(revoked_retention), max_bounded_(max_bounded) {}
+TokenCache::TokenCache(RevocationList* revocations, size_t revoked_retention,
+                       size_t max_bounded)
+    : revocations_(revocations),
+      revoked_retention_(revoked_retention),
+      max_bounded_(max_bounded) {}
 
-CacheLookup TokenCache::Lookup(
-    const std::string& key, absl::Time now,
-    std::optional<absl::Duration> min_validity) const {
+CacheLookup TokenCache::Lookup(const std::string& key, absl::Time now,
+                               std::optional<absl::Duration> min_validity,
+                               bool count_hit) const {
   ReaderMutexLock lock(&mu_);
   auto it = entries_.find(key);
   if (it == entries_.end() || it->second.rejected) return {};
@@ -46,7 +49,7 @@ CacheLookup TokenCache::Lookup(
       left < min_validity.value_or(entry.token->default_min_validity)) {
     return {};
   }
-  entry.hits.fetch_add(1, std::memory_order_relaxed);
+  if (count_hit) entry.hits.fetch_add(1, std::memory_order_relaxed);
   if (entry.bounded) {
     entry.last_used.store(absl::ToUnixNanos(now), std::memory_order_relaxed);
   }
@@ -55,21 +58,33 @@ CacheLookup TokenCache::Lookup(
   return {entry.token, due};
 }
 
-void TokenCache::Put(const std::string& key,
+bool TokenCache::Put(const std::string& key,
                      std::shared_ptr<const CachedToken> token, bool bounded) {
   MutexLock lock(&mu_);
+  if (revocations_->Contains(token->fingerprint, token->issue_time)) {
+    return false;
+  }
   auto [it, inserted] = entries_.try_emplace(key);
   Entry& entry = it->second;
   if (!inserted) {
-    by_fingerprint_.erase(entry.token->fingerprint);
+    auto& keys = by_fingerprint_[entry.token->fingerprint];
+    keys.erase(std::remove(keys.begin(), keys.end(), key), keys.end());
+    if (keys.empty()) by_fingerprint_.erase(entry.token->fingerprint);
     ++entry.refreshes;
-  } else if (bounded) {
-    entry.bounded = true;
-    ++bounded_;
+  } else {
+    if (bounded) {
+      entry.bounded = true;
+      ++bounded_;
+    }
+    auto retired = retired_refreshes_.find(key);
+    if (retired != retired_refreshes_.end()) {
+      entry.refreshes = retired->second + 1;
+      retired_refreshes_.erase(retired);
+    }
   }
   entry.last_used.store(absl::ToUnixNanos(token->issue_time),
                         std::memory_order_relaxed);
-  by_fingerprint_[token->fingerprint] = key;
+  by_fingerprint_[token->fingerprint].push_back(key);
   entry.token = std::move(token);
   entry.hits.store(0, std::memory_order_relaxed);
   entry.rejected = false;
@@ -78,6 +93,28 @@ void TokenCache::Put(const std::string& key,
   entry.last_error.clear();
   entry.retry_time = absl::InfinitePast();
   if (bounded_ > max_bounded_) EvictLeastRecentlyUsedLocked();
+  return true;
+}
+
+void TokenCache::EraseLocked(
+    absl::node_hash_map<std::string, Entry>::iterator it) {
+  const std::string& key = it->first;
+  const std::string& fingerprint = it->second.token->fingerprint;
+  auto fp = by_fingerprint_.find(fingerprint);
+  auto& keys = fp->second;
+  keys.erase(std::remove(keys.begin(), keys.end(), key), keys.end());
+  if (keys.empty()) by_fingerprint_.erase(fp);
+  if (it->second.bounded) --bounded_;
+  if (retired_refreshes_.emplace(key, it->second.refreshes).second) {
+    retired_order_.push_back(key);
+  } else {
+    retired_refreshes_[key] = it->second.refreshes;
+  }
+  while (retired_order_.size() > revoked_retention_) {
+    retired_refreshes_.erase(retired_order_.front());
+    retired_order_.pop_front();
+  }
+  entries_.erase(it);
 }
 
 void TokenCache::EvictLeastRecentlyUsedLocked() {
@@ -92,10 +129,7 @@ void TokenCache::EvictLeastRecentlyUsedLocked() {
       oldest = it;
     }
   }
-  if (oldest == entries_.end()) return;
-  by_fingerprint_.erase(oldest->second.token->fingerprint);
-  entries_.erase(oldest);
-  --bounded_;
+  if (oldest != entries_.end()) EraseLocked(oldest);
 }
 
 size_t TokenCache::size() const {
@@ -142,30 +176,52 @@ void TokenCache::SetRefreshing(const std::string& key, bool refreshing) {
   if (it != entries_.end()) it->second.refreshing = refreshing;
 }
 
+const TokenCache::Entry* TokenCache::FindLocked(
+    absl::string_view fingerprint) const {
+  auto fp = by_fingerprint_.find(fingerprint);
+  if (fp == by_fingerprint_.end()) return nullptr;
+  return &entries_.at(fp->second.front());
+}
+
 std::shared_ptr<const CachedToken> TokenCache::FindByFingerprint(
     absl::string_view fingerprint) const {
   ReaderMutexLock lock(&mu_);
-  auto fp = by_fingerprint_.find(fingerprint);
-  if (fp == by_fingerprint_.end()) return nullptr;
-  return entries_.at(fp->second).token;
+  const Entry* entry = FindLocked(fingerprint);
+  return entry == nullptr ? nullptr : entry->token;
 }
 
-std::shared_ptr<const CachedToken> TokenCache::Evict(
-    absl::string_view fingerprint, absl::Time now, EvictPredicate may_evict) {
+std::shared_ptr<const CachedToken> TokenCache::Revoke(
+    absl::string_view fingerprint, absl::Time now, RevokePredicate may_revoke) {
   MutexLock lock(&mu_);
   auto fp = by_fingerprint_.find(fingerprint);
   if (fp == by_fingerprint_.end()) return nullptr;
-  auto it = entries_.find(fp->second);
-  if (!may_evict(it->first, *it->second.token)) return nullptr;
-  Revoked revoked{ToInfo(it->second, now), it->second.token->access_token};
-  revoked.info.set_state(mypos::token::v1::TOKEN_STATE_REVOKED);
-  *revoked.info.mutable_revoke_time() = ToProtoTimestamp(now);
-  std::shared_ptr<const CachedToken> token = std::move(it->second.token);
-  if (it->second.bounded) --bounded_;
-  by_fingerprint_.erase(fp);
-  entries_.erase(it);
-  revoked_.push_back(std::move(revoked));
-  while (revoked_.size() > revoked_retention_) revoked_.pop_front();
+  std::shared_ptr<const CachedToken> token;
+  for (const std::string& key : fp->second) {
+    const Entry& entry = entries_.at(key);
+    if (may_revoke(key, *entry.token)) {
+      token = entry.token;
+      break;
+    }
+  }
+  if (token == nullptr) return nullptr;
+  // Every copy of this token of the same client: the keys are copied first,
+  // since erasing them edits the index.
+  const absl::InlinedVector<std::string, 1> keys = fp->second;
+  bool first = true;
+  for (const std::string& key : keys) {
+    auto it = entries_.find(key);
+    if (it->second.token->client_id != token->client_id) continue;
+    if (first) {
+      Revoked revoked{ToInfo(it->second, now), token->access_token};
+      revoked.info.set_state(mypos::token::v1::TOKEN_STATE_REVOKED);
+      *revoked.info.mutable_revoke_time() = ToProtoTimestamp(now);
+      revoked_.push_back(std::move(revoked));
+      while (revoked_.size() > revoked_retention_) revoked_.pop_front();
+      first = false;
+    }
+    EraseLocked(it);
+  }
+  revocations_->Add(token->fingerprint, token->expire_time);
   return token;
 }
 
@@ -192,8 +248,7 @@ void TokenCache::ConfirmRevoked(absl::string_view fingerprint) {
 std::optional<TokenInfo> TokenCache::Info(absl::string_view fingerprint,
                                           absl::Time now) const {
   ReaderMutexLock lock(&mu_);
-  auto fp = by_fingerprint_.find(fingerprint);
-  if (fp != by_fingerprint_.end()) return ToInfo(entries_.at(fp->second), now);
+  if (const Entry* entry = FindLocked(fingerprint)) return ToInfo(*entry, now);
   for (auto it = revoked_.rbegin(); it != revoked_.rend(); ++it) {
     if (it->info.fingerprint() == fingerprint) return it->info;
   }
@@ -226,10 +281,11 @@ mypos::token::v1::TokenState TokenCache::State(const Entry& entry,
                                                absl::Time now) {
   if (now >= entry.token->expire_time)
     return mypos::token::v1::TOKEN_STATE_EXPIRED;
-  if (entry.refreshing || entry.rejected) {
-    return mypos::token::v1::TOKEN_STATE_REFRESHING;
-  }
+  if (entry.refreshing) return mypos::token::v1::TOKEN_STATE_REFRESHING;
+  // A failed refresh shows as FAILED, also after a rejection: the caller who
+  // reported the token learns that its replacement could not be had.
   if (entry.failures > 0) return mypos::token::v1::TOKEN_STATE_FAILED;
+  if (entry.rejected) return mypos::token::v1::TOKEN_STATE_REFRESHING;
   return mypos::token::v1::TOKEN_STATE_FRESH;
 }
 

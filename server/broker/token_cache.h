@@ -1,10 +1,22 @@
 // TokenCache: the tokens TokenService holds, with their metadata.
 //
 // Keyed by (profile, normalized scope set). A cache hit takes a reader lock
-// and copies one shared pointer; tokens are immutable once stored. Revoked
-// tokens leave the cache at once but their metadata (never the value) stays
-// visible for a bounded number of entries. The cache never calls out while
-// holding its lock, so no network I/O ever happens under it.
+// and copies one shared pointer; tokens are immutable once stored.
+//
+// Lookup is the one gate through which every token reaches a caller (a
+// hit, a fetch's result handed to its waiters, a re-check before joining a
+// fetch): under the cache's lock it hands out a token only if it is not
+// revoked, not reported rejected, and has the validity the caller needs.
+// No entry ever holds a revoked token: Put refuses a fingerprint that the
+// RevocationList holds, and Revoke drops every entry holding the token and
+// lists it, both under the same lock. The same token may sit under several
+// keys (a provider may hand the same still-valid token to two profiles of
+// one client); the fingerprint index knows all of them.
+//
+// Revoked tokens' metadata (never the value) stays visible for a bounded
+// number of entries. The cache never calls out while holding its lock
+// (the RevocationList never calls back), so no network I/O ever happens
+// under it.
 
 #ifndef SERVER_BROKER_TOKEN_CACHE_H_
 #define SERVER_BROKER_TOKEN_CACHE_H_
@@ -19,12 +31,14 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "base/mutex.h"
 #include "proto/token_service.pb.h"
+#include "server/broker/revocation_list.h"
 
 namespace tokenservice {
 
@@ -79,26 +93,28 @@ std::string CacheKey(absl::string_view credential,
 // True when `key` (from CacheKey) belongs to `credential`.
 bool KeyBelongsTo(absl::string_view key, absl::string_view credential);
 
-// Thread-safe.
+// Thread-safe. Borrows `revocations`, which must outlive it.
 class TokenCache {
  public:
-  // Keeps the metadata of at most `revoked_retention` revoked tokens, and at
+  // Keeps the metadata of at most `revoked_retention` revoked tokens (and
+  // the refresh counts of as many keys whose token left the cache), and at
   // most `max_bounded` tokens stored with Put(..., bounded=true).
-  explicit TokenCache(size_t revoked_retention = 1000,
+  explicit TokenCache(RevocationList* revocations,
+                      size_t revoked_retention = 1000,
                       size_t max_bounded = 10000);
 
-  // The token under `key` if it has more than zero and at least
+  // The gate. The token under `key` if it has more than zero and at least
   // `min_validity` left at `now` (the token's default_min_validity when
-  // unset) and was not rejected; counts a hit.
+  // unset) and was not rejected; a hit when `count_hit`.
   CacheLookup Lookup(const std::string& key, absl::Time now,
-                     std::optional<absl::Duration> min_validity) const
-      ABSL_LOCKS_EXCLUDED(mu_);
+                     std::optional<absl::Duration> min_validity,
+                     bool count_hit = true) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Stores `token` under `key`, replacing (and forgetting) any older token;
   // a replacement counts as a refresh of the key. A `bounded` entry counts
   // against max_bounded: past it, the least recently used bounded entry is
-  // forgotten.
-  void Put(const std::string& key, std::shared_ptr<const CachedToken> token,
+  // forgotten. Returns false, storing nothing, when the token is revoked.
+  bool Put(const std::string& key, std::shared_ptr<const CachedToken> token,
            bool bounded = false) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Number of keys held, and of bounded ones.
@@ -115,8 +131,8 @@ class TokenCache {
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // If the token under `key` has `fingerprint`, marks it rejected so that
-  // Lookup no longer returns it, and returns true (also when it already
-  // was). False when `key` holds another token or none.
+  // Lookup no longer returns it from `key`, and returns true (also when it
+  // already was). False when `key` holds another token or none.
   bool Reject(const std::string& key, absl::string_view fingerprint)
       ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -128,20 +144,23 @@ class TokenCache {
   std::shared_ptr<const CachedToken> FindByFingerprint(
       absl::string_view fingerprint) const ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Removes the token with `fingerprint`, if `may_evict(key, token)` says
-  // so (checked under the same lock), and records it as revoked at `now`.
-  // Returns the removed token, or nullptr when none was removed.
-  using EvictPredicate =
+  // Revokes the token with `fingerprint` here, if `may_revoke(key, token)`
+  // holds for an entry that holds it (checked under the same lock): drops
+  // every entry holding it with that entry's client id (the same myPOS
+  // client, so the same token), lists it in the RevocationList until it
+  // expires, and keeps its metadata as revoked at `now`. Returns the token,
+  // or nullptr when no entry was revoked.
+  using RevokePredicate =
       absl::FunctionRef<bool(absl::string_view key, const CachedToken& token)>;
-  std::shared_ptr<const CachedToken> Evict(absl::string_view fingerprint,
-                                           absl::Time now,
-                                           EvictPredicate may_evict)
+  std::shared_ptr<const CachedToken> Revoke(absl::string_view fingerprint,
+                                            absl::Time now,
+                                            RevokePredicate may_revoke)
       ABSL_LOCKS_EXCLUDED(mu_);
-  std::shared_ptr<const CachedToken> Evict(absl::string_view fingerprint,
-                                           absl::Time now)
+  std::shared_ptr<const CachedToken> Revoke(absl::string_view fingerprint,
+                                            absl::Time now)
       ABSL_LOCKS_EXCLUDED(mu_) {
-    return Evict(fingerprint, now,
-                 [](absl::string_view, const CachedToken&) { return true; });
+    return Revoke(fingerprint, now,
+                  [](absl::string_view, const CachedToken&) { return true; });
   }
 
   // The revoked token with `fingerprint`, if still remembered.
@@ -187,16 +206,28 @@ class TokenCache {
 
   // Forgets the bounded entry used least recently.
   void EvictLeastRecentlyUsedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes `it` and its fingerprint index entry, keeping its refresh count.
+  void EraseLocked(absl::node_hash_map<std::string, Entry>::iterator it)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // An entry that holds `fingerprint` (the first indexed), or nullptr.
+  const Entry* FindLocked(absl::string_view fingerprint) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
+  RevocationList* const revocations_;
   const size_t revoked_retention_;
   const size_t max_bounded_;
   mutable Mutex mu_;
   absl::node_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
-  // Fingerprint -> key in entries_.
-  absl::flat_hash_map<std::string, std::string> by_fingerprint_
-      ABSL_GUARDED_BY(mu_);
+  // Fingerprint -> every key in entries_ that holds it.
+  absl::flat_hash_map<std::string, absl::InlinedVector<std::string, 1>>
+      by_fingerprint_ ABSL_GUARDED_BY(mu_);
   // Oldest first.
   std::deque<Revoked> revoked_ ABSL_GUARDED_BY(mu_);
+  // Refresh counts of keys whose token left the cache, oldest first, so
+  // that a key's next token carries on counting; at most revoked_retention_.
+  absl::flat_hash_map<std::string, int64_t> retired_refreshes_
+      ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> retired_order_ ABSL_GUARDED_BY(mu_);
   size_t bounded_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

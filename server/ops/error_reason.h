@@ -56,6 +56,9 @@ inline constexpr char kReasonMinValidityUnsatisfiable[] =
     "MIN_VALIDITY_UNSATISFIABLE";
 // Too many requests are already waiting for myPOS.
 inline constexpr char kReasonUpstreamQueueFull[] = "UPSTREAM_QUEUE_FULL";
+// The token fetched for the caller was revoked or reported rejected before
+// it reached the caller, and so was its replacement.
+inline constexpr char kReasonTokenRevoked[] = "TOKEN_REVOKED";
 
 // Returns `status` with its reason set to `reason`, replacing any earlier
 // one. An OK status is returned unchanged (it cannot carry payloads).

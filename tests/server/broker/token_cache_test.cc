@@ -18,9 +18,11 @@ using ::mypos::token::v1::TOKEN_STATE_REVOKED;
 
 std::shared_ptr<const CachedToken> MakeToken(
     const std::string& value, absl::Time issued,
-    const std::string& profile = "default") {
+    const std::string& profile = "default",
+    const std::string& client_id = "client-1") {
   auto token = std::make_shared<CachedToken>();
   token->credential = profile;
+  token->client_id = client_id;
   token->access_token = value;
   token->fingerprint = Fingerprint(value);
   token->issue_time = issued;
@@ -33,7 +35,8 @@ std::shared_ptr<const CachedToken> MakeToken(
 class TokenCacheTest : public ::testing::Test {
  protected:
   FakeClock clock_;
-  TokenCache cache_{/*revoked_retention=*/2};
+  LocalRevocationList revocations_{&clock_};
+  TokenCache cache_{&revocations_, /*revoked_retention=*/2};
   const std::string key_ = CacheKey("default", {"a", "b"});
 };
 
@@ -95,23 +98,23 @@ TEST_F(TokenCacheTest, RejectOnlyMatchingFingerprintHidesToken) {
             TOKEN_STATE_REFRESHING);
 }
 
-TEST_F(TokenCacheTest, EvictOnlyWhatThePredicateAllows) {
+TEST_F(TokenCacheTest, RevokeOnlyWhatThePredicateAllows) {
   const std::string key = CacheKey("default", {"a"});
   cache_.Put(key, MakeToken("t1", clock_.Now()));
   std::string seen_key;
-  EXPECT_EQ(cache_.Evict(Fingerprint("t1"), clock_.Now(),
-                         [&seen_key](absl::string_view k, const CachedToken&) {
-                           seen_key = std::string(k);
-                           return false;
-                         }),
+  EXPECT_EQ(cache_.Revoke(Fingerprint("t1"), clock_.Now(),
+                          [&seen_key](absl::string_view k, const CachedToken&) {
+                            seen_key = std::string(k);
+                            return false;
+                          }),
             nullptr);
   EXPECT_EQ(seen_key, key);
   EXPECT_NE(cache_.Lookup(key, clock_.Now(), absl::ZeroDuration()).token,
             nullptr);
-  EXPECT_NE(cache_.Evict(Fingerprint("t1"), clock_.Now(),
-                         [](absl::string_view k, const CachedToken&) {
-                           return KeyBelongsTo(k, "default");
-                         }),
+  EXPECT_NE(cache_.Revoke(Fingerprint("t1"), clock_.Now(),
+                          [](absl::string_view k, const CachedToken&) {
+                            return KeyBelongsTo(k, "default");
+                          }),
             nullptr);
   EXPECT_EQ(cache_.Lookup(key, clock_.Now(), absl::ZeroDuration()).token,
             nullptr);
@@ -127,15 +130,15 @@ TEST(KeyBelongsToTest, MatchesTheWholeCredentialOnly) {
   EXPECT_FALSE(KeyBelongsTo("p", "p"));
 }
 
-TEST_F(TokenCacheTest, EvictRemovesTokenAndKeepsBoundedMetadata) {
+TEST_F(TokenCacheTest, RevokeRemovesTokenAndKeepsBoundedMetadata) {
   for (const char* t : {"t1", "t2", "t3"}) {
     const std::string key = CacheKey("default", {t});
     cache_.Put(key, MakeToken(t, clock_.Now()));
-    EXPECT_EQ(cache_.Evict(Fingerprint(t), clock_.Now())->access_token, t);
+    EXPECT_EQ(cache_.Revoke(Fingerprint(t), clock_.Now())->access_token, t);
     EXPECT_EQ(cache_.Lookup(key, clock_.Now(), absl::ZeroDuration()).token,
               nullptr);
   }
-  EXPECT_EQ(cache_.Evict(Fingerprint("t3"), clock_.Now()), nullptr);
+  EXPECT_EQ(cache_.Revoke(Fingerprint("t3"), clock_.Now()), nullptr);
   // Retention 2: t1's metadata is gone, t2 and t3 remain as revoked.
   EXPECT_FALSE(cache_.Info(Fingerprint("t1"), clock_.Now()).has_value());
   auto info = cache_.Info(Fingerprint("t3"), clock_.Now());
@@ -209,7 +212,7 @@ TEST_F(TokenCacheTest, RefreshFailureKeepsTokenAndBacksOffExponentially) {
 
 TEST_F(TokenCacheTest, RevokedTokenIsPendingUntilConfirmed) {
   cache_.Put(key_, MakeToken("t1", clock_.Now()));
-  cache_.Evict(Fingerprint("t1"), clock_.Now());
+  cache_.Revoke(Fingerprint("t1"), clock_.Now());
   auto revoked = cache_.FindRevoked(Fingerprint("t1"));
   ASSERT_TRUE(revoked.has_value());
   EXPECT_EQ(revoked->credential, "default");
@@ -217,6 +220,78 @@ TEST_F(TokenCacheTest, RevokedTokenIsPendingUntilConfirmed) {
   cache_.ConfirmRevoked(Fingerprint("t1"));
   EXPECT_EQ(cache_.FindRevoked(Fingerprint("t1"))->pending_access_token, "");
   EXPECT_FALSE(cache_.FindRevoked(Fingerprint("t2")).has_value());
+}
+
+TEST_F(TokenCacheTest, RevokedTokenIsNeverStoredAgainWhileValid) {
+  cache_.Put(key_, MakeToken("t1", clock_.Now()));
+  ASSERT_NE(cache_.Revoke(Fingerprint("t1"), clock_.Now()), nullptr);
+  // A refresh that gets the same token back from the provider.
+  EXPECT_FALSE(cache_.Put(key_, MakeToken("t1", clock_.Now())));
+  EXPECT_EQ(cache_.Lookup(key_, clock_.Now(), std::nullopt).token, nullptr);
+  EXPECT_EQ(cache_.Info(Fingerprint("t1"), clock_.Now())->state(),
+            TOKEN_STATE_REVOKED);
+  EXPECT_TRUE(cache_.Put(key_, MakeToken("t2", clock_.Now())));
+}
+
+TEST_F(TokenCacheTest, RevokeDropsEveryKeyHoldingTheSameClientsToken) {
+  // Some providers hand a still-valid token out again: two profiles of one
+  // client id may hold the same token.
+  const std::string twin = CacheKey("twin", {"a", "b"});
+  const std::string other = CacheKey("other", {"a", "b"});
+  cache_.Put(key_, MakeToken("t1", clock_.Now(), "default"));
+  cache_.Put(twin, MakeToken("t1", clock_.Now(), "twin"));
+  cache_.Put(other, MakeToken("t1", clock_.Now(), "other", "client-2"));
+  ASSERT_NE(cache_.Revoke(Fingerprint("t1"), clock_.Now(),
+                          [](absl::string_view key, const CachedToken&) {
+                            return KeyBelongsTo(key, "default");
+                          }),
+            nullptr);
+  EXPECT_EQ(cache_.Lookup(key_, clock_.Now(), std::nullopt).token, nullptr);
+  EXPECT_EQ(cache_.Lookup(twin, clock_.Now(), std::nullopt).token, nullptr);
+  // Another client's copy is another client's business.
+  EXPECT_NE(cache_.Lookup(other, clock_.Now(), std::nullopt).token, nullptr);
+}
+
+TEST_F(TokenCacheTest, ReplacingOneKeysTokenKeepsTheOtherKeysIndexed) {
+  const std::string twin = CacheKey("twin", {"a", "b"});
+  cache_.Put(key_, MakeToken("t1", clock_.Now(), "default"));
+  cache_.Put(twin, MakeToken("t1", clock_.Now(), "twin"));
+  cache_.Put(key_, MakeToken("t2", clock_.Now(), "default"));
+  ASSERT_NE(cache_.Revoke(Fingerprint("t1"), clock_.Now()), nullptr);
+  EXPECT_EQ(cache_.Lookup(twin, clock_.Now(), std::nullopt).token, nullptr);
+  EXPECT_EQ(cache_.Lookup(key_, clock_.Now(), std::nullopt).token->access_token,
+            "t2");
+}
+
+TEST_F(TokenCacheTest, RefreshCountCarriesOnAfterARevoke) {
+  cache_.Put(key_, MakeToken("t1", clock_.Now()));
+  cache_.Put(key_, MakeToken("t2", clock_.Now()));
+  cache_.Revoke(Fingerprint("t2"), clock_.Now());
+  cache_.Put(key_, MakeToken("t3", clock_.Now()));
+  EXPECT_EQ(cache_.Info(Fingerprint("t3"), clock_.Now())->refresh_count(), 2);
+}
+
+TEST_F(TokenCacheTest, FailedRefreshAfterARejectionShowsFailed) {
+  cache_.Put(key_, MakeToken("t1", clock_.Now()));
+  ASSERT_TRUE(cache_.Reject(key_, Fingerprint("t1")));
+  cache_.SetRefreshing(key_, true);
+  EXPECT_EQ(cache_.Info(Fingerprint("t1"), clock_.Now())->state(),
+            TOKEN_STATE_REFRESHING);
+  cache_.RecordRefreshFailure(key_, "myPOS down", clock_.Now(),
+                              absl::Seconds(1), absl::Seconds(60));
+  auto info = cache_.Info(Fingerprint("t1"), clock_.Now());
+  EXPECT_EQ(info->state(), TOKEN_STATE_FAILED);
+  EXPECT_EQ(info->last_error(), "myPOS down");
+}
+
+TEST_F(TokenCacheTest, LookupThatIsNoHitCountsNone) {
+  cache_.Put(key_, MakeToken("t1", clock_.Now()));
+  ASSERT_NE(cache_
+                .Lookup(key_, clock_.Now(), std::nullopt,
+                        /*count_hit=*/false)
+                .token,
+            nullptr);
+  EXPECT_EQ(cache_.Info(Fingerprint("t1"), clock_.Now())->hit_count(), 0);
 }
 
 }  // namespace
