@@ -6,9 +6,12 @@
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
 
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/mutex.h"
+#include "server/ops/error_reason.h"
 #include "server/ops/listen_check.h"
 #include "server/ops/log.h"
 #include "server/upstream/curl_http_transport.h"
@@ -64,7 +67,8 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
   s->policy_ =
       std::make_unique<CallerPolicy>(config.callers, config.caller_credentials);
   s->service_ = std::make_unique<TokenServiceImpl>(
-      s->broker_.get(), s->grants_.get(), &s->metrics_, s->policy_.get());
+      s->broker_.get(), s->grants_.get(), &s->pending_, &s->metrics_,
+      s->policy_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -146,10 +150,29 @@ void TokenServer::Shutdown(absl::Time deadline) {
   // Start() may have failed before the server or the pool existed.
   if (server_ != nullptr) {
     server_->GetHealthCheckService()->SetServingStatus(false);
-    // Returns once every call has finished: by itself before `deadline`, or
-    // cancelled at `deadline` (server/rpc/rpc_call.h), so a call waiting on
-    // myPOS does not hold it up.
-    server_->Shutdown(absl::ToChronoTime(deadline));
+    // At `deadline` the calls still waiting (on myPOS, say) are answered
+    // UNAVAILABLE with reason SERVER_SHUTTING_DOWN, so their callers know
+    // to retry elsewhere; gRPC's own cancellation, kAnswerMargin later,
+    // only catches what could not be answered.
+    Mutex mu;
+    bool drained = false;
+    std::thread answer([this, deadline, &mu, &drained] {
+      MutexLock lock(&mu);
+      if (!mu.AwaitWithDeadline(absl::Condition(&drained), deadline)) {
+        pending_.FinishAll(WithReason(
+            absl::UnavailableError(
+                "the server is shutting down and the call did not complete "
+                "within --shutdown_grace; retry: another replica answers"),
+            kReasonServerShuttingDown));
+      }
+    });
+    // Returns once every call has finished.
+    server_->Shutdown(absl::ToChronoTime(deadline + kAnswerMargin));
+    {
+      MutexLock lock(&mu);
+      drained = true;
+    }
+    answer.join();
   }
   // Every caller has its answer: upstream work nobody started yet is
   // dropped rather than sent to myPOS for nobody.

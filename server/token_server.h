@@ -29,6 +29,10 @@ namespace tokenservice {
 // The name under which grpc.health.v1 reports TokenService.
 inline constexpr char kServiceName[] = "mypos.token.v1.TokenService";
 
+// How long after --shutdown_grace the calls answered at its end have to
+// reach their callers before gRPC cancels what is left.
+inline constexpr absl::Duration kAnswerMargin = absl::Seconds(1);
+
 // Largest request accepted: requests are a few KiB at most.
 inline constexpr int kMaxRequestBytes = 64 * 1024;
 
@@ -51,8 +55,9 @@ class TokenServer {
   int admin_port() const;
 
   // Reports NOT_SERVING on health checks, refuses new calls, and waits until
-  // `deadline` for calls in flight, cancelling those still running then;
-  // upstream requests not started by then are dropped.
+  // `deadline` for calls in flight, answering those still waiting then with
+  // UNAVAILABLE (reason SERVER_SHUTTING_DOWN); returns by `deadline` +
+  // kAnswerMargin. Upstream requests not started by then are dropped.
   void Shutdown(absl::Time deadline);
 
   // After Shutdown: waits until no upstream request is running, or until
@@ -71,6 +76,9 @@ class TokenServer {
 
   std::shared_ptr<const Clock> clock_;
   Metrics metrics_;
+  // Before everything that may hold a call (the broker's waiters), so that
+  // it outlives them.
+  PendingCalls pending_;
   std::atomic<bool> serving_{false};
   std::shared_ptr<HttpTransport> transport_;
   std::unique_ptr<OAuthClient> upstream_;

@@ -59,6 +59,8 @@ inline constexpr char kReasonUpstreamQueueFull[] = "UPSTREAM_QUEUE_FULL";
 // The token fetched for the caller was revoked or reported rejected before
 // it reached the caller, and so was its replacement.
 inline constexpr char kReasonTokenRevoked[] = "TOKEN_REVOKED";
+// The server shut down before the call completed (after --shutdown_grace).
+inline constexpr char kReasonServerShuttingDown[] = "SERVER_SHUTTING_DOWN";
 
 // Returns `status` with its reason set to `reason`, replacing any earlier
 // one. An OK status is returned unchanged (it cannot carry payloads).

@@ -51,6 +51,32 @@ grpc::ServerUnaryReactor* FinishInline(grpc::CallbackServerContext* context,
   return reactor;
 }
 
+void PendingCalls::Add(RpcCall* call) {
+  MutexLock lock(&mu_);
+  calls_.insert(call);
+}
+
+void PendingCalls::Remove(RpcCall* call) {
+  MutexLock lock(&mu_);
+  calls_.erase(call);
+}
+
+void PendingCalls::FinishAll(const absl::Status& status) {
+  std::vector<RpcCall::CallRef> claimed;
+  {
+    // A call being deleted waits in Remove() until this ends; its claim
+    // then fails, since whoever finished it claimed it first.
+    MutexLock lock(&mu_);
+    for (RpcCall* call : calls_) {
+      if (std::optional<RpcCall::CallRef> ref = call->TryClaim()) {
+        claimed.push_back(*std::move(ref));
+      }
+    }
+  }
+  // Finished outside the lock: gRPC may delete a call as it finishes.
+  for (RpcCall::CallRef& ref : claimed) ref->Finish(status);
+}
+
 void RpcCall::Finish(const absl::Status& status) {
   record_.End(status);
   grpc::ServerUnaryReactor::Finish(ToGrpcStatus(status));

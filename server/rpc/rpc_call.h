@@ -39,12 +39,15 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <optional>
 #include <string>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "base/mutex.h"
 #include "server/ops/metrics.h"
 
 namespace tokenservice {
@@ -70,6 +73,28 @@ class RpcRecord {
   std::string profile_;
   std::string fingerprint_;
   absl::Time start_;
+};
+
+class RpcCall;
+
+// The calls that wait, so that the server's shutdown can answer them itself
+// when its grace runs out: cancelled by the gRPC core instead, their
+// callers would get UNAVAILABLE "Cancelling all calls" with no ErrorInfo.
+// Thread-safe.
+class PendingCalls {
+ public:
+  // Finishes every call still waiting with `status`, each exactly once; a
+  // call that its work or a cancellation finishes first is left alone.
+  void FinishAll(const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // RpcCall's own: a call adds itself when made and removes itself when
+  // deleted.
+  void Add(RpcCall* call) ABSL_LOCKS_EXCLUDED(mu_);
+  void Remove(RpcCall* call) ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  Mutex mu_;
+  absl::flat_hash_set<RpcCall*> calls_ ABSL_GUARDED_BY(mu_);
 };
 
 // Records the call and finishes it with `status` on the context's
@@ -109,9 +134,12 @@ class RpcCall final : public grpc::ServerUnaryReactor {
   };
 
   // `deadline` is the caller's (InfiniteFuture for none): a cancellation
-  // after it is counted as DEADLINE_EXCEEDED, before it as CANCELLED.
-  RpcCall(RpcRecord record, absl::Time deadline)
-      : record_(std::move(record)), deadline_(deadline) {}
+  // after it is counted as DEADLINE_EXCEEDED, before it as CANCELLED. The
+  // call is in `pending` (which must outlive it) until it is deleted.
+  RpcCall(RpcRecord record, absl::Time deadline, PendingCalls* pending)
+      : record_(std::move(record)), deadline_(deadline), pending_(pending) {
+    pending_->Add(this);
+  }
 
   // A reference for the work that finishes the call.
   CallRef Hold() {
@@ -121,6 +149,13 @@ class RpcCall final : public grpc::ServerUnaryReactor {
 
   // Records and finishes the call. Call once, after a successful Claim().
   void Finish(const absl::Status& status);
+
+  // Claims the call if nothing finished it yet, with a reference that keeps
+  // it alive until the claimer has finished it.
+  std::optional<CallRef> TryClaim() {
+    if (!ClaimOnce()) return std::nullopt;
+    return Hold();  // not finished, so gRPC's reference still stands
+  }
 
   // The handler's last word: returns the call for the handler to return.
   // (gRPC calls OnCancel only after the handler returned, through its core,
@@ -135,7 +170,7 @@ class RpcCall final : public grpc::ServerUnaryReactor {
   void OnDone() override { Unref(); }
 
  private:
-  ~RpcCall() override = default;
+  ~RpcCall() override { pending_->Remove(this); }
   bool ClaimOnce() {
     return !claimed_.exchange(true, std::memory_order_acq_rel);
   }
@@ -145,6 +180,7 @@ class RpcCall final : public grpc::ServerUnaryReactor {
 
   const RpcRecord record_;
   const absl::Time deadline_;
+  PendingCalls* const pending_;
   std::atomic<bool> claimed_{false};
   std::atomic<bool> published_{false};
   // gRPC's, until OnDone; plus one per CallRef.

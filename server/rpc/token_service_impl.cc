@@ -171,7 +171,7 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
   if (!allowed.ok()) return FinishInline(context, record, allowed);
   if (request->grant_type() !=
       mypos::token::v1::GRANT_TYPE_CLIENT_CREDENTIALS) {
-    RpcCall* call = new RpcCall(std::move(record), deadline);
+    RpcCall* call = new RpcCall(std::move(record), deadline, pending_);
     IssueWithGrant(call, *request, deadline, response);
     return call->Publish();
   }
@@ -199,7 +199,7 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
         reactor = FinishInline(context, record, result.status());
       },
       [&]() -> IssueCallback {
-        call = new RpcCall(std::move(record), deadline);
+        call = new RpcCall(std::move(record), deadline, pending_);
         return
             [ref = call->Hold(), response](absl::StatusOr<IssuedToken> result) {
               if (!ref.Claim()) return;  // cancelled: `response` is gone
@@ -269,7 +269,7 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
         ClientCredentials{request->client_credentials().client_id(),
                           request->client_credentials().client_secret()};
   }
-  RpcCall* call = new RpcCall(std::move(record), deadline);
+  RpcCall* call = new RpcCall(std::move(record), deadline, pending_);
   broker_->Revoke(std::move(params), [ref = call->Hold(), response](
                                          absl::StatusOr<RevokeResult> result) {
     if (!ref.Claim()) return;  // cancelled: `response` is gone

@@ -46,10 +46,15 @@ using TokenServiceBase =
 // threads at once. Borrows every pointer; each must outlive the service.
 class TokenServiceImpl final : public TokenServiceBase {
  public:
+  // Calls that wait for myPOS are kept in `pending`, for the shutdown.
   TokenServiceImpl(TokenBroker* broker, GrantExchange* grants,
-                   Metrics* metrics = nullptr,
+                   PendingCalls* pending, Metrics* metrics = nullptr,
                    const CallerPolicy* policy = nullptr)
-      : broker_(broker), grants_(grants), metrics_(metrics), policy_(policy) {}
+      : broker_(broker),
+        grants_(grants),
+        pending_(pending),
+        metrics_(metrics),
+        policy_(policy) {}
 
   // `request` holds a serialized IssueRequest; `response` gets a serialized
   // IssueResponse.
@@ -94,6 +99,7 @@ class TokenServiceImpl final : public TokenServiceBase {
 
   TokenBroker* const broker_;
   GrantExchange* const grants_;
+  PendingCalls* const pending_;
   Metrics* const metrics_;
   const CallerPolicy* const policy_;
 };
