@@ -22,8 +22,11 @@ bool CodeMatchesStatus(int http_status, absl::StatusCode code) {
       http_status > 499) {
     return code == absl::StatusCode::kUnavailable;
   }
+  // Other 4xx: the credentials or the client (kFailedPrecondition), the
+  // caller's scope or grant (kInvalidArgument), or our request (kInternal).
   return code == absl::StatusCode::kFailedPrecondition ||
-         code == absl::StatusCode::kInvalidArgument;
+         code == absl::StatusCode::kInvalidArgument ||
+         code == absl::StatusCode::kInternal;
 }
 
 void CheckError(const absl::Status& status, int http_status) {

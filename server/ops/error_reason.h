@@ -26,6 +26,9 @@ inline constexpr char kErrorMetadataPayloadPrefix[] =
 // The reasons set by the upstream layer.
 // myPOS rejected the client credentials or the client (not retryable).
 inline constexpr char kReasonCredentialsRejected[] = "CREDENTIALS_REJECTED";
+// myPOS does not allow the profile's client the grant type asked for
+// (unauthorized_client).
+inline constexpr char kReasonUnauthorizedClient[] = "UNAUTHORIZED_CLIENT";
 // myPOS rejected the requested scope.
 inline constexpr char kReasonInvalidScope[] = "INVALID_SCOPE";
 // myPOS rejected an authorization code or refresh token (invalid_grant).

@@ -73,12 +73,18 @@ absl::Status MapErrorReply(int http_status, absl::string_view body,
   const std::string& error = reply.error();
   const std::string detail =
       absl::StrCat(PrintableErrorCode(error), ", HTTP ", http_status);
-  if (http_status == 401 || error == "invalid_client" ||
-      error == "unauthorized_client") {
+  if (http_status == 401 || error == "invalid_client") {
     return WithReason(
         absl::FailedPreconditionError(absl::StrCat(
             "myPOS rejected the client credentials (", detail, ")")),
         kReasonCredentialsRejected);
+  }
+  if (error == "unauthorized_client") {
+    return WithReason(
+        absl::FailedPreconditionError(absl::StrCat(
+            "myPOS does not allow this client the grant type asked for (",
+            detail, ")")),
+        kReasonUnauthorizedClient);
   }
   if (error == "invalid_grant") {
     return WithReason(
@@ -91,9 +97,11 @@ absl::Status MapErrorReply(int http_status, absl::string_view body,
                           "myPOS rejected the requested scope (", detail, ")")),
                       kReasonInvalidScope);
   }
+  // Our request, not the caller's: a request that myPOS calls malformed
+  // (invalid_request, unsupported_grant_type, ...) is a bug or a wrong URL.
   return WithReason(
-      absl::InvalidArgumentError(absl::StrCat("myPOS rejected the ", endpoint,
-                                              " request (", detail, ")")),
+      absl::InternalError(absl::StrCat("myPOS rejected the ", endpoint,
+                                       " request (", detail, ")")),
       kReasonBadRequest);
 }
 

@@ -15,15 +15,17 @@
 //   2xx          empty, not JSON, no access_token,     kUnavailable /
 //                expires_in <= 0                       UPSTREAM_BAD_REPLY
 //   401          any                                   kFailedPrecondition /
-//   other 4xx    error invalid_client or                 CREDENTIALS_REJECTED
-//                unauthorized_client
+//   other 4xx    error invalid_client                    CREDENTIALS_REJECTED
+//   other 4xx    error unauthorized_client (the client kFailedPrecondition /
+//                may not use this grant type)            UNAUTHORIZED_CLIENT
 //   other 4xx    error invalid_scope                   kInvalidArgument /
 //                                                        INVALID_SCOPE
 //   other 4xx    error invalid_grant                   kInvalidArgument /
 //                                                        INVALID_GRANT
-//   other 4xx    any other error, or none              kInvalidArgument /
+//   other 4xx    any other error, or none              kInternal /
 //                (invalid_request,                       BAD_REQUEST
-//                unsupported_grant_type, ...)
+//                unsupported_grant_type, ...): our
+//                request's fault, not the caller's
 //   408, 5xx     any                                   kUnavailable /
 //                                                        UPSTREAM_UNAVAILABLE
 //   429          any                                   kUnavailable /

@@ -74,21 +74,18 @@ absl::StatusOr<UpstreamToken> RetryingOAuthClient::ExchangeGrant(
     const ClientCredentials& credentials, const UserGrant& grant,
     absl::Time deadline) {
   if (absl::Status s = CheckRejected(credentials); !s.ok()) return s;
-  absl::StatusOr<UpstreamToken> result =
-      inner_->ExchangeGrant(credentials, grant, deadline);
-  NoteResult(credentials, result.status());
-  return result;
+  // A grant's errors are that call's: a caller's bad code or a grant type
+  // the client may not use must not lock the profile out.
+  return inner_->ExchangeGrant(credentials, grant, deadline);
 }
 
 absl::Status RetryingOAuthClient::RevokeToken(
     const ClientCredentials& credentials, absl::string_view token,
     absl::Time deadline) {
   if (absl::Status s = CheckRejected(credentials); !s.ok()) return s;
-  absl::Status result = Retry("revoke", deadline, [&] {
+  return Retry("revoke", deadline, [&] {
     return inner_->RevokeToken(credentials, token, deadline);
   });
-  NoteResult(credentials, result);
-  return result;
 }
 
 absl::Status RetryingOAuthClient::Retry(
@@ -153,6 +150,13 @@ void RetryingOAuthClient::NoteResult(const ClientCredentials& credentials,
   absl::erase_if(rejected_, [now](const auto& entry) {
     return entry.second.until <= now;
   });
+  if (rejected_.size() >= kMaxRejectedCredentials) {
+    // Bounded: the rejection closest to being forgotten goes first.
+    rejected_.erase(std::min_element(rejected_.begin(), rejected_.end(),
+                                     [](const auto& a, const auto& b) {
+                                       return a.second.until < b.second.until;
+                                     }));
+  }
   rejected_[RejectionKey(credentials)] =
       Rejection{std::move(remembered), now + options_.rejected_credentials_ttl};
 }

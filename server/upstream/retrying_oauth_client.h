@@ -9,11 +9,15 @@
 // cannot fix invalid_client, invalid_scope, invalid_grant, ...), not bad
 // replies, not TLS failures, not the deadline.
 //
-// Credentials that the provider rejected (reason CREDENTIALS_REJECTED) are
-// remembered for rejected_credentials_ttl per client id and secret: until
-// then every call with them returns the remembered kFailedPrecondition
-// without an upstream request, so a storm of callers does not become a
-// storm of rejected requests. A changed secret is not affected.
+// Credentials that the provider rejected in a client-credentials token
+// request (reason CREDENTIALS_REJECTED: invalid_client or HTTP 401 from the
+// token endpoint) are remembered for rejected_credentials_ttl per client id
+// and secret, for at most kMaxRejectedCredentials of them: until then every
+// call with them returns the remembered kFailedPrecondition without an
+// upstream request, so a storm of callers does not become a storm of
+// rejected requests. A changed secret is not affected. The errors of a
+// revocation or of a user's grant exchange are that call's alone: they are
+// never remembered, so one caller's bad grant cannot lock a profile out.
 //
 // ExchangeGrant is never retried: an authorization code is single-use and a
 // refresh token may rotate, so a repeated exchange could fail or burn the
@@ -40,6 +44,9 @@
 #include "server/upstream/oauth_client.h"
 
 namespace tokenservice {
+
+// The most rejected credentials remembered at once.
+inline constexpr size_t kMaxRejectedCredentials = 1024;
 
 // Thread-safe. Owns the client it decorates; borrows the clock.
 class RetryingOAuthClient : public OAuthClient {
@@ -93,7 +100,8 @@ class RetryingOAuthClient : public OAuthClient {
   // The remembered rejection of `credentials`, or OK.
   absl::Status CheckRejected(const ClientCredentials& credentials)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Remembers `status` when it says the credentials were rejected.
+  // Remembers `status` (of a client-credentials token request) when it
+  // says the credentials were rejected.
   void NoteResult(const ClientCredentials& credentials,
                   const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -112,6 +112,22 @@ TEST_F(UpstreamFaultsTest, InvalidClient400IsFailedPreconditionRemembered) {
   EXPECT_EQ(fake_->token_requests(), 1);
 }
 
+TEST_F(UpstreamFaultsTest, Revocation401IsThatCallsAnswerAlone) {
+  fake_->EnqueueRevokeFault(Reply(401, ""));
+  grpc::ClientContext context;
+  mypos::token::v1::RevokeRequest request;
+  request.set_token("canary-some-token-9d1f");
+  AddCanary(request.token());
+  mypos::token::v1::RevokeResponse response;
+  EXPECT_THAT(stub_->Revoke(&context, request, &response),
+              GrpcStatusIs(grpc::StatusCode::FAILED_PRECONDITION,
+                           "CREDENTIALS_REJECTED"));
+  // The profile's own token requests still go to myPOS, and succeed.
+  IssueCall call = Issue(ScopeRequest("webhooks"));
+  EXPECT_TRUE(call.status.ok()) << call.status.error_message();
+  EXPECT_EQ(fake_->token_requests(), 1);
+}
+
 TEST_F(UpstreamFaultsTest, Unauthorized401IsFailedPrecondition) {
   StartServer([](ServerConfig& config) {
     config.profiles = {{"default", {kHarnessClientId, "canary-wrong-secret"}}};

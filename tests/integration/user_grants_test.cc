@@ -118,6 +118,18 @@ TEST_F(UserGrantsTest, GrantIsNotRetriedOnServerError) {
   EXPECT_EQ(fake_->token_requests(), 1);
 }
 
+TEST_F(UserGrantsTest, GrantTheClientMayNotUseLeavesTheProfileWorking) {
+  // myPOS: this client may not use the authorization_code grant. That is
+  // this call's answer, not a reason to refuse the profile's own tokens.
+  fake_->EnqueueTokenFault({400, R"({"error":"unauthorized_client"})"});
+  IssueCall call = Issue(CodeRequest(NewCode()));
+  EXPECT_THAT(call.status, GrpcStatusIs(grpc::StatusCode::FAILED_PRECONDITION,
+                                        "UNAUTHORIZED_CLIENT"));
+  IssueCall token = Issue(v1::IssueRequest());
+  EXPECT_TRUE(token.status.ok()) << token.status.error_message();
+  EXPECT_EQ(fake_->token_requests(), 2);
+}
+
 TEST_F(UserGrantsTest, MissingCodeIsInvalidRequestNamingTheField) {
   v1::IssueRequest request = CodeRequest("");
   IssueCall call = Issue(request);

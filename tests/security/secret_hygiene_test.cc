@@ -378,7 +378,7 @@ TEST_F(SecretHygieneTest, UpstreamFailuresShowNoSecret) {
                         kUpstreamSecret, R"("})")));
   v1::RevokeRequest revoke;
   revoke.set_token(issued.access_token());
-  EXPECT_EQ(Revoke(*stub, revoke).error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(Revoke(*stub, revoke).error_code(), grpc::INTERNAL);
   fake_->EnqueueRevokeFault(Fault(500, kUpstreamSecret));
   v1::RevokeRequest by_fingerprint;
   by_fingerprint.set_fingerprint(issued.fingerprint());

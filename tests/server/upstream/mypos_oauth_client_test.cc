@@ -202,11 +202,12 @@ TEST_F(MyposOAuthClientTest, RevokeTokenPostsTokenForm) {
   EXPECT_TRUE(client_.RevokeToken(credentials_, "a+b/c=", deadline_).ok());
 }
 
-TEST_F(MyposOAuthClientTest, RevokeTokenRejectedIsInvalidArgument) {
+TEST_F(MyposOAuthClientTest, RevokeTokenRejectedIsInternal) {
+  // Our request's fault, not the caller's.
   EXPECT_CALL(*transport_, Post)
       .WillOnce(Return(Reply(400, R"({"error":"unsupported_token_type"})")));
   absl::Status status = client_.RevokeToken(credentials_, kToken, deadline_);
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
   EXPECT_EQ(ErrorReason(status), "BAD_REQUEST");
 }
 

@@ -201,11 +201,11 @@ TEST(ParseTokenReply, InvalidClient400IsCredentialsRejected) {
             "myPOS rejected the client credentials (invalid_client, HTTP 400)");
 }
 
-TEST(ParseTokenReply, UnauthorizedClient400IsCredentialsRejected) {
+TEST(ParseTokenReply, UnauthorizedClient400IsUnauthorizedClient) {
   auto token = ReplyBuilder::Error(400, "unauthorized_client").ParseToken();
   EXPECT_THAT(token.status(),
               AllOf(StatusIs(absl::StatusCode::kFailedPrecondition,
-                             "CREDENTIALS_REJECTED"),
+                             "UNAUTHORIZED_CLIENT"),
                     HasNoCanary()));
 }
 
@@ -229,7 +229,7 @@ TEST(ParseTokenReply, InvalidScopeIsInvalidArgument) {
 TEST(ParseTokenReply, InvalidRequestIsBadRequest) {
   auto token = ReplyBuilder::Error(400, "invalid_request").ParseToken();
   EXPECT_THAT(token.status(),
-              AllOf(StatusIs(absl::StatusCode::kInvalidArgument, "BAD_REQUEST"),
+              AllOf(StatusIs(absl::StatusCode::kInternal, "BAD_REQUEST"),
                     HasNoCanary()));
   EXPECT_EQ(token.status().message(),
             "myPOS rejected the token request (invalid_request, HTTP 400)");
@@ -247,10 +247,9 @@ TEST(ParseTokenReply, InvalidGrantIsInvalidGrant) {
 TEST(ParseTokenReply, OtherOAuthErrorsAreBadRequest) {
   for (const char* error : {"unsupported_grant_type", "invalid_request"}) {
     auto token = ReplyBuilder::Error(400, error).ParseToken();
-    EXPECT_THAT(
-        token.status(),
-        AllOf(StatusIs(absl::StatusCode::kInvalidArgument, "BAD_REQUEST"),
-              HasNoCanary()));
+    EXPECT_THAT(token.status(),
+                AllOf(StatusIs(absl::StatusCode::kInternal, "BAD_REQUEST"),
+                      HasNoCanary()));
     EXPECT_THAT(token.status().message(), HasSubstr(error));
   }
 }
@@ -258,7 +257,7 @@ TEST(ParseTokenReply, OtherOAuthErrorsAreBadRequest) {
 TEST(ParseTokenReply, Forbidden403HtmlIsBadRequest) {
   auto token = ReplyBuilder::Raw(403, "<html>Forbidden</html>").ParseToken();
   EXPECT_THAT(token.status(),
-              AllOf(StatusIs(absl::StatusCode::kInvalidArgument, "BAD_REQUEST"),
+              AllOf(StatusIs(absl::StatusCode::kInternal, "BAD_REQUEST"),
                     HasNoCanary()));
   EXPECT_THAT(token.status().message(), Not(HasSubstr("Forbidden")));
 }
@@ -349,10 +348,9 @@ TEST(ParseTokenReply, HostileErrorValueNotEchoed) {
        {std::string("<script>x</script>"), std::string("bad\nInjected: yes"),
         std::string("invalid client"), too_long}) {
     auto token = ReplyBuilder::Error(400, error).ParseToken();
-    EXPECT_THAT(
-        token.status(),
-        AllOf(StatusIs(absl::StatusCode::kInvalidArgument, "BAD_REQUEST"),
-              HasNoCanary()));
+    EXPECT_THAT(token.status(),
+                AllOf(StatusIs(absl::StatusCode::kInternal, "BAD_REQUEST"),
+                      HasNoCanary()));
     EXPECT_EQ(
         token.status().message(),
         "myPOS rejected the token request (unrecognised error, HTTP 400)");
@@ -385,7 +383,7 @@ TEST(ParseRevokeReply, UnsupportedTokenType400IsBadRequest) {
   absl::Status status =
       ReplyBuilder::Error(400, "unsupported_token_type").ParseRevoke();
   EXPECT_THAT(status,
-              AllOf(StatusIs(absl::StatusCode::kInvalidArgument, "BAD_REQUEST"),
+              AllOf(StatusIs(absl::StatusCode::kInternal, "BAD_REQUEST"),
                     HasNoCanary()));
   EXPECT_EQ(status.message(),
             "myPOS rejected the revocation request (unsupported_token_type, "

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -188,6 +189,7 @@ TEST_F(RetryingOAuthClientTest, RejectedCredentialsAreRememberedForTtl) {
   EXPECT_EQ(ErrorReason(again.status()), kReasonCredentialsRejected);
   EXPECT_THAT(again.status().message(), HasSubstr("remembered for 30s"));
   EXPECT_THAT(again.status().message(), Not(HasSubstr("CANARY")));
+  // Rejected credentials are rejected for every request made with them.
   UserGrant grant;
   EXPECT_EQ(
       client_->ExchangeGrant(credentials_, grant, clock_.Now()).status().code(),
@@ -242,6 +244,49 @@ TEST_F(RetryingOAuthClientTest, RevokeTokenIsRetried) {
       client_->RevokeToken(credentials_, "t", clock_.Now() + absl::Seconds(60))
           .ok());
   EXPECT_THAT(clock_.sleeps(), ElementsAre(absl::Milliseconds(100)));
+}
+
+TEST_F(RetryingOAuthClientTest, RejectedGrantExchangeIsThatCallsAlone) {
+  // A caller's grant for a grant type the client may not use, or a 401 on
+  // it, must not refuse the profile's own token requests afterwards.
+  Make();
+  EXPECT_CALL(*inner_, ExchangeGrant)
+      .WillOnce(Return(Failure(absl::StatusCode::kFailedPrecondition,
+                               kReasonUnauthorizedClient)))
+      .WillOnce(Return(Rejected()));
+  EXPECT_CALL(*inner_, FetchToken).WillOnce(Return(Token()));
+  UserGrant grant;
+  grant.code = "x";
+  const absl::Time deadline = clock_.Now() + absl::Seconds(60);
+  EXPECT_FALSE(client_->ExchangeGrant(credentials_, grant, deadline).ok());
+  EXPECT_FALSE(client_->ExchangeGrant(credentials_, grant, deadline).ok());
+  EXPECT_TRUE(Fetch().ok());
+}
+
+TEST_F(RetryingOAuthClientTest, RejectedRevocationIsThatCallsAlone) {
+  Make();
+  EXPECT_CALL(*inner_, RevokeToken).WillOnce(Return(Rejected()));
+  EXPECT_CALL(*inner_, FetchToken).WillOnce(Return(Token()));
+  EXPECT_FALSE(
+      client_->RevokeToken(credentials_, "t", clock_.Now() + absl::Seconds(60))
+          .ok());
+  EXPECT_TRUE(Fetch().ok());
+}
+
+TEST_F(RetryingOAuthClientTest, RememberedRejectionsAreBounded) {
+  Make();
+  EXPECT_CALL(*inner_, FetchToken).WillRepeatedly(Return(Rejected()));
+  for (size_t i = 0; i <= kMaxRejectedCredentials; ++i) {
+    credentials_.client_id = absl::StrCat("client-", i);
+    Fetch().IgnoreError();
+    clock_.Advance(absl::Milliseconds(1));  // so that each is newer
+  }
+  ::testing::Mock::VerifyAndClearExpectations(inner_);
+  // The newest is still remembered; the oldest made room and goes upstream.
+  EXPECT_CALL(*inner_, FetchToken).WillOnce(Return(Token()));
+  EXPECT_FALSE(Fetch().ok());
+  credentials_.client_id = "client-0";
+  EXPECT_TRUE(Fetch().ok());
 }
 
 }  // namespace
