@@ -176,6 +176,17 @@ void TokenClient::AwaitFlightWaitersForTesting(const TokenKey& key,
   mu_.Await(absl::Condition(&joined));
 }
 
+absl::StatusOr<v1::ExchangeGrantResponse> TokenClient::ExchangeGrant(
+    const v1::ExchangeGrantRequest& request) const {
+  grpc::ClientContext context;
+  PrepareCallContext(context, absl::Now() + options_.call_timeout,
+                     options_.caller_key);
+  v1::ExchangeGrantResponse response;
+  grpc::Status status = stub_->ExchangeGrant(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
 absl::StatusOr<TokenClient::TokenPtr> TokenClient::CallIssue(
     const TokenKey& key, const std::string& rejected_fingerprint) {
   v1::IssueRequest request;

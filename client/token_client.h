@@ -113,6 +113,14 @@ class TokenClient {
                                           absl::string_view access_token)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Exchanges a user's grant at myPOS through TokenService
+  // (TokenService.ExchangeGrant): one call, never retried and never cached,
+  // since a code is single use and a refresh token may rotate. UNKNOWN
+  // (reason UPSTREAM_OUTCOME_UNKNOWN) means the grant may be spent: do not
+  // send it again.
+  absl::StatusOr<mypos::token::v1::ExchangeGrantResponse> ExchangeGrant(
+      const mypos::token::v1::ExchangeGrantRequest& request) const;
+
   // For tests: returns once at least `n` threads, besides the one making
   // it, have joined the Issue call in flight for `key` (each will return
   // that call's result). Blocks while no call is in flight for `key`.

@@ -68,7 +68,7 @@ void CheckRejection(const absl::Status& status, const std::string& secret) {
                                         "target",
                                         "page_size",
                                         "page_token",
-                                        "grant_type",
+                                        "grant",
                                         "authorization_code",
                                         "redirect_uri",
                                         "code_verifier",
@@ -137,6 +137,28 @@ void CheckListTokens(const v1::ListTokensRequest& r) {
              detail);
 }
 
+void CheckExchangeGrant(const v1::ExchangeGrantRequest& r) {
+  const std::string secret = r.has_authorization_code()
+                                 ? r.authorization_code().code()
+                                 : r.refresh_token().refresh_token();
+  const absl::Status status = ValidateExchangeGrantRequest(r);
+  if (!status.ok()) return CheckRejection(status, secret);
+  const std::string detail = r.ShortDebugString();
+  FUZZ_CHECK(IsCredentialName(r.credential()), detail);
+  FUZZ_CHECK(r.has_authorization_code() || r.has_refresh_token(), detail);
+  if (r.has_authorization_code()) {
+    FUZZ_CHECK(IsTokenText(r.authorization_code().code()) &&
+                   r.authorization_code().code().size() <= 2048,
+               detail);
+  } else {
+    FUZZ_CHECK(IsTokenText(r.refresh_token().refresh_token()), detail);
+    FUZZ_CHECK(r.refresh_token().scopes_size() <= 32, detail);
+    for (const std::string& scope : r.refresh_token().scopes()) {
+      FUZZ_CHECK(IsScope(scope), detail);
+    }
+  }
+}
+
 template <typename Request>
 bool Parse(const uint8_t* data, size_t size, Request* request) {
   return request->ParseFromArray(data, static_cast<int>(size));
@@ -152,7 +174,7 @@ void FuzzRequestValidation(const uint8_t* data, size_t size) {
   if (size < 1 || size > (1 << 20)) return;
   const uint8_t* bytes = data + 1;
   const size_t n = size - 1;
-  switch (data[0] % 4) {
+  switch (data[0] % 5) {
     case 0: {
       v1::IssueRequest r;
       if (Parse(bytes, n, &r)) CheckIssue(r);
@@ -168,9 +190,14 @@ void FuzzRequestValidation(const uint8_t* data, size_t size) {
       if (Parse(bytes, n, &r)) CheckGetTokenInfo(r);
       break;
     }
-    default: {
+    case 3: {
       v1::ListTokensRequest r;
       if (Parse(bytes, n, &r)) CheckListTokens(r);
+      break;
+    }
+    default: {
+      v1::ExchangeGrantRequest r;
+      if (Parse(bytes, n, &r)) CheckExchangeGrant(r);
       break;
     }
   }

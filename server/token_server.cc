@@ -19,6 +19,27 @@
 #include "server/upstream/retrying_oauth_client.h"
 
 namespace tokenservice {
+namespace {
+
+// The answer to a call still waiting when the shutdown grace ends: retry
+// elsewhere; but a user's grant exchange may have reached myPOS, and its
+// grant must not be sent again.
+absl::Status ShuttingDownStatus(RpcMethod method) {
+  if (method == RpcMethod::kExchangeGrant) {
+    return WithReason(
+        absl::UnknownError(
+            "the server shut down before myPOS answered the exchange; the "
+            "grant may be spent: do not send it again"),
+        kReasonUpstreamOutcomeUnknown);
+  }
+  return WithReason(
+      absl::UnavailableError(
+          "the server is shutting down and the call did not complete within "
+          "--shutdown_grace; retry: another replica answers"),
+      kReasonServerShuttingDown);
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
     const ServerConfig& config, std::shared_ptr<HttpTransport> transport,
@@ -159,11 +180,7 @@ void TokenServer::Shutdown(absl::Time deadline) {
     std::thread answer([this, deadline, &mu, &drained] {
       MutexLock lock(&mu);
       if (!mu.AwaitWithDeadline(absl::Condition(&drained), deadline)) {
-        pending_.FinishAll(WithReason(
-            absl::UnavailableError(
-                "the server is shutting down and the call did not complete "
-                "within --shutdown_grace; retry: another replica answers"),
-            kReasonServerShuttingDown));
+        pending_.FinishAll(&ShuttingDownStatus);
       }
     });
     // Returns once every call has finished.

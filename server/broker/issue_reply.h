@@ -21,6 +21,12 @@ namespace tokenservice {
 void FillIssueResponse(const CachedToken& token, bool cached,
                        mypos::token::v1::IssueResponse* response);
 
+// The ExchangeGrantResponse for a token a user's grant bought, with the
+// `refresh_token` myPOS returned (may be empty).
+void FillExchangeGrantResponse(
+    const CachedToken& token, const std::string& refresh_token,
+    mypos::token::v1::ExchangeGrantResponse* response);
+
 // FillIssueResponse(token, /*cached=*/true), serialized.
 std::string SerializeHitReply(const CachedToken& token);
 

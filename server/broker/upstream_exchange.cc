@@ -1,10 +1,13 @@
 #include "server/broker/upstream_exchange.h"
 
+#include <map>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "base/fingerprint.h"
 #include "base/scopes.h"
+#include "server/ops/error_reason.h"
 
 namespace tokenservice {
 namespace {
@@ -25,6 +28,22 @@ Events EventsOf(UpstreamKind kind) {
       return {"upstream_grant_exchanged", "upstream_grant_failed"};
   }
   return {"upstream_request_ok", "upstream_request_failed"};
+}
+
+// Whether a failed grant exchange may have reached myPOS: it got no answer
+// (a dropped connection, a timeout), or an answer that is no definite "no"
+// (a 5xx, an unusable reply). A refusal (429, a rejected grant or client,
+// a TLS failure) or a request that was never sent (request_sent=false)
+// did not spend the grant.
+bool MayHaveReachedMypos(const absl::Status& status) {
+  const std::string reason = ErrorReason(status);
+  if (reason != kReasonUpstreamUnavailable &&
+      reason != kReasonUpstreamBadReply && reason != kReasonDeadlineExceeded) {
+    return false;
+  }
+  const std::map<std::string, std::string> metadata = ErrorMetadata(status);
+  auto sent = metadata.find(kMetadataRequestSent);
+  return sent == metadata.end() || sent->second != "false";
 }
 
 const char* GrantName(UserGrant::Type type) {
@@ -126,10 +145,20 @@ absl::StatusOr<ExchangedToken> UpstreamExchange::ExchangeGrant(
   absl::StatusOr<Call> call =
       Start(UpstreamKind::kGrant, profile, caller_deadline);
   if (!call.ok()) return call.status();
-  return FinishToken(
-      *call,
-      upstream_->ExchangeGrant(call->credentials, grant, call->deadline.time),
-      grant.scopes, {{"grant_type", GrantName(grant.type)}});
+  absl::StatusOr<UpstreamToken> reply =
+      upstream_->ExchangeGrant(call->credentials, grant, call->deadline.time);
+  if (!reply.ok() && MayHaveReachedMypos(reply.status())) {
+    // Not UNAVAILABLE: a retry policy would send the grant again.
+    reply = WithReason(
+        absl::UnknownError(absl::StrCat(
+            "myPOS may have received the grant exchange but gave no usable "
+            "answer (",
+            reply.status().message(),
+            "); the grant may be spent: do not send it again")),
+        kReasonUpstreamOutcomeUnknown);
+  }
+  return FinishToken(*call, std::move(reply), grant.scopes,
+                     {{"grant_type", GrantName(grant.type)}});
 }
 
 absl::StatusOr<std::string> UpstreamExchange::RevokeToken(

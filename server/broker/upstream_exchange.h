@@ -62,7 +62,9 @@ class UpstreamExchange {
       absl::Time caller_deadline) const;
 
   // The token a user's `grant` buys (kind "grant"); scopes as FetchToken,
-  // with the grant's scopes as the fallback.
+  // with the grant's scopes as the fallback. A failure after which myPOS
+  // may have used the grant (no answer, a 5xx, an unusable reply) is
+  // kUnknown, reason UPSTREAM_OUTCOME_UNKNOWN, so that nothing retries it.
   absl::StatusOr<ExchangedToken> ExchangeGrant(
       const CredentialProfile& profile, const UserGrant& grant,
       absl::Time caller_deadline) const;

@@ -62,6 +62,10 @@ inline constexpr char kReasonUpstreamQueueFull[] = "UPSTREAM_QUEUE_FULL";
 // The token fetched for the caller was revoked or reported rejected before
 // it reached the caller, and so was its replacement.
 inline constexpr char kReasonTokenRevoked[] = "TOKEN_REVOKED";
+// A user's grant exchange may have reached myPOS, but no usable answer came
+// back: the grant may be spent; do not send it again.
+inline constexpr char kReasonUpstreamOutcomeUnknown[] =
+    "UPSTREAM_OUTCOME_UNKNOWN";
 // The server shut down before the call completed (after --shutdown_grace).
 inline constexpr char kReasonServerShuttingDown[] = "SERVER_SHUTTING_DOWN";
 
@@ -76,6 +80,10 @@ std::string ErrorReason(const absl::Status& status);
 // (e.g. "field" -> "scopes[0]"). Never put a token or a secret here.
 absl::Status WithErrorMetadata(absl::Status status, absl::string_view key,
                                absl::string_view value);
+
+// Metadata key on a failed HTTP request: "false" when none of the request
+// was sent, so the provider cannot have acted on it.
+inline constexpr char kMetadataRequestSent[] = "request_sent";
 
 // Every metadata entry set by WithErrorMetadata.
 std::map<std::string, std::string> ErrorMetadata(const absl::Status& status);

@@ -10,8 +10,8 @@
 namespace tokenservice {
 namespace {
 
-constexpr const char* kMethods[] = {"Issue", "Revoke", "GetTokenInfo",
-                                    "ListTokens"};
+constexpr const char* kMethods[kRpcMethods] = {
+    "Issue", "Revoke", "GetTokenInfo", "ListTokens", "ExchangeGrant"};
 constexpr const char* kKinds[kUpstreamKinds] = {"token", "revoke", "grant"};
 
 void Header(absl::string_view name, absl::string_view type,
@@ -66,6 +66,10 @@ void LatencyHistogram::Render(absl::string_view name, absl::string_view labels,
       "\n", name, "_count{", labels, "} ", count(), "\n");
 }
 
+const char* RpcMethodName(RpcMethod method) {
+  return kMethods[static_cast<int>(method)];
+}
+
 void Metrics::RecordRpc(RpcMethod method, absl::StatusCode code,
                         absl::Duration latency) {
   const int m = static_cast<int>(method);
@@ -88,13 +92,13 @@ std::string Metrics::Render(
   std::string out;
   Header("tokenservice_rpcs_total", "counter",
          "RPCs handled, by method and gRPC code.", &out);
-  for (int m = 0; m < 4; ++m) {
+  for (int m = 0; m < kRpcMethods; ++m) {
     RenderByCode("tokenservice_rpcs_total",
                  absl::StrCat("method=\"", kMethods[m], "\""), rpcs_[m], &out);
   }
   Header("tokenservice_rpc_duration_seconds", "histogram",
          "Time from receiving an RPC to finishing it.", &out);
-  for (int m = 0; m < 4; ++m) {
+  for (int m = 0; m < kRpcMethods; ++m) {
     rpc_latency_[m].Render("tokenservice_rpc_duration_seconds",
                            absl::StrCat("method=\"", kMethods[m], "\""), &out);
   }

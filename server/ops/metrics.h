@@ -41,7 +41,16 @@ class LatencyHistogram {
   std::atomic<uint64_t> sum_nanos_{0};
 };
 
-enum class RpcMethod { kIssue, kRevoke, kGetTokenInfo, kListTokens };
+enum class RpcMethod {
+  kIssue,
+  kRevoke,
+  kGetTokenInfo,
+  kListTokens,
+  kExchangeGrant
+};
+inline constexpr int kRpcMethods = 5;
+// The method's name as in the proto ("Issue", ...).
+const char* RpcMethodName(RpcMethod method);
 // What a request to myPOS was for: a client-credentials token, a
 // revocation, or a user's grant exchanged (label kind="token", "revoke",
 // "grant").
@@ -76,8 +85,8 @@ class Metrics {
     counter.fetch_add(1, std::memory_order_relaxed);
   }
 
-  std::array<std::array<std::atomic<uint64_t>, kCodes>, 4> rpcs_{};
-  std::array<LatencyHistogram, 4> rpc_latency_;
+  std::array<std::array<std::atomic<uint64_t>, kCodes>, kRpcMethods> rpcs_{};
+  std::array<LatencyHistogram, kRpcMethods> rpc_latency_;
   std::array<std::array<std::atomic<uint64_t>, kCodes>, kUpstreamKinds>
       upstream_{};
   std::array<LatencyHistogram, kUpstreamKinds> upstream_latency_;

@@ -67,14 +67,6 @@ absl::Status ValidatePrintable(absl::string_view field, absl::string_view value,
                    : Invalid(field, "must be printable ASCII without spaces");
 }
 
-absl::Status MustBeEmpty(absl::string_view field, absl::string_view value,
-                         absl::string_view grant) {
-  return value.empty()
-             ? absl::OkStatus()
-             : Invalid(field,
-                       absl::StrCat("must be empty with grant_type ", grant));
-}
-
 // RFC 7636 section 4.1: 43 to 128 unreserved characters.
 absl::Status ValidateCodeVerifier(absl::string_view value) {
   if (value.empty()) return absl::OkStatus();
@@ -106,55 +98,23 @@ absl::Status ValidateRedirectUri(absl::string_view value) {
                    : Invalid("redirect_uri", "must be an absolute URI");
 }
 
-// The grant fields of an Issue request, checked against its grant_type.
-absl::Status ValidateGrant(const mypos::token::v1::IssueRequest& r) {
-  switch (r.grant_type()) {
-    case mypos::token::v1::GRANT_TYPE_CLIENT_CREDENTIALS:
-      for (auto [field, value] :
-           {std::pair<absl::string_view, absl::string_view>{
-                "authorization_code", r.authorization_code()},
-            {"redirect_uri", r.redirect_uri()},
-            {"code_verifier", r.code_verifier()},
-            {"refresh_token", r.refresh_token()}}) {
-        if (auto s = MustBeEmpty(field, value, "CLIENT_CREDENTIALS"); !s.ok())
-          return s;
-      }
-      return absl::OkStatus();
-    case mypos::token::v1::GRANT_TYPE_AUTHORIZATION_CODE:
-      if (r.scopes_size() > 0) {
-        return Invalid("scopes",
-                       "must be empty with grant_type AUTHORIZATION_CODE");
-      }
-      for (auto [field, value] :
-           {std::pair<absl::string_view, absl::string_view>{"refresh_token",
-                                                            r.refresh_token()},
-            {"rejected_fingerprint", r.rejected_fingerprint()}}) {
-        if (auto s = MustBeEmpty(field, value, "AUTHORIZATION_CODE"); !s.ok())
-          return s;
-      }
-      if (auto s =
-              ValidatePrintable("authorization_code", r.authorization_code(),
-                                kMaxAuthorizationCodeLength, true);
-          !s.ok()) {
-        return s;
-      }
-      if (auto s = ValidateRedirectUri(r.redirect_uri()); !s.ok()) return s;
-      return ValidateCodeVerifier(r.code_verifier());
-    case mypos::token::v1::GRANT_TYPE_REFRESH_TOKEN:
-      for (auto [field, value] :
-           {std::pair<absl::string_view, absl::string_view>{
-                "authorization_code", r.authorization_code()},
-            {"redirect_uri", r.redirect_uri()},
-            {"code_verifier", r.code_verifier()},
-            {"rejected_fingerprint", r.rejected_fingerprint()}}) {
-        if (auto s = MustBeEmpty(field, value, "REFRESH_TOKEN"); !s.ok())
-          return s;
-      }
-      return ValidatePrintable("refresh_token", r.refresh_token(),
-                               kMaxTokenLength, true);
-    default:
-      return Invalid("grant_type", "is not a known GrantType");
+// At most kMaxScopes scopes of RFC 6749 section 3.3 characters; `field`
+// names the list ("scopes" -> "scopes[2]").
+absl::Status ValidateScopes(
+    absl::string_view field,
+    const google::protobuf::RepeatedPtrField<std::string>& scopes) {
+  if (scopes.size() > kMaxScopes) {
+    return Invalid(field,
+                   absl::StrCat("has more than ", kMaxScopes, " entries"));
   }
+  for (int i = 0; i < scopes.size(); ++i) {
+    if (IsValidScope(scopes[i])) continue;  // no field name built per call
+    const std::string name = absl::StrCat(field, "[", i, "]");
+    return WithErrorMetadata(
+        WithReason(ValidateScope(name, scopes[i]), kReasonInvalidRequest),
+        "field", name);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -163,17 +123,7 @@ absl::Status ValidateIssueRequest(const mypos::token::v1::IssueRequest& r) {
   if (auto s = ValidateCredentialName("credential", r.credential()); !s.ok()) {
     return s;
   }
-  if (r.scopes_size() > kMaxScopes) {
-    return Invalid("scopes",
-                   absl::StrCat("has more than ", kMaxScopes, " entries"));
-  }
-  for (int i = 0; i < r.scopes_size(); ++i) {
-    if (IsValidScope(r.scopes(i))) continue;  // no field name built per call
-    const std::string field = absl::StrCat("scopes[", i, "]");
-    return WithErrorMetadata(
-        WithReason(ValidateScope(field, r.scopes(i)), kReasonInvalidRequest),
-        "field", field);
-  }
+  if (auto s = ValidateScopes("scopes", r.scopes()); !s.ok()) return s;
   if (r.has_min_validity()) {
     const absl::Duration d = FromProtoDuration(r.min_validity());
     if (d < absl::ZeroDuration() || d > absl::Hours(24) ||
@@ -181,7 +131,6 @@ absl::Status ValidateIssueRequest(const mypos::token::v1::IssueRequest& r) {
       return Invalid("min_validity", "must be between 0 and 24h");
     }
   }
-  if (auto s = ValidateGrant(r); !s.ok()) return s;
   if (!r.rejected_fingerprint().empty()) {
     if (auto s = ValidateFingerprint("rejected_fingerprint",
                                      r.rejected_fingerprint());
@@ -193,6 +142,40 @@ absl::Status ValidateIssueRequest(const mypos::token::v1::IssueRequest& r) {
     return ValidateCallerCredentials(r.client_credentials(), r.credential());
   }
   return absl::OkStatus();
+}
+
+absl::Status ValidateExchangeGrantRequest(
+    const mypos::token::v1::ExchangeGrantRequest& r) {
+  if (auto s = ValidateCredentialName("credential", r.credential()); !s.ok()) {
+    return s;
+  }
+  switch (r.grant_case()) {
+    case mypos::token::v1::ExchangeGrantRequest::kAuthorizationCode: {
+      const mypos::token::v1::AuthorizationCodeGrant& grant =
+          r.authorization_code();
+      if (auto s = ValidatePrintable("authorization_code.code", grant.code(),
+                                     kMaxAuthorizationCodeLength, true);
+          !s.ok()) {
+        return s;
+      }
+      if (auto s = ValidateRedirectUri(grant.redirect_uri()); !s.ok()) {
+        return s;
+      }
+      return ValidateCodeVerifier(grant.code_verifier());
+    }
+    case mypos::token::v1::ExchangeGrantRequest::kRefreshToken: {
+      const mypos::token::v1::RefreshTokenGrant& grant = r.refresh_token();
+      if (auto s =
+              ValidatePrintable("refresh_token.refresh_token",
+                                grant.refresh_token(), kMaxTokenLength, true);
+          !s.ok()) {
+        return s;
+      }
+      return ValidateScopes("refresh_token.scopes", grant.scopes());
+    }
+    default:
+      return Invalid("grant", "must set authorization_code or refresh_token");
+  }
 }
 
 absl::Status ValidateRevokeRequest(const mypos::token::v1::RevokeRequest& r) {

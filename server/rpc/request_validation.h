@@ -21,6 +21,8 @@ inline constexpr int kMaxPageSize = 1000;
 inline constexpr int kDefaultPageSize = 100;
 
 absl::Status ValidateIssueRequest(const mypos::token::v1::IssueRequest& r);
+absl::Status ValidateExchangeGrantRequest(
+    const mypos::token::v1::ExchangeGrantRequest& r);
 absl::Status ValidateRevokeRequest(const mypos::token::v1::RevokeRequest& r);
 absl::Status ValidateGetTokenInfoRequest(
     const mypos::token::v1::GetTokenInfoRequest& r);

@@ -9,13 +9,6 @@
 #include "server/rpc/grpc_status.h"
 
 namespace tokenservice {
-namespace {
-
-constexpr const char* kMethodNames[] = {"Issue", "Revoke", "GetTokenInfo",
-                                        "ListTokens"};
-
-}  // namespace
-
 RpcRecord::RpcRecord(Metrics* metrics, RpcMethod method, std::string profile)
     : metrics_(metrics),
       method_(method),
@@ -31,9 +24,8 @@ void RpcRecord::End(const absl::Status& status) const {
   if (metrics_ != nullptr) metrics_->RecordRpc(method_, status.code(), latency);
   if (status.ok()) return;
   // Status messages never hold secrets or tokens (docs/errors.md).
-  std::vector<LogField> fields = {
-      {"method", kMethodNames[static_cast<int>(method_)]},
-      {"profile", profile_}};
+  std::vector<LogField> fields = {{"method", RpcMethodName(method_)},
+                                  {"profile", profile_}};
   if (!fingerprint_.empty()) fields.emplace_back("fingerprint", fingerprint_);
   fields.emplace_back("duration_ms",
                       absl::StrCat(absl::ToInt64Milliseconds(latency)));
@@ -61,7 +53,8 @@ void PendingCalls::Remove(RpcCall* call) {
   calls_.erase(call);
 }
 
-void PendingCalls::FinishAll(const absl::Status& status) {
+void PendingCalls::FinishAll(
+    absl::FunctionRef<absl::Status(RpcMethod)> status_for) {
   std::vector<RpcCall::CallRef> claimed;
   {
     // A call being deleted waits in Remove() until this ends; its claim
@@ -74,7 +67,7 @@ void PendingCalls::FinishAll(const absl::Status& status) {
     }
   }
   // Finished outside the lock: gRPC may delete a call as it finishes.
-  for (RpcCall::CallRef& ref : claimed) ref->Finish(status);
+  for (RpcCall::CallRef& ref : claimed) ref->Finish(status_for(ref->method()));
 }
 
 void RpcCall::Finish(const absl::Status& status) {

@@ -44,6 +44,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -67,6 +68,8 @@ class RpcRecord {
   // Records the call's end with `status`, and logs it if it failed.
   void End(const absl::Status& status) const;
 
+  RpcMethod method() const { return method_; }
+
  private:
   Metrics* metrics_;
   RpcMethod method_;
@@ -83,9 +86,11 @@ class RpcCall;
 // Thread-safe.
 class PendingCalls {
  public:
-  // Finishes every call still waiting with `status`, each exactly once; a
-  // call that its work or a cancellation finishes first is left alone.
-  void FinishAll(const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
+  // Finishes every call still waiting with `status_for` its method, each
+  // exactly once; a call that its work or a cancellation finishes first is
+  // left alone.
+  void FinishAll(absl::FunctionRef<absl::Status(RpcMethod)> status_for)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // RpcCall's own: a call adds itself when made and removes itself when
   // deleted.
@@ -149,6 +154,8 @@ class RpcCall final : public grpc::ServerUnaryReactor {
 
   // Records and finishes the call. Call once, after a successful Claim().
   void Finish(const absl::Status& status);
+
+  RpcMethod method() const { return record_.method(); }
 
   // Claims the call if nothing finished it yet, with a reference that keeps
   // it alive until the claimer has finished it.

@@ -23,6 +23,8 @@
 namespace tokenservice {
 namespace {
 
+using mypos::token::v1::ExchangeGrantRequest;
+using mypos::token::v1::ExchangeGrantResponse;
 using mypos::token::v1::GetTokenInfoRequest;
 using mypos::token::v1::IssueRequest;
 using mypos::token::v1::IssueResponse;
@@ -169,12 +171,6 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
                   : Authorize(caller, request->credential(), Action::kIssue);
   }
   if (!allowed.ok()) return FinishInline(context, record, allowed);
-  if (request->grant_type() !=
-      mypos::token::v1::GRANT_TYPE_CLIENT_CREDENTIALS) {
-    RpcCall* call = new RpcCall(std::move(record), deadline, pending_);
-    IssueWithGrant(call, *request, deadline, response);
-    return call->Publish();
-  }
   IssueParams params;
   params.deadline = deadline;
   params.credential = request->credential();
@@ -210,37 +206,46 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
   return call != nullptr ? call->Publish() : reactor;
 }
 
-void TokenServiceImpl::IssueWithGrant(RpcCall* call,
-                                      const IssueRequest& request,
-                                      absl::Time deadline,
-                                      grpc::ByteBuffer* response) {
+grpc::ServerUnaryReactor* TokenServiceImpl::ExchangeGrant(
+    grpc::CallbackServerContext* context, const ExchangeGrantRequest* request,
+    ExchangeGrantResponse* response) {
+  const absl::Time deadline = CallerDeadline(context);
+  RpcRecord record(metrics_, RpcMethod::kExchangeGrant, request->credential());
+  const absl::StatusOr<const CallerRule*> caller = Identify(context);
+  absl::Status allowed = caller.status();
+  if (allowed.ok()) allowed = ValidateExchangeGrantRequest(*request);
+  if (allowed.ok()) {
+    allowed = Authorize(caller, request->credential(), Action::kIssue);
+  }
+  if (!allowed.ok()) return FinishInline(context, record, allowed);
   GrantParams params;
-  params.credential = request.credential();
+  params.credential = request->credential();
   params.deadline = deadline;
   UserGrant& grant = params.grant;
-  if (request.grant_type() == mypos::token::v1::GRANT_TYPE_AUTHORIZATION_CODE) {
+  if (request->has_authorization_code()) {
     grant.type = UserGrant::Type::kAuthorizationCode;
-    grant.code = request.authorization_code();
-    grant.redirect_uri = request.redirect_uri();
-    grant.code_verifier = request.code_verifier();
+    grant.code = request->authorization_code().code();
+    grant.redirect_uri = request->authorization_code().redirect_uri();
+    grant.code_verifier = request->authorization_code().code_verifier();
   } else {
     grant.type = UserGrant::Type::kRefreshToken;
-    grant.refresh_token = request.refresh_token();
-    grant.scopes = NormalizeScopes(std::vector<std::string>(
-        request.scopes().begin(), request.scopes().end()));
+    grant.refresh_token = request->refresh_token().refresh_token();
+    grant.scopes = NormalizeScopes(
+        std::vector<std::string>(request->refresh_token().scopes().begin(),
+                                 request->refresh_token().scopes().end()));
   }
+  RpcCall* call = new RpcCall(std::move(record), deadline, pending_);
   grants_->Exchange(
       std::move(params),
       [ref = call->Hold(), response](absl::StatusOr<GrantedToken> result) {
         if (!ref.Claim()) return;  // cancelled: `response` is gone
         if (result.ok()) {
-          IssueResponse message;
-          FillIssueResponse(*result->token, /*cached=*/false, &message);
-          message.set_refresh_token(result->refresh_token);
-          SetReply(message, response);
+          FillExchangeGrantResponse(*result->token, result->refresh_token,
+                                    response);
         }
         ref->Finish(result.status());
       });
+  return call->Publish();
 }
 
 grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(

@@ -37,10 +37,12 @@ namespace tokenservice {
 // open.
 using TokenServiceBase =
     mypos::token::v1::TokenService::WithRawCallbackMethod_Issue<
-        mypos::token::v1::TokenService::WithCallbackMethod_Revoke<
-            mypos::token::v1::TokenService::WithCallbackMethod_GetTokenInfo<
-                mypos::token::v1::TokenService::WithCallbackMethod_ListTokens<
-                    mypos::token::v1::TokenService::Service>>>>;
+        mypos::token::v1::TokenService::WithCallbackMethod_ExchangeGrant<
+            mypos::token::v1::TokenService::WithCallbackMethod_Revoke<
+                mypos::token::v1::TokenService::WithCallbackMethod_GetTokenInfo<
+                    mypos::token::v1::TokenService::
+                        WithCallbackMethod_ListTokens<
+                            mypos::token::v1::TokenService::Service>>>>>;
 
 // The TokenService handlers. Thread-safe: gRPC calls them from many
 // threads at once. Borrows every pointer; each must outlive the service.
@@ -61,6 +63,11 @@ class TokenServiceImpl final : public TokenServiceBase {
   grpc::ServerUnaryReactor* Issue(grpc::CallbackServerContext* context,
                                   const grpc::ByteBuffer* request,
                                   grpc::ByteBuffer* response) override;
+
+  grpc::ServerUnaryReactor* ExchangeGrant(
+      grpc::CallbackServerContext* context,
+      const mypos::token::v1::ExchangeGrantRequest* request,
+      mypos::token::v1::ExchangeGrantResponse* response) override;
 
   grpc::ServerUnaryReactor* Revoke(
       grpc::CallbackServerContext* context,
@@ -91,11 +98,6 @@ class TokenServiceImpl final : public TokenServiceBase {
   // revoke, it may revoke.
   absl::Status AuthorizeSupplied(
       const absl::StatusOr<const CallerRule*>& caller, Action action) const;
-
-  // Issue for AUTHORIZATION_CODE and REFRESH_TOKEN.
-  void IssueWithGrant(RpcCall* call,
-                      const mypos::token::v1::IssueRequest& request,
-                      absl::Time deadline, grpc::ByteBuffer* response);
 
   TokenBroker* const broker_;
   GrantExchange* const grants_;

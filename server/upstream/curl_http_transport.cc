@@ -246,6 +246,8 @@ absl::StatusOr<HttpResponse> CurlHttpTransport::Post(
   transfer.max_body_bytes = options_.max_response_bytes;
   const CURLcode code = Perform(handle.get(), options_, request, headers->get(),
                                 timeout, &transfer);
+  long request_bytes = 0;  // NOLINT(runtime/int): libcurl's type
+  curl_easy_getinfo(handle.get(), CURLINFO_REQUEST_SIZE, &request_bytes);
   ReleaseHandle(std::move(handle));
 
   if (transfer.body_too_large) {
@@ -257,8 +259,14 @@ absl::StatusOr<HttpResponse> CurlHttpTransport::Post(
         kReasonUpstreamBadReply);
   }
   if (code != CURLE_OK) {
-    return CurlErrorToStatus(code, host,
-                             deadline_bound || absl::Now() >= request.deadline);
+    absl::Status status = CurlErrorToStatus(
+        code, host, deadline_bound || absl::Now() >= request.deadline);
+    // Nothing of the request left: myPOS cannot have acted on it.
+    if (request_bytes == 0) {
+      status =
+          WithErrorMetadata(std::move(status), kMetadataRequestSent, "false");
+    }
+    return status;
   }
   return std::move(transfer.response);
 }

@@ -42,6 +42,8 @@ namespace tokenservice {
 //                      (before sending, or during the exchange);
 //   kInvalidArgument   BAD_REQUEST: a malformed URL, a scheme other than
 //                      http(s), or a header containing CR or LF.
+// A failure before any of the request was sent (no connection, a failed TLS
+// handshake) carries the metadata request_sent=false (error_reason.h).
 // Connect and total timeouts are both the time left until the request's
 // deadline, capped at max_attempt_timeout. Messages carry libcurl's
 // description of the error and the URL's host, never header values or the

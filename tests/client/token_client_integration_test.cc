@@ -78,6 +78,15 @@ class TokenClientIntegrationTest : public ::testing::Test {
     return info.hit_count();
   }
 
+  // An exchange of a fresh authorization code of the fake's.
+  v1::ExchangeGrantRequest NewCodeRequest() {
+    v1::ExchangeGrantRequest request;
+    request.mutable_authorization_code()->set_code(
+        env_.fake().IssueAuthorizationCode(MyposTestEnv::kClientId, "", "",
+                                           {"webhooks"}));
+    return request;
+  }
+
   MyposTestEnv env_;
   std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>(absl::Now());
   std::unique_ptr<TokenClient> client_;
@@ -166,6 +175,33 @@ TEST_F(TokenClientIntegrationTest, StoppedServiceIsUnavailable) {
   env_.StopTokenService();
   EXPECT_EQ(client_->GetToken(key_).status().code(),
             absl::StatusCode::kUnavailable);
+}
+
+TEST_F(TokenClientIntegrationTest, GrantExchangeReachesMyposOnceWhatever) {
+  // 504, and a reply cut off mid-body: myPOS may have used the code each
+  // time. Neither the server nor the channel's documented retry policy may
+  // send it again.
+  fake_mypos::Fault dropped{200, R"({"access_token":"canary-cut-off-tok"})"};
+  dropped.drop_after_bytes = 5;
+  for (const fake_mypos::Fault& fault : {fake_mypos::Fault{504, ""}, dropped}) {
+    const int before = env_.fake().token_requests();
+    env_.fake().EnqueueTokenFault(fault);
+    absl::StatusOr<v1::ExchangeGrantResponse> result =
+        client_->ExchangeGrant(NewCodeRequest());
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kUnknown)
+        << result.status();
+    EXPECT_EQ(env_.fake().token_requests(), before + 1);
+  }
+}
+
+TEST_F(TokenClientIntegrationTest, GrantExchangeReturnsTheUsersTokens) {
+  absl::StatusOr<v1::ExchangeGrantResponse> result =
+      client_->ExchangeGrant(NewCodeRequest());
+  ASSERT_TRUE(result.ok()) << result.status();
+  tokens_seen_.push_back(result->access_token());
+  tokens_seen_.push_back(result->refresh_token());
+  EXPECT_EQ(env_.Ping("Bearer " + result->access_token()), 200);
+  EXPECT_FALSE(result->refresh_token().empty());
 }
 
 }  // namespace

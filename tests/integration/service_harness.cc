@@ -71,27 +71,54 @@ void ServiceHarness::StartServer(std::function<void(ServerConfig&)> customize,
                           grpc::InsecureChannelCredentials()));
 }
 
-IssueCall ServiceHarness::Issue(const mypos::token::v1::IssueRequest& request,
-                                absl::Duration deadline) {
-  IssueCall call;
+namespace {
+
+// Runs `invoke` with a deadline of `deadline` from now, and times it.
+template <typename Response, typename Invoke>
+FinishedCall<Response> Timed(absl::Duration deadline, Invoke invoke) {
+  FinishedCall<Response> call;
   call.deadline = deadline;
   grpc::ClientContext context;
   const absl::Time start = absl::Now();
   context.set_deadline(absl::ToChronoTime(start + deadline));
-  call.status = stub_->Issue(&context, request, &call.response);
+  call.status = invoke(&context, &call.response);
   call.elapsed = absl::Now() - start;
-  if (call.status.ok()) {
-    AddCanary(call.response.access_token());
-    if (!call.response.refresh_token().empty()) {
-      AddCanary(call.response.refresh_token());
-    }
-  }
   EXPECT_THAT(call.status.error_message(), Not(HasSubstr(kCanaryPrefix)));
   google::rpc::Status details;
   if (!call.status.ok() &&
       details.ParseFromString(call.status.error_details()) &&
       details.details_size() == 1) {
     details.details(0).UnpackTo(&call.info);
+  }
+  return call;
+}
+
+}  // namespace
+
+IssueCall ServiceHarness::Issue(const mypos::token::v1::IssueRequest& request,
+                                absl::Duration deadline) {
+  IssueCall call = Timed<mypos::token::v1::IssueResponse>(
+      deadline, [&](grpc::ClientContext* context,
+                    mypos::token::v1::IssueResponse* response) {
+        return stub_->Issue(context, request, response);
+      });
+  if (call.status.ok()) AddCanary(call.response.access_token());
+  return call;
+}
+
+ExchangeCall ServiceHarness::Exchange(
+    const mypos::token::v1::ExchangeGrantRequest& request,
+    absl::Duration deadline) {
+  ExchangeCall call = Timed<mypos::token::v1::ExchangeGrantResponse>(
+      deadline, [&](grpc::ClientContext* context,
+                    mypos::token::v1::ExchangeGrantResponse* response) {
+        return stub_->ExchangeGrant(context, request, response);
+      });
+  if (call.status.ok()) {
+    AddCanary(call.response.access_token());
+    if (!call.response.refresh_token().empty()) {
+      AddCanary(call.response.refresh_token());
+    }
   }
   return call;
 }

@@ -30,14 +30,17 @@ inline constexpr char kHarnessClientId[] = "it-client";
 inline constexpr char kCanarySecret[] = "canary-S3cr:t+/&=";
 inline constexpr char kCanaryPrefix[] = "canary-";
 
-// One finished Issue call.
-struct IssueCall {
+// One finished call.
+template <typename Response>
+struct FinishedCall {
   grpc::Status status;
-  mypos::token::v1::IssueResponse response;
+  Response response;
   absl::Duration elapsed;
   absl::Duration deadline;      // as given to the call
   google::rpc::ErrorInfo info;  // from the status details; empty if OK
 };
+using IssueCall = FinishedCall<mypos::token::v1::IssueResponse>;
+using ExchangeCall = FinishedCall<mypos::token::v1::ExchangeGrantResponse>;
 
 class ServiceHarness : public ::testing::Test {
  protected:
@@ -54,9 +57,13 @@ class ServiceHarness : public ::testing::Test {
                    std::string base_url = "");
 
   // Issue with a caller deadline of `deadline` from now. Records the access
-  // and refresh tokens it returns as canaries for the log check.
+  // token it returns as a canary for the log check.
   IssueCall Issue(const mypos::token::v1::IssueRequest& request,
                   absl::Duration deadline = absl::Seconds(5));
+
+  // ExchangeGrant likewise; the access and refresh tokens become canaries.
+  ExchangeCall Exchange(const mypos::token::v1::ExchangeGrantRequest& request,
+                        absl::Duration deadline = absl::Seconds(5));
 
   // Log lines so far that contain `event` (as "event":"...").
   int LogEvents(const std::string& event);

@@ -1,7 +1,8 @@
-// authorization_code and refresh_token grants through Issue, end to end:
-// passed to myPOS, never cached, the refresh token returned to the caller
-// only, metadata kept; and error details as a client reads them from the
-// grpc-status-details-bin trailer.
+// ExchangeGrant end to end: authorization_code and refresh_token grants
+// passed to myPOS at most once, never cached, the refresh token returned to
+// the caller only, metadata kept; an exchange whose outcome is unknown is
+// UNKNOWN, never UNAVAILABLE; and error details as a client reads them from
+// the grpc-status-details-bin trailer.
 
 #include <string>
 
@@ -41,21 +42,20 @@ class UserGrantsTest : public ServiceHarness {
     return code;
   }
 
-  static v1::IssueRequest CodeRequest(const std::string& code) {
-    v1::IssueRequest request;
-    request.set_grant_type(v1::GRANT_TYPE_AUTHORIZATION_CODE);
-    request.set_authorization_code(code);
-    request.set_redirect_uri(kRedirectUri);
-    request.set_code_verifier(kVerifier);
+  static v1::ExchangeGrantRequest CodeRequest(const std::string& code) {
+    v1::ExchangeGrantRequest request;
+    v1::AuthorizationCodeGrant* grant = request.mutable_authorization_code();
+    grant->set_code(code);
+    grant->set_redirect_uri(kRedirectUri);
+    grant->set_code_verifier(kVerifier);
     return request;
   }
 };
 
 TEST_F(UserGrantsTest, AuthorizationCodeIsPassedThroughAndNeverCached) {
   const std::string code = NewCode();
-  IssueCall call = Issue(CodeRequest(code));
+  ExchangeCall call = Exchange(CodeRequest(code));
   ASSERT_TRUE(call.status.ok()) << call.status.error_message();
-  EXPECT_FALSE(call.response.cached());
   EXPECT_FALSE(call.response.refresh_token().empty());
   EXPECT_EQ(call.response.credential(), "default");
   EXPECT_THAT(call.response.scopes(), ::testing::ElementsAre("webhooks"));
@@ -78,7 +78,7 @@ TEST_F(UserGrantsTest, AuthorizationCodeIsPassedThroughAndNeverCached) {
   EXPECT_THAT(list.tokens(), IsEmpty());
 
   // A code is single use: myPOS says invalid_grant.
-  IssueCall again = Issue(CodeRequest(code));
+  ExchangeCall again = Exchange(CodeRequest(code));
   EXPECT_THAT(again.status, GrpcStatusIs(grpc::StatusCode::INVALID_ARGUMENT,
                                          "INVALID_GRANT"));
   EXPECT_LT(again.elapsed, again.deadline);
@@ -86,43 +86,71 @@ TEST_F(UserGrantsTest, AuthorizationCodeIsPassedThroughAndNeverCached) {
 }
 
 TEST_F(UserGrantsTest, RefreshTokenBuysANewToken) {
-  IssueCall first = Issue(CodeRequest(NewCode()));
+  ExchangeCall first = Exchange(CodeRequest(NewCode()));
   ASSERT_TRUE(first.status.ok()) << first.status.error_message();
-  v1::IssueRequest refresh;
-  refresh.set_grant_type(v1::GRANT_TYPE_REFRESH_TOKEN);
-  refresh.set_refresh_token(first.response.refresh_token());
-  IssueCall second = Issue(refresh);
+  v1::ExchangeGrantRequest refresh;
+  refresh.mutable_refresh_token()->set_refresh_token(
+      first.response.refresh_token());
+  ExchangeCall second = Exchange(refresh);
   ASSERT_TRUE(second.status.ok()) << second.status.error_message();
   EXPECT_NE(second.response.access_token(), first.response.access_token());
   EXPECT_EQ(second.response.refresh_token(), first.response.refresh_token());
-  EXPECT_FALSE(second.response.cached());
   EXPECT_EQ(fake_->token_requests(), 2);
 }
 
 TEST_F(UserGrantsTest, WrongCodeVerifierIsInvalidGrant) {
-  v1::IssueRequest request = CodeRequest(NewCode());
-  request.set_code_verifier(std::string(43, 'w'));
-  IssueCall call = Issue(request);
+  v1::ExchangeGrantRequest request = CodeRequest(NewCode());
+  request.mutable_authorization_code()->set_code_verifier(std::string(43, 'w'));
+  ExchangeCall call = Exchange(request);
   EXPECT_THAT(call.status, GrpcStatusIs(grpc::StatusCode::INVALID_ARGUMENT,
                                         "INVALID_GRANT"));
   EXPECT_LT(call.elapsed, call.deadline);
   EXPECT_EQ(fake_->token_requests(), 1);
 }
 
-TEST_F(UserGrantsTest, GrantIsNotRetriedOnServerError) {
-  fake_->EnqueueTokenFault({503, ""});
-  IssueCall call = Issue(CodeRequest(NewCode()));
-  EXPECT_THAT(call.status, GrpcStatusIs(grpc::StatusCode::UNAVAILABLE,
-                                        "UPSTREAM_UNAVAILABLE"));
+TEST_F(UserGrantsTest, ServerErrorIsOutcomeUnknownAndNotRetried) {
+  // myPOS may have used the code before it failed: not UNAVAILABLE, which
+  // a retry policy would act on.
+  fake_->EnqueueTokenFault({504, ""});
+  ExchangeCall call = Exchange(CodeRequest(NewCode()));
+  EXPECT_THAT(call.status, GrpcStatusIs(grpc::StatusCode::UNKNOWN,
+                                        "UPSTREAM_OUTCOME_UNKNOWN"));
   EXPECT_LT(call.elapsed, call.deadline);
   EXPECT_EQ(fake_->token_requests(), 1);
+}
+
+TEST_F(UserGrantsTest, DroppedConnectionIsOutcomeUnknownAndNotRetried) {
+  fake_mypos::Fault dropped{200, R"({"access_token":"canary-never-seen"})"};
+  dropped.drop_after_bytes = 5;
+  fake_->EnqueueTokenFault(dropped);
+  ExchangeCall call = Exchange(CodeRequest(NewCode()));
+  EXPECT_THAT(call.status, GrpcStatusIs(grpc::StatusCode::UNKNOWN,
+                                        "UPSTREAM_OUTCOME_UNKNOWN"));
+  EXPECT_EQ(fake_->token_requests(), 1);
+}
+
+TEST_F(UserGrantsTest, RateLimitedGrantIsUnavailableForItWasNotUsed) {
+  fake_->EnqueueTokenFault({429, ""});
+  ExchangeCall call = Exchange(CodeRequest(NewCode()));
+  EXPECT_THAT(call.status, GrpcStatusIs(grpc::StatusCode::UNAVAILABLE,
+                                        "UPSTREAM_RATE_LIMITED"));
+  EXPECT_EQ(fake_->token_requests(), 1);
+}
+
+TEST_F(UserGrantsTest, UnreachableMyposIsUnavailableForTheGrantWasNotSent) {
+  // Port 1 on loopback: nothing listens, so the request never leaves.
+  StartServer(nullptr, "http://127.0.0.1:1");
+  ExchangeCall call = Exchange(CodeRequest(NewCode()));
+  EXPECT_THAT(call.status, GrpcStatusIs(grpc::StatusCode::UNAVAILABLE,
+                                        "UPSTREAM_UNAVAILABLE"));
+  EXPECT_EQ(call.info.metadata().at("request_sent"), "false");
 }
 
 TEST_F(UserGrantsTest, GrantTheClientMayNotUseLeavesTheProfileWorking) {
   // myPOS: this client may not use the authorization_code grant. That is
   // this call's answer, not a reason to refuse the profile's own tokens.
   fake_->EnqueueTokenFault({400, R"({"error":"unauthorized_client"})"});
-  IssueCall call = Issue(CodeRequest(NewCode()));
+  ExchangeCall call = Exchange(CodeRequest(NewCode()));
   EXPECT_THAT(call.status, GrpcStatusIs(grpc::StatusCode::FAILED_PRECONDITION,
                                         "UNAUTHORIZED_CLIENT"));
   IssueCall token = Issue(v1::IssueRequest());
@@ -131,12 +159,11 @@ TEST_F(UserGrantsTest, GrantTheClientMayNotUseLeavesTheProfileWorking) {
 }
 
 TEST_F(UserGrantsTest, MissingCodeIsInvalidRequestNamingTheField) {
-  v1::IssueRequest request = CodeRequest("");
-  IssueCall call = Issue(request);
+  ExchangeCall call = Exchange(CodeRequest(""));
   EXPECT_THAT(call.status, GrpcStatusIs(grpc::StatusCode::INVALID_ARGUMENT,
                                         "INVALID_REQUEST"));
   EXPECT_LT(call.elapsed, call.deadline);
-  EXPECT_EQ(call.info.metadata().at("field"), "authorization_code");
+  EXPECT_EQ(call.info.metadata().at("field"), "authorization_code.code");
   EXPECT_EQ(fake_->token_requests(), 0);
 }
 

@@ -90,7 +90,7 @@ test('list shows TokenService, health and reflection', async () => {
   }
 });
 
-test('describe TokenService gives its four methods and their types', async () => {
+test('describe TokenService gives its five methods and their types', async () => {
   const files = await filesFor(reflection, 'mypos.token.v1.TokenService');
   const api = files.find((f) => f.package === 'mypos.token.v1');
   assert.equal(api.name, 'proto/token_service.proto');
@@ -101,6 +101,7 @@ test('describe TokenService gives its four methods and their types', async () =>
     'mypos.token.v1.TokenService is a service:',
     'service TokenService {',
     '  rpc Issue ( .mypos.token.v1.IssueRequest ) returns ( .mypos.token.v1.IssueResponse );',
+    '  rpc ExchangeGrant ( .mypos.token.v1.ExchangeGrantRequest ) returns ( .mypos.token.v1.ExchangeGrantResponse );',
     '  rpc Revoke ( .mypos.token.v1.RevokeRequest ) returns ( .mypos.token.v1.RevokeResponse );',
     '  rpc GetTokenInfo ( .mypos.token.v1.GetTokenInfoRequest ) returns ( .mypos.token.v1.TokenInfo );',
     '  rpc ListTokens ( .mypos.token.v1.ListTokensRequest ) returns ( .mypos.token.v1.ListTokensResponse );',

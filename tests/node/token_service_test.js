@@ -92,6 +92,17 @@ test('ListTokens describes cached tokens without their values', async () => {
   assert.ok(!JSON.stringify(list).includes(token.access_token));
 });
 
+test('ExchangeGrant passes a user\'s refresh token to myPOS', async () => {
+  // The fake knows no such refresh token: myPOS's invalid_grant comes back
+  // as INVALID_ARGUMENT; a request without a grant is INVALID_ARGUMENT too.
+  assert.equal(
+      await codeOf(unary(client, 'ExchangeGrant',
+                         { refresh_token: { refresh_token: 'node-unknown-refresh' } })),
+      grpc.status.INVALID_ARGUMENT);
+  assert.equal(await codeOf(unary(client, 'ExchangeGrant', {})),
+               grpc.status.INVALID_ARGUMENT);
+});
+
 test('errors carry the documented gRPC codes', async () => {
   assert.equal(await codeOf(unary(client, 'Issue', { credential: 'nobody' })),
                grpc.status.NOT_FOUND);

@@ -49,6 +49,9 @@ constexpr char kUpstreamToken[] = "canary-hygiene-unserved-token-51c8";
 // Token values a caller sends.
 constexpr char kCallerToken[] = "canary-hygiene-caller-token-0d3e";
 constexpr char kMalformedCallerToken[] = "canary-hygiene caller-token-77a0";
+// A user's grants a caller sends to ExchangeGrant.
+constexpr char kUserCode[] = "canary-hygiene-user-code-4e2a";
+constexpr char kUserRefreshToken[] = "canary-hygiene-user-refresh-9b3c";
 // Caller keys: one allowed everything, one allowed nothing, one unknown.
 constexpr char kCallerKey[] = "canary-hygiene-caller-key-3b7e";
 constexpr char kRestrictedCallerKey[] = "canary-hygiene-restricted-key-8f21";
@@ -113,10 +116,16 @@ class SecretHygieneTest : public ::testing::Test {
         {"a token the server never handed out", kUpstreamToken},
         {"a token sent by a caller", kCallerToken},
         {"a malformed token sent by a caller", kMalformedCallerToken},
+        {"a user's authorization code", kUserCode},
+        {"a user's refresh token", kUserRefreshToken},
         {"the caller key", kCallerKey},
         {"a restricted caller's key", kRestrictedCallerKey},
         {"an unknown caller key", kUnknownCallerKey},
     };
+    for (size_t i = 0; i < granted_refresh_tokens_.size(); ++i) {
+      canaries.push_back({absl::StrCat("granted refresh token #", i),
+                          granted_refresh_tokens_[i]});
+    }
     for (size_t i = 0; i < issued_tokens_.size(); ++i) {
       canaries.push_back(
           {absl::StrCat("issued token #", i), issued_tokens_[i]});
@@ -207,6 +216,25 @@ class SecretHygieneTest : public ::testing::Test {
     return status;
   }
 
+  grpc::Status ExchangeGrant(v1::TokenService::Stub& stub,
+                             const v1::ExchangeGrantRequest& request) {
+    grpc::ClientContext context;
+    context.AddMetadata(kCallerKeyMetadata, caller_key_);
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    v1::ExchangeGrantResponse response;
+    grpc::Status status = stub.ExchangeGrant(&context, request, &response);
+    RecordCall("ExchangeGrant", context, status);
+    if (status.ok()) {
+      issued_tokens_.push_back(response.access_token());
+      granted_refresh_tokens_.push_back(response.refresh_token());
+      // The tokens belong in their two fields and nowhere else.
+      response.clear_access_token();
+      response.clear_refresh_token();
+    }
+    RecordReply("ExchangeGrant", response);
+    return status;
+  }
+
   grpc::Status Revoke(v1::TokenService::Stub& stub,
                       const v1::RevokeRequest& request) {
     grpc::ClientContext context;
@@ -272,6 +300,9 @@ class SecretHygieneTest : public ::testing::Test {
   std::unique_ptr<FakeMyposServer> fake_;
   std::vector<std::unique_ptr<TokenServer>> servers_;
   std::vector<std::string> issued_tokens_;
+  // Refresh tokens and codes of users' grants: never anywhere but their
+  // own reply field (refresh tokens) or request (codes).
+  std::vector<std::string> granted_refresh_tokens_;
   // Sent as x-caller-key on every call.
   std::string caller_key_ = kCallerKey;
   std::vector<Observed> observed_;
@@ -400,6 +431,40 @@ TEST_F(SecretHygieneTest, UpstreamFailuresShowNoSecret) {
   EXPECT_EQ(Issue(*exhausted, IssueFor("default"), &response).error_code(),
             grpc::RESOURCE_EXHAUSTED);
   EXPECT_EQ(Revoke(*exhausted, revoke).error_code(), grpc::RESOURCE_EXHAUSTED);
+}
+
+TEST_F(SecretHygieneTest, UserGrantExchangesShowNoGrantOrToken) {
+  auto stub = Stub(StartServer(fake_->BaseUrl()));
+  // A code the fake redeems, whose refresh token is then exchanged.
+  const std::string code =
+      fake_->IssueAuthorizationCode(kClientId, "", "", {"webhooks"});
+  granted_refresh_tokens_.push_back(code);  // a user's secret just the same
+  v1::ExchangeGrantRequest exchange;
+  exchange.mutable_authorization_code()->set_code(code);
+  ASSERT_TRUE(ExchangeGrant(*stub, exchange).ok());
+  v1::ExchangeGrantRequest refresh;
+  refresh.mutable_refresh_token()->set_refresh_token(
+      granted_refresh_tokens_.back());
+  ASSERT_TRUE(ExchangeGrant(*stub, refresh).ok());
+  // Grants myPOS refuses, with a secret in its reply.
+  exchange.mutable_authorization_code()->set_code(kUserCode);
+  EXPECT_EQ(ExchangeGrant(*stub, exchange).error_code(),
+            grpc::INVALID_ARGUMENT);
+  refresh.mutable_refresh_token()->set_refresh_token(kUserRefreshToken);
+  fake_->EnqueueTokenFault(Fault(
+      400,
+      absl::StrCat(R"({"error":"unauthorized_client","error_description":")",
+                   kUpstreamSecret, R"("})")));
+  EXPECT_EQ(ExchangeGrant(*stub, refresh).error_code(),
+            grpc::FAILED_PRECONDITION);
+  // An outcome the server cannot know.
+  fake_->EnqueueTokenFault(Fault(504, kUpstreamSecret));
+  EXPECT_EQ(ExchangeGrant(*stub, refresh).error_code(), grpc::UNKNOWN);
+  // A malformed grant.
+  exchange.mutable_authorization_code()->set_code(
+      absl::StrCat(kUserCode, " with a space"));
+  EXPECT_EQ(ExchangeGrant(*stub, exchange).error_code(),
+            grpc::INVALID_ARGUMENT);
 }
 
 TEST_F(SecretHygieneTest, CallerPolicyFailuresShowNoKey) {

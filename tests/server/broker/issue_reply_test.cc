@@ -37,7 +37,16 @@ TEST(IssueReplyTest, FillsEveryFieldOfTheToken) {
   EXPECT_EQ(response.expire_time().seconds(), 1700003600);
   EXPECT_EQ(response.expire_time().nanos(), 5000000);
   EXPECT_FALSE(response.cached());
-  EXPECT_TRUE(response.refresh_token().empty());
+}
+
+TEST(IssueReplyTest, ExchangeGrantResponseCarriesTheRefreshToken) {
+  mypos::token::v1::ExchangeGrantResponse response;
+  FillExchangeGrantResponse(Token(), "canary-refresh", &response);
+  EXPECT_EQ(response.access_token(), "canary-token-value");
+  EXPECT_EQ(response.fingerprint(), "0123456789abcdef");
+  EXPECT_THAT(response.scopes(), ElementsAre("a", "b"));
+  EXPECT_EQ(response.expire_time().seconds(), 1700003600);
+  EXPECT_EQ(response.refresh_token(), "canary-refresh");
 }
 
 TEST(IssueReplyTest, HitReplyIsTheCachedResponseSerialized) {

@@ -12,6 +12,7 @@
 namespace tokenservice {
 namespace {
 
+using ::mypos::token::v1::ExchangeGrantRequest;
 using ::mypos::token::v1::GetTokenInfoRequest;
 using ::mypos::token::v1::IssueRequest;
 using ::mypos::token::v1::ListTokensRequest;
@@ -125,77 +126,75 @@ TEST(ValidateIssueRequest, InvalidFieldCarriesReasonAndFieldMetadata) {
   EXPECT_EQ(ErrorMetadata(s).at("field"), "scopes[0]");
 }
 
-IssueRequest CodeRequest() {
-  IssueRequest r;
-  r.set_grant_type(::mypos::token::v1::GRANT_TYPE_AUTHORIZATION_CODE);
-  r.set_authorization_code("code-1");
+ExchangeGrantRequest CodeRequest() {
+  ExchangeGrantRequest r;
+  r.mutable_authorization_code()->set_code("code-1");
   return r;
 }
 
-IssueRequest RefreshRequest() {
-  IssueRequest r;
-  r.set_grant_type(::mypos::token::v1::GRANT_TYPE_REFRESH_TOKEN);
-  r.set_refresh_token("refresh-1");
+ExchangeGrantRequest RefreshRequest() {
+  ExchangeGrantRequest r;
+  r.mutable_refresh_token()->set_refresh_token("refresh-1");
   return r;
 }
 
-TEST(ValidateIssueRequest, AcceptsGrantRequests) {
-  IssueRequest code = CodeRequest();
-  EXPECT_TRUE(ValidateIssueRequest(code).ok());
-  code.set_redirect_uri("https://app.example/callback?x=1");
-  code.set_code_verifier(std::string(43, 'a') + "-._~");
-  EXPECT_TRUE(ValidateIssueRequest(code).ok());
-  IssueRequest refresh = RefreshRequest();
-  refresh.add_scopes("webhooks");
-  EXPECT_TRUE(ValidateIssueRequest(refresh).ok());
+TEST(ValidateExchangeGrantRequest, AcceptsGrantRequests) {
+  ExchangeGrantRequest code = CodeRequest();
+  EXPECT_TRUE(ValidateExchangeGrantRequest(code).ok());
+  code.mutable_authorization_code()->set_redirect_uri(
+      "https://app.example/callback?x=1");
+  code.mutable_authorization_code()->set_code_verifier(std::string(43, 'a') +
+                                                       "-._~");
+  EXPECT_TRUE(ValidateExchangeGrantRequest(code).ok());
+  ExchangeGrantRequest refresh = RefreshRequest();
+  refresh.mutable_refresh_token()->add_scopes("webhooks");
+  refresh.set_credential("payments-eu.1");
+  EXPECT_TRUE(ValidateExchangeGrantRequest(refresh).ok());
 }
 
-TEST(ValidateIssueRequest, GrantFieldsAreRequiredAndChecked) {
-  IssueRequest r = CodeRequest();
-  r.clear_authorization_code();
-  EXPECT_THAT(ValidateIssueRequest(r), NamesField("authorization_code"));
+TEST(ValidateExchangeGrantRequest, GrantFieldsAreRequiredAndChecked) {
+  ExchangeGrantRequest r = CodeRequest();
+  r.mutable_authorization_code()->clear_code();
+  EXPECT_THAT(ValidateExchangeGrantRequest(r),
+              NamesField("authorization_code.code"));
   r = CodeRequest();
-  r.set_authorization_code("has space");
-  EXPECT_THAT(ValidateIssueRequest(r), NamesField("authorization_code"));
+  r.mutable_authorization_code()->set_code("has space");
+  EXPECT_THAT(ValidateExchangeGrantRequest(r),
+              NamesField("authorization_code.code"));
   r = CodeRequest();
-  r.set_authorization_code(std::string(kMaxAuthorizationCodeLength + 1, 'c'));
-  EXPECT_THAT(ValidateIssueRequest(r), NamesField("authorization_code"));
+  r.mutable_authorization_code()->set_code(
+      std::string(kMaxAuthorizationCodeLength + 1, 'c'));
+  EXPECT_THAT(ValidateExchangeGrantRequest(r),
+              NamesField("authorization_code.code"));
   r = CodeRequest();
-  r.set_redirect_uri("/relative/path");
-  EXPECT_THAT(ValidateIssueRequest(r), NamesField("redirect_uri"));
+  r.mutable_authorization_code()->set_redirect_uri("/relative/path");
+  EXPECT_THAT(ValidateExchangeGrantRequest(r), NamesField("redirect_uri"));
   r = CodeRequest();
-  r.set_code_verifier("too-short");
-  EXPECT_THAT(ValidateIssueRequest(r), NamesField("code_verifier"));
+  r.mutable_authorization_code()->set_code_verifier("too-short");
+  EXPECT_THAT(ValidateExchangeGrantRequest(r), NamesField("code_verifier"));
   r = CodeRequest();
-  r.set_code_verifier(std::string(43, 'a') + "+");
-  EXPECT_THAT(ValidateIssueRequest(r), NamesField("code_verifier"));
-  r = CodeRequest();
-  r.add_scopes("webhooks");
-  EXPECT_THAT(ValidateIssueRequest(r), NamesField("scopes"));
+  r.mutable_authorization_code()->set_code_verifier(std::string(43, 'a') + "+");
+  EXPECT_THAT(ValidateExchangeGrantRequest(r), NamesField("code_verifier"));
   r = RefreshRequest();
-  r.clear_refresh_token();
-  EXPECT_THAT(ValidateIssueRequest(r), NamesField("refresh_token"));
+  r.mutable_refresh_token()->clear_refresh_token();
+  EXPECT_THAT(ValidateExchangeGrantRequest(r),
+              NamesField("refresh_token.refresh_token"));
   r = RefreshRequest();
-  r.set_refresh_token("a\nb");
-  EXPECT_THAT(ValidateIssueRequest(r), NamesField("refresh_token"));
+  r.mutable_refresh_token()->set_refresh_token("a\nb");
+  EXPECT_THAT(ValidateExchangeGrantRequest(r),
+              NamesField("refresh_token.refresh_token"));
+  r = RefreshRequest();
+  r.mutable_refresh_token()->add_scopes("bad scope");
+  EXPECT_THAT(ValidateExchangeGrantRequest(r),
+              NamesField("refresh_token.scopes[0]"));
+  r = RefreshRequest();
+  r.set_credential("no spaces allowed");
+  EXPECT_THAT(ValidateExchangeGrantRequest(r), NamesField("credential"));
 }
 
-TEST(ValidateIssueRequest, GrantFieldsOfAnotherGrantTypeAreRejected) {
-  IssueRequest r;
-  r.set_refresh_token("refresh-1");  // client credentials by default
-  EXPECT_THAT(ValidateIssueRequest(r), NamesField("refresh_token"));
-  r = CodeRequest();
-  r.set_refresh_token("refresh-1");
-  EXPECT_THAT(ValidateIssueRequest(r), NamesField("refresh_token"));
-  r = CodeRequest();
-  r.set_rejected_fingerprint(Fingerprint("t"));
-  EXPECT_THAT(ValidateIssueRequest(r), NamesField("rejected_fingerprint"));
-  r = RefreshRequest();
-  r.set_code_verifier(std::string(43, 'a'));
-  EXPECT_THAT(ValidateIssueRequest(r), NamesField("code_verifier"));
-  r.Clear();
-  r.set_grant_type(static_cast<::mypos::token::v1::GrantType>(7));
-  EXPECT_THAT(ValidateIssueRequest(r), NamesField("grant_type"));
+TEST(ValidateExchangeGrantRequest, AGrantIsRequired) {
+  EXPECT_THAT(ValidateExchangeGrantRequest(ExchangeGrantRequest()),
+              NamesField("grant"));
 }
 
 }  // namespace
