@@ -66,6 +66,7 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
   MyposOAuthClient::Options upstream_options;
   upstream_options.token_url = config.token_url;
   upstream_options.revoke_url = config.revoke_url;
+  upstream_options.reply = config.token_reply;
   s->upstream_ = std::make_unique<RetryingOAuthClient>(
       config.retry,
       std::make_unique<MyposOAuthClient>(upstream_options, s->transport_),

@@ -79,6 +79,9 @@ ABSL_FLAG(absl::Duration, refresh_retry_max, absl::Seconds(60),
           "Longest wait between failed background refreshes (they back off "
           "from 1s).");
 ABSL_FLAG(int, upstream_threads, 4, "Threads that talk to myPOS.");
+ABSL_FLAG(absl::Duration, max_token_lifetime, absl::Hours(24),
+          "A token myPOS says lives longer (expires_in) is refused as an "
+          "unusable reply: it would never be refreshed.");
 ABSL_FLAG(int, max_queued_upstream, 1024,
           "Requests to myPOS that may wait for a thread before callers get "
           "RESOURCE_EXHAUSTED.");
@@ -351,6 +354,11 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
     return absl::InvalidArgumentError(
         "--upstream_timeout and --upstream_attempt_timeout must be positive, "
         "--upstream_deadline_margin not negative");
+  }
+  config.token_reply.max_expires_in = absl::GetFlag(FLAGS_max_token_lifetime);
+  if (config.token_reply.max_expires_in < absl::Seconds(1)) {
+    return absl::InvalidArgumentError(
+        "--max_token_lifetime must be at least 1s");
   }
   config.upstream_threads = absl::GetFlag(FLAGS_upstream_threads);
   config.max_queued_upstream = absl::GetFlag(FLAGS_max_queued_upstream);

@@ -16,6 +16,7 @@
 #include "server/broker/credential_store.h"
 #include "server/broker/token_broker.h"
 #include "server/rpc/caller_policy.h"
+#include "server/upstream/oauth_reply.h"
 #include "server/upstream/retrying_oauth_client.h"
 
 namespace tokenservice {
@@ -56,6 +57,8 @@ struct ServerConfig {
   BrokerOptions broker;
   // Retries, backoff and remembered credential rejections toward myPOS.
   RetryingOAuthClient::Options retry;
+  // How myPOS's token replies are read (the longest lifetime accepted).
+  TokenReplyOptions token_reply;
   // The longest one HTTP attempt to myPOS may take.
   absl::Duration upstream_attempt_timeout = absl::Seconds(5);
   // Threads that talk to myPOS, and how many fetches may wait for one.

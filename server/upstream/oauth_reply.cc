@@ -1,5 +1,6 @@
 #include "server/upstream/oauth_reply.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -112,6 +113,44 @@ absl::Status BadTokenReply(int http_status, absl::string_view problem) {
       kReasonUpstreamBadReply);
 }
 
+// RFC 6750 section 2.1: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" /
+// "/" ) *"=".
+bool IsB64Token(absl::string_view value) {
+  size_t i = 0;
+  while (
+      i < value.size() &&
+      (absl::ascii_isalnum(static_cast<unsigned char>(value[i])) ||
+       absl::string_view("-._~+/").find(value[i]) != absl::string_view::npos)) {
+    ++i;
+  }
+  if (i == 0) return false;
+  while (i < value.size() && value[i] == '=') ++i;
+  return i == value.size();
+}
+
+// RFC 7230 section 3.2.6: 1*tchar.
+bool IsHttpToken(absl::string_view value) {
+  return !value.empty() && std::all_of(value.begin(), value.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+           absl::string_view("!#$%&'*+-.^_`|~").find(c) !=
+               absl::string_view::npos;
+  });
+}
+
+// RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+bool IsScopeToken(absl::string_view value) {
+  return !value.empty() && std::all_of(value.begin(), value.end(), [](char c) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    return u == 0x21 || (u >= 0x23 && u <= 0x5b) || (u >= 0x5d && u <= 0x7e);
+  });
+}
+
+// RFC 6749 appendix A.17: refresh-token = 1*VSCHAR (%x20-7E).
+bool IsVisibleAscii(absl::string_view value) {
+  return std::all_of(value.begin(), value.end(),
+                     [](char c) { return c >= 0x20 && c <= 0x7e; });
+}
+
 std::string NormalizeTokenType(const std::string& token_type) {
   if (token_type.empty() || absl::EqualsIgnoreCase(token_type, "bearer")) {
     return "Bearer";
@@ -131,8 +170,31 @@ absl::StatusOr<UpstreamToken> ParseTokenReply(
   if (reply.access_token().empty()) {
     return BadTokenReply(http_status, "has no access_token");
   }
+  if (reply.access_token().size() > kMaxAccessTokenLength ||
+      !IsB64Token(reply.access_token())) {
+    return BadTokenReply(
+        http_status,
+        absl::StrCat("has an access_token that is no RFC 6750 token of at "
+                     "most ",
+                     kMaxAccessTokenLength, " characters"));
+  }
+  if (!reply.token_type().empty() && !IsHttpToken(reply.token_type())) {
+    return BadTokenReply(http_status,
+                         "has a token_type that is no RFC 7230 token");
+  }
   if (reply.has_expires_in() && reply.expires_in() <= 0) {
     return BadTokenReply(http_status, "has a non-positive expires_in");
+  }
+  if (reply.has_expires_in() &&
+      absl::Seconds(reply.expires_in()) > options.max_expires_in) {
+    return BadTokenReply(
+        http_status,
+        absl::StrCat("has an expires_in beyond --max_token_lifetime (",
+                     absl::FormatDuration(options.max_expires_in), ")"));
+  }
+  if (!IsVisibleAscii(reply.refresh_token())) {
+    return BadTokenReply(http_status,
+                         "has a refresh_token that is not visible ASCII");
   }
   UpstreamToken token;
   token.access_token = std::move(*reply.mutable_access_token());
@@ -140,6 +202,11 @@ absl::StatusOr<UpstreamToken> ParseTokenReply(
   token.expires_in = reply.has_expires_in() ? absl::Seconds(reply.expires_in())
                                             : options.missing_expires_in;
   token.scopes = absl::StrSplit(reply.scope(), ' ', absl::SkipEmpty());
+  if (!std::all_of(token.scopes.begin(), token.scopes.end(),
+                   [](const std::string& s) { return IsScopeToken(s); })) {
+    return BadTokenReply(http_status,
+                         "has a scope with characters RFC 6749 does not allow");
+  }
   token.refresh_token = std::move(*reply.mutable_refresh_token());
   return token;
 }

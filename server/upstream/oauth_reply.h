@@ -13,7 +13,9 @@
 //   2xx          token: non-empty access_token,        OK (token)
 //                expires_in > 0 or missing
 //   2xx          empty, not JSON, no access_token,     kUnavailable /
-//                expires_in <= 0                       UPSTREAM_BAD_REPLY
+//                expires_in < 1 s or over                UPSTREAM_BAD_REPLY
+//                max_expires_in, or a value unsafe
+//                to hand on (below)
 //   401          any                                   kFailedPrecondition /
 //   other 4xx    error invalid_client                    CREDENTIALS_REJECTED
 //   other 4xx    error unauthorized_client (the client kFailedPrecondition /
@@ -37,6 +39,13 @@
 // that any 2xx is OK whatever its body (RFC 7009: 200 also for a token the
 // provider no longer knows).
 //
+// What a caller builds an Authorization header from must be safe to: the
+// access_token must be an RFC 6750 b64token (A-Z a-z 0-9 - . _ ~ + /, then
+// "=" padding) of at most kMaxAccessTokenLength characters, token_type an
+// RFC 7230 token, each scope RFC 6749 section 3.3 characters (%x21,
+// %x23-5B, %x5D-7E), a refresh_token visible ASCII (%x20-7E). No part of a
+// rejected value appears in the Status.
+//
 // A token reply without `expires_in` gets TokenReplyOptions::
 // missing_expires_in, five minutes by default: short enough that a token
 // whose real lifetime is unknown is refreshed early rather than used after
@@ -54,9 +63,15 @@
 
 namespace tokenservice {
 
+// The longest access token accepted from myPOS.
+inline constexpr size_t kMaxAccessTokenLength = 4096;
+
 struct TokenReplyOptions {
   // The lifetime assumed when a token reply has no `expires_in`.
   absl::Duration missing_expires_in = absl::Minutes(5);
+  // A longer `expires_in` is not a usable token (--max_token_lifetime): a
+  // token that would never be refreshed.
+  absl::Duration max_expires_in = absl::Hours(24);
 };
 
 // Maps a reply from the token endpoint to a token or a Status, as in the

@@ -22,6 +22,7 @@ ABSL_DECLARE_FLAG(std::string, config);
 ABSL_DECLARE_FLAG(std::string, default_profile);
 ABSL_DECLARE_FLAG(absl::Duration, refresh_retry_max);
 ABSL_DECLARE_FLAG(int, upstream_max_attempts);
+ABSL_DECLARE_FLAG(absl::Duration, max_token_lifetime);
 ABSL_DECLARE_FLAG(double, upstream_backoff_multiplier);
 ABSL_DECLARE_FLAG(absl::Duration, upstream_initial_backoff);
 ABSL_DECLARE_FLAG(absl::Duration, upstream_attempt_timeout);
@@ -77,6 +78,15 @@ TEST_F(ConfigFromFlagsTest, SandboxSelectsSandboxUrls) {
 TEST_F(ConfigFromFlagsTest, UnknownEnvironmentIsNamed) {
   absl::SetFlag(&FLAGS_mypos_env, "staging");
   EXPECT_THAT(std::string(Load().status().message()), HasSubstr("--mypos_env"));
+}
+
+TEST_F(ConfigFromFlagsTest, MaxTokenLifetimeReachesTheReplyParser) {
+  EXPECT_EQ(Load()->token_reply.max_expires_in, absl::Hours(24));
+  absl::SetFlag(&FLAGS_max_token_lifetime, absl::Hours(2));
+  EXPECT_EQ(Load()->token_reply.max_expires_in, absl::Hours(2));
+  absl::SetFlag(&FLAGS_max_token_lifetime, absl::Milliseconds(500));
+  EXPECT_THAT(std::string(Load().status().message()),
+              HasSubstr("--max_token_lifetime"));
 }
 
 TEST_F(ConfigFromFlagsTest, MissingSecretNamesVariableAndFlag) {

@@ -167,6 +167,73 @@ TEST(ParseTokenReply, EmptyAccessTokenIsBadReply) {
                                     HasNoCanary()));
 }
 
+// A value a caller would put into an Authorization header unchecked: each
+// is no usable token, and the status shows no part of it.
+struct UnsafeValue {
+  const char* field;
+  const char* json;      // as sent
+  const char* fragment;  // a part of it that must not be echoed
+};
+
+TEST(ParseTokenReply, ValuesUnsafeToHandOnAreBadReplies) {
+  const std::string long_token(kMaxAccessTokenLength + 1, 'a');
+  const UnsafeValue cases[] = {
+      {"access_token", R"("CANARY-tok with-space")", "tok with"},
+      {"access_token", R"("CANARY-tok\u0000nul")", "nul"},
+      {"access_token", R"("CANARY-tok\nnewline")", "newline"},
+      {"access_token", R"("CANARY=padding-first")", "padding-first"},
+      {"token_type", R"("Bearer\r\nX: y")", "X: y"},
+      {"token_type", R"("Bear er")", "Bear er"},
+      {"scope", R"("webhooks a\u0000b")", "webhooks"},
+      {"scope", R"("webhooks\nX-Injected")", "X-Injected"},
+      {"scope", R"("a\"b")", "a\"b"},
+      {"refresh_token", R"("CANARY-refresh\r\nX: y")", "X: y"},
+  };
+  for (const UnsafeValue& c : cases) {
+    auto token = ReplyBuilder::Token().SetRaw(c.field, c.json).ParseToken();
+    EXPECT_THAT(
+        token.status(),
+        AllOf(StatusIs(absl::StatusCode::kUnavailable, "UPSTREAM_BAD_REPLY"),
+              Not(MessageHas(c.fragment)), HasNoCanary()))
+        << c.field;
+  }
+  auto too_long =
+      ReplyBuilder::Token().Set("access_token", long_token).ParseToken();
+  EXPECT_THAT(
+      too_long.status(),
+      AllOf(StatusIs(absl::StatusCode::kUnavailable, "UPSTREAM_BAD_REPLY"),
+            Not(MessageHas(long_token.substr(0, 64)))));
+}
+
+TEST(ParseTokenReply, B64TokenWithPaddingAndLongestTokenAreAccepted) {
+  auto padded =
+      ReplyBuilder::Token().Set("access_token", "a.b_c~d+e/f-0==").ParseToken();
+  ASSERT_TRUE(padded.ok()) << padded.status();
+  EXPECT_EQ(padded->access_token, "a.b_c~d+e/f-0==");
+  auto longest =
+      ReplyBuilder::Token()
+          .Set("access_token", std::string(kMaxAccessTokenLength, 'a'))
+          .ParseToken();
+  EXPECT_TRUE(longest.ok()) << longest.status();
+}
+
+TEST(ParseTokenReply, ExpiresInBeyondTheMaximumLifetimeIsBadReply) {
+  // Clamped, a token of 1e12 s would never be refreshed.
+  auto token =
+      ReplyBuilder::Token().SetRaw("expires_in", "1000000000000").ParseToken();
+  EXPECT_THAT(token.status(),
+              StatusIs(absl::StatusCode::kUnavailable, "UPSTREAM_BAD_REPLY"));
+  TokenReplyOptions options;
+  options.max_expires_in = absl::Hours(1);
+  EXPECT_THAT(
+      ReplyBuilder::Token().SetRaw("expires_in", "3601").ParseToken(options),
+      StatusIs(absl::StatusCode::kUnavailable, "UPSTREAM_BAD_REPLY"));
+  EXPECT_TRUE(ReplyBuilder::Token()
+                  .SetRaw("expires_in", "3600")
+                  .ParseToken(options)
+                  .ok());
+}
+
 TEST(ParseTokenReply, LowerCaseTokenTypeNormalised) {
   for (const char* type : {"bearer", "BEARER", "bEaReR"}) {
     auto token = ReplyBuilder::Token().Set("token_type", type).ParseToken();
