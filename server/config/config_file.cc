@@ -1,6 +1,7 @@
 #include "server/config/config_file.h"
 
 #include <fstream>
+#include <map>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -116,6 +117,12 @@ absl::StatusOr<CallerRule> ResolveCaller(
   if (rule.peer_identities.empty() && rule.key_digest.empty()) {
     return Invalid(where, "needs peer_identities or a key to be identified");
   }
+  // Without a profile (and without its own credentials) a caller could do
+  // nothing at all: that is a mistake, not a policy.
+  if (c.profiles_size() == 0 && !c.may_supply_credentials()) {
+    return Invalid(where + ".profiles",
+                   "is empty: list the profiles this caller may use, or \"*\"");
+  }
   for (int j = 0; j < c.profiles_size(); ++j) {
     const std::string& profile = c.profiles(j);
     if (profile == "*") continue;
@@ -176,6 +183,9 @@ absl::StatusOr<ConfigFileProfiles> ResolveConfig(
     out.profiles.push_back(std::move(profile));
   }
   std::set<std::string> callers;
+  // Who each key and certificate identity already identifies: one of them
+  // must never stand for two callers (the last would silently win).
+  std::map<std::string, std::string> key_owners, identity_owners;
   for (int i = 0; i < config.callers_size(); ++i) {
     const std::string where = absl::StrCat(source, ": callers[", i, "]");
     absl::StatusOr<CallerRule> rule =
@@ -184,6 +194,23 @@ absl::StatusOr<ConfigFileProfiles> ResolveConfig(
     if (!callers.insert(rule->name).second) {
       return Invalid(where + ".name",
                      absl::StrCat("\"", rule->name, "\" is defined twice"));
+    }
+    if (!rule->key_digest.empty()) {
+      auto [owner, added] = key_owners.emplace(rule->key_digest, rule->name);
+      if (!added) {
+        return Invalid(where + ".key",
+                       absl::StrCat("is the same key as caller \"",
+                                    owner->second, "\"'s"));
+      }
+    }
+    for (size_t j = 0; j < rule->peer_identities.size(); ++j) {
+      auto [owner, added] =
+          identity_owners.emplace(rule->peer_identities[j], rule->name);
+      if (!added) {
+        return Invalid(
+            absl::StrCat(where, ".peer_identities[", j, "]"),
+            absl::StrCat("already identifies caller \"", owner->second, "\""));
+      }
     }
     out.callers.push_back(*std::move(rule));
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -169,12 +170,27 @@ absl::Status AddProfiles(const std::function<const char*(const char*)>& getenv,
     }
     config->profiles.push_back(std::move(profile));
   }
+  std::set<std::string> names;
   for (const CredentialProfile& profile : config->profiles) {
-    if (profile.name == config->default_profile) return absl::OkStatus();
+    names.insert(profile.name);
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "default profile \"", config->default_profile,
-      "\" is not defined (by --config or MYPOS_CLIENT_* / --client_*_file)"));
+  if (names.count(config->default_profile) == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "default profile \"", config->default_profile,
+        "\" is not defined (by --config or MYPOS_CLIENT_* / --client_*_file)"));
+  }
+  // A caller naming a profile that does not exist is a typo ("paymnets")
+  // that would otherwise only show as PERMISSION_DENIED at run time.
+  for (size_t i = 0; i < config->callers.size(); ++i) {
+    const std::vector<std::string>& profiles = config->callers[i].profiles;
+    for (size_t j = 0; j < profiles.size(); ++j) {
+      if (profiles[j] == "*" || names.count(profiles[j]) > 0) continue;
+      return absl::InvalidArgumentError(
+          absl::StrCat(config_path, ": callers[", i, "].profiles[", j,
+                       "]: no profile is named \"", profiles[j], "\""));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status TlsFromFlags(ServerConfig* config) {

@@ -172,9 +172,38 @@ TEST_F(ConfigFileTest, CallerProblemsNameTheirField) {
   EXPECT_THAT(
       Load(p + "callers { name: 'c' key { env: 'SECRET' } profiles: 'a b' }"),
       NamesField("callers[0].profiles[0]"));
-  EXPECT_THAT(Load(p + "callers { name: 'c' key { env: 'SECRET' } }"
-                       "callers { name: 'c' key { env: 'ID' } }"),
-              NamesField("callers[1].name"));
+  EXPECT_THAT(
+      Load(p + "callers { name: 'c' key { env: 'SECRET' } profiles: 'a' }"
+               "callers { name: 'c' key { env: 'ID' } profiles: 'a' }"),
+      NamesField("callers[1].name"));
+}
+
+TEST_F(ConfigFileTest, OneKeyOrIdentityNeverStandsForTwoCallers) {
+  const std::string p =
+      "profiles { name: 'a' client_id { value: 'x' } client_secret { env: "
+      "'SECRET' } }\n";
+  // Before, the key silently belonged to the last caller that listed it.
+  EXPECT_THAT(
+      Load(p + "callers { name: 'c1' key { env: 'SECRET' } profiles: 'a' }"
+               "callers { name: 'c2' key { env: 'SECRET' } profiles: '*' }"),
+      NamesField("callers[1].key"));
+  EXPECT_THAT(Load(p + "callers { name: 'c1' peer_identities: 'spiffe://x/a' "
+                       "profiles: 'a' }"
+                       "callers { name: 'c2' peer_identities: 'dns:b' "
+                       "peer_identities: 'spiffe://x/a' profiles: 'a' }"),
+              NamesField("callers[1].peer_identities[1]"));
+}
+
+TEST_F(ConfigFileTest, CallerWithNoProfileIsAMistake) {
+  const std::string p =
+      "profiles { name: 'a' client_id { value: 'x' } client_secret { env: "
+      "'SECRET' } }\n";
+  EXPECT_THAT(Load(p + "callers { name: 'c' key { env: 'SECRET' } }"),
+              NamesField("callers[0].profiles"));
+  // A caller that brings its own credentials needs none.
+  EXPECT_TRUE(Load(p + "callers { name: 'gw' key { env: 'SECRET' } "
+                       "may_supply_credentials: true }")
+                  .ok());
 }
 
 TEST_F(ConfigFileTest, CallerCredentialsAreOffUnlessEnabled) {

@@ -126,6 +126,28 @@ TEST_F(ConfigFromFlagsTest, ConfigFileProfilesJoinTheEnvironmentProfile) {
   EXPECT_EQ(config->profiles[1].name, "default");
 }
 
+TEST_F(ConfigFromFlagsTest, CallerNamingAnUnknownProfileStopsStartUp) {
+  const std::string base =
+      "profiles { name: 'payments' client_id { value: 'f' }"
+      " client_secret { env: 'MYPOS_CLIENT_SECRET' } }\n";
+  absl::SetFlag(&FLAGS_config,
+                WriteFile("typo", base + "callers { name: 'c' "
+                                         "key { env: 'MYPOS_CLIENT_SECRET' } "
+                                         "profiles: 'paymnets' }"));
+  absl::Status status = Load().status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("callers[0].profiles[0]: no profile is named "
+                        "\"paymnets\""));
+  // The environment's profile counts too, and so does "*".
+  absl::SetFlag(&FLAGS_config,
+                WriteFile("ok", base + "callers { name: 'c' "
+                                       "key { env: 'MYPOS_CLIENT_SECRET' } "
+                                       "profiles: 'payments' "
+                                       "profiles: 'default' profiles: '*' }"));
+  EXPECT_TRUE(Load().ok()) << Load().status();
+}
+
 TEST_F(ConfigFromFlagsTest, ConfigFileAloneNeedsNoEnvironment) {
   env_ = {{"S", kCanarySecret}};
   absl::SetFlag(&FLAGS_config,
