@@ -80,6 +80,20 @@ ABSL_FLAG(absl::Duration, refresh_retry_max, absl::Seconds(60),
           "Longest wait between failed background refreshes (they back off "
           "from 1s).");
 ABSL_FLAG(int, upstream_threads, 4, "Threads that talk to myPOS.");
+ABSL_FLAG(int, max_concurrent_streams, 100,
+          "Calls one client connection may have open at once (HTTP/2 "
+          "SETTINGS_MAX_CONCURRENT_STREAMS).");
+ABSL_FLAG(int, grpc_memory_limit_mb, 64,
+          "Memory gRPC may use for all connections and calls "
+          "(grpc::ResourceQuota), in MiB.");
+ABSL_FLAG(absl::Duration, max_connection_idle, absl::Minutes(5),
+          "A client connection with no call for this long is closed "
+          "(GOAWAY).");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(30),
+          "A client connection older than this is asked to reconnect "
+          "(GOAWAY), so that clients rebalance after a scale-out.");
+ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::Seconds(30),
+          "How long calls may go on after --max_connection_age's GOAWAY.");
 ABSL_FLAG(absl::Duration, max_token_lifetime, absl::Hours(24),
           "A token myPOS says lives longer (expires_in) is refused as an "
           "unusable reply: it would never be refreshed.");
@@ -370,6 +384,24 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
     return absl::InvalidArgumentError(
         "--upstream_timeout and --upstream_attempt_timeout must be positive, "
         "--upstream_deadline_margin not negative");
+  }
+  config.grpc.max_concurrent_streams =
+      absl::GetFlag(FLAGS_max_concurrent_streams);
+  config.grpc.memory_bytes =
+      static_cast<size_t>(absl::GetFlag(FLAGS_grpc_memory_limit_mb)) << 20;
+  config.grpc.max_connection_idle = absl::GetFlag(FLAGS_max_connection_idle);
+  config.grpc.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  config.grpc.max_connection_age_grace =
+      absl::GetFlag(FLAGS_max_connection_age_grace);
+  if (config.grpc.max_concurrent_streams < 1 ||
+      absl::GetFlag(FLAGS_grpc_memory_limit_mb) < 16 ||
+      config.grpc.max_connection_idle < absl::Seconds(1) ||
+      config.grpc.max_connection_age < absl::Seconds(1) ||
+      config.grpc.max_connection_age_grace < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--max_concurrent_streams must be at least 1, --grpc_memory_limit_mb "
+        "at least 16, --max_connection_idle and --max_connection_age at least "
+        "1s, --max_connection_age_grace not negative");
   }
   config.token_reply.max_expires_in = absl::GetFlag(FLAGS_max_token_lifetime);
   if (config.token_reply.max_expires_in < absl::Seconds(1)) {

@@ -61,6 +61,21 @@ struct ServerConfig {
   TokenReplyOptions token_reply;
   // The longest one HTTP attempt to myPOS may take.
   absl::Duration upstream_attempt_timeout = absl::Seconds(5);
+  // Limits on the gRPC port, so that no connection (authenticated or not)
+  // can hold unbounded memory: streams per connection, the memory gRPC may
+  // use for all of them, and how long a connection may stay idle or live.
+  // Pings without calls are refused, and clients that ping more often than
+  // every 10 s are disconnected after 2 strikes.
+  struct GrpcLimits {
+    int max_concurrent_streams = 100;
+    size_t memory_bytes = 64 << 20;
+    absl::Duration max_connection_idle = absl::Minutes(5);
+    absl::Duration max_connection_age = absl::Minutes(30);
+    absl::Duration max_connection_age_grace = absl::Seconds(30);
+    // Largest request metadata (headers) accepted, in bytes.
+    int max_metadata_bytes = 16 << 10;
+  };
+  GrpcLimits grpc;
   // Threads that talk to myPOS, and how many fetches may wait for one.
   int upstream_threads = 4;
   size_t max_queued_upstream = 1024;

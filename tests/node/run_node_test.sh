@@ -50,11 +50,13 @@ MYPOS_CLIENT_ID="${CLIENT_ID}" MYPOS_CLIENT_SECRET="${CANARY_SECRET}" \
   --port_file="${TMP}/server.port" \
   --token_url="${FAKE_URL}/oauth/token" --revoke_url="${FAKE_URL}/oauth/revoke" \
   2>"${TMP}/server.log" &
-pids+=($!)
+server_pid=$!
+pids+=(${server_pid})
 wait_for_file "${TMP}/server.port"
 
 export NODE_PATH="${NODE_MODULES}"
 export TOKENSERVICE_TARGET="127.0.0.1:$(cat "${TMP}/server.port")"
+export TOKENSERVICE_PID="${server_pid}"  # for tests that watch its memory
 export FAKE_MYPOS_URL="${FAKE_URL}"
 export FAKE_MYPOS_CLIENT_ID="${CLIENT_ID}"
 export FAKE_MYPOS_CLIENT_SECRET="${CANARY_SECRET}"
