@@ -33,6 +33,13 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
+  httplib::Server& http = *admin->server_;
+  http.set_payload_max_length(kMaxAdminBodyBytes);
+  http.set_read_timeout(kAdminReadTimeoutSeconds, 0);
+  http.set_write_timeout(2, 0);
+  http.set_keep_alive_max_count(1);
+  http.set_keep_alive_timeout(kAdminReadTimeoutSeconds);
+  http.new_task_queue = [] { return new httplib::ThreadPool(kAdminWorkers); };
   admin->server_->Get(
       "/metrics", [metrics](const httplib::Request&, httplib::Response& res) {
         res.set_content(metrics(), "text/plain; version=0.0.4; charset=utf-8");

@@ -1,6 +1,13 @@
 // AdminServer: the plain-HTTP admin port. /metrics serves the Prometheus
 // text format; /healthz answers 200 while the gRPC server is serving and
 // 503 once it drains, for checks that do not speak gRPC.
+//
+// Nobody authenticates on this port, so what one connection can take is
+// bounded: a request body over kMaxAdminBodyBytes gets 413 (nothing here
+// takes a body), a connection that sends nothing for kAdminReadTimeout is
+// closed, one request per connection (no keep-alive to hold a worker), and
+// kAdminWorkers threads serve, so that dozens of slow connections still
+// leave /healthz and /metrics answered.
 
 #ifndef SERVER_OPS_ADMIN_SERVER_H_
 #define SERVER_OPS_ADMIN_SERVER_H_
@@ -17,6 +24,10 @@ class Server;
 }  // namespace httplib
 
 namespace tokenservice {
+
+inline constexpr size_t kMaxAdminBodyBytes = 16 * 1024;
+inline constexpr int kAdminReadTimeoutSeconds = 1;
+inline constexpr int kAdminWorkers = 96;
 
 // Thread-safe.
 class AdminServer {
