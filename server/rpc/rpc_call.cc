@@ -9,10 +9,26 @@
 #include "server/rpc/grpc_status.h"
 
 namespace tokenservice {
-RpcRecord::RpcRecord(Metrics* metrics, RpcMethod method, std::string profile)
+namespace {
+
+// `profile` as a log line may carry it: it comes from the caller unchecked.
+std::string LoggableProfile(absl::string_view profile) {
+  std::string out(profile.substr(0, kMaxLoggedProfileLength));
+  for (char& c : out) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  if (profile.size() > kMaxLoggedProfileLength) out += "...";
+  return out;
+}
+
+}  // namespace
+
+RpcRecord::RpcRecord(Metrics* metrics, LogRateLimiter* failure_log,
+                     RpcMethod method, absl::string_view profile)
     : metrics_(metrics),
+      failure_log_(failure_log),
       method_(method),
-      profile_(std::move(profile)),
+      profile_(LoggableProfile(profile)),
       start_(absl::Now()) {}
 
 void RpcRecord::set_fingerprint(absl::string_view fingerprint) {
@@ -23,6 +39,15 @@ void RpcRecord::End(const absl::Status& status) const {
   const absl::Duration latency = absl::Now() - start_;
   if (metrics_ != nullptr) metrics_->RecordRpc(method_, status.code(), latency);
   if (status.ok()) return;
+  int64_t suppressed = 0;
+  if (failure_log_ != nullptr && !failure_log_->Allow(&suppressed)) return;
+  if (suppressed > 0) {
+    Log(LogLevel::kWarning, "rpc_failed_suppressed",
+        {{"suppressed", absl::StrCat(suppressed)},
+         {"message",
+          "failed calls not logged since the last rpc_failed line (too many "
+          "per second)"}});
+  }
   // Status messages never hold secrets or tokens (docs/errors.md).
   std::vector<LogField> fields = {{"method", RpcMethodName(method_)},
                                   {"profile", profile_}};

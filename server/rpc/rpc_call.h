@@ -49,16 +49,24 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "base/mutex.h"
+#include "server/ops/log_rate_limiter.h"
 #include "server/ops/metrics.h"
 
 namespace tokenservice {
+
+// The longest caller-supplied profile name a log line carries; longer ones
+// are cut, and bytes outside printable ASCII become '?'.
+inline constexpr size_t kMaxLoggedProfileLength = 64;
 
 // What the metrics and the failure log need to know of one call. Its start
 // is when it is made. Thread-compatible: one call's handler or work uses it
 // at a time.
 class RpcRecord {
  public:
-  RpcRecord(Metrics* metrics, RpcMethod method, std::string profile);
+  // A failed call is logged (rpc_failed) when `failure_log` allows, which
+  // bounds how fast failures can grow the log; null: always.
+  RpcRecord(Metrics* metrics, LogRateLimiter* failure_log, RpcMethod method,
+            absl::string_view profile);
 
   // The fingerprint of the token the request names, for the failure log.
   // Ignored unless it has the form of a fingerprint: a caller who put a
@@ -72,6 +80,7 @@ class RpcRecord {
 
  private:
   Metrics* metrics_;
+  LogRateLimiter* failure_log_;
   RpcMethod method_;
   std::string profile_;
   std::string fingerprint_;

@@ -162,7 +162,8 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
                                               "mypos.token.v1.IssueRequest"),
                    kReasonInvalidRequest);
   }
-  RpcRecord record(metrics_, RpcMethod::kIssue, request->credential());
+  RpcRecord record(metrics_, &failure_log_, RpcMethod::kIssue,
+                   request->credential());
   record.set_fingerprint(request->rejected_fingerprint());
   if (allowed.ok()) allowed = ValidateIssueRequest(*request);
   if (allowed.ok()) {
@@ -210,7 +211,8 @@ grpc::ServerUnaryReactor* TokenServiceImpl::ExchangeGrant(
     grpc::CallbackServerContext* context, const ExchangeGrantRequest* request,
     ExchangeGrantResponse* response) {
   const absl::Time deadline = CallerDeadline(context);
-  RpcRecord record(metrics_, RpcMethod::kExchangeGrant, request->credential());
+  RpcRecord record(metrics_, &failure_log_, RpcMethod::kExchangeGrant,
+                   request->credential());
   const absl::StatusOr<const CallerRule*> caller = Identify(context);
   absl::Status allowed = caller.status();
   if (allowed.ok()) allowed = ValidateExchangeGrantRequest(*request);
@@ -252,7 +254,8 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
     grpc::CallbackServerContext* context, const RevokeRequest* request,
     RevokeResponse* response) {
   const absl::Time deadline = CallerDeadline(context);
-  RpcRecord record(metrics_, RpcMethod::kRevoke, request->credential());
+  RpcRecord record(metrics_, &failure_log_, RpcMethod::kRevoke,
+                   request->credential());
   record.set_fingerprint(request->has_token() ? Fingerprint(request->token())
                                               : request->fingerprint());
   const absl::StatusOr<const CallerRule*> caller = Identify(context);
@@ -290,7 +293,7 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
 grpc::ServerUnaryReactor* TokenServiceImpl::GetTokenInfo(
     grpc::CallbackServerContext* context, const GetTokenInfoRequest* request,
     TokenInfo* response) {
-  RpcRecord record(metrics_, RpcMethod::kGetTokenInfo, "");
+  RpcRecord record(metrics_, &failure_log_, RpcMethod::kGetTokenInfo, "");
   record.set_fingerprint(request->fingerprint());
   const absl::StatusOr<const CallerRule*> caller = Identify(context);
   absl::Status status = caller.status();
@@ -323,7 +326,8 @@ grpc::ServerUnaryReactor* TokenServiceImpl::GetTokenInfo(
 grpc::ServerUnaryReactor* TokenServiceImpl::ListTokens(
     grpc::CallbackServerContext* context, const ListTokensRequest* request,
     ListTokensResponse* response) {
-  RpcRecord record(metrics_, RpcMethod::kListTokens, request->credential());
+  RpcRecord record(metrics_, &failure_log_, RpcMethod::kListTokens,
+                   request->credential());
   const absl::StatusOr<const CallerRule*> caller = Identify(context);
   absl::Status status = caller.status();
   if (status.ok()) status = ValidateListTokensRequest(*request);

@@ -18,9 +18,11 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "base/clock.h"
 #include "proto/token_service.grpc.pb.h"
 #include "server/broker/grant_exchange.h"
 #include "server/broker/token_broker.h"
+#include "server/ops/log_rate_limiter.h"
 #include "server/ops/metrics.h"
 #include "server/rpc/caller_policy.h"
 #include "server/rpc/rpc_call.h"
@@ -43,6 +45,10 @@ using TokenServiceBase =
                     mypos::token::v1::TokenService::
                         WithCallbackMethod_ListTokens<
                             mypos::token::v1::TokenService::Service>>>>>;
+
+// rpc_failed lines written per second at most; the rest are counted in an
+// rpc_failed_suppressed line.
+inline constexpr int kFailedCallLinesPerSecond = 50;
 
 // The TokenService handlers. Thread-safe: gRPC calls them from many
 // threads at once. Borrows every pointer; each must outlive the service.
@@ -104,6 +110,10 @@ class TokenServiceImpl final : public TokenServiceBase {
   PendingCalls* const pending_;
   Metrics* const metrics_;
   const CallerPolicy* const policy_;
+  // At most kFailedCallLinesPerSecond rpc_failed lines a second.
+  const SystemClock clock_;
+  LogRateLimiter failure_log_{kFailedCallLinesPerSecond, absl::Seconds(1),
+                              &clock_};
 };
 
 }  // namespace tokenservice

@@ -112,5 +112,33 @@ TEST_F(LogFieldsTest, SomethingElseInTheFingerprintFieldIsNotLogged) {
               ElementsAre(Not(HasSubstr("\"fingerprint\""))));
 }
 
+TEST_F(LogFieldsTest, AFloodOfFailingCallsCannotFloodTheLog) {
+  // Before: each Revoke logged its unvalidated ~60 KB credential, and
+  // 20,000 such calls grew the log by 1.1 GiB in 14 s.
+  const std::string huge = "flood-" + std::string(60000, 'p') + "\n\x01";
+  constexpr int kCalls = 2000;
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < kCalls; ++i) {
+    grpc::ClientContext context;
+    v1::RevokeRequest request;
+    request.set_credential(huge);
+    request.set_fingerprint("0123456789abcdef");
+    v1::RevokeResponse response;
+    ASSERT_EQ(stub_->Revoke(&context, request, &response).error_code(),
+              grpc::INVALID_ARGUMENT);
+  }
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  const std::vector<std::string> failed = LogLines("rpc_failed");
+  // At most 50 lines a second (and one summary a second) get through, each
+  // with the caller's string cut to 64 characters of printable ASCII.
+  EXPECT_LE(failed.size(), 50 * (static_cast<size_t>(seconds) + 2));
+  EXPECT_LT(failed.size(), static_cast<size_t>(kCalls));
+  for (const std::string& line : failed) {
+    EXPECT_LT(line.size(), 1024u);
+    EXPECT_THAT(line, HasSubstr(Field(
+                          "profile", "flood-" + std::string(58, 'p') + "...")));
+  }
+}
+
 }  // namespace
 }  // namespace tokenservice
