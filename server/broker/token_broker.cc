@@ -55,7 +55,8 @@ TokenBroker::TokenBroker(BrokerOptions options,
                 clock, metrics_),
       revocations_(clock),
       cache_(&revocations_, /*revoked_retention=*/1000,
-             options_.max_caller_credential_tokens) {}
+             options_.max_caller_credential_tokens,
+             options_.max_cached_tokens) {}
 
 absl::StatusOr<const CredentialProfile*> TokenBroker::ResolveProfile(
     const std::string& name, const std::optional<ClientCredentials>& supplied,

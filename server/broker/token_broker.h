@@ -101,6 +101,8 @@ struct BrokerOptions {
   std::function<double()> random;
   // Most tokens cached for caller-supplied credentials (LRU beyond).
   size_t max_caller_credential_tokens = 10000;
+  // Most tokens cached in all (expired first, then LRU beyond).
+  size_t max_cached_tokens = 10000;
 };
 
 using IssueCallback = absl::AnyInvocable<void(absl::StatusOr<IssuedToken>) &&>;

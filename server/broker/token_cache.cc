@@ -32,10 +32,11 @@ bool KeyBelongsTo(absl::string_view key, absl::string_view credential) {
 }
 
 TokenCache::TokenCache(RevocationList* revocations, size_t revoked_retention,
-                       size_t max_bounded)
+                       size_t max_bounded, size_t max_entries)
     : revocations_(revocations),
       revoked_retention_(revoked_retention),
-      max_bounded_(max_bounded) {}
+      max_bounded_(max_bounded),
+      max_entries_(max_entries) {}
 
 CacheLookup TokenCache::Lookup(const std::string& key, absl::Time now,
                                std::optional<absl::Duration> min_validity,
@@ -50,9 +51,7 @@ CacheLookup TokenCache::Lookup(const std::string& key, absl::Time now,
     return {};
   }
   if (count_hit) entry.hits.fetch_add(1, std::memory_order_relaxed);
-  if (entry.bounded) {
-    entry.last_used.store(absl::ToUnixNanos(now), std::memory_order_relaxed);
-  }
+  entry.last_used.store(absl::ToUnixNanos(now), std::memory_order_relaxed);
   const bool due = !entry.refreshing &&
                    now >= std::max(entry.token->refresh_time, entry.retry_time);
   return {entry.token, due};
@@ -92,8 +91,27 @@ bool TokenCache::Put(const std::string& key,
   entry.failures = 0;
   entry.last_error.clear();
   entry.retry_time = absl::InfinitePast();
-  if (bounded_ > max_bounded_) EvictLeastRecentlyUsedLocked();
+  if (inserted) {
+    const absl::Time now = entry.token->issue_time;
+    if (now - last_sweep_ >= absl::Minutes(1) ||
+        entries_.size() > max_entries_) {
+      last_sweep_ = now;
+      DropExpiredLocked(now);
+    }
+  }
+  if (bounded_ > max_bounded_) EvictLeastRecentlyUsedLocked(true, key);
+  if (entries_.size() > max_entries_) EvictLeastRecentlyUsedLocked(false, key);
   return true;
+}
+
+void TokenCache::DropExpiredLocked(absl::Time now) {
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    auto next = std::next(it);
+    if (!it->second.refreshing && it->second.token->expire_time <= now) {
+      EraseLocked(it);
+    }
+    it = next;
+  }
 }
 
 void TokenCache::EraseLocked(
@@ -117,12 +135,14 @@ void TokenCache::EraseLocked(
   entries_.erase(it);
 }
 
-void TokenCache::EvictLeastRecentlyUsedLocked() {
+void TokenCache::EvictLeastRecentlyUsedLocked(bool bounded_only,
+                                              const std::string& keep) {
   // A linear scan: it runs only when a fetch from myPOS adds an entry past
   // the bound, which costs far more than visiting the entries.
   auto oldest = entries_.end();
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-    if (it->second.bounded &&
+    if ((it->second.bounded || !bounded_only) && !it->second.refreshing &&
+        it->first != keep &&
         (oldest == entries_.end() ||
          it->second.last_used.load(std::memory_order_relaxed) <
              oldest->second.last_used.load(std::memory_order_relaxed))) {

@@ -97,11 +97,15 @@ bool KeyBelongsTo(absl::string_view key, absl::string_view credential);
 class TokenCache {
  public:
   // Keeps the metadata of at most `revoked_retention` revoked tokens (and
-  // the refresh counts of as many keys whose token left the cache), and at
-  // most `max_bounded` tokens stored with Put(..., bounded=true).
+  // the refresh counts of as many keys whose token left the cache), at most
+  // `max_bounded` tokens stored with Put(..., bounded=true), and at most
+  // `max_entries` tokens in all: past it, expired tokens go first, then the
+  // one used least recently, never one being refreshed (callers wait on
+  // it). Expired tokens are also dropped at most a minute after they
+  // expire, as new tokens arrive.
   explicit TokenCache(RevocationList* revocations,
                       size_t revoked_retention = 1000,
-                      size_t max_bounded = 10000);
+                      size_t max_bounded = 10000, size_t max_entries = 10000);
 
   // The gate. The token under `key` if it has more than zero and at least
   // `min_validity` left at `now` (the token's default_min_validity when
@@ -185,7 +189,7 @@ class TokenCache {
   struct Entry {
     std::shared_ptr<const CachedToken> token;
     mutable std::atomic<int64_t> hits{0};
-    // Unix nanoseconds of the last hit, for LRU among bounded entries.
+    // Unix nanoseconds of the last hit, for LRU.
     mutable std::atomic<int64_t> last_used{0};
     bool bounded = false;
     bool rejected = false;
@@ -204,8 +208,12 @@ class TokenCache {
   static mypos::token::v1::TokenState State(const Entry& entry, absl::Time now);
   static mypos::token::v1::TokenInfo ToInfo(const Entry& entry, absl::Time now);
 
-  // Forgets the bounded entry used least recently.
-  void EvictLeastRecentlyUsedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets the entry used least recently (among bounded ones only when
+  // `bounded_only`), except those being refreshed and `keep`.
+  void EvictLeastRecentlyUsedLocked(bool bounded_only, const std::string& keep)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets every expired entry not being refreshed.
+  void DropExpiredLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes `it` and its fingerprint index entry, keeping its refresh count.
   void EraseLocked(absl::node_hash_map<std::string, Entry>::iterator it)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -216,7 +224,9 @@ class TokenCache {
   RevocationList* const revocations_;
   const size_t revoked_retention_;
   const size_t max_bounded_;
+  const size_t max_entries_;
   mutable Mutex mu_;
+  absl::Time last_sweep_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::node_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
   // Fingerprint -> every key in entries_ that holds it.
   absl::flat_hash_map<std::string, absl::InlinedVector<std::string, 1>>

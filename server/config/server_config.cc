@@ -80,6 +80,9 @@ ABSL_FLAG(absl::Duration, refresh_retry_max, absl::Seconds(60),
           "Longest wait between failed background refreshes (they back off "
           "from 1s).");
 ABSL_FLAG(int, upstream_threads, 4, "Threads that talk to myPOS.");
+ABSL_FLAG(int, max_cached_tokens, 10000,
+          "Most tokens the cache holds (one per profile and scope set): past "
+          "it, expired ones go first, then the least recently used.");
 ABSL_FLAG(int, max_concurrent_streams, 100,
           "Calls one client connection may have open at once (HTTP/2 "
           "SETTINGS_MAX_CONCURRENT_STREAMS).");
@@ -385,6 +388,11 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
         "--upstream_timeout and --upstream_attempt_timeout must be positive, "
         "--upstream_deadline_margin not negative");
   }
+  if (absl::GetFlag(FLAGS_max_cached_tokens) < 1) {
+    return absl::InvalidArgumentError("--max_cached_tokens must be at least 1");
+  }
+  config.broker.max_cached_tokens =
+      static_cast<size_t>(absl::GetFlag(FLAGS_max_cached_tokens));
   config.grpc.max_concurrent_streams =
       absl::GetFlag(FLAGS_max_concurrent_streams);
   config.grpc.memory_bytes =

@@ -143,6 +143,9 @@ std::string Metrics::Render(
     const absl::Duration left =
         absl::FromUnixSeconds(token.expire_time().seconds()) +
         absl::Nanoseconds(token.expire_time().nanos()) - now;
+    // An expired token is no longer served: no gauge, so that alerts on
+    // little validity left fire for tokens in use only.
+    if (left <= absl::ZeroDuration()) continue;
     absl::StrAppend(&out, "tokenservice_token_remaining_seconds{profile=",
                     JsonQuote(token.credential()),
                     ",scopes=", JsonQuote(absl::StrJoin(token.scopes(), " ")),

@@ -294,5 +294,43 @@ TEST_F(TokenCacheTest, LookupThatIsNoHitCountsNone) {
   EXPECT_EQ(cache_.Info(Fingerprint("t1"), clock_.Now())->hit_count(), 0);
 }
 
+TEST_F(TokenCacheTest, EveryEntryIsBoundedLeastRecentlyUsedFirst) {
+  // Before, only caller-supplied credentials had a bound: 20,000 distinct
+  // scope sets made 20,000 entries.
+  TokenCache cache(&revocations_, 2, 10000, /*max_entries=*/3);
+  for (const char* t : {"t1", "t2", "t3"}) {
+    cache.Put(CacheKey("default", {t}), MakeToken(t, clock_.Now()));
+    clock_.Advance(absl::Seconds(1));
+  }
+  // t1 is used again, so t2 is the least recently used.
+  ASSERT_NE(
+      cache.Lookup(CacheKey("default", {"t1"}), clock_.Now(), std::nullopt)
+          .token,
+      nullptr);
+  clock_.Advance(absl::Seconds(1));
+  cache.Put(CacheKey("default", {"t4"}), MakeToken("t4", clock_.Now()));
+  EXPECT_EQ(cache.size(), 3u);
+  EXPECT_EQ(cache.FindByFingerprint(Fingerprint("t2")), nullptr);
+  EXPECT_NE(cache.FindByFingerprint(Fingerprint("t1")), nullptr);
+}
+
+TEST_F(TokenCacheTest, ATokenBeingRefreshedIsNeverEvicted) {
+  TokenCache cache(&revocations_, 2, 10000, /*max_entries=*/1);
+  const std::string busy = CacheKey("default", {"busy"});
+  cache.Put(busy, MakeToken("t1", clock_.Now()));
+  cache.SetRefreshing(busy, true);  // callers wait on its replacement
+  clock_.Advance(absl::Seconds(1));
+  cache.Put(CacheKey("default", {"other"}), MakeToken("t2", clock_.Now()));
+  EXPECT_NE(cache.FindByFingerprint(Fingerprint("t1")), nullptr);
+}
+
+TEST_F(TokenCacheTest, ExpiredEntriesAreDroppedAsNewTokensArrive) {
+  cache_.Put(CacheKey("default", {"once"}), MakeToken("t1", clock_.Now()));
+  clock_.Advance(absl::Hours(2));  // t1 expired an hour ago
+  cache_.Put(key_, MakeToken("t2", clock_.Now()));
+  EXPECT_EQ(cache_.size(), 1u);
+  EXPECT_FALSE(cache_.Info(Fingerprint("t1"), clock_.Now()).has_value());
+}
+
 }  // namespace
 }  // namespace tokenservice

@@ -90,5 +90,17 @@ TEST(Metrics, RemainingLifetimeGaugeSkipsRevokedTokens) {
   }
 }
 
+TEST(Metrics, RemainingLifetimeGaugeSkipsExpiredTokens) {
+  // Listed with negative seconds before, which fires "little validity
+  // left" alerts for keys nobody uses any more.
+  Metrics metrics;
+  std::vector<mypos::token::v1::TokenInfo> tokens(1);
+  tokens[0].set_fingerprint("0123456789abcdef");
+  tokens[0].set_credential("default");
+  tokens[0].mutable_expire_time()->set_seconds(999);
+  const std::string text = metrics.Render(tokens, absl::FromUnixSeconds(1000));
+  EXPECT_EQ(text.find("0123456789abcdef"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace tokenservice
