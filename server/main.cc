@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "server/config/server_config.h"
+#include "server/ops/library_logs.h"
 #include "server/ops/log.h"
 #include "server/token_server.h"
 
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   tokenservice::SetMinLogLevel(level);
+  tokenservice::RouteLibraryLogsToJson();
   if (absl::GetFlag(FLAGS_shutdown_grace) < absl::ZeroDuration()) {
     std::fprintf(stderr,
                  "token_server: --shutdown_grace: must not be "
