@@ -121,10 +121,43 @@ void TokenBroker::Issue(
     at_once(IssuedToken{std::move(hit.token), /*cached=*/true});
     return;
   }
+  if (min_validity.has_value()) {
+    if (absl::Status refused = RefuseForcedRefresh(key, now, *min_validity);
+        !refused.ok()) {
+      at_once(refused);
+      return;
+    }
+  }
   Waiter waiter{min_validity, later(), params.deadline};
   if (!JoinFetch(key, *profile, scopes, params.deadline, waiter)) {
     std::move(waiter.done)(QueueFull());
   }
+}
+
+absl::Status TokenBroker::RefuseForcedRefresh(
+    const std::string& key, absl::Time now, absl::Duration min_validity) const {
+  switch (cache_.CheckMinValidity(key, now, min_validity,
+                                  options_.min_refresh_interval)) {
+    case TokenCache::Unsatisfiable::kNo:
+      return absl::OkStatus();
+    case TokenCache::Unsatisfiable::kBeyondLifetime:
+      return WithReason(
+          absl::OutOfRangeError(absl::StrCat(
+              "min_validity ", absl::FormatDuration(min_validity),
+              " is longer than the lifetime of the tokens myPOS issues for "
+              "this profile and scope set")),
+          kReasonMinValidityUnsatisfiable);
+    case TokenCache::Unsatisfiable::kTooSoon:
+      return WithReason(
+          absl::OutOfRangeError(absl::StrCat(
+              "the token was fetched less than --min_refresh_interval (",
+              absl::FormatDuration(options_.min_refresh_interval),
+              ") ago and has less than min_validity ",
+              absl::FormatDuration(min_validity),
+              " left; ask for less validity")),
+          kReasonMinValidityUnsatisfiable);
+  }
+  return absl::OkStatus();
 }
 
 bool TokenBroker::JoinFetch(const std::string& key,

@@ -101,6 +101,10 @@ struct BrokerOptions {
   std::function<double()> random;
   // Most tokens cached for caller-supplied credentials (LRU beyond).
   size_t max_caller_credential_tokens = 10000;
+  // A caller's min_validity makes the server fetch a token early at most
+  // once per key per this interval (--min_refresh_interval); within it, a
+  // miss only for want of validity is OUT_OF_RANGE.
+  absl::Duration min_refresh_interval = absl::Seconds(10);
   // Most tokens cached in all (expired first, then LRU beyond).
   size_t max_cached_tokens = 10000;
 };
@@ -189,6 +193,12 @@ class TokenBroker {
                                 absl::Time fetch_deadline,
                                 std::vector<Waiter>* expired)
       ABSL_LOCKS_EXCLUDED(mu_);
+
+  // OUT_OF_RANGE when a miss for want of `min_validity` alone must not
+  // fetch: the tokens' lifetime is shorter, or the token is too new
+  // (TokenCache::CheckMinValidity).
+  absl::Status RefuseForcedRefresh(const std::string& key, absl::Time now,
+                                   absl::Duration min_validity) const;
 
   // The configured profile `name` (owned by the store), or one made of
   // caller-supplied credentials in `*supplied_profile`.

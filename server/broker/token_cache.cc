@@ -152,6 +152,23 @@ void TokenCache::EvictLeastRecentlyUsedLocked(bool bounded_only,
   if (oldest != entries_.end()) EraseLocked(oldest);
 }
 
+TokenCache::Unsatisfiable TokenCache::CheckMinValidity(
+    const std::string& key, absl::Time now, absl::Duration min_validity,
+    absl::Duration min_refresh_interval) const {
+  ReaderMutexLock lock(&mu_);
+  auto it = entries_.find(key);
+  if (it == entries_.end() || it->second.rejected) return Unsatisfiable::kNo;
+  const CachedToken& token = *it->second.token;
+  if (token.expire_time <= now) return Unsatisfiable::kNo;
+  if (min_validity > token.expire_time - token.issue_time) {
+    return Unsatisfiable::kBeyondLifetime;
+  }
+  if (now - token.issue_time < min_refresh_interval) {
+    return Unsatisfiable::kTooSoon;
+  }
+  return Unsatisfiable::kNo;
+}
+
 size_t TokenCache::size() const {
   ReaderMutexLock lock(&mu_);
   return entries_.size();

@@ -121,6 +121,18 @@ class TokenCache {
   bool Put(const std::string& key, std::shared_ptr<const CachedToken> token,
            bool bounded = false) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Why no token under `key` can be handed to a caller that needs
+  // `min_validity` at `now`, when no fetch can help either: kNo when one may
+  // (no token, an expired or rejected one); kBeyondLifetime when the
+  // token's whole lifetime is shorter; kTooSoon when it was fetched less
+  // than `min_refresh_interval` ago, so that a caller cannot make the
+  // server fetch again and again.
+  enum class Unsatisfiable { kNo, kBeyondLifetime, kTooSoon };
+  Unsatisfiable CheckMinValidity(const std::string& key, absl::Time now,
+                                 absl::Duration min_validity,
+                                 absl::Duration min_refresh_interval) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // Number of keys held, and of bounded ones.
   size_t size() const ABSL_LOCKS_EXCLUDED(mu_);
   size_t bounded_size() const ABSL_LOCKS_EXCLUDED(mu_);

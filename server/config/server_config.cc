@@ -80,6 +80,9 @@ ABSL_FLAG(absl::Duration, refresh_retry_max, absl::Seconds(60),
           "Longest wait between failed background refreshes (they back off "
           "from 1s).");
 ABSL_FLAG(int, upstream_threads, 4, "Threads that talk to myPOS.");
+ABSL_FLAG(absl::Duration, min_refresh_interval, absl::Seconds(10),
+          "A caller's min_validity makes the server fetch a token early at "
+          "most once per profile and scope set per this interval.");
 ABSL_FLAG(int, max_cached_tokens, 10000,
           "Most tokens the cache holds (one per profile and scope set): past "
           "it, expired ones go first, then the least recently used.");
@@ -387,6 +390,12 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
     return absl::InvalidArgumentError(
         "--upstream_timeout and --upstream_attempt_timeout must be positive, "
         "--upstream_deadline_margin not negative");
+  }
+  config.broker.min_refresh_interval =
+      absl::GetFlag(FLAGS_min_refresh_interval);
+  if (config.broker.min_refresh_interval < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--min_refresh_interval must not be negative");
   }
   if (absl::GetFlag(FLAGS_max_cached_tokens) < 1) {
     return absl::InvalidArgumentError("--max_cached_tokens must be at least 1");

@@ -11,6 +11,7 @@
 #include "tests/base/fake_clock.h"
 #include "tests/server/ops/manual_executor.h"
 #include "tests/server/upstream/mock_oauth_client.h"
+#include "tests/testing/status_matchers.h"
 
 namespace tokenservice {
 namespace {
@@ -222,6 +223,52 @@ TEST_F(TokenBrokerTest, MinValidityBeyondTokenLifetimeIsOutOfRange) {
   broker_->Issue(params, result.Callback());
   executor_.RunAll();
   EXPECT_EQ(result.value->status().code(), absl::StatusCode::kOutOfRange);
+}
+
+TEST_F(TokenBrokerTest, MinValidityBeyondKnownLifetimeAsksMyposNoMore) {
+  // Before, every such call cost an upstream request (and a new token).
+  EXPECT_CALL(upstream_, FetchToken).WillOnce(Return(BearerToken("tok-1")));
+  Result<IssuedToken> first;
+  broker_->Issue(Params(), first.Callback());
+  executor_.RunAll();
+  for (int i = 0; i < 20; ++i) {
+    Result<IssuedToken> result;
+    IssueParams params = Params();
+    params.min_validity = absl::Hours(2);
+    broker_->Issue(params, result.Callback());
+    ASSERT_TRUE(result.value.has_value());  // answered at once
+    EXPECT_THAT(result.value->status(),
+                StatusIs(absl::StatusCode::kOutOfRange,
+                         kReasonMinValidityUnsatisfiable));
+  }
+  EXPECT_EQ(executor_.RunAll(), 0);
+}
+
+TEST_F(TokenBrokerTest, MinValidityNearTheLifetimeRefreshesOncePerInterval) {
+  // 3,599.9 s of 1 h tokens: 20 calls cost 20 upstream requests before.
+  EXPECT_CALL(upstream_, FetchToken)
+      .WillOnce(Return(BearerToken("tok-1")))
+      .WillOnce(Return(BearerToken("tok-2")));
+  Result<IssuedToken> first;
+  broker_->Issue(Params(), first.Callback());
+  executor_.RunAll();
+  IssueParams params = Params();
+  params.min_validity = absl::Hours(1) - absl::Milliseconds(100);
+  for (int i = 0; i < 20; ++i) {  // within --min_refresh_interval (10 s)
+    clock_.Advance(absl::Milliseconds(400));
+    Result<IssuedToken> result;
+    broker_->Issue(params, result.Callback());
+    ASSERT_TRUE(result.value.has_value());
+    EXPECT_THAT(result.value->status(),
+                StatusIs(absl::StatusCode::kOutOfRange,
+                         kReasonMinValidityUnsatisfiable));
+  }
+  clock_.Advance(absl::Seconds(2));  // 10 s after tok-1: one more fetch
+  Result<IssuedToken> later;
+  broker_->Issue(params, later.Callback());
+  executor_.RunAll();
+  ASSERT_TRUE(later.value.has_value());
+  EXPECT_EQ((*later.value)->token->access_token, "tok-2");
 }
 
 TEST_F(TokenBrokerTest, UnknownProfileIsNotFoundWithoutUpstreamCall) {
