@@ -66,8 +66,24 @@ void SetReply(absl::string_view serialized, grpc::ByteBuffer* response) {
   *response = grpc::ByteBuffer(&slice, 1);
 }
 
-void SetReply(const IssueResponse& message, grpc::ByteBuffer* response) {
+void SetReply(const google::protobuf::Message& message,
+              grpc::ByteBuffer* response) {
   SetReply(message.SerializeAsString(), response);
+}
+
+// Parses `bytes` into `request` once the caller is known (an unknown caller
+// learns nothing about its bytes): INVALID_ARGUMENT, reason
+// INVALID_REQUEST, for bytes that are no such message (truncated, invalid
+// UTF-8 in a string), like any other bad request.
+absl::Status ReadRequest(const absl::StatusOr<const CallerRule*>& caller,
+                         const grpc::ByteBuffer& bytes,
+                         google::protobuf::Message* request) {
+  if (!caller.ok()) return caller.status();
+  if (ParseRequest(bytes, request)) return absl::OkStatus();
+  request->Clear();  // a partial parse names nothing
+  return WithReason(absl::InvalidArgumentError(absl::StrCat(
+                        "the request is not a valid ", request->GetTypeName())),
+                    kReasonInvalidRequest);
 }
 
 void SetReply(const IssuedToken& issued, grpc::ByteBuffer* response) {
@@ -208,33 +224,34 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
 }
 
 grpc::ServerUnaryReactor* TokenServiceImpl::ExchangeGrant(
-    grpc::CallbackServerContext* context, const ExchangeGrantRequest* request,
-    ExchangeGrantResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
+    grpc::ByteBuffer* response) {
   const absl::Time deadline = CallerDeadline(context);
-  RpcRecord record(metrics_, &failure_log_, RpcMethod::kExchangeGrant,
-                   request->credential());
   const absl::StatusOr<const CallerRule*> caller = Identify(context);
-  absl::Status allowed = caller.status();
-  if (allowed.ok()) allowed = ValidateExchangeGrantRequest(*request);
+  ExchangeGrantRequest request;
+  absl::Status allowed = ReadRequest(caller, *request_bytes, &request);
+  RpcRecord record(metrics_, &failure_log_, RpcMethod::kExchangeGrant,
+                   request.credential());
+  if (allowed.ok()) allowed = ValidateExchangeGrantRequest(request);
   if (allowed.ok()) {
-    allowed = Authorize(caller, request->credential(), Action::kIssue);
+    allowed = Authorize(caller, request.credential(), Action::kIssue);
   }
   if (!allowed.ok()) return FinishInline(context, record, allowed);
   GrantParams params;
-  params.credential = request->credential();
+  params.credential = request.credential();
   params.deadline = deadline;
   UserGrant& grant = params.grant;
-  if (request->has_authorization_code()) {
+  if (request.has_authorization_code()) {
     grant.type = UserGrant::Type::kAuthorizationCode;
-    grant.code = request->authorization_code().code();
-    grant.redirect_uri = request->authorization_code().redirect_uri();
-    grant.code_verifier = request->authorization_code().code_verifier();
+    grant.code = request.authorization_code().code();
+    grant.redirect_uri = request.authorization_code().redirect_uri();
+    grant.code_verifier = request.authorization_code().code_verifier();
   } else {
     grant.type = UserGrant::Type::kRefreshToken;
-    grant.refresh_token = request->refresh_token().refresh_token();
+    grant.refresh_token = request.refresh_token().refresh_token();
     grant.scopes = NormalizeScopes(
-        std::vector<std::string>(request->refresh_token().scopes().begin(),
-                                 request->refresh_token().scopes().end()));
+        std::vector<std::string>(request.refresh_token().scopes().begin(),
+                                 request.refresh_token().scopes().end()));
   }
   RpcCall* call = new RpcCall(std::move(record), deadline, pending_);
   grants_->Exchange(
@@ -242,8 +259,10 @@ grpc::ServerUnaryReactor* TokenServiceImpl::ExchangeGrant(
       [ref = call->Hold(), response](absl::StatusOr<GrantedToken> result) {
         if (!ref.Claim()) return;  // cancelled: `response` is gone
         if (result.ok()) {
+          ExchangeGrantResponse message;
           FillExchangeGrantResponse(*result->token, result->refresh_token,
-                                    response);
+                                    &message);
+          SetReply(message, response);
         }
         ref->Finish(result.status());
       });
@@ -251,39 +270,42 @@ grpc::ServerUnaryReactor* TokenServiceImpl::ExchangeGrant(
 }
 
 grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
-    grpc::CallbackServerContext* context, const RevokeRequest* request,
-    RevokeResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
+    grpc::ByteBuffer* response) {
   const absl::Time deadline = CallerDeadline(context);
-  RpcRecord record(metrics_, &failure_log_, RpcMethod::kRevoke,
-                   request->credential());
-  record.set_fingerprint(request->has_token() ? Fingerprint(request->token())
-                                              : request->fingerprint());
   const absl::StatusOr<const CallerRule*> caller = Identify(context);
-  absl::Status allowed = caller.status();
-  if (allowed.ok()) allowed = ValidateRevokeRequest(*request);
+  RevokeRequest request;
+  absl::Status allowed = ReadRequest(caller, *request_bytes, &request);
+  RpcRecord record(metrics_, &failure_log_, RpcMethod::kRevoke,
+                   request.credential());
+  record.set_fingerprint(request.has_token() ? Fingerprint(request.token())
+                                             : request.fingerprint());
+  if (allowed.ok()) allowed = ValidateRevokeRequest(request);
   if (allowed.ok()) {
-    allowed = request->has_client_credentials()
+    allowed = request.has_client_credentials()
                   ? AuthorizeSupplied(caller, Action::kRevoke)
-                  : Authorize(caller, request->credential(), Action::kRevoke);
+                  : Authorize(caller, request.credential(), Action::kRevoke);
   }
   if (!allowed.ok()) return FinishInline(context, record, allowed);
   RevokeParams params;
   params.deadline = deadline;
-  params.credential = request->credential();
-  params.token = request->token();
-  params.fingerprint = request->fingerprint();
-  if (request->has_client_credentials()) {
+  params.credential = request.credential();
+  params.token = request.token();
+  params.fingerprint = request.fingerprint();
+  if (request.has_client_credentials()) {
     params.caller_credentials =
-        ClientCredentials{request->client_credentials().client_id(),
-                          request->client_credentials().client_secret()};
+        ClientCredentials{request.client_credentials().client_id(),
+                          request.client_credentials().client_secret()};
   }
   RpcCall* call = new RpcCall(std::move(record), deadline, pending_);
   broker_->Revoke(std::move(params), [ref = call->Hold(), response](
                                          absl::StatusOr<RevokeResult> result) {
     if (!ref.Claim()) return;  // cancelled: `response` is gone
     if (result.ok()) {
-      response->set_fingerprint(result->fingerprint);
-      response->set_was_cached(result->was_cached);
+      RevokeResponse message;
+      message.set_fingerprint(result->fingerprint);
+      message.set_was_cached(result->was_cached);
+      SetReply(message, response);
     }
     ref->Finish(result.status());
   });
@@ -291,22 +313,23 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
 }
 
 grpc::ServerUnaryReactor* TokenServiceImpl::GetTokenInfo(
-    grpc::CallbackServerContext* context, const GetTokenInfoRequest* request,
-    TokenInfo* response) {
-  RpcRecord record(metrics_, &failure_log_, RpcMethod::kGetTokenInfo, "");
-  record.set_fingerprint(request->fingerprint());
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
+    grpc::ByteBuffer* response) {
   const absl::StatusOr<const CallerRule*> caller = Identify(context);
-  absl::Status status = caller.status();
-  if (status.ok()) status = ValidateGetTokenInfoRequest(*request);
+  GetTokenInfoRequest request;
+  absl::Status status = ReadRequest(caller, *request_bytes, &request);
+  RpcRecord record(metrics_, &failure_log_, RpcMethod::kGetTokenInfo, "");
+  record.set_fingerprint(request.fingerprint());
+  if (status.ok()) status = ValidateGetTokenInfoRequest(request);
   if (status.ok() && *caller != nullptr && !(*caller)->may_read_metadata) {
     status = Authorize(caller, "", Action::kReadMetadata);
   }
   if (status.ok()) {
     absl::StatusOr<TokenInfo> info =
-        broker_->GetTokenInfo(request->fingerprint());
+        broker_->GetTokenInfo(request.fingerprint());
     if (!info.ok() && info.status().code() == absl::StatusCode::kNotFound) {
       if (std::optional<TokenInfo> granted =
-              grants_->Info(request->fingerprint())) {
+              grants_->Info(request.fingerprint())) {
         info = *std::move(granted);
       }
     }
@@ -314,42 +337,44 @@ grpc::ServerUnaryReactor* TokenServiceImpl::GetTokenInfo(
       // Not this caller's to see: the same answer as an unknown token.
       info = WithReason(
           absl::NotFoundError(absl::StrCat("no cached token has fingerprint ",
-                                           request->fingerprint())),
+                                           request.fingerprint())),
           kReasonTokenNotFound);
     }
-    if (info.ok()) *response = *std::move(info);
+    if (info.ok()) SetReply(*info, response);
     status = info.status();
   }
   return FinishInline(context, record, status);
 }
 
 grpc::ServerUnaryReactor* TokenServiceImpl::ListTokens(
-    grpc::CallbackServerContext* context, const ListTokensRequest* request,
-    ListTokensResponse* response) {
-  RpcRecord record(metrics_, &failure_log_, RpcMethod::kListTokens,
-                   request->credential());
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
+    grpc::ByteBuffer* response) {
   const absl::StatusOr<const CallerRule*> caller = Identify(context);
-  absl::Status status = caller.status();
-  if (status.ok()) status = ValidateListTokensRequest(*request);
+  ListTokensRequest request;
+  absl::Status status = ReadRequest(caller, *request_bytes, &request);
+  RpcRecord record(metrics_, &failure_log_, RpcMethod::kListTokens,
+                   request.credential());
+  if (status.ok()) status = ValidateListTokensRequest(request);
   if (status.ok()) {
-    status = Authorize(caller, request->credential(), Action::kReadMetadata);
+    status = Authorize(caller, request.credential(), Action::kReadMetadata);
     // With no profile named, the default one need not be allowed: the
     // listing is filtered to the caller's profiles instead.
-    if (!status.ok() && request->credential().empty() && caller.ok() &&
+    if (!status.ok() && request.credential().empty() && caller.ok() &&
         (*caller)->may_read_metadata) {
       status = absl::OkStatus();
     }
   }
   if (status.ok()) {
-    int page_size = request->page_size();
+    int page_size = request.page_size();
     if (page_size == 0) page_size = kDefaultPageSize;
     if (page_size > kMaxPageSize) page_size = kMaxPageSize;
     const CallerRule* rule = *caller;
-    *response = broker_->ListTokens(
-        request->credential(), page_size, request->page_token(),
-        [rule](absl::string_view profile) {
-          return CallerPolicy::MayUse(rule, profile);
-        });
+    SetReply(broker_->ListTokens(request.credential(), page_size,
+                                 request.page_token(),
+                                 [rule](absl::string_view profile) {
+                                   return CallerPolicy::MayUse(rule, profile);
+                                 }),
+             response);
   }
   return FinishInline(context, record, status);
 }

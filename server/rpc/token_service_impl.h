@@ -39,12 +39,13 @@ namespace tokenservice {
 // open.
 using TokenServiceBase =
     mypos::token::v1::TokenService::WithRawCallbackMethod_Issue<
-        mypos::token::v1::TokenService::WithCallbackMethod_ExchangeGrant<
-            mypos::token::v1::TokenService::WithCallbackMethod_Revoke<
-                mypos::token::v1::TokenService::WithCallbackMethod_GetTokenInfo<
-                    mypos::token::v1::TokenService::
-                        WithCallbackMethod_ListTokens<
-                            mypos::token::v1::TokenService::Service>>>>>;
+        mypos::token::v1::TokenService::WithRawCallbackMethod_ExchangeGrant<
+            mypos::token::v1::TokenService::WithRawCallbackMethod_Revoke<
+                mypos::token::v1::TokenService::
+                    WithRawCallbackMethod_GetTokenInfo<
+                        mypos::token::v1::TokenService::
+                            WithRawCallbackMethod_ListTokens<
+                                mypos::token::v1::TokenService::Service>>>>>;
 
 // rpc_failed lines written per second at most; the rest are counted in an
 // rpc_failed_suppressed line.
@@ -70,25 +71,22 @@ class TokenServiceImpl final : public TokenServiceBase {
                                   const grpc::ByteBuffer* request,
                                   grpc::ByteBuffer* response) override;
 
-  grpc::ServerUnaryReactor* ExchangeGrant(
-      grpc::CallbackServerContext* context,
-      const mypos::token::v1::ExchangeGrantRequest* request,
-      mypos::token::v1::ExchangeGrantResponse* response) override;
-
-  grpc::ServerUnaryReactor* Revoke(
-      grpc::CallbackServerContext* context,
-      const mypos::token::v1::RevokeRequest* request,
-      mypos::token::v1::RevokeResponse* response) override;
-
-  grpc::ServerUnaryReactor* GetTokenInfo(
-      grpc::CallbackServerContext* context,
-      const mypos::token::v1::GetTokenInfoRequest* request,
-      mypos::token::v1::TokenInfo* response) override;
-
-  grpc::ServerUnaryReactor* ListTokens(
-      grpc::CallbackServerContext* context,
-      const mypos::token::v1::ListTokensRequest* request,
-      mypos::token::v1::ListTokensResponse* response) override;
+  // Each takes the serialized request and gives the serialized response,
+  // so that bytes that are no valid request get INVALID_ARGUMENT with
+  // ErrorInfo, counted and logged like any failure, after the caller is
+  // authenticated (gRPC's own parsing would answer UNIMPLEMENTED, before).
+  grpc::ServerUnaryReactor* ExchangeGrant(grpc::CallbackServerContext* context,
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* Revoke(grpc::CallbackServerContext* context,
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* GetTokenInfo(grpc::CallbackServerContext* context,
+                                         const grpc::ByteBuffer* request,
+                                         grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* ListTokens(grpc::CallbackServerContext* context,
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
 
  private:
   // The caller (nullptr under an open policy), or kUnauthenticated.
