@@ -55,6 +55,7 @@ void ApplyLimits(const ServerConfig::GrpcLimits& limits,
                               limits.max_concurrent_streams);
   grpc::ResourceQuota quota("tokenservice");
   quota.Resize(limits.memory_bytes);
+  quota.SetMaxThreads(limits.max_threads);
   builder->SetResourceQuota(quota);
   builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
                               ms(limits.max_connection_idle));

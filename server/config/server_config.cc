@@ -92,6 +92,10 @@ ABSL_FLAG(int, max_concurrent_streams, 100,
 ABSL_FLAG(int, grpc_memory_limit_mb, 64,
           "Memory gRPC may use for all connections and calls "
           "(grpc::ResourceQuota), in MiB.");
+ABSL_FLAG(int, grpc_max_threads, 32,
+          "Threads gRPC may start for its synchronous services (server "
+          "reflection); TokenService's own calls use gRPC's callback "
+          "threads.");
 ABSL_FLAG(absl::Duration, max_connection_idle, absl::Minutes(5),
           "A client connection with no call for this long is closed "
           "(GOAWAY).");
@@ -406,6 +410,10 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
       absl::GetFlag(FLAGS_max_concurrent_streams);
   config.grpc.memory_bytes =
       static_cast<size_t>(absl::GetFlag(FLAGS_grpc_memory_limit_mb)) << 20;
+  config.grpc.max_threads = absl::GetFlag(FLAGS_grpc_max_threads);
+  if (config.grpc.max_threads < 4) {
+    return absl::InvalidArgumentError("--grpc_max_threads must be at least 4");
+  }
   config.grpc.max_connection_idle = absl::GetFlag(FLAGS_max_connection_idle);
   config.grpc.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
   config.grpc.max_connection_age_grace =

@@ -69,6 +69,8 @@ struct ServerConfig {
   struct GrpcLimits {
     int max_concurrent_streams = 100;
     size_t memory_bytes = 64 << 20;
+    // Threads gRPC may start for synchronous services (reflection).
+    int max_threads = 32;
     absl::Duration max_connection_idle = absl::Minutes(5);
     absl::Duration max_connection_age = absl::Minutes(30);
     absl::Duration max_connection_age_grace = absl::Seconds(30);

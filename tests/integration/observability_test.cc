@@ -235,5 +235,31 @@ TEST_F(ObservabilityTest, CancelledCallEndsAtOnceAndTheSharedFetchGoesOn) {
   EXPECT_EQ(fake_->token_requests(), 1);
 }
 
+TEST_F(ObservabilityTest, OversizedMetadataFailsNoOtherCallOnItsConnection) {
+  // A 9 KB x-caller-key used to exceed gRPC's 8 KiB default and fail every
+  // call in flight on the same connection with RESOURCE_EXHAUSTED.
+  auto transport = std::make_shared<GatedTransport>();
+  StartServer(transport);
+  grpc::ClientContext waiting_context;
+  v1::IssueRequest request;
+  v1::IssueResponse waiting_response;
+  std::promise<grpc::Status> waiting;
+  stub_->async()->Issue(&waiting_context, &request, &waiting_response,
+                        [&waiting](grpc::Status s) { waiting.set_value(s); });
+  transport->WaitForArrival();  // in flight on the stub's one connection
+
+  grpc::ClientContext careless;
+  careless.AddMetadata(kCallerKeyMetadata, std::string(9 * 1024, 'k'));
+  v1::ListTokensResponse list;
+  // An open policy ignores the key: the careless call itself goes through.
+  EXPECT_TRUE(
+      stub_->ListTokens(&careless, v1::ListTokensRequest(), &list).ok());
+
+  transport->Release();
+  const grpc::Status status = waiting.get_future().get();
+  EXPECT_TRUE(status.ok()) << status.error_code() << " "
+                           << status.error_message();
+}
+
 }  // namespace
 }  // namespace tokenservice
