@@ -65,6 +65,19 @@ bool TokenCache::Put(const std::string& key,
   }
   auto [it, inserted] = entries_.try_emplace(key);
   Entry& entry = it->second;
+  if (!inserted && !entry.rejected &&
+      token->expire_time < entry.token->expire_time) {
+    // A refresh never replaces the shared token with one that has less
+    // validity: the cached one stays, and the key is not refreshed again
+    // for a minute (a failed refresh, as far as metadata goes).
+    entry.refreshing = false;
+    ++entry.failures;
+    entry.last_error =
+        "myPOS returned a token with less validity than the cached one; the "
+        "cached one stays";
+    entry.retry_time = token->issue_time + absl::Minutes(1);
+    return true;
+  }
   if (!inserted) {
     auto& keys = by_fingerprint_[entry.token->fingerprint];
     keys.erase(std::remove(keys.begin(), keys.end(), key), keys.end());

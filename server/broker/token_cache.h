@@ -117,7 +117,10 @@ class TokenCache {
   // Stores `token` under `key`, replacing (and forgetting) any older token;
   // a replacement counts as a refresh of the key. A `bounded` entry counts
   // against max_bounded: past it, the least recently used bounded entry is
-  // forgotten. Returns false, storing nothing, when the token is revoked.
+  // forgotten. Returns false, storing nothing, when the token is revoked. A
+  // token with less validity than the one under `key` (not rejected) does
+  // not replace it: that one stays, and is not due for refresh for a
+  // minute.
   bool Put(const std::string& key, std::shared_ptr<const CachedToken> token,
            bool bounded = false) ABSL_LOCKS_EXCLUDED(mu_);
 

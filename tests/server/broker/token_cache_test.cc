@@ -332,5 +332,25 @@ TEST_F(TokenCacheTest, ExpiredEntriesAreDroppedAsNewTokensArrive) {
   EXPECT_FALSE(cache_.Info(Fingerprint("t1"), clock_.Now()).has_value());
 }
 
+TEST_F(TokenCacheTest, ARefreshNeverReplacesTheTokenWithAShorterOne) {
+  cache_.Put(key_, MakeToken("long", clock_.Now()));  // valid for 1 h
+  clock_.Advance(absl::Minutes(50));
+  auto shorter =
+      std::make_shared<CachedToken>(*MakeToken("short", clock_.Now()));
+  shorter->expire_time = clock_.Now() + absl::Minutes(5);  // 10 min less
+  EXPECT_TRUE(cache_.Put(key_, shorter));
+  CacheLookup hit = cache_.Lookup(key_, clock_.Now(), std::nullopt);
+  ASSERT_NE(hit.token, nullptr);
+  EXPECT_EQ(hit.token->access_token, "long");
+  EXPECT_FALSE(hit.refresh_due);  // not again for a minute
+  EXPECT_EQ(cache_.Info(Fingerprint("long"), clock_.Now())->state(),
+            TOKEN_STATE_FAILED);
+  // A rejected token is replaced whatever the new one's validity.
+  ASSERT_TRUE(cache_.Reject(key_, Fingerprint("long")));
+  EXPECT_TRUE(cache_.Put(key_, shorter));
+  EXPECT_EQ(cache_.Lookup(key_, clock_.Now(), std::nullopt).token->access_token,
+            "short");
+}
+
 }  // namespace
 }  // namespace tokenservice
