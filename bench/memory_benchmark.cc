@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
   CredentialStore credentials("default", {{"default", {"id", "s"}}});
   BrokerOptions options;
   options.max_caller_credential_tokens = entries;
+  options.max_cached_tokens = entries;
   std::unique_ptr<TokenBroker> owned =
       *TokenBroker::Create(options, &credentials, &upstream, &executor, &clock);
   TokenBroker& broker = *owned;
