@@ -56,7 +56,8 @@ class TokenServer {
 
   // Reports NOT_SERVING on health checks, refuses new calls, and waits until
   // `deadline` for calls in flight, answering those still waiting then with
-  // UNAVAILABLE (reason SERVER_SHUTTING_DOWN); returns by `deadline` +
+  // UNAVAILABLE (reason SERVER_SHUTTING_DOWN; ExchangeGrant: UNKNOWN,
+  // UPSTREAM_OUTCOME_UNKNOWN); returns by `deadline` +
   // kAnswerMargin. Upstream requests not started by then are dropped.
   void Shutdown(absl::Time deadline);
 

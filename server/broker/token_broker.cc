@@ -438,6 +438,11 @@ void TokenBroker::RevokeUpstream(CredentialProfile profile, std::string token,
                   return cached.client_id == *client_id;
                 }) != nullptr) {
           result.was_cached = true;
+        } else {
+          // Not cached: listed anyway, so that a fetch under way cannot
+          // bring it in (unless another client's entry holds it).
+          cache_.ListRevoked(result.fingerprint,
+                             clock_->Now() + options_.max_token_lifetime);
         }
         cache_.ConfirmRevoked(result.fingerprint);
         std::move (*shared_done)(std::move(result));

@@ -105,6 +105,9 @@ struct BrokerOptions {
   // once per key per this interval (--min_refresh_interval); within it, a
   // miss only for want of validity is OUT_OF_RANGE.
   absl::Duration min_refresh_interval = absl::Seconds(10);
+  // The longest a token from myPOS may live (--max_token_lifetime): how
+  // long a token revoked by value, never cached here, stays listed.
+  absl::Duration max_token_lifetime = absl::Hours(24);
   // Most tokens cached in all (expired first, then LRU beyond).
   size_t max_cached_tokens = 10000;
 };

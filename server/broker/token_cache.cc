@@ -63,6 +63,11 @@ bool TokenCache::Put(const std::string& key,
   if (revocations_->Contains(token->fingerprint, token->issue_time)) {
     return false;
   }
+  if (token->issue_time - last_sweep_ >= absl::Minutes(1) ||
+      entries_.size() >= max_entries_) {
+    last_sweep_ = token->issue_time;
+    DropExpiredLocked(token->issue_time);
+  }
   auto [it, inserted] = entries_.try_emplace(key);
   Entry& entry = it->second;
   if (!inserted && !entry.rejected &&
@@ -71,6 +76,7 @@ bool TokenCache::Put(const std::string& key,
     // validity: the cached one stays, and the key is not refreshed again
     // for a minute (a failed refresh, as far as metadata goes).
     entry.refreshing = false;
+    entry.fetched = token->issue_time;
     ++entry.failures;
     entry.last_error =
         "myPOS returned a token with less validity than the cached one; the "
@@ -97,6 +103,7 @@ bool TokenCache::Put(const std::string& key,
   entry.last_used.store(absl::ToUnixNanos(token->issue_time),
                         std::memory_order_relaxed);
   by_fingerprint_[token->fingerprint].push_back(key);
+  entry.fetched = token->issue_time;
   entry.token = std::move(token);
   entry.hits.store(0, std::memory_order_relaxed);
   entry.rejected = false;
@@ -104,14 +111,6 @@ bool TokenCache::Put(const std::string& key,
   entry.failures = 0;
   entry.last_error.clear();
   entry.retry_time = absl::InfinitePast();
-  if (inserted) {
-    const absl::Time now = entry.token->issue_time;
-    if (now - last_sweep_ >= absl::Minutes(1) ||
-        entries_.size() > max_entries_) {
-      last_sweep_ = now;
-      DropExpiredLocked(now);
-    }
-  }
   if (bounded_ > max_bounded_) EvictLeastRecentlyUsedLocked(true, key);
   if (entries_.size() > max_entries_) EvictLeastRecentlyUsedLocked(false, key);
   return true;
@@ -176,7 +175,8 @@ TokenCache::Unsatisfiable TokenCache::CheckMinValidity(
   if (min_validity > token.expire_time - token.issue_time) {
     return Unsatisfiable::kBeyondLifetime;
   }
-  if (now - token.issue_time < min_refresh_interval) {
+  if (now - std::max(token.issue_time, it->second.fetched) <
+      min_refresh_interval) {
     return Unsatisfiable::kTooSoon;
   }
   return Unsatisfiable::kNo;
@@ -284,6 +284,13 @@ std::optional<RevokedToken> TokenCache::FindRevoked(
     }
   }
   return std::nullopt;
+}
+
+void TokenCache::ListRevoked(absl::string_view fingerprint,
+                             absl::Time expires) {
+  MutexLock lock(&mu_);
+  if (by_fingerprint_.contains(fingerprint)) return;
+  revocations_->Add(fingerprint, expires);
 }
 
 void TokenCache::ConfirmRevoked(absl::string_view fingerprint) {

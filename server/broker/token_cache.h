@@ -186,6 +186,13 @@ class TokenCache {
   std::optional<RevokedToken> FindRevoked(absl::string_view fingerprint) const
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Lists `fingerprint` as revoked until `expires` unless a cached entry
+  // holds it (then TokenCache::Revoke decides): for a token revoked by
+  // value that was not cached here, so that a fetch already under way
+  // cannot bring it in.
+  void ListRevoked(absl::string_view fingerprint, absl::Time expires)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // Forgets the value of a revoked token once myPOS confirmed revocation.
   void ConfirmRevoked(absl::string_view fingerprint) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -211,6 +218,8 @@ class TokenCache {
     bool refreshing = false;
     int64_t refreshes = 0;
     int failures = 0;  // refresh failures since the last success
+    // When a fetch last returned for this key, kept token or not.
+    absl::Time fetched = absl::InfinitePast();
     std::string last_error;
     absl::Time retry_time = absl::InfinitePast();
   };

@@ -429,6 +429,7 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
         "1s, --max_connection_age_grace not negative");
   }
   config.token_reply.max_expires_in = absl::GetFlag(FLAGS_max_token_lifetime);
+  config.broker.max_token_lifetime = config.token_reply.max_expires_in;
   if (config.token_reply.max_expires_in < absl::Seconds(1)) {
     return absl::InvalidArgumentError(
         "--max_token_lifetime must be at least 1s");

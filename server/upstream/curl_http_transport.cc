@@ -193,6 +193,9 @@ CURLcode Configure(CURL* handle, const CurlHttpTransport::Options& options,
   set(CURLOPT_WRITEDATA, transfer);
   set(CURLOPT_HEADERFUNCTION, &OnHeader);
   set(CURLOPT_HEADERDATA, transfer);
+  // Set for every transfer: handles are pooled.
+  set(CURLOPT_FRESH_CONNECT, request.idempotent ? 0L : 1L);
+  set(CURLOPT_FORBID_REUSE, request.idempotent ? 0L : 1L);
   return code;
 }
 
@@ -225,10 +228,13 @@ absl::StatusOr<HttpResponse> CurlHttpTransport::Post(
   const std::string host = HostOf(request.url);
   const absl::Time now = absl::Now();
   if (request.deadline <= now) {
-    return WithReason(
-        absl::DeadlineExceededError(absl::StrCat(
-            "HTTP request deadline passed before sending (host ", host, ")")),
-        kReasonDeadlineExceeded);
+    return WithErrorMetadata(
+        WithReason(absl::DeadlineExceededError(
+                       absl::StrCat("HTTP request deadline passed before "
+                                    "sending (host ",
+                                    host, ")")),
+                   kReasonDeadlineExceeded),
+        kMetadataRequestSent, "false");
   }
   absl::StatusOr<HeaderList> headers = MakeHeaderList(request.headers, host);
   if (!headers.ok()) return headers.status();
@@ -240,7 +246,8 @@ absl::StatusOr<HttpResponse> CurlHttpTransport::Post(
 
   CurlHandle handle = AcquireHandle();
   if (handle == nullptr) {
-    return CurlErrorToStatus(CURLE_FAILED_INIT, host, false);
+    return WithErrorMetadata(CurlErrorToStatus(CURLE_FAILED_INIT, host, false),
+                             kMetadataRequestSent, "false");
   }
   Transfer transfer;
   transfer.max_body_bytes = options_.max_response_bytes;

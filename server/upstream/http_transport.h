@@ -27,6 +27,11 @@ struct HttpRequest {
   std::string body;
   // The whole exchange (connect, send, receive) must finish by this time.
   absl::Time deadline = absl::InfiniteFuture();
+  // False for a request that must reach the server at most once (a user's
+  // grant): it gets a connection of its own, used for nothing else, so
+  // that the transport never sends it again on its own (libcurl resends a
+  // request whose reused connection turned out dead).
+  bool idempotent = true;
 };
 
 struct HttpResponse {

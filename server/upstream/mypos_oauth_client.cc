@@ -59,8 +59,10 @@ absl::StatusOr<UpstreamToken> MyposOAuthClient::FetchToken(
 absl::StatusOr<UpstreamToken> MyposOAuthClient::ExchangeGrant(
     const ClientCredentials& credentials, const UserGrant& grant,
     absl::Time deadline) {
+  // A user's code or refresh token reaches myPOS at most once.
   return TokenFrom(PostForm(options_.token_url, credentials,
-                            GrantRequestBody(grant), deadline),
+                            GrantRequestBody(grant), deadline,
+                            /*idempotent=*/false),
                    options_.reply);
 }
 
@@ -76,8 +78,9 @@ absl::Status MyposOAuthClient::RevokeToken(const ClientCredentials& credentials,
 
 absl::StatusOr<HttpResponse> MyposOAuthClient::PostForm(
     const std::string& url, const ClientCredentials& credentials,
-    std::string body, absl::Time deadline) {
+    std::string body, absl::Time deadline, bool idempotent) {
   HttpRequest request;
+  request.idempotent = idempotent;
   request.url = url;
   request.headers = {
       {"Authorization", BasicAuthorization(credentials)},

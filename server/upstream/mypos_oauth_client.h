@@ -61,7 +61,8 @@ class MyposOAuthClient : public OAuthClient {
   // POSTs the form `body` to `url`; transport errors get a reason.
   absl::StatusOr<HttpResponse> PostForm(const std::string& url,
                                         const ClientCredentials& credentials,
-                                        std::string body, absl::Time deadline);
+                                        std::string body, absl::Time deadline,
+                                        bool idempotent = true);
 
   const Options options_;
   const std::shared_ptr<HttpTransport> transport_;

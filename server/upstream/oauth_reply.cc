@@ -145,10 +145,13 @@ bool IsScopeToken(absl::string_view value) {
   });
 }
 
-// RFC 6749 appendix A.17: refresh-token = 1*VSCHAR (%x20-7E).
-bool IsVisibleAscii(absl::string_view value) {
-  return std::all_of(value.begin(), value.end(),
-                     [](char c) { return c >= 0x20 && c <= 0x7e; });
+// A refresh token the caller can send back (ExchangeGrant takes printable
+// ASCII without spaces, at most kMaxAccessTokenLength): RFC 6749's VSCHAR
+// less the space.
+bool IsReturnableRefreshToken(absl::string_view value) {
+  return value.size() <= kMaxAccessTokenLength &&
+         std::all_of(value.begin(), value.end(),
+                     [](char c) { return c > 0x20 && c <= 0x7e; });
 }
 
 std::string NormalizeTokenType(const std::string& token_type) {
@@ -192,9 +195,11 @@ absl::StatusOr<UpstreamToken> ParseTokenReply(
         absl::StrCat("has an expires_in beyond --max_token_lifetime (",
                      absl::FormatDuration(options.max_expires_in), ")"));
   }
-  if (!IsVisibleAscii(reply.refresh_token())) {
-    return BadTokenReply(http_status,
-                         "has a refresh_token that is not visible ASCII");
+  if (!IsReturnableRefreshToken(reply.refresh_token())) {
+    return BadTokenReply(
+        http_status,
+        "has a refresh_token that is not printable ASCII without spaces of "
+        "at most 4096 characters");
   }
   UpstreamToken token;
   token.access_token = std::move(*reply.mutable_access_token());

@@ -43,7 +43,8 @@
 // access_token must be an RFC 6750 b64token (A-Z a-z 0-9 - . _ ~ + /, then
 // "=" padding) of at most kMaxAccessTokenLength characters, token_type an
 // RFC 7230 token, each scope RFC 6749 section 3.3 characters (%x21,
-// %x23-5B, %x5D-7E), a refresh_token visible ASCII (%x20-7E). No part of a
+// %x23-5B, %x5D-7E), a refresh_token printable ASCII without spaces of at
+// most kMaxAccessTokenLength (what ExchangeGrant accepts back). No part of a
 // rejected value appears in the Status.
 //
 // A token reply without `expires_in` gets TokenReplyOptions::

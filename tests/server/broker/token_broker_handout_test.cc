@@ -166,5 +166,16 @@ TEST_F(TokenBrokerHandOutTest,
             TOKEN_STATE_REVOKED);
 }
 
+TEST_F(TokenBrokerHandOutTest, TokenRevokedByValueUncachedIsNotStoredLater) {
+  // Revoked by value while no entry held it (a fetch was under way, say):
+  // when that fetch brings it in, it is not handed out.
+  EXPECT_CALL(upstream_, RevokeToken).WillOnce(Return(absl::OkStatus()));
+  RevokeByValue("tok-1");
+  executor_.RunAll();
+  EXPECT_CALL(upstream_, FetchToken).WillOnce(Return(BearerToken("tok-1")));
+  EXPECT_THAT(IssueNow(Params()), StatusIs(absl::StatusCode::kUnavailable,
+                                           kReasonUpstreamBadReply));
+}
+
 }  // namespace
 }  // namespace tokenservice

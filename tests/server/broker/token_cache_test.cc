@@ -352,5 +352,36 @@ TEST_F(TokenCacheTest, ARefreshNeverReplacesTheTokenWithAShorterOne) {
             "short");
 }
 
+TEST_F(TokenCacheTest, AKeptTokenStillCountsAsJustFetched) {
+  // The kept token's issue time is old, but the key was just fetched: a
+  // min_validity over what is left must not fetch again at once.
+  cache_.Put(key_, MakeToken("long", clock_.Now()));
+  clock_.Advance(absl::Minutes(50));
+  auto shorter =
+      std::make_shared<CachedToken>(*MakeToken("short", clock_.Now()));
+  shorter->expire_time = clock_.Now() + absl::Minutes(5);
+  cache_.Put(key_, shorter);
+  EXPECT_EQ(cache_.CheckMinValidity(key_, clock_.Now(), absl::Minutes(30),
+                                    absl::Seconds(10)),
+            TokenCache::Unsatisfiable::kTooSoon);
+}
+
+TEST_F(TokenCacheTest, ExpiredEntriesAreDroppedAsKnownKeysRefreshToo) {
+  cache_.Put(CacheKey("default", {"once"}), MakeToken("t1", clock_.Now()));
+  cache_.Put(key_, MakeToken("t2", clock_.Now()));
+  clock_.Advance(absl::Hours(2));
+  cache_.Put(key_, MakeToken("t3", clock_.Now()));  // no new key
+  EXPECT_EQ(cache_.size(), 1u);
+}
+
+TEST_F(TokenCacheTest, ListRevokedKeepsAnUncachedTokenOut) {
+  cache_.ListRevoked(Fingerprint("t1"), clock_.Now() + absl::Hours(24));
+  EXPECT_FALSE(cache_.Put(key_, MakeToken("t1", clock_.Now())));
+  // A token some entry holds is left to Revoke, which knows whose it is.
+  cache_.Put(key_, MakeToken("t2", clock_.Now()));
+  cache_.ListRevoked(Fingerprint("t2"), clock_.Now() + absl::Hours(24));
+  EXPECT_NE(cache_.Lookup(key_, clock_.Now(), std::nullopt).token, nullptr);
+}
+
 }  // namespace
 }  // namespace tokenservice

@@ -407,6 +407,38 @@ TEST_F(CurlHttpTransportTest, SequentialPostsReuseOneConnection) {
   EXPECT_EQ(remote_ports_.size(), 1u);
 }
 
+TEST_F(CurlHttpTransportTest,
+       RequestsThatMustNotRepeatGetAConnectionOfTheirOwn) {
+  // libcurl resends a request whose reused connection turned out dead; a
+  // user's grant must never be sent twice, so it never rides a reused
+  // connection and leaves none behind.
+  server_.Post("/token",
+               [this](const httplib::Request& req, httplib::Response& res) {
+                 {
+                   MutexLock lock(&mu_);
+                   remote_ports_.insert(req.remote_port);
+                 }
+                 res.set_content("{}", "application/json");
+               });
+  Start();
+  ASSERT_TRUE(transport_->Post(Request(Url("/token"))).ok());  // pooled
+  for (int i = 0; i < 3; ++i) {
+    HttpRequest grant = Request(Url("/token"));
+    grant.idempotent = false;
+    ASSERT_TRUE(transport_->Post(grant).ok());
+  }
+  MutexLock lock(&mu_);
+  EXPECT_EQ(remote_ports_.size(), 4u);
+}
+
+TEST_F(CurlHttpTransportTest, DeadlinePassedBeforeSendingSaysNothingWasSent) {
+  HttpRequest request = Request("http://127.0.0.1:1/token");
+  request.deadline = absl::Now() - absl::Seconds(1);
+  auto response = transport_->Post(request);
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(ErrorMetadata(response.status()).at(kMetadataRequestSent), "false");
+}
+
 // Failures before any byte is sent (no handle, no memory for the headers)
 // go through the same mapping as network errors, and are retryable.
 TEST(CurlErrorToStatus, LocalFailuresAreUnavailableWithReason) {

@@ -166,12 +166,15 @@ TEST_F(MyposOAuthClientTest, FetchTokenRetryAfterDateBecomesPayload) {
 }
 
 TEST_F(MyposOAuthClientTest, ExchangeGrantAuthorizationCodePostsCodeForm) {
-  EXPECT_CALL(*transport_,
-              Post(IsFormPost(kTokenUrl,
-                              "grant_type=authorization_code&code=c1"
-                              "&redirect_uri=https%3A%2F%2Fa%2Fcb"
-                              "&code_verifier=v1",
-                              deadline_)))
+  EXPECT_CALL(
+      *transport_,
+      Post(::testing::AllOf(IsFormPost(kTokenUrl,
+                                       "grant_type=authorization_code&code=c1"
+                                       "&redirect_uri=https%3A%2F%2Fa%2Fcb"
+                                       "&code_verifier=v1",
+                                       deadline_),
+                            // Never on a reused connection: sent at most once.
+                            ::testing::Field(&HttpRequest::idempotent, false))))
       .WillOnce(Return(Reply(200, R"({"access_token":"test-token-value",
           "expires_in":"60","refresh_token":"r1"})")));
   UserGrant grant;

@@ -188,6 +188,7 @@ TEST(ParseTokenReply, ValuesUnsafeToHandOnAreBadReplies) {
       {"scope", R"("webhooks\nX-Injected")", "X-Injected"},
       {"scope", R"("a\"b")", "a\"b"},
       {"refresh_token", R"("CANARY-refresh\r\nX: y")", "X: y"},
+      {"refresh_token", R"("CANARY-refresh with-space")", "with-space"},
   };
   for (const UnsafeValue& c : cases) {
     auto token = ReplyBuilder::Token().SetRaw(c.field, c.json).ParseToken();
