@@ -109,18 +109,31 @@ std::pair<std::string, long> SendHugeBody(int port, const std::string& head) {
   return {status, ResidentBytes() - before};
 }
 
+// ThreadSanitizer's shadow memory and per-thread state make the resident
+// set say nothing about what the server buffered; the replies are still
+// checked there.
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kRssIsMeaningful = false;
+#else
+constexpr bool kRssIsMeaningful = true;
+#endif
+
 TEST_F(AdminServerTest, HugeBodyIsRefusedWithoutBeingRead) {
   auto [status, growth] =
       SendHugeBody(admin_->port(), "POST /metrics HTTP/1.1\r\nHost: a\r\n");
   EXPECT_EQ(status, "HTTP/1.1 413 Payload Too Large");
-  EXPECT_LE(growth, 16 << 20) << "RSS grew by " << growth << " bytes";
+  if (kRssIsMeaningful) {
+    EXPECT_LE(growth, 16 << 20) << "RSS grew by " << growth << " bytes";
+  }
 }
 
 TEST_F(AdminServerTest, HugeBodyOnHealthzIsNotReadEither) {
   auto [status, growth] =
       SendHugeBody(admin_->port(), "GET /healthz HTTP/1.1\r\nHost: a\r\n");
   EXPECT_FALSE(status.empty());
-  EXPECT_LE(growth, 16 << 20) << "RSS grew by " << growth << " bytes";
+  if (kRssIsMeaningful) {
+    EXPECT_LE(growth, 16 << 20) << "RSS grew by " << growth << " bytes";
+  }
 }
 
 TEST_F(AdminServerTest, HealthzAnswersWhileSlowConnectionsAreOpen) {
