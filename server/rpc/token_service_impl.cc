@@ -171,13 +171,7 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
   google::protobuf::Arena arena(arena_options);
   IssueRequest* request =
       google::protobuf::Arena::CreateMessage<IssueRequest>(&arena);
-  absl::Status allowed = caller.status();
-  if (allowed.ok() && !ParseRequest(*request_bytes, request)) {
-    allowed =
-        WithReason(absl::InvalidArgumentError("the request is not a valid "
-                                              "mypos.token.v1.IssueRequest"),
-                   kReasonInvalidRequest);
-  }
+  absl::Status allowed = ReadRequest(caller, *request_bytes, request);
   RpcRecord record(metrics_, &failure_log_, RpcMethod::kIssue,
                    request->credential());
   record.set_fingerprint(request->rejected_fingerprint());
