@@ -32,9 +32,12 @@ std::string UrlHost(const std::string& host) {
 
 FakeMyposServer::FakeMyposServer(Options options)
     : options_(std::move(options)),
-      http_(fake_mypos::MakeHttpServer(options_.tls_cert_file,
-                                       options_.tls_key_file, &accepted_)),
+      http_(fake_mypos::MakeHttpServer(
+          options_.tls_cert_file, options_.tls_key_file,
+          static_cast<size_t>(std::max(1, options_.worker_threads)),
+          &accepted_)),
       ledger_(options_.token_lifetime) {
+  faults_.SetLatency(options_.latency);
   http_->set_pre_routing_handler(
       [this](const httplib::Request& req, httplib::Response&) {
         MutexLock lock(&mu_);
@@ -121,6 +124,7 @@ std::string FakeMyposServer::IssueAuthorizationCode(
 void FakeMyposServer::HandleToken(const httplib::Request& req,
                                   httplib::Response& res) {
   BeginTokenRequest(req);
+  if (Hangs(req)) return Hang(res);
   if (faults_.Reply(faults_.Next(fake_mypos::Endpoint::kToken), res)) return;
   std::string client_id;
   if (!Authenticate(req, res, &client_id)) return;
@@ -169,6 +173,36 @@ bool FakeMyposServer::GrantScopes(
   if (!granted.ok()) return false;
   *scopes = *std::move(granted);
   return true;
+}
+
+bool FakeMyposServer::Hangs(const httplib::Request& req) const {
+  if (options_.hang_scope.empty()) return false;
+  absl::StatusOr<std::map<std::string, std::string>> form =
+      fake_mypos::ParseFormBody(req.body);
+  if (!form.ok()) return false;
+  auto grant = form->find("grant_type");
+  auto scope = form->find("scope");
+  if (grant == form->end() || grant->second != "client_credentials" ||
+      scope == form->end()) {
+    return false;
+  }
+  absl::StatusOr<std::vector<std::string>> scopes =
+      fake_mypos::ParseScope(scope->second);
+  return scopes.ok() && std::find(scopes->begin(), scopes->end(),
+                                  options_.hang_scope) != scopes->end();
+}
+
+void FakeMyposServer::Hang(httplib::Response& res) {
+  {
+    MutexLock lock(&mu_);
+    ++hung_requests_;
+  }
+  faults_.AwaitStop();
+  // httplib gives a handler no way to close the connection without a reply,
+  // so announce one and close before its first byte: no client reads it as
+  // an answer.
+  fake_mypos::WriteFault(res, 503, R"({"error":"server_error"})", {},
+                         size_t{0});
 }
 
 void FakeMyposServer::HandleRevoke(const httplib::Request& req,
@@ -251,6 +285,19 @@ void FakeMyposServer::AwaitTokenRequests(int n) const {
     return token_requests_ >= n;
   };
   mu_.Await(absl::Condition(&reached));
+}
+
+int FakeMyposServer::hung_requests() const {
+  MutexLock lock(&mu_);
+  return hung_requests_;
+}
+
+bool FakeMyposServer::AwaitHungRequests(int n, absl::Time deadline) const {
+  MutexLock lock(&mu_);
+  auto reached = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return hung_requests_ >= n;
+  };
+  return mu_.AwaitWithDeadline(absl::Condition(&reached), deadline);
 }
 
 int FakeMyposServer::revoke_requests() const {

@@ -6,7 +6,8 @@
 // a live Bearer token); see fake_mypos/README.md. Clients authenticate as
 // RFC 6749 §2.3.1 says. It records what clients sent and every token it
 // issued, counts connections and TLS handshakes, and injects faults (any
-// reply, delay, or a connection dropped mid-body; fault_injector.h).
+// reply, delay, or a connection dropped mid-body; fault_injector.h) and
+// requests that are never answered (Options::hang_scope).
 
 #ifndef FAKE_MYPOS_FAKE_MYPOS_SERVER_H_
 #define FAKE_MYPOS_FAKE_MYPOS_SERVER_H_
@@ -43,6 +44,16 @@ class FakeMyposServer {
     // PEM files: when both are set, the server speaks HTTPS only.
     std::string tls_cert_file;
     std::string tls_key_file;
+    // Waited before every /oauth/* reply, as SetLatency() (which changes it).
+    absl::Duration latency = absl::ZeroDuration();
+    // When set, a client_credentials request whose `scope` holds this scope
+    // token is never answered: it counts (hung_requests()), waits until
+    // Stop(), then gets a reply cut off before its body. No latency or
+    // queued fault applies to it.
+    std::string hang_scope;
+    // Connections served at once (at least 1), one httplib worker each. A
+    // request held by latency, a delay or hang_scope keeps its worker.
+    int worker_threads = 64;
   };
 
   using Fault = fake_mypos::Fault;  // a canned reply (fault_injector.h)
@@ -59,7 +70,7 @@ class FakeMyposServer {
   absl::StatusOr<int> Start(const std::string& host = "127.0.0.1", int port = 0)
       ABSL_LOCKS_EXCLUDED(lifecycle_mu_);
 
-  // Stops serving, cutting short any injected delay, and waits for the
+  // Stops serving, cutting short any injected delay or hang, and waits for the
   // server threads (up to 1 s for an idle client connection). Idempotent;
   // safe before Start(). A stopped server cannot be started again.
   void Stop() ABSL_LOCKS_EXCLUDED(lifecycle_mu_);
@@ -91,6 +102,13 @@ class FakeMyposServer {
   // its handler starts, before any latency or fault delay. Blocks forever
   // if it never does.
   void AwaitTokenRequests(int n) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Token requests held by Options::hang_scope, each counted as its handler
+  // starts to wait (they are all held until Stop()).
+  int hung_requests() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Waits until hung_requests() reaches `n` or until `deadline`; true when
+  // it did.
+  bool AwaitHungRequests(int n, absl::Time deadline) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Tokens actually revoked, in order.
   std::vector<std::string> revoked_tokens() const ABSL_LOCKS_EXCLUDED(mu_);
   // The client id decoded from the last revoke request ("" if undecodable).
@@ -114,6 +132,10 @@ class FakeMyposServer {
       ABSL_LOCKS_EXCLUDED(mu_);
   void HandlePing(const httplib::Request& req, httplib::Response& res)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // True when `req` asks for Options::hang_scope.
+  bool Hangs(const httplib::Request& req) const;
+  // Counts a hung request, waits until Stop() and cuts the reply off.
+  void Hang(httplib::Response& res) ABSL_LOCKS_EXCLUDED(mu_);
   // Counts a request to that endpoint and records what tests observe.
   void BeginTokenRequest(const httplib::Request& req) ABSL_LOCKS_EXCLUDED(mu_);
   void BeginRevokeRequest(const httplib::Request& req) ABSL_LOCKS_EXCLUDED(mu_);
@@ -145,6 +167,7 @@ class FakeMyposServer {
   std::string base_url_ ABSL_GUARDED_BY(mu_);
   int token_requests_ ABSL_GUARDED_BY(mu_) = 0;
   int revoke_requests_ ABSL_GUARDED_BY(mu_) = 0;
+  int hung_requests_ ABSL_GUARDED_BY(mu_) = 0;
   std::string last_revoke_client_id_ ABSL_GUARDED_BY(mu_);
   std::string last_token_authorization_ ABSL_GUARDED_BY(mu_);
   std::string last_token_body_ ABSL_GUARDED_BY(mu_);

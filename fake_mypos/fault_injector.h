@@ -1,7 +1,7 @@
 // FaultInjector: the fake myPOS's canned faults and latency. A test queues
 // faults per endpoint; each replaces the normal handling of one request.
-// Waits happen inside the server and end early on Stop(), so tests never
-// sleep themselves. Thread-safe.
+// Waits happen inside the server and end early on Stop() (a request held
+// forever ends there too), so tests never sleep themselves. Thread-safe.
 
 #ifndef FAKE_MYPOS_FAULT_INJECTOR_H_
 #define FAKE_MYPOS_FAULT_INJECTOR_H_
@@ -55,6 +55,10 @@ class FaultInjector {
 
   // Cuts every wait, current and later, short.
   void Stop() { stopping_.Notify(); }
+
+  // Returns once Stop() has been called: how a request that is never
+  // answered waits.
+  void AwaitStop() const { stopping_.WaitForNotification(); }
 
  private:
   void Delay(absl::Duration delay) const;

@@ -3,6 +3,7 @@
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <ctime>
 #include <functional>
@@ -12,7 +13,6 @@ namespace tokenservice {
 namespace fake_mypos {
 namespace {
 
-constexpr size_t kWorkerThreads = 64;
 constexpr size_t kMaxRequestsPerConnection = 1000;
 constexpr time_t kKeepAliveTimeoutSeconds = 1;
 constexpr size_t kMaxBodyBytes = 64 * 1024;
@@ -39,6 +39,7 @@ class CountingTaskQueue : public httplib::TaskQueue {
 
 std::unique_ptr<httplib::Server> MakeHttpServer(const std::string& cert_file,
                                                 const std::string& key_file,
+                                                size_t worker_threads,
                                                 std::atomic<int>* accepted) {
   std::unique_ptr<httplib::Server> server;
   if (cert_file.empty() || key_file.empty()) {
@@ -47,8 +48,9 @@ std::unique_ptr<httplib::Server> MakeHttpServer(const std::string& cert_file,
     server = std::make_unique<httplib::SSLServer>(cert_file.c_str(),
                                                   key_file.c_str());
   }
-  server->new_task_queue = [accepted] {
-    return new CountingTaskQueue(kWorkerThreads, accepted);
+  const size_t threads = std::max<size_t>(1, worker_threads);
+  server->new_task_queue = [threads, accepted] {
+    return new CountingTaskQueue(threads, accepted);
   };
   server->set_keep_alive_max_count(kMaxRequestsPerConnection);
   server->set_keep_alive_timeout(kKeepAliveTimeoutSeconds);

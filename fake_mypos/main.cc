@@ -38,6 +38,14 @@ ABSL_FLAG(std::string, tls_cert_file, "",
           "PEM certificate: with --tls_key_file, serve HTTPS only.");
 ABSL_FLAG(std::string, tls_key_file, "",
           "PEM private key of that certificate.");
+ABSL_FLAG(absl::Duration, latency, absl::ZeroDuration(),
+          "Wait before every /oauth/* reply, e.g. 200ms.");
+ABSL_FLAG(std::string, hang_scope, "",
+          "Never answer a client_credentials request whose scope holds this "
+          "scope token (until SIGTERM or SIGINT).");
+ABSL_FLAG(int, worker_threads, 64,
+          "Connections served at once, one thread each; a request held by "
+          "--latency or --hang_scope keeps its thread.");
 
 namespace tokenservice {
 namespace {
@@ -75,6 +83,15 @@ int Run() {
   options.expires_in_as_string = absl::GetFlag(FLAGS_expires_in_as_string);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+  options.latency = absl::GetFlag(FLAGS_latency);
+  options.hang_scope = absl::GetFlag(FLAGS_hang_scope);
+  options.worker_threads = absl::GetFlag(FLAGS_worker_threads);
+  if (options.latency < absl::ZeroDuration() || options.worker_threads < 1) {
+    std::cerr << "fake_mypos: --latency must not be negative and "
+                 "--worker_threads must be at least 1"
+              << std::endl;
+    return 1;
+  }
   FakeMyposServer server(std::move(options));
   absl::StatusOr<int> port =
       server.Start(absl::GetFlag(FLAGS_host), absl::GetFlag(FLAGS_port));

@@ -7,12 +7,14 @@
 #include <memory>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -370,6 +372,96 @@ TEST(FakeMyposServer, LatencyDelaysOauthReplies) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(50));
+}
+
+TEST(FakeMyposServer, LatencyOptionDelaysEveryOauthReply) {
+  FakeMyposServer::Options options = DefaultOptions();
+  options.latency = absl::Milliseconds(60);
+  Harness h(std::move(options));
+  absl::Time start = absl::Now();
+  httplib::Result token = h.Token();
+  ASSERT_TRUE(token);
+  EXPECT_EQ(token->status, 200);
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(60));
+  start = absl::Now();
+  httplib::Result revoke = h.Revoke("unknown");
+  ASSERT_TRUE(revoke);
+  EXPECT_EQ(revoke->status, 200);
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(60));
+}
+
+// A token request for `scope` on its own connection, in a thread: a request
+// that hangs would block the test's own client.
+class TokenRequestThread {
+ public:
+  TokenRequestThread(int port, const std::string& scope)
+      : thread_([this, port, scope] {
+          httplib::Client client("127.0.0.1", port);
+          httplib::Result res = client.Post(
+              "/oauth/token", {{"Authorization", Basic("client", "secret")}},
+              absl::StrCat(kGrant, "&scope=", FormEncode(scope)), kForm);
+          status_ = res ? res->status : -1;
+          body_ = res ? res->body : "";
+          done_.Notify();
+        }) {}
+  ~TokenRequestThread() { thread_.join(); }
+
+  bool answered() const { return done_.HasBeenNotified(); }
+  // The reply's status (-1: none) and body, once answered() is true.
+  int status() const { return status_; }
+  const std::string& body() const { return body_; }
+
+ private:
+  int status_ = -1;
+  std::string body_;
+  absl::Notification done_;
+  std::thread thread_;  // last: starts once the fields above exist
+};
+
+FakeMyposServer::Options HangOptions() {
+  FakeMyposServer::Options options = DefaultOptions();
+  options.hang_scope = "hang";
+  return options;
+}
+
+TEST(FakeMyposServer, HangScopeHoldsRequestUntilStop) {
+  Harness h(HangOptions());
+  TokenRequestThread hung(h.port, "webhooks hang");
+  EXPECT_TRUE(h.server.AwaitHungRequests(1, absl::InfiniteFuture()));
+  EXPECT_FALSE(hung.answered());
+  EXPECT_EQ(h.server.token_requests(), 1);
+  h.client.reset();
+  h.server.Stop();  // returns although the request is never answered
+  EXPECT_TRUE(hung.answered());
+  EXPECT_EQ(hung.status(), -1);  // the reply is cut off before its body
+  EXPECT_EQ(h.server.hung_requests(), 1);
+}
+
+TEST(FakeMyposServer, OtherScopesAreAnsweredWhileOneHangs) {
+  Harness h(HangOptions());
+  TokenRequestThread hung(h.port, "hang");
+  ASSERT_TRUE(h.server.AwaitHungRequests(1, absl::InfiniteFuture()));
+  // "hanging" is another scope token, not the hang scope.
+  httplib::Result res =
+      h.Token(absl::StrCat(kGrant, "&scope=", FormEncode("webhooks hanging")));
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_FALSE(TokenOf(res->body, "3600", "webhooks hanging").empty())
+      << res->body;
+  EXPECT_FALSE(hung.answered());
+  EXPECT_EQ(h.server.hung_requests(), 1);
+  EXPECT_EQ(h.server.token_requests(), 2);
+  h.client.reset();
+  h.server.Stop();
+  EXPECT_TRUE(hung.answered());
+}
+
+TEST(FakeMyposServer, AwaitHungRequestsGivesUpAtDeadline) {
+  Harness h(HangOptions());
+  ASSERT_TRUE(h.Token());
+  EXPECT_FALSE(
+      h.server.AwaitHungRequests(1, absl::Now() + absl::Milliseconds(10)));
+  EXPECT_EQ(h.server.hung_requests(), 0);
 }
 
 TEST(FakeMyposServer, FaultDelayIsWaitedBeforeReplying) {
