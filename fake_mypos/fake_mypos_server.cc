@@ -38,6 +38,11 @@ FakeMyposServer::FakeMyposServer(Options options)
           &accepted_)),
       ledger_(options_.token_lifetime) {
   faults_.SetLatency(options_.latency);
+  http_->new_task_queue = [this, make = http_->new_task_queue] {
+    httplib::TaskQueue* queue = make();  // starts the workers
+    workers_started_.Notify();
+    return queue;
+  };
   http_->set_pre_routing_handler(
       [this](const httplib::Request& req, httplib::Response&) {
         MutexLock lock(&mu_);
@@ -82,10 +87,11 @@ absl::StatusOr<int> FakeMyposServer::Start(const std::string& host, int port) {
                              "://", UrlHost(host), ":", bound);
   }
   // The socket already listens, so connections queue from here on. Wait for
-  // the accept loop too: httplib's stop() only works once it is running, and
-  // listen_after_bind() marks it running before anything else.
+  // the accept loop too: httplib's stop() only works once it is running.
+  // listen_after_bind() marks it running before anything else, then makes
+  // the thread pool, so once the pool exists both hold.
   thread_ = std::thread([this] { http_->listen_after_bind(); });
-  while (!http_->is_running()) absl::SleepFor(absl::Milliseconds(1));
+  workers_started_.WaitForNotification();
   return bound;
 }
 

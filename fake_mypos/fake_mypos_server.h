@@ -25,6 +25,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "base/mutex.h"
 #include "fake_mypos/fault_injector.h"
@@ -64,7 +65,8 @@ class FakeMyposServer {
   FakeMyposServer& operator=(const FakeMyposServer&) = delete;
 
   // Listens on host:port (port 0 picks a free one) and serves on background
-  // threads. Returns the bound port once connections are being accepted.
+  // threads. Returns the bound port once connections are being accepted
+  // and every worker thread runs.
   // Unavailable when the address cannot be bound; FailedPrecondition when
   // called a second time or when the TLS certificate or key is unusable.
   absl::StatusOr<int> Start(const std::string& host = "127.0.0.1", int port = 0)
@@ -153,6 +155,7 @@ class FakeMyposServer {
   const Options options_;
   std::atomic<int> accepted_{0};
   std::unique_ptr<httplib::Server> http_;  // an SSLServer with TLS
+  absl::Notification workers_started_;     // httplib made its thread pool
   fake_mypos::FaultInjector faults_;
   fake_mypos::TokenLedger ledger_;
   fake_mypos::GrantStore grants_;
