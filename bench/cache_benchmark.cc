@@ -8,11 +8,11 @@
 
 #include "base/clock.h"
 #include "base/fingerprint.h"
+#include "base/timers.h"
 #include "benchmark/benchmark.h"
 #include "server/broker/credential_store.h"
 #include "server/broker/token_broker.h"
 #include "server/broker/token_cache.h"
-#include "server/ops/thread_pool.h"
 
 namespace tokenservice {
 namespace {
@@ -47,37 +47,49 @@ void BM_CacheLookupHit(benchmark::State& state) {
 }
 BENCHMARK(BM_CacheLookupHit)->Threads(1)->Threads(2);
 
-// Never called: every Issue below is a cache hit after the first.
+// Called once: every Issue below is a cache hit after the first. Answers
+// on `answers`'s thread.
 class OneTokenUpstream : public OAuthClient {
  public:
-  absl::StatusOr<UpstreamToken> FetchToken(const ClientCredentials&,
-                                           const std::vector<std::string>&,
-                                           absl::Time) override {
-    UpstreamToken token;
-    token.access_token = std::string(40, 't');
-    token.token_type = "Bearer";
-    token.expires_in = absl::Hours(1);
-    return token;
+  explicit OneTokenUpstream(Timers* answers) : answers_(answers) {}
+  void FetchToken(const ClientCredentials&, const std::vector<std::string>&,
+                  const RequestOptions&, TokenCallback done) override {
+    Answer([done = std::move(done)]() mutable {
+      UpstreamToken token;
+      token.access_token = std::string(40, 't');
+      token.token_type = "Bearer";
+      token.expires_in = absl::Hours(1);
+      std::move(done)(std::move(token));
+    });
   }
-  absl::StatusOr<UpstreamToken> ExchangeGrant(const ClientCredentials&,
-                                              const UserGrant&,
-                                              absl::Time) override {
-    return absl::UnimplementedError("not used here");
+  void ExchangeGrant(const ClientCredentials&, const UserGrant&,
+                     const RequestOptions&, TokenCallback done) override {
+    Answer([done = std::move(done)]() mutable {
+      std::move(done)(absl::UnimplementedError("not used here"));
+    });
   }
-  absl::Status RevokeToken(const ClientCredentials&, absl::string_view,
-                           absl::Time) override {
-    return absl::OkStatus();
+  void RevokeToken(const ClientCredentials&, absl::string_view,
+                   const RequestOptions&, StatusCallback done) override {
+    Answer([done = std::move(done)]() mutable {
+      std::move(done)(absl::OkStatus());
+    });
   }
+
+ private:
+  void Answer(Timers::Task task) {
+    answers_->RunAt(absl::InfinitePast(), std::move(task));
+  }
+  Timers* const answers_;
 };
 
 void BM_BrokerIssueHit(benchmark::State& state) {
   static SystemClock clock;
-  static OneTokenUpstream upstream;
+  static ThreadTimers timers;
+  static OneTokenUpstream upstream(&timers);
   static CredentialStore credentials("default", {{"default", {"id", "s"}}});
-  static ThreadPool pool(1, 16);
   static TokenBroker* broker = [] {
     TokenBroker* b = TokenBroker::Create(BrokerOptions{}, &credentials,
-                                         &upstream, &pool, &clock)
+                                         &upstream, &timers, &clock)
                          ->release();
     IssueParams params;
     params.scopes = {"webhooks"};

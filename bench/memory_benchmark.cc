@@ -14,6 +14,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "base/clock.h"
+#include "base/timers.h"
 #include "server/broker/credential_store.h"
 #include "server/broker/token_broker.h"
 #include "server/ops/log.h"
@@ -24,31 +25,40 @@ ABSL_FLAG(int, entries, 100000, "Cached tokens to create.");
 namespace tokenservice {
 namespace {
 
-// Issues a distinct 40-character token per call, as myPOS would.
+// Issues a distinct 40-character token per call, as myPOS would, answering
+// when `executor` runs.
 class CountingUpstream : public OAuthClient {
  public:
-  absl::StatusOr<UpstreamToken> FetchToken(const ClientCredentials&,
-                                           const std::vector<std::string>&,
-                                           absl::Time) override {
+  explicit CountingUpstream(ManualExecutor* executor) : executor_(executor) {}
+
+  void FetchToken(const ClientCredentials&, const std::vector<std::string>&,
+                  const RequestOptions&, TokenCallback done) override {
     UpstreamToken token;
     token.access_token =
         absl::StrCat("tok-", ++n_, std::string(32, 'x')).substr(0, 40);
     token.token_type = "Bearer";
     token.expires_in = absl::Hours(1);
     token.scopes = {"webhooks"};
-    return token;
+    executor_->Schedule(
+        [token = std::move(token), done = std::move(done)]() mutable {
+          std::move(done)(std::move(token));
+        });
   }
-  absl::StatusOr<UpstreamToken> ExchangeGrant(const ClientCredentials&,
-                                              const UserGrant&,
-                                              absl::Time) override {
-    return absl::UnimplementedError("not used here");
+  void ExchangeGrant(const ClientCredentials&, const UserGrant&,
+                     const RequestOptions&, TokenCallback done) override {
+    executor_->Schedule([done = std::move(done)]() mutable {
+      std::move(done)(absl::UnimplementedError("not used here"));
+    });
   }
-  absl::Status RevokeToken(const ClientCredentials&, absl::string_view,
-                           absl::Time) override {
-    return absl::OkStatus();
+  void RevokeToken(const ClientCredentials&, absl::string_view,
+                   const RequestOptions&, StatusCallback done) override {
+    executor_->Schedule([done = std::move(done)]() mutable {
+      std::move(done)(absl::OkStatus());
+    });
   }
 
  private:
+  ManualExecutor* const executor_;
   int n_ = 0;
 };
 
@@ -67,14 +77,15 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const int entries = absl::GetFlag(FLAGS_entries);
   SystemClock clock;
-  CountingUpstream upstream;
   ManualExecutor executor;  // RunAll() after each Issue
+  ThreadTimers timers;
+  CountingUpstream upstream(&executor);
   CredentialStore credentials("default", {{"default", {"id", "s"}}});
   BrokerOptions options;
   options.max_caller_credential_tokens = entries;
   options.max_cached_tokens = entries;
   std::unique_ptr<TokenBroker> owned =
-      *TokenBroker::Create(options, &credentials, &upstream, &executor, &clock);
+      *TokenBroker::Create(options, &credentials, &upstream, &timers, &clock);
   TokenBroker& broker = *owned;
   SetMinLogLevel(LogLevel::kWarning);
   const long before = ResidentBytes();

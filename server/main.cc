@@ -108,18 +108,7 @@ int main(int argc, char** argv) {
   tokenservice::Log(tokenservice::LogLevel::kInfo, "server_draining",
                     {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
   (*server)->Shutdown(absl::Now() + absl::GetFlag(FLAGS_shutdown_grace));
-  // Every call has its answer now. An upstream request already on the wire
-  // may go on for up to --upstream_timeout; its result has no taker, so
-  // it gets a few seconds and is then left behind, keeping the exit within
-  // the grace plus kUpstreamExitWait (deploy/base/deployment.yaml's
-  // terminationGracePeriodSeconds allows for both).
-  constexpr absl::Duration kUpstreamExitWait = absl::Seconds(5);
-  if (!(*server)->AwaitUpstreamIdle(absl::Now() + kUpstreamExitWait)) {
-    tokenservice::Log(tokenservice::LogLevel::kWarning, "server_stopped",
-                      {{"upstream_requests_abandoned", "true"}});
-    std::fflush(stderr);
-    std::_Exit(0);
-  }
+  // Every call has its answer now, and no request to myPOS is under way.
   server->reset();
   tokenservice::Log(tokenservice::LogLevel::kInfo, "server_stopped");
   return 0;

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/mutex.h"
+#include "base/timers.h"
 #include "server/ops/error_reason.h"
 #include "server/ops/listen_check.h"
 #include "server/ops/log.h"
@@ -94,9 +95,11 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
     CurlHttpTransport::Options options;
     options.ca_bundle_file = config.ca_bundle_file;
     options.max_attempt_timeout = config.upstream_attempt_timeout;
+    options.max_connections_per_host = config.max_upstream_connections;
     transport = std::make_shared<CurlHttpTransport>(options);
   }
   s->transport_ = std::move(transport);
+  s->timers_ = std::make_unique<ThreadTimers>();
   MyposOAuthClient::Options upstream_options;
   upstream_options.token_url = config.token_url;
   upstream_options.revoke_url = config.revoke_url;
@@ -104,22 +107,21 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
   s->upstream_ = std::make_unique<RetryingOAuthClient>(
       config.retry,
       std::make_unique<MyposOAuthClient>(upstream_options, s->transport_),
-      s->clock_.get());
+      s->clock_.get(), s->timers_.get());
   s->credentials_ = std::make_unique<CredentialStore>(config.default_profile,
                                                       config.profiles);
-  s->pool_ = std::make_unique<ThreadPool>(config.upstream_threads,
-                                          config.max_queued_upstream);
   absl::StatusOr<std::unique_ptr<TokenBroker>> broker = TokenBroker::Create(
-      config.broker, s->credentials_.get(), s->upstream_.get(), s->pool_.get(),
-      s->clock_.get(), &s->metrics_);
+      config.broker, s->credentials_.get(), s->upstream_.get(),
+      s->timers_.get(), s->clock_.get(), &s->metrics_);
   if (!broker.ok()) return broker.status();
   s->broker_ = *std::move(broker);
   GrantExchange::Options grant_options;
   grant_options.upstream_timeout = config.broker.upstream_timeout;
   grant_options.deadline_margin = config.broker.deadline_margin;
+  grant_options.max_in_flight = config.broker.max_caller_fetches;
   s->grants_ = std::make_unique<GrantExchange>(
-      grant_options, s->credentials_.get(), s->upstream_.get(), s->pool_.get(),
-      s->clock_.get(), &s->metrics_);
+      grant_options, s->credentials_.get(), s->upstream_.get(), s->clock_.get(),
+      &s->metrics_);
   s->policy_ =
       std::make_unique<CallerPolicy>(config.callers, config.caller_credentials);
   s->service_ = std::make_unique<TokenServiceImpl>(
@@ -195,27 +197,32 @@ int TokenServer::admin_port() const {
 TokenServer::~TokenServer() {
   Shutdown(absl::Now());
   admin_.reset();
-  // Joins the pool's threads once the upstream requests they are running
-  // end (each within --upstream_timeout).
-  pool_.reset();
+  // A retry that was waiting runs now and fails at once (the transport is
+  // shut down); the transport's second Shutdown waits for those answers.
+  // Every error is final by then, so nothing asks for a timer again.
+  timers_.reset();
+  if (transport_ != nullptr) transport_->Shutdown();
 }
 
 void TokenServer::Shutdown(absl::Time deadline) {
   if (shut_down_) return;
   shut_down_ = true;
   serving_ = false;
-  // Start() may have failed before the server or the pool existed.
+  // Start() may have failed before the server existed.
   if (server_ != nullptr) {
     server_->GetHealthCheckService()->SetServingStatus(false);
-    // At `deadline` the calls still waiting (on myPOS, say) are answered
-    // UNAVAILABLE with reason SERVER_SHUTTING_DOWN, so their callers know
-    // to retry elsewhere; gRPC's own cancellation, kAnswerMargin later,
-    // only catches what could not be answered.
+    // At `deadline` the requests still under way at myPOS are ended, which
+    // answers the calls waiting on them UNAVAILABLE with reason
+    // SERVER_SHUTTING_DOWN (so their callers know to retry elsewhere), and
+    // any call still waiting then is answered the same way; gRPC's own
+    // cancellation, kAnswerMargin later, only catches what could not be
+    // answered.
     Mutex mu;
     bool drained = false;
     std::thread answer([this, deadline, &mu, &drained] {
       MutexLock lock(&mu);
       if (!mu.AwaitWithDeadline(absl::Condition(&drained), deadline)) {
+        StopUpstream();
         pending_.FinishAll(&ShuttingDownStatus);
       }
     });
@@ -227,9 +234,16 @@ void TokenServer::Shutdown(absl::Time deadline) {
     }
     answer.join();
   }
-  // Every caller has its answer: upstream work nobody started yet is
-  // dropped rather than sent to myPOS for nobody.
-  if (pool_ != nullptr) pool_->Stop();
+  // Every caller has its answer: refreshes and revocations still under way
+  // end now rather than run for nobody.
+  StopUpstream();
+}
+
+void TokenServer::StopUpstream() {
+  // The transport first: its requests end (their callbacks run), and a
+  // retry waiting on a timer then runs at once and fails at once.
+  if (transport_ != nullptr) transport_->Shutdown();
+  if (timers_ != nullptr) timers_->Shutdown();
 }
 
 }  // namespace tokenservice

@@ -14,12 +14,12 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
+#include "base/timers.h"
 #include "server/broker/grant_exchange.h"
 #include "server/broker/token_broker.h"
 #include "server/config/server_config.h"
 #include "server/ops/admin_server.h"
 #include "server/ops/metrics.h"
-#include "server/ops/thread_pool.h"
 #include "server/rpc/token_service_impl.h"
 #include "server/upstream/http_transport.h"
 #include "server/upstream/oauth_client.h"
@@ -55,21 +55,19 @@ class TokenServer {
   int admin_port() const;
 
   // Reports NOT_SERVING on health checks, refuses new calls, and waits until
-  // `deadline` for calls in flight, answering those still waiting then with
-  // UNAVAILABLE (reason SERVER_SHUTTING_DOWN; ExchangeGrant: UNKNOWN,
-  // UPSTREAM_OUTCOME_UNKNOWN); returns by `deadline` +
-  // kAnswerMargin. Upstream requests not started by then are dropped.
+  // `deadline` for calls in flight; then ends every request still under way
+  // at myPOS, answering the calls waiting on them, and any call still
+  // waiting, with UNAVAILABLE (reason SERVER_SHUTTING_DOWN; ExchangeGrant:
+  // UNKNOWN, UPSTREAM_OUTCOME_UNKNOWN). Returns by `deadline` +
+  // kAnswerMargin, with no request to myPOS left under way.
   void Shutdown(absl::Time deadline);
-
-  // After Shutdown: waits until no upstream request is running, or until
-  // `deadline`; true when none is. (Destroying the server waits for them
-  // without a bound.)
-  bool AwaitUpstreamIdle(absl::Time deadline) {
-    return pool_->AwaitIdle(deadline);
-  }
 
  private:
   TokenServer() = default;
+
+  // Ends every request to myPOS and every wait for a retry, at once.
+  // Idempotent.
+  void StopUpstream();
 
   // Insecure, TLS, or mTLS server credentials as `config` says.
   static std::shared_ptr<grpc::ServerCredentials> Credentials(
@@ -81,10 +79,12 @@ class TokenServer {
   // it outlives them.
   PendingCalls pending_;
   std::atomic<bool> serving_{false};
+  // Destroyed after everything that hands them callbacks (declared later):
+  // the timers, then the transport, run what is left on their way out.
   std::shared_ptr<HttpTransport> transport_;
+  std::unique_ptr<ThreadTimers> timers_;
   std::unique_ptr<OAuthClient> upstream_;
   std::unique_ptr<CredentialStore> credentials_;
-  std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<TokenBroker> broker_;
   std::unique_ptr<CallerPolicy> policy_;
   std::unique_ptr<GrantExchange> grants_;

@@ -20,11 +20,10 @@ TokenInfo ToInfo(const CachedToken& token) {
 
 GrantExchange::GrantExchange(Options options,
                              const CredentialStore* credentials,
-                             OAuthClient* upstream, Executor* executor,
-                             const Clock* clock, Metrics* metrics)
+                             OAuthClient* upstream, const Clock* clock,
+                             Metrics* metrics)
     : options_(options),
       credentials_(credentials),
-      executor_(executor),
       clock_(clock),
       exchange_({options.upstream_timeout, options.deadline_margin}, upstream,
                 clock, metrics) {}
@@ -36,34 +35,43 @@ void GrantExchange::Exchange(GrantParams params, GrantCallback done) {
     std::move(done)(profile.status());
     return;
   }
-  // Shared so that `done` can still be called if scheduling fails.
-  auto shared_done = std::make_shared<GrantCallback>(std::move(done));
-  const bool scheduled =
-      executor_->Schedule([this, profile = **profile,
-                           params = std::move(params), shared_done]() mutable {
-        std::move (*shared_done)(Run(profile, params.grant, params.deadline));
-      });
-  if (!scheduled) {
-    std::move (*shared_done)(WithReason(
-        absl::ResourceExhaustedError(
-            "too many requests are waiting for myPOS; retry with backoff"),
-        kReasonUpstreamQueueFull));
+  if (!Admit()) {
+    std::move(done)(
+        WithReason(absl::ResourceExhaustedError(
+                       "too many grant exchanges are waiting for myPOS "
+                       "(--max_queued_upstream); retry with backoff"),
+                   kReasonUpstreamQueueFull));
+    return;
   }
+  exchange_.ExchangeGrant(
+      **profile, params.grant, params.deadline,
+      [this, done = std::move(done)](
+          absl::StatusOr<ExchangedToken> exchanged) mutable {
+        absl::StatusOr<GrantedToken> result;
+        if (!exchanged.ok()) {
+          result = exchanged.status();
+        } else {
+          auto token =
+              std::make_shared<CachedToken>(std::move(exchanged->token));
+          MutexLock lock(&mu_);
+          recent_.push_back(ToInfo(*token));
+          while (recent_.size() > options_.retained) recent_.pop_front();
+          result = GrantedToken{std::move(token),
+                                std::move(exchanged->refresh_token)};
+        }
+        {
+          MutexLock lock(&mu_);
+          --in_flight_;
+        }
+        std::move(done)(std::move(result));
+      });
 }
 
-absl::StatusOr<GrantedToken> GrantExchange::Run(
-    const CredentialProfile& profile, const UserGrant& grant,
-    absl::Time caller_deadline) {
-  absl::StatusOr<ExchangedToken> exchanged =
-      exchange_.ExchangeGrant(profile, grant, caller_deadline);
-  if (!exchanged.ok()) return exchanged.status();
-  auto token = std::make_shared<CachedToken>(std::move(exchanged->token));
-  {
-    MutexLock lock(&mu_);
-    recent_.push_back(ToInfo(*token));
-    while (recent_.size() > options_.retained) recent_.pop_front();
-  }
-  return GrantedToken{std::move(token), std::move(exchanged->refresh_token)};
+bool GrantExchange::Admit() {
+  MutexLock lock(&mu_);
+  if (in_flight_ >= options_.max_in_flight) return false;
+  ++in_flight_;
+  return true;
 }
 
 std::optional<TokenInfo> GrantExchange::Info(

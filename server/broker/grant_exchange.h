@@ -7,7 +7,8 @@
 // ever logged. What is kept is metadata: the most recent exchanges (token
 // fingerprint, profile, client id, scopes, times, upstream latency), so that
 // GetTokenInfo can describe such a token by fingerprint like a cached one.
-// Exchanges run on the executor, never on the caller's thread.
+// Exchanges are asynchronous: no thread waits on myPOS for them. One whose
+// caller left still runs to its end (the grant may be spent either way).
 
 #ifndef SERVER_BROKER_GRANT_EXCHANGE_H_
 #define SERVER_BROKER_GRANT_EXCHANGE_H_
@@ -29,7 +30,6 @@
 #include "server/broker/credential_store.h"
 #include "server/broker/token_cache.h"
 #include "server/broker/upstream_exchange.h"
-#include "server/ops/executor.h"
 #include "server/ops/metrics.h"
 #include "server/upstream/oauth_client.h"
 
@@ -49,8 +49,9 @@ struct GrantedToken {
 
 using GrantCallback = absl::AnyInvocable<void(absl::StatusOr<GrantedToken>) &&>;
 
-// Thread-safe. Borrows every pointer; each must outlive this object, and the
-// executor must finish its tasks before it is destroyed.
+// Thread-safe. Borrows every pointer; each must outlive this object, and
+// the upstream client must have run every callback it holds before it is
+// destroyed.
 class GrantExchange {
  public:
   struct Options {
@@ -60,17 +61,20 @@ class GrantExchange {
     absl::Duration deadline_margin = absl::Milliseconds(50);
     // Exchanges whose metadata is kept.
     size_t retained = 1000;
+    // Exchanges under way at once (--max_queued_upstream); beyond,
+    // RESOURCE_EXHAUSTED.
+    size_t max_in_flight = 1024;
   };
 
   // Requests to myPOS are recorded in `metrics` (kind "grant").
   GrantExchange(Options options, const CredentialStore* credentials,
-                OAuthClient* upstream, Executor* executor, const Clock* clock,
-                Metrics* metrics);
+                OAuthClient* upstream, const Clock* clock, Metrics* metrics);
 
   // Exchanges `params.grant` at myPOS with the profile's credentials and
-  // calls `done` exactly once (on this thread for an immediate error).
-  // Errors: kNotFound unknown profile; kResourceExhausted too many requests
-  // queued; upstream errors as UpstreamExchange::ExchangeGrant returns.
+  // calls `done` exactly once (on this thread for an immediate error, else
+  // on the transport's thread). Errors: kNotFound unknown profile;
+  // kResourceExhausted max_in_flight exchanges under way; upstream errors
+  // as UpstreamExchange::ExchangeGrant returns.
   void Exchange(GrantParams params, GrantCallback done)
       ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -79,20 +83,18 @@ class GrantExchange {
       absl::string_view fingerprint) const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  absl::StatusOr<GrantedToken> Run(const CredentialProfile& profile,
-                                   const UserGrant& grant,
-                                   absl::Time caller_deadline)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // Counts one more exchange under way; false when max_in_flight are.
+  bool Admit() ABSL_LOCKS_EXCLUDED(mu_);
 
   const Options options_;
   const CredentialStore* const credentials_;
-  Executor* const executor_;
   const Clock* const clock_;
   const UpstreamExchange exchange_;
 
   mutable Mutex mu_;
   // Oldest first; at most options_.retained.
   std::deque<mypos::token::v1::TokenInfo> recent_ ABSL_GUARDED_BY(mu_);
+  size_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace tokenservice

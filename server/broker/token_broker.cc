@@ -20,33 +20,42 @@ using mypos::token::v1::TokenInfo;
 namespace {
 
 absl::Status QueueFull() {
+  return WithReason(absl::ResourceExhaustedError(
+                        "too many token requests are waiting for myPOS "
+                        "(--max_queued_upstream); retry with backoff"),
+                    kReasonUpstreamQueueFull);
+}
+
+absl::Status CallerDeadlinePassed() {
   return WithReason(
-      absl::ResourceExhaustedError(
-          "too many token requests are waiting for myPOS; retry with backoff"),
-      kReasonUpstreamQueueFull);
+      absl::DeadlineExceededError(
+          "myPOS did not answer before the call's deadline; the fetch goes "
+          "on (for at most --upstream_timeout) and a later call may find the "
+          "token cached"),
+      kReasonDeadlineExceeded);
 }
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TokenBroker>> TokenBroker::Create(
     BrokerOptions options, const CredentialStore* credentials,
-    OAuthClient* upstream, Executor* executor, const Clock* clock,
+    OAuthClient* upstream, Timers* timers, const Clock* clock,
     Metrics* metrics) {
   absl::StatusOr<CallerProfiles> caller_profiles = CallerProfiles::Create();
   if (!caller_profiles.ok()) return caller_profiles.status();
   return std::unique_ptr<TokenBroker>(
-      new TokenBroker(std::move(options), credentials, upstream, executor,
-                      clock, metrics, *std::move(caller_profiles)));
+      new TokenBroker(std::move(options), credentials, upstream, timers, clock,
+                      metrics, *std::move(caller_profiles)));
 }
 
 TokenBroker::TokenBroker(BrokerOptions options,
                          const CredentialStore* credentials,
-                         OAuthClient* upstream, Executor* executor,
+                         OAuthClient* upstream, Timers* timers,
                          const Clock* clock, Metrics* metrics,
                          CallerProfiles caller_profiles)
     : options_(std::move(options)),
       credentials_(credentials),
-      executor_(executor),
+      timers_(timers),
       clock_(clock),
       own_metrics_(metrics == nullptr ? std::make_unique<Metrics>() : nullptr),
       metrics_(metrics == nullptr ? own_metrics_.get() : metrics),
@@ -66,19 +75,22 @@ absl::StatusOr<const CredentialProfile*> TokenBroker::ResolveProfile(
   return supplied_profile;
 }
 
-void TokenBroker::Issue(IssueParams params, IssueCallback done) {
+void TokenBroker::Issue(IssueParams params, IssueCallback done,
+                        Cancellation* cancellation) {
   Issue(
       std::move(params),
       [&done](absl::StatusOr<IssuedToken> result) {
         std::move(done)(std::move(result));
       },
-      [&done] { return std::move(done); });
+      [&done, cancellation] {
+        return WaitingCaller{std::move(done), cancellation};
+      });
 }
 
 void TokenBroker::Issue(
     IssueParams params,
     absl::FunctionRef<void(absl::StatusOr<IssuedToken>)> at_once,
-    absl::FunctionRef<IssueCallback()> later) {
+    absl::FunctionRef<WaitingCaller()> later) {
   // The hit path copies nothing but the cache key: the profile is the
   // store's, the scopes are the caller's (or the profile's, normalised at
   // start-up).
@@ -128,10 +140,13 @@ void TokenBroker::Issue(
       return;
     }
   }
-  Waiter waiter{min_validity, later(), params.deadline};
-  if (!JoinFetch(key, *profile, scopes, params.deadline, waiter)) {
-    std::move(waiter.done)(QueueFull());
-  }
+  Waiter waiter;
+  waiter.min_validity = min_validity;
+  WaitingCaller caller = later();
+  waiter.done = std::move(caller.done);
+  waiter.cancellation = caller.cancellation;
+  waiter.deadline = params.deadline;
+  JoinFetch(key, *profile, scopes, std::move(waiter));
 }
 
 absl::Status TokenBroker::RefuseForcedRefresh(
@@ -160,11 +175,16 @@ absl::Status TokenBroker::RefuseForcedRefresh(
   return absl::OkStatus();
 }
 
-bool TokenBroker::JoinFetch(const std::string& key,
+void TokenBroker::JoinFetch(const std::string& key,
                             const CredentialProfile& profile,
                             const std::vector<std::string>& scopes,
-                            absl::Time caller_deadline, Waiter& waiter) {
+                            Waiter waiter) {
   CacheLookup hit;
+  bool full = false;
+  std::optional<uint64_t> start;  // the flight to start
+  uint64_t waiter_id = 0;
+  const absl::Time deadline = waiter.deadline;
+  Cancellation* const cancellation = waiter.cancellation;
   {
     MutexLock lock(&mu_);
     // A fetch may have stored a token since the caller's lookup; fetches
@@ -172,52 +192,158 @@ bool TokenBroker::JoinFetch(const std::string& key,
     // means no caller ever starts a second fetch for a fresh key.
     hit = cache_.Lookup(key, clock_->Now(), waiter.min_validity);
     if (hit.token == nullptr) {
-      auto [it, inserted] = flights_.try_emplace(key);
-      if (inserted &&
-          !executor_->Schedule([this, key, profile, scopes, caller_deadline] {
-            RunFetch(key, profile, scopes, caller_deadline);
-          })) {
-        flights_.erase(it);
-        return false;
+      auto it = flights_.find(key);
+      if (it == flights_.end()) {
+        if (caller_fetches_ >= options_.max_caller_fetches) {
+          full = true;
+        } else {
+          it = flights_.try_emplace(key).first;
+          it->second.id = ++next_id_;
+          it->second.counted = true;
+          ++caller_fetches_;
+          start = it->second.id;
+        }
       }
-      it->second.push_back(std::move(waiter));
-      metrics_->RecordCacheMiss();
-      metrics_->AddWaiters(1);
-      return true;
+      if (!full) {
+        waiter_id = waiter.id = ++next_id_;
+        it->second.waiters.push_back(std::move(waiter));
+        metrics_->RecordCacheMiss();
+        metrics_->AddWaiters(1);
+      }
     }
   }
-  metrics_->RecordCacheHit();
-  std::move(waiter.done)(IssuedToken{std::move(hit.token), /*cached=*/true});
-  return true;
+  if (hit.token != nullptr) {
+    metrics_->RecordCacheHit();
+    std::move(waiter.done)(IssuedToken{std::move(hit.token), /*cached=*/true});
+    return;
+  }
+  if (full) {
+    std::move(waiter.done)(QueueFull());
+    return;
+  }
+  // Before the fetch starts, so that a caller already gone is gone before
+  // the transport asks whether the request is wanted.
+  WatchWaiter(key, waiter_id, deadline, cancellation);
+  if (start.has_value()) {
+    StartFetch(key, profile, scopes, *start, Lane::kCaller);
+  }
+}
+
+void TokenBroker::WatchWaiter(const std::string& key, uint64_t id,
+                              absl::Time deadline, Cancellation* cancellation) {
+  if (cancellation != nullptr) {
+    // May run at once, if the caller has already gone.
+    cancellation->Listen([this, key, id] {
+      Leave(key, id,
+            absl::CancelledError("the caller cancelled while myPOS was asked"));
+    });
+  }
+  if (deadline == absl::InfiniteFuture()) return;
+  const TimerId timer = timers_->RunAt(
+      deadline - options_.deadline_margin,
+      [this, key, id] { Leave(key, id, CallerDeadlinePassed()); });
+  {
+    MutexLock lock(&mu_);
+    auto it = flights_.find(key);
+    if (it != flights_.end()) {
+      for (Waiter& waiter : it->second.waiters) {
+        if (waiter.id == id) {
+          waiter.deadline_timer = timer;
+          return;
+        }
+      }
+    }
+  }
+  timers_->Cancel(timer);  // answered already
+}
+
+void TokenBroker::Leave(const std::string& key, uint64_t id,
+                        absl::Status status) {
+  Waiter left;
+  {
+    MutexLock lock(&mu_);
+    auto it = flights_.find(key);
+    if (it == flights_.end()) return;
+    std::vector<Waiter>& waiters = it->second.waiters;
+    auto found = std::find_if(waiters.begin(), waiters.end(),
+                              [id](const Waiter& w) { return w.id == id; });
+    if (found == waiters.end()) return;
+    left = std::move(*found);
+    waiters.erase(found);
+  }
+  metrics_->AddWaiters(-1);
+  if (left.deadline_timer.has_value()) timers_->Cancel(*left.deadline_timer);
+  std::move(left.done)(std::move(status));
 }
 
 void TokenBroker::StartRefresh(const std::string& key,
                                const CredentialProfile& profile,
                                const std::vector<std::string>& scopes) {
-  MutexLock lock(&mu_);
-  auto [it, inserted] = flights_.try_emplace(key);
-  if (!inserted) return;  // a fetch for this key is already running
-  cache_.SetRefreshing(key, true);
-  if (!executor_->Schedule([this, key, profile, scopes] {
-        // No caller waits on a background refresh: only
-        // --upstream_timeout bounds it.
-        RunFetch(key, profile, scopes, absl::InfiniteFuture());
-      })) {
-    // Busy: the token stays in service and a later hit tries again.
-    cache_.SetRefreshing(key, false);
-    flights_.erase(it);
-    return;
+  uint64_t id = 0;
+  {
+    MutexLock lock(&mu_);
+    auto [it, inserted] = flights_.try_emplace(key);
+    if (!inserted) return;  // a fetch for this key is already running
+    it->second.id = id = ++next_id_;
+    it->second.refresh = true;
   }
   metrics_->RecordBackgroundRefresh();
+  StartFetch(key, profile, scopes, id, Lane::kReserved);
 }
 
-void TokenBroker::RunFetch(const std::string& key,
-                           const CredentialProfile& profile,
-                           const std::vector<std::string>& scopes,
-                           absl::Time caller_deadline) {
+void TokenBroker::StartFetch(const std::string& key,
+                             const CredentialProfile& profile,
+                             const std::vector<std::string>& scopes,
+                             uint64_t flight_id, Lane lane) {
   cache_.SetRefreshing(key, true);
-  absl::StatusOr<std::shared_ptr<const CachedToken>> result =
-      Fetch(profile, scopes, caller_deadline);
+  exchange_.FetchToken(
+      profile, scopes, lane,
+      [this, key, flight_id] { return Wanted(key, flight_id); },
+      [this, key, profile, scopes, flight_id,
+       lane](absl::StatusOr<ExchangedToken> exchanged) {
+        OnFetched(key, profile, scopes, flight_id, lane, std::move(exchanged));
+      });
+}
+
+bool TokenBroker::Wanted(const std::string& key, uint64_t flight_id) const {
+  MutexLock lock(&mu_);
+  auto it = flights_.find(key);
+  return it != flights_.end() && it->second.id == flight_id &&
+         (it->second.refresh || !it->second.waiters.empty());
+}
+
+void TokenBroker::OnFetched(const std::string& key,
+                            const CredentialProfile& profile,
+                            const std::vector<std::string>& scopes,
+                            uint64_t flight_id, Lane lane,
+                            absl::StatusOr<ExchangedToken> exchanged) {
+  if (exchanged.status().code() == absl::StatusCode::kCancelled) {
+    // Not sent: nobody waited. A caller who joined since gets it sent now.
+    bool again = false;
+    {
+      MutexLock lock(&mu_);
+      auto it = flights_.find(key);
+      if (it->second.waiters.empty() && !it->second.refresh) {
+        if (it->second.counted) --caller_fetches_;
+        flights_.erase(it);
+      } else {
+        again = true;
+      }
+    }
+    if (again) {
+      StartFetch(key, profile, scopes, flight_id, lane);
+    } else {
+      cache_.SetRefreshing(key, false);
+      metrics_->RecordAbandonedFetch();
+    }
+    return;
+  }
+  absl::StatusOr<std::shared_ptr<const CachedToken>> result;
+  if (exchanged.ok()) {
+    result = Prepare(*std::move(exchanged));
+  } else {
+    result = exchanged.status();
+  }
   if (result.ok() &&
       !cache_.Put(key, *result, /*bounded=*/!profile.secret_hash.empty())) {
     // A token revoked here is never stored or handed out again, even when
@@ -233,52 +359,14 @@ void TokenBroker::RunFetch(const std::string& key,
                                 options_.refresh_retry_max);
   }
   std::vector<Waiter> waiters;
-  // One caller's deadline must not fail the others: when the fetch ran out
-  // of the deadline of the caller who started it, callers with later
-  // deadlines get a fetch of their own (the price is another request to
-  // myPOS in that rare case).
-  if (result.status().code() == absl::StatusCode::kDeadlineExceeded) {
-    RestartForLaterDeadlines(key, profile, scopes, caller_deadline, &waiters);
-    Deliver(key, profile, scopes, std::move(waiters), result);
-    return;
-  }
   {
     MutexLock lock(&mu_);
     auto it = flights_.find(key);
-    waiters = std::move(it->second);
+    waiters = std::move(it->second.waiters);
+    if (it->second.counted) --caller_fetches_;
     flights_.erase(it);
   }
   Deliver(key, profile, scopes, std::move(waiters), result);
-}
-
-void TokenBroker::RestartForLaterDeadlines(
-    const std::string& key, const CredentialProfile& profile,
-    const std::vector<std::string>& scopes, absl::Time fetch_deadline,
-    std::vector<Waiter>* expired) {
-  MutexLock lock(&mu_);
-  std::vector<Waiter>& waiters = flights_.find(key)->second;
-  // Callers no more patient than the one whose deadline bounded the fetch
-  // get its error; the rest get another try.
-  const absl::Time cutoff = fetch_deadline;
-  absl::Time latest = absl::InfinitePast();
-  std::vector<Waiter> remaining;
-  for (Waiter& waiter : waiters) {
-    if (waiter.deadline <= cutoff) {
-      expired->push_back(std::move(waiter));
-    } else {
-      latest = std::max(latest, waiter.deadline);
-      remaining.push_back(std::move(waiter));
-    }
-  }
-  waiters = std::move(remaining);
-  if (waiters.empty() ||
-      !executor_->Schedule([this, key, profile, scopes, latest] {
-        RunFetch(key, profile, scopes, latest);
-      })) {
-    // Nobody left to fetch for (or no room): everyone gets the error.
-    for (Waiter& waiter : waiters) expired->push_back(std::move(waiter));
-    flights_.erase(key);
-  }
 }
 
 absl::Time TokenBroker::RefreshTime(absl::Time issued,
@@ -300,19 +388,15 @@ absl::Time TokenBroker::RefreshTime(absl::Time issued,
   return expires - window - window * (0.2 * jitter);
 }
 
-absl::StatusOr<std::shared_ptr<const CachedToken>> TokenBroker::Fetch(
-    const CredentialProfile& profile, const std::vector<std::string>& scopes,
-    absl::Time caller_deadline) {
-  absl::StatusOr<ExchangedToken> exchanged =
-      exchange_.FetchToken(profile, scopes, caller_deadline);
-  if (!exchanged.ok()) return exchanged.status();
-  auto token = std::make_shared<CachedToken>(std::move(exchanged->token));
+std::shared_ptr<const CachedToken> TokenBroker::Prepare(
+    ExchangedToken exchanged) const {
+  auto token = std::make_shared<CachedToken>(std::move(exchanged.token));
   const absl::Duration lifetime = token->expire_time - token->issue_time;
   token->refresh_time = RefreshTime(token->issue_time, token->expire_time);
   token->default_min_validity =
       std::min(options_.default_min_validity, lifetime / 4);
   token->hit_reply = SerializeHitReply(*token);
-  return std::shared_ptr<const CachedToken>(std::move(token));
+  return token;
 }
 
 void TokenBroker::Deliver(
@@ -321,6 +405,10 @@ void TokenBroker::Deliver(
     const absl::StatusOr<std::shared_ptr<const CachedToken>>& result) {
   metrics_->AddWaiters(-static_cast<int64_t>(waiters.size()));
   for (Waiter& waiter : waiters) {
+    if (waiter.deadline_timer.has_value()) {
+      timers_->Cancel(*waiter.deadline_timer);
+      waiter.deadline_timer.reset();
+    }
     if (!result.ok()) {
       std::move(waiter.done)(result.status());
       continue;
@@ -349,9 +437,7 @@ void TokenBroker::Deliver(
     }
     if (!waiter.rejoined) {
       waiter.rejoined = true;
-      if (!JoinFetch(key, profile, scopes, waiter.deadline, waiter)) {
-        std::move(waiter.done)(QueueFull());
-      }
+      JoinFetch(key, profile, scopes, std::move(waiter));
       continue;
     }
     std::move(waiter.done)(WithReason(
@@ -419,15 +505,13 @@ void TokenBroker::RevokeUpstream(CredentialProfile profile, std::string token,
                                  RevokeResult result,
                                  absl::Time caller_deadline,
                                  RevokeCallback done) {
-  // Shared so that `done` can still be called if scheduling fails.
-  auto shared_done = std::make_shared<RevokeCallback>(std::move(done));
-  const bool scheduled = executor_->Schedule(
-      [this, profile = std::move(profile), token = std::move(token),
-       result = std::move(result), shared_done, caller_deadline]() mutable {
-        absl::StatusOr<std::string> client_id = exchange_.RevokeToken(
-            profile, token, result.fingerprint, caller_deadline);
+  const std::string fingerprint = result.fingerprint;
+  exchange_.RevokeToken(
+      profile, token, fingerprint, caller_deadline,
+      [this, result = std::move(result),
+       done = std::move(done)](absl::StatusOr<std::string> client_id) mutable {
         if (!client_id.ok()) {
-          std::move (*shared_done)(client_id.status());
+          std::move(done)(client_id.status());
           return;
         }
         // myPOS took the revocation from this client id, so a copy cached
@@ -445,15 +529,8 @@ void TokenBroker::RevokeUpstream(CredentialProfile profile, std::string token,
                              clock_->Now() + options_.max_token_lifetime);
         }
         cache_.ConfirmRevoked(result.fingerprint);
-        std::move (*shared_done)(std::move(result));
+        std::move(done)(std::move(result));
       });
-  if (!scheduled) {
-    std::move (*shared_done)(WithReason(
-        absl::ResourceExhaustedError(
-            "too many requests are waiting for myPOS; the token is out of the "
-            "cache, retry the revocation with backoff"),
-        kReasonUpstreamQueueFull));
-  }
 }
 
 absl::StatusOr<TokenInfo> TokenBroker::GetTokenInfo(

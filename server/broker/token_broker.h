@@ -3,8 +3,21 @@
 // Issue answers from the cache when it holds a token with enough validity
 // left; otherwise it joins the one upstream fetch for that profile and
 // scope set (starting it if none runs), so that however many callers miss
-// at once, myPOS sees one request. Fetches run on an Executor, never on the
-// caller's thread, and never under a lock.
+// at once, myPOS sees one request. Fetches are asynchronous (the transport
+// runs them; no thread of ours waits on myPOS) and never start under a
+// lock.
+//
+// A fetch that callers share runs on the server's own deadline
+// (upstream_timeout), never on a caller's. Each caller leaves on its own:
+// when its deadline (minus deadline_margin) passes it is answered
+// DEADLINE_EXCEEDED, and when it cancels (IssueParams::cancellation) it is
+// dropped, both at that moment; the fetch goes on for the others and its
+// token is cached for later calls. A fetch whose every caller left before
+// its request was sent is not sent (a background refresh always is).
+// Caller misses that would start a fetch while max_caller_fetches fetches
+// for callers are under way get RESOURCE_EXHAUSTED at once; background
+// refreshes and revocations are never refused for that, and take the
+// transport's reserved lane (http_transport.h).
 //
 // Refresh ahead: a token's refresh time lies in the last quarter of its
 // lifetime (at least default_min_validity + refresh_lead before expiry, at
@@ -34,15 +47,16 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "base/cancellation.h"
 #include "base/clock.h"
 #include "base/mutex.h"
+#include "base/timers.h"
 #include "proto/token_service.pb.h"
 #include "server/broker/caller_profiles.h"
 #include "server/broker/credential_store.h"
 #include "server/broker/revocation_list.h"
 #include "server/broker/token_cache.h"
 #include "server/broker/upstream_exchange.h"
-#include "server/ops/executor.h"
 #include "server/ops/metrics.h"
 #include "server/upstream/oauth_client.h"
 
@@ -82,13 +96,16 @@ struct BrokerOptions {
   // Validity a token must have left when the caller does not say (capped at
   // a quarter of the lifetime of tokens too short-lived for it).
   absl::Duration default_min_validity = absl::Seconds(60);
-  // An upstream fetch (all attempts) ends by the earlier of now +
-  // upstream_timeout and the starting caller's deadline minus
-  // deadline_margin (so the caller still gets our answer). A shared fetch is
-  // never cancelled by a caller going away. When upstream_timeout ran out,
-  // the error is kUnavailable: that deadline is ours, not the caller's.
+  // A shared upstream fetch (all attempts) ends by now + upstream_timeout;
+  // when that ran out, the error is kUnavailable. A revocation ends by the
+  // earlier of that and the caller's deadline minus deadline_margin. A
+  // caller waiting on a fetch is answered DEADLINE_EXCEEDED deadline_margin
+  // before its deadline (so it still gets our answer, with its reason).
   absl::Duration upstream_timeout = absl::Seconds(10);
   absl::Duration deadline_margin = absl::Milliseconds(50);
+  // Fetches for callers' misses under way at once (--max_queued_upstream);
+  // a miss that would start one more gets RESOURCE_EXHAUSTED.
+  size_t max_caller_fetches = 1024;
   // Refresh ahead: the share of a token's lifetime left when a background
   // refresh starts, and how long before default_min_validity runs out it
   // starts at the latest.
@@ -113,42 +130,57 @@ struct BrokerOptions {
 };
 
 using IssueCallback = absl::AnyInvocable<void(absl::StatusOr<IssuedToken>) &&>;
+
+// A caller that waits for myPOS: the callback that answers it, and how the
+// broker hears that it has gone (null: it never goes). `cancellation` must
+// stay valid until `done` has been called or destroyed.
+struct WaitingCaller {
+  IssueCallback done;
+  Cancellation* cancellation = nullptr;
+};
 using RevokeCallback =
     absl::AnyInvocable<void(absl::StatusOr<RevokeResult>) &&>;
 
-// Thread-safe. Borrows every pointer; each must outlive the broker, and the
-// executor must finish its tasks before the broker is destroyed.
+// Thread-safe. Borrows every pointer; each must outlive the broker, and
+// the upstream client and the timers must have run every callback they
+// hold before it is destroyed.
 class TokenBroker {
  public:
   // `metrics` may be null (the broker then keeps its own). kInternal when
   // no key for caller-supplied secrets can be made (CallerProfiles).
   static absl::StatusOr<std::unique_ptr<TokenBroker>> Create(
       BrokerOptions options, const CredentialStore* credentials,
-      OAuthClient* upstream, Executor* executor, const Clock* clock,
+      OAuthClient* upstream, Timers* timers, const Clock* clock,
       Metrics* metrics = nullptr);
 
   // Calls `done` exactly once: on this thread for a cache hit or an
-  // immediate error, otherwise on an executor thread when the shared fetch
-  // completes. Errors: kNotFound unknown profile; kOutOfRange myPOS issues
-  // tokens shorter-lived than min_validity; kResourceExhausted too many
-  // fetches queued; upstream errors as OAuthClient::FetchToken returns.
-  void Issue(IssueParams params, IssueCallback done) ABSL_LOCKS_EXCLUDED(mu_);
+  // immediate error, otherwise on the transport's or the timers' thread
+  // when the shared fetch completes or the caller's deadline comes.
+  // Errors: kNotFound unknown profile; kOutOfRange myPOS issues tokens
+  // shorter-lived than min_validity; kResourceExhausted too many fetches
+  // for callers under way; kDeadlineExceeded the caller's deadline came
+  // first; upstream errors as OAuthClient::FetchToken returns.
+  // When `cancellation` fires, a caller still waiting is answered CANCELLED
+  // at once (see WaitingCaller).
+  void Issue(IssueParams params, IssueCallback done,
+             Cancellation* cancellation = nullptr) ABSL_LOCKS_EXCLUDED(mu_);
 
   // The same, for a caller that answers differently when the answer is at
   // hand at once (the gRPC handler finishes those inline, on gRPC's
   // DefaultReactor). Before returning, calls exactly one of: `at_once`, with a
-  // cache hit or an immediate error; or `later`, for the callback that
-  // takes a result that may have to wait for myPOS (called exactly once:
-  // on an executor thread, or on this thread before Issue returns when a
-  // fetch stored the token meanwhile or too many fetches are queued).
+  // cache hit or an immediate error; or `later`, for the caller whose
+  // callback takes a result that may have to wait for myPOS (called exactly
+  // once: on the transport's or the timers' thread, or on this thread before
+  // Issue returns when a fetch stored the token meanwhile, too many fetches
+  // are under way, or the caller had already gone).
   void Issue(IssueParams params,
              absl::FunctionRef<void(absl::StatusOr<IssuedToken>)> at_once,
-             absl::FunctionRef<IssueCallback()> later) ABSL_LOCKS_EXCLUDED(mu_);
+             absl::FunctionRef<WaitingCaller()> later) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Removes the token from the cache (so it is never handed out again),
-  // then revokes it at myPOS on an executor thread and calls `done` once.
-  // Errors: kNotFound unknown profile or uncached fingerprint;
-  // kResourceExhausted; upstream errors as OAuthClient::RevokeToken.
+  // then revokes it at myPOS and calls `done` once. Errors: kNotFound
+  // unknown profile or uncached fingerprint; upstream errors as
+  // OAuthClient::RevokeToken.
   void Revoke(RevokeParams params, RevokeCallback done);
 
   // Metadata of one cached or recently revoked token; kNotFound otherwise.
@@ -172,30 +204,31 @@ class TokenBroker {
 
  private:
   TokenBroker(BrokerOptions options, const CredentialStore* credentials,
-              OAuthClient* upstream, Executor* executor, const Clock* clock,
+              OAuthClient* upstream, Timers* timers, const Clock* clock,
               Metrics* metrics, CallerProfiles caller_profiles);
 
   struct Waiter {
+    uint64_t id = 0;
     std::optional<absl::Duration> min_validity;  // unset: token's default
     IssueCallback done;
     absl::Time deadline = absl::InfiniteFuture();  // the caller's
+    Cancellation* cancellation = nullptr;          // may be null
+    // The timer that answers the caller at its deadline, once set.
+    std::optional<TimerId> deadline_timer;
     // Whether the caller already waited for a second fetch because the
     // first one's token was revoked or rejected before it reached it.
     bool rejoined = false;
   };
 
-  // After a fetch ran out of its starter's deadline (`fetch_deadline`):
-  // moves the waiters whose own deadline is no later from `key`'s flight to
-  // `expired` and, if
-  // others remain, starts the fetch again for them with the latest of their
-  // deadlines (the flight stays open); otherwise moves everyone to
-  // `expired` and closes the flight.
-  void RestartForLaterDeadlines(const std::string& key,
-                                const CredentialProfile& profile,
-                                const std::vector<std::string>& scopes,
-                                absl::Time fetch_deadline,
-                                std::vector<Waiter>* expired)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // The one fetch under way for a key, and who waits for it.
+  struct Flight {
+    uint64_t id = 0;
+    // A background refresh: sent even when nobody waits.
+    bool refresh = false;
+    // Counted in caller_fetches_.
+    bool counted = false;
+    std::vector<Waiter> waiters;
+  };
 
   // OUT_OF_RANGE when a miss for want of `min_validity` alone must not
   // fetch: the tokens' lifetime is shorter, or the token is too new
@@ -209,28 +242,44 @@ class TokenBroker {
       const std::string& name, const std::optional<ClientCredentials>& supplied,
       CredentialProfile* supplied_profile) const;
 
-  // Joins or starts the fetch for `key`. Returns false, leaving `waiter`
-  // untouched, when a fetch could not be scheduled.
-  bool JoinFetch(const std::string& key, const CredentialProfile& profile,
-                 const std::vector<std::string>& scopes,
-                 absl::Time caller_deadline, Waiter& waiter)
+  // Hands `waiter` a token stored meanwhile, or adds it to `key`'s fetch,
+  // starting one if none runs; answers RESOURCE_EXHAUSTED when that would
+  // be one fetch for callers too many.
+  void JoinFetch(const std::string& key, const CredentialProfile& profile,
+                 const std::vector<std::string>& scopes, Waiter waiter)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Makes waiter `id` of `key` leave at its caller's deadline and when its
+  // caller cancels.
+  void WatchWaiter(const std::string& key, uint64_t id, absl::Time deadline,
+                   Cancellation* cancellation) ABSL_LOCKS_EXCLUDED(mu_);
+  // Takes waiter `id` out of `key`'s fetch, if it still waits, and answers
+  // it with `status`.
+  void Leave(const std::string& key, uint64_t id, absl::Status status)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Starts a background refresh of `key` unless a fetch for it runs.
   void StartRefresh(const std::string& key, const CredentialProfile& profile,
                     const std::vector<std::string>& scopes)
       ABSL_LOCKS_EXCLUDED(mu_);
-  void RunFetch(const std::string& key, const CredentialProfile& profile,
-                const std::vector<std::string>& scopes,
-                absl::Time caller_deadline) ABSL_LOCKS_EXCLUDED(mu_);
+  // Sends flight `flight_id`'s request to myPOS.
+  void StartFetch(const std::string& key, const CredentialProfile& profile,
+                  const std::vector<std::string>& scopes, uint64_t flight_id,
+                  Lane lane) ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether flight `flight_id` of `key` still has a reason to be sent.
+  bool Wanted(const std::string& key, uint64_t flight_id) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void OnFetched(const std::string& key, const CredentialProfile& profile,
+                 const std::vector<std::string>& scopes, uint64_t flight_id,
+                 Lane lane, absl::StatusOr<ExchangedToken> exchanged)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The cached form of a token from myPOS: refresh time, default minimum
+  // validity and serialized reply.
+  std::shared_ptr<const CachedToken> Prepare(ExchangedToken exchanged) const;
   // When a token obtained at `issued` and valid until `expires` should be
   // refreshed, with jitter.
   absl::Time RefreshTime(absl::Time issued, absl::Time expires) const;
   void RevokeUpstream(CredentialProfile profile, std::string token,
                       RevokeResult result, absl::Time caller_deadline,
                       RevokeCallback done);
-  absl::StatusOr<std::shared_ptr<const CachedToken>> Fetch(
-      const CredentialProfile& profile, const std::vector<std::string>& scopes,
-      absl::Time caller_deadline);
   // Hands each waiter of `key`'s fetch the token through the cache's gate
   // (TokenCache::Lookup); a waiter whose token was revoked or rejected
   // meanwhile waits for a fresh one, once.
@@ -241,7 +290,7 @@ class TokenBroker {
 
   const BrokerOptions options_;
   const CredentialStore* const credentials_;
-  Executor* const executor_;
+  Timers* const timers_;
   const Clock* const clock_;
   std::unique_ptr<Metrics> own_metrics_;
   Metrics* const metrics_;
@@ -251,9 +300,11 @@ class TokenBroker {
   TokenCache cache_;
 
   mutable Mutex mu_;
-  // Cache key -> callers waiting on the fetch that is running for it.
-  absl::flat_hash_map<std::string, std::vector<Waiter>> flights_
-      ABSL_GUARDED_BY(mu_);
+  // Cache key -> the fetch that is running for it.
+  absl::flat_hash_map<std::string, Flight> flights_ ABSL_GUARDED_BY(mu_);
+  // Flights with `counted` set.
+  size_t caller_fetches_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace tokenservice

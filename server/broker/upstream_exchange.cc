@@ -38,7 +38,8 @@ Events EventsOf(UpstreamKind kind) {
 bool MayHaveReachedMypos(const absl::Status& status) {
   const std::string reason = ErrorReason(status);
   if (reason != kReasonUpstreamUnavailable &&
-      reason != kReasonUpstreamBadReply && reason != kReasonDeadlineExceeded) {
+      reason != kReasonUpstreamBadReply && reason != kReasonDeadlineExceeded &&
+      reason != kReasonServerShuttingDown) {
     return false;
   }
   const std::map<std::string, std::string> metadata = ErrorMetadata(status);
@@ -73,7 +74,7 @@ absl::StatusOr<UpstreamExchange::Call> UpstreamExchange::Start(
     return credentials.status();
   }
   return Call{
-      kind, &profile, start,
+      kind, profile.name, start,
       ComputeUpstreamDeadline(start, caller_deadline, options_.upstream_timeout,
                               options_.deadline_margin),
       *std::move(credentials)};
@@ -81,13 +82,16 @@ absl::StatusOr<UpstreamExchange::Call> UpstreamExchange::Start(
 
 absl::Status UpstreamExchange::Finish(const Call& call, absl::Status status,
                                       std::vector<LogField> fields) const {
+  // Dropped unsent because nobody wanted it any more: no request was made,
+  // so none is counted or logged (the broker counts these).
+  if (status.code() == absl::StatusCode::kCancelled) return status;
   status = MapUpstreamDeadline(std::move(status), call.deadline,
                                options_.upstream_timeout);
   const absl::Duration duration = clock_->Now() - call.start;
   metrics_->RecordUpstream(call.kind, status.code(), duration);
   fields.insert(
       fields.begin(),
-      {{"profile", call.profile->name},
+      {{"profile", call.profile},
        {"duration_ms", absl::StrCat(absl::ToInt64Milliseconds(duration))},
        {"code", absl::StatusCodeToString(status.code())}});
   if (!status.ok()) fields.emplace_back("error", status.message());
@@ -105,7 +109,7 @@ absl::StatusOr<ExchangedToken> UpstreamExchange::FinishToken(
   const absl::Time end = clock_->Now();
   ExchangedToken result;
   CachedToken& token = result.token;
-  token.credential = call.profile->name;
+  token.credential = call.profile;
   token.client_id = call.credentials.client_id;
   token.access_token = std::move(reply->access_token);
   token.token_type = std::move(reply->token_type);
@@ -127,52 +131,91 @@ absl::StatusOr<ExchangedToken> UpstreamExchange::FinishToken(
   return result;
 }
 
-absl::StatusOr<ExchangedToken> UpstreamExchange::FetchToken(
-    const CredentialProfile& profile, const std::vector<std::string>& scopes,
-    absl::Time caller_deadline) const {
-  absl::StatusOr<Call> call =
-      Start(UpstreamKind::kToken, profile, caller_deadline);
-  if (!call.ok()) return call.status();
-  return FinishToken(
-      *call,
-      upstream_->FetchToken(call->credentials, scopes, call->deadline.time),
-      scopes, {});
+RequestOptions UpstreamExchange::OptionsFor(
+    const Call& call, Lane lane, std::function<bool()> wanted) const {
+  RequestOptions options;
+  options.deadline = call.deadline.time;
+  options.lane = lane;
+  options.wanted = std::move(wanted);
+  return options;
 }
 
-absl::StatusOr<ExchangedToken> UpstreamExchange::ExchangeGrant(
-    const CredentialProfile& profile, const UserGrant& grant,
-    absl::Time caller_deadline) const {
+void UpstreamExchange::FetchToken(const CredentialProfile& profile,
+                                  const std::vector<std::string>& scopes,
+                                  Lane lane, std::function<bool()> wanted,
+                                  TokenDone done) const {
+  absl::StatusOr<Call> call =
+      Start(UpstreamKind::kToken, profile, absl::InfiniteFuture());
+  if (!call.ok()) {
+    std::move(done)(call.status());
+    return;
+  }
+  const RequestOptions options = OptionsFor(*call, lane, std::move(wanted));
+  const ClientCredentials credentials = call->credentials;
+  upstream_->FetchToken(
+      credentials, scopes, options,
+      [this, call = *std::move(call), scopes,
+       done = std::move(done)](absl::StatusOr<UpstreamToken> reply) mutable {
+        std::move(done)(FinishToken(call, std::move(reply), scopes, {}));
+      });
+}
+
+void UpstreamExchange::ExchangeGrant(const CredentialProfile& profile,
+                                     const UserGrant& grant,
+                                     absl::Time caller_deadline,
+                                     TokenDone done) const {
   absl::StatusOr<Call> call =
       Start(UpstreamKind::kGrant, profile, caller_deadline);
-  if (!call.ok()) return call.status();
-  absl::StatusOr<UpstreamToken> reply =
-      upstream_->ExchangeGrant(call->credentials, grant, call->deadline.time);
-  if (!reply.ok() && MayHaveReachedMypos(reply.status())) {
-    // Not UNAVAILABLE: a retry policy would send the grant again.
-    reply = WithReason(
-        absl::UnknownError(absl::StrCat(
-            "myPOS may have received the grant exchange but gave no usable "
-            "answer (",
-            reply.status().message(),
-            "); the grant may be spent: do not send it again")),
-        kReasonUpstreamOutcomeUnknown);
+  if (!call.ok()) {
+    std::move(done)(call.status());
+    return;
   }
-  return FinishToken(*call, std::move(reply), grant.scopes,
-                     {{"grant_type", GrantName(grant.type)}});
+  const RequestOptions options = OptionsFor(*call, Lane::kCaller, nullptr);
+  const ClientCredentials credentials = call->credentials;
+  upstream_->ExchangeGrant(
+      credentials, grant, options,
+      [this, call = *std::move(call), scopes = grant.scopes, type = grant.type,
+       done = std::move(done)](absl::StatusOr<UpstreamToken> reply) mutable {
+        if (!reply.ok() && MayHaveReachedMypos(reply.status())) {
+          // Not UNAVAILABLE: a retry policy would send the grant again.
+          reply = WithReason(
+              absl::UnknownError(absl::StrCat(
+                  "myPOS may have received the grant exchange but gave no "
+                  "usable answer (",
+                  reply.status().message(),
+                  "); the grant may be spent: do not send it again")),
+              kReasonUpstreamOutcomeUnknown);
+        }
+        std::move(done)(FinishToken(call, std::move(reply), scopes,
+                                    {{"grant_type", GrantName(type)}}));
+      });
 }
 
-absl::StatusOr<std::string> UpstreamExchange::RevokeToken(
-    const CredentialProfile& profile, absl::string_view token,
-    absl::string_view fingerprint, absl::Time caller_deadline) const {
+void UpstreamExchange::RevokeToken(const CredentialProfile& profile,
+                                   absl::string_view token,
+                                   absl::string_view fingerprint,
+                                   absl::Time caller_deadline,
+                                   RevokeDone done) const {
   absl::StatusOr<Call> call =
       Start(UpstreamKind::kRevoke, profile, caller_deadline);
-  if (!call.ok()) return call.status();
-  const absl::Status status = Finish(
-      *call,
-      upstream_->RevokeToken(call->credentials, token, call->deadline.time),
-      {{"fingerprint", std::string(fingerprint)}});
-  if (!status.ok()) return status;
-  return call->credentials.client_id;
+  if (!call.ok()) {
+    std::move(done)(call.status());
+    return;
+  }
+  const RequestOptions options = OptionsFor(*call, Lane::kReserved, nullptr);
+  const ClientCredentials credentials = call->credentials;
+  upstream_->RevokeToken(
+      credentials, token, options,
+      [this, call = *std::move(call), fingerprint = std::string(fingerprint),
+       done = std::move(done)](absl::Status status) mutable {
+        status =
+            Finish(call, std::move(status), {{"fingerprint", fingerprint}});
+        if (!status.ok()) {
+          std::move(done)(std::move(status));
+          return;
+        }
+        std::move(done)(std::move(call.credentials.client_id));
+      });
 }
 
 }  // namespace tokenservice

@@ -79,7 +79,10 @@ ABSL_FLAG(double, refresh_window, 0.25,
 ABSL_FLAG(absl::Duration, refresh_retry_max, absl::Seconds(60),
           "Longest wait between failed background refreshes (they back off "
           "from 1s).");
-ABSL_FLAG(int, upstream_threads, 4, "Threads that talk to myPOS.");
+ABSL_FLAG(int, max_upstream_connections, 64,
+          "Requests to one myPOS host under way at once (over HTTP/1.1, "
+          "connections); more wait in a queue. A quarter is kept for "
+          "background refreshes and revocations.");
 ABSL_FLAG(absl::Duration, min_refresh_interval, absl::Seconds(10),
           "A caller's min_validity makes the server fetch a token early at "
           "most once per profile and scope set per this interval.");
@@ -108,8 +111,9 @@ ABSL_FLAG(absl::Duration, max_token_lifetime, absl::Hours(24),
           "A token myPOS says lives longer (expires_in) is refused as an "
           "unusable reply: it would never be refreshed.");
 ABSL_FLAG(int, max_queued_upstream, 1024,
-          "Requests to myPOS that may wait for a thread before callers get "
-          "RESOURCE_EXHAUSTED.");
+          "Token fetches for cache misses (and, separately, grant exchanges) "
+          "that may wait for myPOS at once before callers get "
+          "RESOURCE_EXHAUSTED; refreshes and revocations are never refused.");
 
 namespace tokenservice {
 namespace {
@@ -434,11 +438,15 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
     return absl::InvalidArgumentError(
         "--max_token_lifetime must be at least 1s");
   }
-  config.upstream_threads = absl::GetFlag(FLAGS_upstream_threads);
-  config.max_queued_upstream = absl::GetFlag(FLAGS_max_queued_upstream);
-  if (config.upstream_threads < 1 || config.max_queued_upstream < 1) {
+  config.max_upstream_connections =
+      absl::GetFlag(FLAGS_max_upstream_connections);
+  const int max_queued = absl::GetFlag(FLAGS_max_queued_upstream);
+  config.broker.max_caller_fetches =
+      static_cast<size_t>(std::max(max_queued, 0));
+  if (config.max_upstream_connections < 1 || max_queued < 1) {
     return absl::InvalidArgumentError(
-        "--upstream_threads and --max_queued_upstream must be at least 1");
+        "--max_upstream_connections and --max_queued_upstream must be at "
+        "least 1");
   }
   return config;
 }

@@ -78,9 +78,10 @@ struct ServerConfig {
     int max_metadata_bytes = 16 << 10;
   };
   GrpcLimits grpc;
-  // Threads that talk to myPOS, and how many fetches may wait for one.
-  int upstream_threads = 4;
-  size_t max_queued_upstream = 1024;
+  // Requests to one myPOS host under way at once (the rest wait in the
+  // transport's queue; a quarter is kept for refreshes and revocations).
+  int max_upstream_connections = 64;
+  // (broker.max_caller_fetches also bounds grant exchanges under way.)
 };
 
 // OK when `url` is https://HOST[:PORT]/..., or http:// to a loopback host

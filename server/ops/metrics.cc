@@ -116,6 +116,10 @@ std::string Metrics::Render(
           "Refreshes started ahead of expiry while the token stayed in "
           "service.",
           background_refreshes_);
+  counter("tokenservice_upstream_fetches_abandoned_total",
+          "Token fetches not sent to myPOS because every caller waiting for "
+          "them had left (cancelled or past its deadline) first.",
+          abandoned_fetches_);
   counter("tokenservice_short_validity_served_total",
           "Tokens handed out with less validity than the caller needed "
           "(must stay 0).",

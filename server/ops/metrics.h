@@ -65,6 +65,8 @@ class Metrics {
   void RecordCacheHit() { Add(cache_hits_); }
   void RecordCacheMiss() { Add(cache_misses_); }
   void RecordBackgroundRefresh() { Add(background_refreshes_); }
+  // A fetch not sent to myPOS because every caller had left first.
+  void RecordAbandonedFetch() { Add(abandoned_fetches_); }
   void RecordUpstream(UpstreamKind kind, absl::StatusCode code,
                       absl::Duration latency);
   // Callers waiting on a shared fetch: +n when they join, -n when served.
@@ -93,6 +95,7 @@ class Metrics {
   std::atomic<uint64_t> cache_hits_{0};
   std::atomic<uint64_t> cache_misses_{0};
   std::atomic<uint64_t> background_refreshes_{0};
+  std::atomic<uint64_t> abandoned_fetches_{0};
   std::atomic<uint64_t> short_validity_{0};
   std::atomic<int64_t> waiters_{0};
 };

@@ -102,13 +102,16 @@ void RpcCall::Finish(const absl::Status& status) {
 
 void RpcCall::OnCancel() {
   published_.load(std::memory_order_acquire);  // see Publish()
-  if (!ClaimOnce()) return;  // the work finished it, or is finishing it
-  Finish(absl::Now() >= deadline_
-             ? absl::DeadlineExceededError(
-                   "the caller's deadline passed before the call completed")
-             : absl::CancelledError(
-                   "the call was cancelled before it completed (the caller "
-                   "cancelled it, or the server is shutting down)"));
+  if (ClaimOnce()) {
+    Finish(absl::Now() >= deadline_
+               ? absl::DeadlineExceededError(
+                     "the caller's deadline passed before the call completed")
+               : absl::CancelledError(
+                     "the call was cancelled before it completed (the caller "
+                     "cancelled it, or the server is shutting down)"));
+  }
+  // gRPC's reference holds the call until OnDone, which comes after this.
+  cancellation_.Cancel();
 }
 
 }  // namespace tokenservice

@@ -48,6 +48,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "base/cancellation.h"
 #include "base/mutex.h"
 #include "server/ops/log_rate_limiter.h"
 #include "server/ops/metrics.h"
@@ -164,6 +165,11 @@ class RpcCall final : public grpc::ServerUnaryReactor {
   // Records and finishes the call. Call once, after a successful Claim().
   void Finish(const absl::Status& status);
 
+  // Fired when gRPC cancels the call (after it is finished as CANCELLED or
+  // DEADLINE_EXCEEDED), so that work shared with other callers lets go of
+  // this one at once. Valid while the call is (a CallRef keeps it).
+  Cancellation* cancellation() { return &cancellation_; }
+
   RpcMethod method() const { return record_.method(); }
 
   // Claims the call if nothing finished it yet, with a reference that keeps
@@ -197,6 +203,7 @@ class RpcCall final : public grpc::ServerUnaryReactor {
   const RpcRecord record_;
   const absl::Time deadline_;
   PendingCalls* const pending_;
+  Cancellation cancellation_;
   std::atomic<bool> claimed_{false};
   std::atomic<bool> published_{false};
   // gRPC's, until OnDone; plus one per CallRef.

@@ -205,14 +205,15 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
         if (result.ok()) SetReply(*result, response);
         reactor = FinishInline(context, record, result.status());
       },
-      [&]() -> IssueCallback {
+      [&]() -> WaitingCaller {
         call = new RpcCall(std::move(record), deadline, pending_);
-        return
+        return WaitingCaller{
             [ref = call->Hold(), response](absl::StatusOr<IssuedToken> result) {
               if (!ref.Claim()) return;  // cancelled: `response` is gone
               if (result.ok()) SetReply(*result, response);
               ref->Finish(result.status());
-            };
+            },
+            call->cancellation()};
       });
   return call != nullptr ? call->Publish() : reactor;
 }

@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "server/ops/error_reason.h"
 #include "server/upstream/oauth_form.h"
 #include "server/upstream/retry_after.h"
@@ -22,12 +21,8 @@ absl::Status AnnotateReplyError(absl::Status status,
   if (status.ok()) return status;
   status = WithErrorMetadata(std::move(status), "http_status",
                              absl::StrCat(response.status));
-  for (const auto& [name, value] : response.headers) {
-    if (name != "retry-after") continue;
-    if (std::optional<absl::Duration> delay =
-            ParseRetryAfter(value, absl::Now())) {
-      status = WithRetryAfter(std::move(status), *delay);
-    }
+  if (response.retry_after.has_value()) {
+    status = WithRetryAfter(std::move(status), *response.retry_after);
   }
   return status;
 }
@@ -48,37 +43,52 @@ MyposOAuthClient::MyposOAuthClient(Options options,
                                    std::shared_ptr<HttpTransport> transport)
     : options_(std::move(options)), transport_(std::move(transport)) {}
 
-absl::StatusOr<UpstreamToken> MyposOAuthClient::FetchToken(
-    const ClientCredentials& credentials,
-    const std::vector<std::string>& scopes, absl::Time deadline) {
-  return TokenFrom(PostForm(options_.token_url, credentials,
-                            TokenRequestBody(scopes), deadline),
-                   options_.reply);
+void MyposOAuthClient::FetchToken(const ClientCredentials& credentials,
+                                  const std::vector<std::string>& scopes,
+                                  const RequestOptions& options,
+                                  TokenCallback done) {
+  PostForm(options_.token_url, credentials, TokenRequestBody(scopes), options,
+           /*idempotent=*/true,
+           [reply = options_.reply, done = std::move(done)](
+               absl::StatusOr<HttpResponse> response) mutable {
+             std::move(done)(TokenFrom(response, reply));
+           });
 }
 
-absl::StatusOr<UpstreamToken> MyposOAuthClient::ExchangeGrant(
-    const ClientCredentials& credentials, const UserGrant& grant,
-    absl::Time deadline) {
+void MyposOAuthClient::ExchangeGrant(const ClientCredentials& credentials,
+                                     const UserGrant& grant,
+                                     const RequestOptions& options,
+                                     TokenCallback done) {
   // A user's code or refresh token reaches myPOS at most once.
-  return TokenFrom(PostForm(options_.token_url, credentials,
-                            GrantRequestBody(grant), deadline,
-                            /*idempotent=*/false),
-                   options_.reply);
+  PostForm(options_.token_url, credentials, GrantRequestBody(grant), options,
+           /*idempotent=*/false,
+           [reply = options_.reply, done = std::move(done)](
+               absl::StatusOr<HttpResponse> response) mutable {
+             std::move(done)(TokenFrom(response, reply));
+           });
 }
 
-absl::Status MyposOAuthClient::RevokeToken(const ClientCredentials& credentials,
-                                           absl::string_view token,
-                                           absl::Time deadline) {
-  absl::StatusOr<HttpResponse> response = PostForm(
-      options_.revoke_url, credentials, RevokeRequestBody(token), deadline);
-  if (!response.ok()) return response.status();
-  return AnnotateReplyError(ParseRevokeReply(response->status, response->body),
-                            *response);
+void MyposOAuthClient::RevokeToken(const ClientCredentials& credentials,
+                                   absl::string_view token,
+                                   const RequestOptions& options,
+                                   StatusCallback done) {
+  PostForm(
+      options_.revoke_url, credentials, RevokeRequestBody(token), options,
+      /*idempotent=*/true,
+      [done = std::move(done)](absl::StatusOr<HttpResponse> response) mutable {
+        if (!response.ok()) {
+          std::move(done)(response.status());
+          return;
+        }
+        std::move(done)(AnnotateReplyError(
+            ParseRevokeReply(response->status, response->body), *response));
+      });
 }
 
-absl::StatusOr<HttpResponse> MyposOAuthClient::PostForm(
-    const std::string& url, const ClientCredentials& credentials,
-    std::string body, absl::Time deadline, bool idempotent) {
+void MyposOAuthClient::PostForm(const std::string& url,
+                                const ClientCredentials& credentials,
+                                std::string body, const RequestOptions& options,
+                                bool idempotent, HttpCallback done) {
   HttpRequest request;
   request.idempotent = idempotent;
   request.url = url;
@@ -88,16 +98,23 @@ absl::StatusOr<HttpResponse> MyposOAuthClient::PostForm(
       {"Accept", "application/json"},
   };
   request.body = std::move(body);
-  request.deadline = deadline;
-  absl::StatusOr<HttpResponse> response = transport_->Post(request);
-  if (!response.ok() && ErrorReason(response.status()).empty()) {
-    return WithReason(
-        response.status(),
-        response.status().code() == absl::StatusCode::kDeadlineExceeded
-            ? kReasonDeadlineExceeded
-            : kReasonUpstreamUnavailable);
-  }
-  return response;
+  request.options = options;
+  transport_->Post(
+      std::move(request),
+      [done = std::move(done)](absl::StatusOr<HttpResponse> response) mutable {
+        // A transport of ours always gives a reason; these are for one
+        // that does not.
+        if (!response.ok() && ErrorReason(response.status()).empty()) {
+          if (response.status().code() == absl::StatusCode::kDeadlineExceeded) {
+            response = WithReason(response.status(), kReasonDeadlineExceeded);
+          } else if (response.status().code() ==
+                     absl::StatusCode::kUnavailable) {
+            response =
+                WithReason(response.status(), kReasonUpstreamUnavailable);
+          }
+        }
+        std::move(done)(std::move(response));
+      });
 }
 
 }  // namespace tokenservice

@@ -23,13 +23,14 @@ namespace tokenservice {
 
 // Sends each request as a POST with `Authorization: Basic ...` (RFC 6749
 // section 2.3.1), `Content-Type: application/x-www-form-urlencoded` and
-// `Accept: application/json`, passing the caller's deadline to the
-// transport. Error codes are those of OAuthClient; every error carries a
-// reason (error_reason.h): the reply's as mapped by oauth_reply.h, and for
-// a transport error that has none DEADLINE_EXCEEDED (the deadline passed)
-// or UPSTREAM_UNAVAILABLE. An error reply's HTTP status is added as
-// ErrorInfo metadata "http_status", and its Retry-After header (seconds or
-// HTTP-date, read against the real clock) as a retry_after.h payload.
+// `Accept: application/json`, passing the caller's options (deadline, lane,
+// wanted) to the transport; `done` runs on the transport's thread. Error codes
+// are those of OAuthClient; every error carries a reason (error_reason.h): the
+// reply's as mapped by oauth_reply.h, and for a transport error that has none
+// DEADLINE_EXCEEDED (the deadline passed) or UPSTREAM_UNAVAILABLE. An error
+// reply's HTTP status is added as ErrorInfo metadata "http_status", and the
+// delay its Retry-After header asked for (HttpResponse::retry_after) as a
+// retry_after.h payload.
 //
 // Thread-safe (as the transport is). Shares ownership of the transport.
 class MyposOAuthClient : public OAuthClient {
@@ -45,24 +46,24 @@ class MyposOAuthClient : public OAuthClient {
   // `transport` must not be null.
   MyposOAuthClient(Options options, std::shared_ptr<HttpTransport> transport);
 
-  absl::StatusOr<UpstreamToken> FetchToken(
-      const ClientCredentials& credentials,
-      const std::vector<std::string>& scopes, absl::Time deadline) override;
+  void FetchToken(const ClientCredentials& credentials,
+                  const std::vector<std::string>& scopes,
+                  const RequestOptions& options, TokenCallback done) override;
 
-  absl::StatusOr<UpstreamToken> ExchangeGrant(
-      const ClientCredentials& credentials, const UserGrant& grant,
-      absl::Time deadline) override;
+  void ExchangeGrant(const ClientCredentials& credentials,
+                     const UserGrant& grant, const RequestOptions& options,
+                     TokenCallback done) override;
 
-  absl::Status RevokeToken(const ClientCredentials& credentials,
-                           absl::string_view token,
-                           absl::Time deadline) override;
+  void RevokeToken(const ClientCredentials& credentials,
+                   absl::string_view token, const RequestOptions& options,
+                   StatusCallback done) override;
 
  private:
-  // POSTs the form `body` to `url`; transport errors get a reason.
-  absl::StatusOr<HttpResponse> PostForm(const std::string& url,
-                                        const ClientCredentials& credentials,
-                                        std::string body, absl::Time deadline,
-                                        bool idempotent = true);
+  // POSTs the form `body` to `url` and calls `done` with the reply;
+  // transport errors get a reason.
+  void PostForm(const std::string& url, const ClientCredentials& credentials,
+                std::string body, const RequestOptions& options,
+                bool idempotent, HttpCallback done);
 
   const Options options_;
   const std::shared_ptr<HttpTransport> transport_;

@@ -10,10 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "server/upstream/http_transport.h"
 
 namespace tokenservice {
 
@@ -51,36 +53,47 @@ struct UserGrant {
   std::vector<std::string> scopes;
 };
 
-// Thread-safe.
+using TokenCallback =
+    absl::AnyInvocable<void(absl::StatusOr<UpstreamToken>) &&>;
+using StatusCallback = absl::AnyInvocable<void(absl::Status) &&>;
+
+// Thread-safe. Asynchronous: each call returns at once and calls `done`
+// exactly once, never inside the call, on the transport's or the timers'
+// thread. `options` (http_transport.h) carry the deadline, the lane and
+// whether the result is still wanted.
 class OAuthClient {
  public:
   virtual ~OAuthClient() = default;
 
   // Requests a token with the client credentials grant for `scopes` (empty:
-  // the client's default scope). Returns:
+  // the client's default scope). Fails with:
   //   kFailedPrecondition  the provider rejected the credentials or the
   //                        client (invalid_client, unauthorized_client, 401);
   //   kInvalidArgument     the provider rejected the request (invalid_scope,
   //                        invalid_request, other 4xx);
   //   kUnavailable         unreachable, 5xx, 429, or a reply that is not a
   //                        usable token;
-  //   kDeadlineExceeded    `deadline` passed first.
-  virtual absl::StatusOr<UpstreamToken> FetchToken(
-      const ClientCredentials& credentials,
-      const std::vector<std::string>& scopes, absl::Time deadline) = 0;
+  //   kDeadlineExceeded    the deadline passed first;
+  //   kCancelled           `options.wanted` said no before a request.
+  virtual void FetchToken(const ClientCredentials& credentials,
+                          const std::vector<std::string>& scopes,
+                          const RequestOptions& options,
+                          TokenCallback done) = 0;
 
   // Exchanges a user's `grant` for a token (which may carry a refresh
   // token). Errors as for FetchToken, plus kInvalidArgument with reason
   // INVALID_GRANT when the provider rejects the code or refresh token.
-  virtual absl::StatusOr<UpstreamToken> ExchangeGrant(
-      const ClientCredentials& credentials, const UserGrant& grant,
-      absl::Time deadline) = 0;
+  virtual void ExchangeGrant(const ClientCredentials& credentials,
+                             const UserGrant& grant,
+                             const RequestOptions& options,
+                             TokenCallback done) = 0;
 
   // Revokes `token` (RFC 7009). OK when the provider accepted it, including
   // a token it no longer knows. Errors as for FetchToken.
-  virtual absl::Status RevokeToken(const ClientCredentials& credentials,
-                                   absl::string_view token,
-                                   absl::Time deadline) = 0;
+  virtual void RevokeToken(const ClientCredentials& credentials,
+                           absl::string_view token,
+                           const RequestOptions& options,
+                           StatusCallback done) = 0;
 };
 
 }  // namespace tokenservice

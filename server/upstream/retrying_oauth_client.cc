@@ -46,76 +46,131 @@ absl::Status AppendToMessage(const absl::Status& status,
   return out;
 }
 
+const absl::Status& StatusOf(const absl::Status& status) { return status; }
+template <typename T>
+const absl::Status& StatusOf(const absl::StatusOr<T>& result) {
+  return result.status();
+}
+
 }  // namespace
+
+template <typename Result>
+struct RetryingOAuthClient::RetryState {
+  std::string operation;
+  absl::Time deadline;
+  // Makes one attempt, calling the callback it is given with its result.
+  std::function<void(absl::AnyInvocable<void(Result) &&>)> attempt;
+  absl::AnyInvocable<void(Result) &&> done;
+  absl::Duration cap;  // of the next backoff
+};
 
 RetryingOAuthClient::RetryingOAuthClient(Options options,
                                          std::unique_ptr<OAuthClient> inner,
-                                         const Clock* clock, Jitter jitter)
+                                         const Clock* clock, Timers* timers,
+                                         Jitter jitter)
     : options_(options),
       inner_(std::move(inner)),
       clock_(clock),
+      timers_(timers),
       jitter_(jitter ? std::move(jitter) : Jitter(&FullJitter)) {}
 
-absl::StatusOr<UpstreamToken> RetryingOAuthClient::FetchToken(
-    const ClientCredentials& credentials,
-    const std::vector<std::string>& scopes, absl::Time deadline) {
-  if (absl::Status s = CheckRejected(credentials); !s.ok()) return s;
-  absl::StatusOr<UpstreamToken> result;
-  // Retry returns the last attempt's status, which `result` already holds.
-  Retry("token", deadline, [&] {
-    result = inner_->FetchToken(credentials, scopes, deadline);
-    return result.status();
-  }).IgnoreError();
-  NoteResult(credentials, result.status());
-  return result;
+void RetryingOAuthClient::FetchToken(const ClientCredentials& credentials,
+                                     const std::vector<std::string>& scopes,
+                                     const RequestOptions& options,
+                                     TokenCallback done) {
+  if (absl::Status s = CheckRejected(credentials); !s.ok()) {
+    timers_->RunAt(clock_->Now(), [done = std::move(done), s]() mutable {
+      std::move(done)(s);
+    });
+    return;
+  }
+  auto state = std::make_shared<RetryState<absl::StatusOr<UpstreamToken>>>();
+  state->operation = "token";
+  state->deadline = options.deadline;
+  state->attempt = [this, credentials, scopes, options](TokenCallback next) {
+    inner_->FetchToken(credentials, scopes, options, std::move(next));
+  };
+  state->done = [this, credentials, done = std::move(done)](
+                    absl::StatusOr<UpstreamToken> result) mutable {
+    NoteResult(credentials, result.status());
+    std::move(done)(std::move(result));
+  };
+  state->cap = options_.initial_backoff;
+  Attempt(std::move(state), 1);
 }
 
-absl::StatusOr<UpstreamToken> RetryingOAuthClient::ExchangeGrant(
-    const ClientCredentials& credentials, const UserGrant& grant,
-    absl::Time deadline) {
-  if (absl::Status s = CheckRejected(credentials); !s.ok()) return s;
+void RetryingOAuthClient::ExchangeGrant(const ClientCredentials& credentials,
+                                        const UserGrant& grant,
+                                        const RequestOptions& options,
+                                        TokenCallback done) {
+  if (absl::Status s = CheckRejected(credentials); !s.ok()) {
+    timers_->RunAt(clock_->Now(), [done = std::move(done), s]() mutable {
+      std::move(done)(s);
+    });
+    return;
+  }
   // A grant's errors are that call's: a caller's bad code or a grant type
   // the client may not use must not lock the profile out.
-  return inner_->ExchangeGrant(credentials, grant, deadline);
+  inner_->ExchangeGrant(credentials, grant, options, std::move(done));
 }
 
-absl::Status RetryingOAuthClient::RevokeToken(
-    const ClientCredentials& credentials, absl::string_view token,
-    absl::Time deadline) {
-  if (absl::Status s = CheckRejected(credentials); !s.ok()) return s;
-  return Retry("revoke", deadline, [&] {
-    return inner_->RevokeToken(credentials, token, deadline);
-  });
+void RetryingOAuthClient::RevokeToken(const ClientCredentials& credentials,
+                                      absl::string_view token,
+                                      const RequestOptions& options,
+                                      StatusCallback done) {
+  if (absl::Status s = CheckRejected(credentials); !s.ok()) {
+    timers_->RunAt(clock_->Now(), [done = std::move(done), s]() mutable {
+      std::move(done)(s);
+    });
+    return;
+  }
+  auto state = std::make_shared<RetryState<absl::Status>>();
+  state->operation = "revoke";
+  state->deadline = options.deadline;
+  state->attempt = [this, credentials, token = std::string(token),
+                    options](StatusCallback next) {
+    inner_->RevokeToken(credentials, token, options, std::move(next));
+  };
+  state->done = std::move(done);
+  state->cap = options_.initial_backoff;
+  Attempt(std::move(state), 1);
 }
 
-absl::Status RetryingOAuthClient::Retry(
-    absl::string_view operation, absl::Time deadline,
-    absl::FunctionRef<absl::Status()> attempt) {
-  absl::Duration cap = options_.initial_backoff;
-  for (int n = 1;; ++n) {
-    absl::Status status = attempt();
+template <typename Result>
+void RetryingOAuthClient::Attempt(std::shared_ptr<RetryState<Result>> state,
+                                  int n) {
+  RetryState<Result>* const raw = state.get();
+  raw->attempt([this, state = std::move(state), n](Result result) mutable {
+    const absl::Status& status = StatusOf(result);
     if (status.ok() || !IsRetryable(status) || n >= options_.max_attempts) {
-      return status;
+      std::move(state->done)(std::move(result));
+      return;
     }
-    absl::Duration wait = jitter_(std::min(cap, options_.max_backoff));
+    absl::Duration wait = jitter_(std::min(state->cap, options_.max_backoff));
     if (std::optional<absl::Duration> asked = RetryAfter(status)) {
       wait = std::max(wait, std::min(*asked, options_.max_retry_after));
     }
-    cap = absl::Nanoseconds(std::min(
+    state->cap = absl::Nanoseconds(std::min(
         static_cast<double>(absl::ToInt64Nanoseconds(options_.max_backoff)),
-        static_cast<double>(absl::ToInt64Nanoseconds(cap)) *
+        static_cast<double>(absl::ToInt64Nanoseconds(state->cap)) *
             options_.backoff_multiplier));
-    const bool fits =
-        clock_->Now() + wait + options_.min_attempt_time <= deadline;
+    const absl::Time now = clock_->Now();
+    const bool fits = now + wait + options_.min_attempt_time <= state->deadline;
     Log(LogLevel::kWarning, fits ? "upstream_retry" : "upstream_retry_skipped",
-        {{"operation", std::string(operation)},
+        {{"operation", state->operation},
          {"attempt", absl::StrCat(n)},
          {"code", absl::StatusCodeToString(status.code())},
          {"reason", ErrorReason(status)},
          {"backoff_ms", absl::StrCat(absl::ToInt64Milliseconds(wait))}});
-    if (!fits) return status;
-    clock_->SleepFor(wait);
-  }
+    if (!fits) {
+      std::move(state->done)(std::move(result));
+      return;
+    }
+    // The next attempt asks the transport again whether it is wanted.
+    timers_->RunAt(now + wait, [this, state = std::move(state), n]() mutable {
+      Attempt(std::move(state), n + 1);
+    });
+  });
 }
 
 absl::Status RetryingOAuthClient::CheckRejected(

@@ -3,10 +3,12 @@
 // Transient failures (reason UPSTREAM_UNAVAILABLE or UPSTREAM_RATE_LIMITED:
 // network errors, 408, 5xx, 429) are retried with capped exponential backoff
 // and full jitter, waiting at least what a Retry-After asked for (capped at
-// max_retry_after). A retry is made only when, after the wait, at least
-// min_attempt_time is left before the deadline; otherwise the last error is
-// returned at once. Nothing else is retried: not OAuth errors (a retry
-// cannot fix invalid_client, invalid_scope, invalid_grant, ...), not bad
+// max_retry_after). Each wait is a timer (base/timers.h): no thread sleeps
+// through a backoff. A retry is made only when, after the wait, at least
+// min_attempt_time is left before the deadline, and only while the result
+// is still wanted (RequestOptions::wanted; else kCancelled); otherwise the
+// last error is returned at once. Nothing else is retried: not OAuth errors (a
+// retry cannot fix invalid_client, invalid_scope, invalid_grant, ...), not bad
 // replies, not TLS failures, not the deadline.
 //
 // Credentials that the provider rejected in a client-credentials token
@@ -24,7 +26,8 @@
 // user's grant after a lost reply. It still honours rejected credentials.
 //
 // Each retry is logged (event "upstream_retry"). Thread-safe; owns `inner`,
-// borrows `clock`, which must outlive it.
+// borrows `clock` and `timers`, which must outlive it; a retry under way
+// (waiting on a timer) must end before it is destroyed.
 
 #ifndef SERVER_UPSTREAM_RETRYING_OAUTH_CLIENT_H_
 #define SERVER_UPSTREAM_RETRYING_OAUTH_CLIENT_H_
@@ -36,11 +39,12 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/functional/function_ref.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
 #include "base/mutex.h"
+#include "base/timers.h"
 #include "server/upstream/oauth_client.h"
 
 namespace tokenservice {
@@ -72,31 +76,34 @@ class RetryingOAuthClient : public OAuthClient {
 
   // `jitter` defaults to full jitter (uniform in [0, cap]).
   RetryingOAuthClient(Options options, std::unique_ptr<OAuthClient> inner,
-                      const Clock* clock, Jitter jitter = nullptr);
+                      const Clock* clock, Timers* timers,
+                      Jitter jitter = nullptr);
 
-  absl::StatusOr<UpstreamToken> FetchToken(
-      const ClientCredentials& credentials,
-      const std::vector<std::string>& scopes, absl::Time deadline) override
+  void FetchToken(const ClientCredentials& credentials,
+                  const std::vector<std::string>& scopes,
+                  const RequestOptions& options, TokenCallback done) override
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  absl::StatusOr<UpstreamToken> ExchangeGrant(
-      const ClientCredentials& credentials, const UserGrant& grant,
-      absl::Time deadline) override ABSL_LOCKS_EXCLUDED(mu_);
+  void ExchangeGrant(const ClientCredentials& credentials,
+                     const UserGrant& grant, const RequestOptions& options,
+                     TokenCallback done) override ABSL_LOCKS_EXCLUDED(mu_);
 
-  absl::Status RevokeToken(const ClientCredentials& credentials,
-                           absl::string_view token,
-                           absl::Time deadline) override
-      ABSL_LOCKS_EXCLUDED(mu_);
+  void RevokeToken(const ClientCredentials& credentials,
+                   absl::string_view token, const RequestOptions& options,
+                   StatusCallback done) override ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Rejection {
     absl::Status status;
     absl::Time until;
   };
+  template <typename Result>
+  struct RetryState;
 
-  // Runs `attempt` until it succeeds, fails for good, or no retry fits.
-  absl::Status Retry(absl::string_view operation, absl::Time deadline,
-                     absl::FunctionRef<absl::Status()> attempt);
+  // Makes attempt `n` of `state`, and on a transient failure the next one
+  // on a timer, until one succeeds, fails for good, or no retry fits.
+  template <typename Result>
+  void Attempt(std::shared_ptr<RetryState<Result>> state, int n);
   // The remembered rejection of `credentials`, or OK.
   absl::Status CheckRejected(const ClientCredentials& credentials)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -108,6 +115,7 @@ class RetryingOAuthClient : public OAuthClient {
   const Options options_;
   const std::unique_ptr<OAuthClient> inner_;
   const Clock* const clock_;
+  Timers* const timers_;
   const Jitter jitter_;
 
   mutable Mutex mu_;

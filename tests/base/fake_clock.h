@@ -3,8 +3,6 @@
 #ifndef TESTS_BASE_FAKE_CLOCK_H_
 #define TESTS_BASE_FAKE_CLOCK_H_
 
-#include <vector>
-
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
@@ -28,24 +26,9 @@ class FakeClock final : public Clock {
     now_ += d;
   }
 
-  // Returns at once, having advanced the time by `d` (if positive) and
-  // recorded it in sleeps().
-  void SleepFor(absl::Duration d) const override ABSL_LOCKS_EXCLUDED(mu_) {
-    MutexLock lock(&mu_);
-    sleeps_.push_back(d);
-    if (d > absl::ZeroDuration()) now_ += d;
-  }
-
-  // Every SleepFor() argument, in order.
-  std::vector<absl::Duration> sleeps() const ABSL_LOCKS_EXCLUDED(mu_) {
-    MutexLock lock(&mu_);
-    return sleeps_;
-  }
-
  private:
   mutable Mutex mu_;
   mutable absl::Time now_ ABSL_GUARDED_BY(mu_);
-  mutable std::vector<absl::Duration> sleeps_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tokenservice

@@ -6,9 +6,10 @@
 const READINESS_SERVICE = 'mypos.token.v1.TokenService';
 const DEFAULT_SHUTDOWN_GRACE_S = 20;  // server/main.cc --shutdown_grace
 // What the kubelet must wait beyond --shutdown_grace before it kills the
-// container: when the grace ends the server cancels the calls still open and
-// gives requests to myPOS already on the wire at most 5 s (kUpstreamExitWait
-// in server/main.cc) before it exits; the rest is for the exit itself.
+// container: when the grace ends the server answers the calls still open
+// within 1 s (kAnswerMargin in server/token_server.h) and ends its requests
+// to myPOS at once; the rest is headroom for the exit itself (issue 18's
+// drain delay will take part of it).
 const SHUTDOWN_MARGIN_S = 10;
 const EGRESS_ALLOWED = new Set(['53/UDP', '53/TCP', '443/TCP']);
 

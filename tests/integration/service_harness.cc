@@ -36,10 +36,17 @@ void ServiceHarness::TearDown() {
 
 void ServiceHarness::StartFake(std::string tls_cert_file,
                                std::string tls_key_file) {
+  StartFake([&](FakeMyposServer::Options& options) {
+    options.tls_cert_file = std::move(tls_cert_file);
+    options.tls_key_file = std::move(tls_key_file);
+  });
+}
+
+void ServiceHarness::StartFake(
+    std::function<void(FakeMyposServer::Options&)> customize) {
   FakeMyposServer::Options options;
   options.clients = {{kHarnessClientId, kCanarySecret}};
-  options.tls_cert_file = std::move(tls_cert_file);
-  options.tls_key_file = std::move(tls_key_file);
+  customize(options);
   fake_ = std::make_unique<FakeMyposServer>(options);
   absl::StatusOr<int> port = fake_->Start();
   ASSERT_TRUE(port.ok()) << port.status();

@@ -49,6 +49,8 @@ class ServiceHarness : public ::testing::Test {
 
   // Starts the fake myPOS (TLS when both files are set).
   void StartFake(std::string tls_cert_file = "", std::string tls_key_file = "");
+  // Starts the fake myPOS with its options changed by `customize`.
+  void StartFake(std::function<void(FakeMyposServer::Options&)> customize);
 
   // (Re)starts TokenServer against `base_url` (the fake's by default) with
   // quick retries (3 attempts, 10-50 ms backoff, Retry-After up to 3 s), a

@@ -181,13 +181,33 @@ TEST_F(UpstreamFaultsTest, RateLimited429WithHttpDateIsWaitedThenRetried) {
 }
 
 TEST_F(UpstreamFaultsTest, RateLimited429RetryAfterPastDeadlineIsNotRetried) {
-  fake_->EnqueueTokenFault(Reply(429, "", {{"Retry-After", "2"}}));
-  IssueCall call = Issue(ScopeRequest("webhooks"), absl::Seconds(1));
+  // The fetch runs on the server's deadline (--upstream_timeout, 10 s), not
+  // the caller's: a Retry-After of 3 s (the harness's cap) fits, one of 3 s
+  // with less than that left would not. So the server's deadline is made
+  // short here.
+  StartServer([](ServerConfig& config) {
+    config.broker.upstream_timeout = absl::Seconds(2);
+  });
+  fake_->EnqueueTokenFault(Reply(429, "", {{"Retry-After", "3"}}));
+  IssueCall call = Issue(ScopeRequest("webhooks"));
   EXPECT_THAT(call.status, GrpcStatusIs(grpc::StatusCode::UNAVAILABLE,
                                         "UPSTREAM_RATE_LIMITED"));
-  EXPECT_LT(call.elapsed, call.deadline);
   EXPECT_EQ(fake_->token_requests(), 1);
   EXPECT_LT(call.elapsed, absl::Milliseconds(500));
+}
+
+TEST_F(UpstreamFaultsTest, ImpatientCallerLeavesWhileTheRetryGoesOn) {
+  fake_->EnqueueTokenFault(Reply(429, "", {{"Retry-After", "2"}}));
+  IssueCall call = Issue(ScopeRequest("webhooks"), absl::Seconds(1));
+  // Answered at its own deadline (less the margin), with the reason ...
+  EXPECT_THAT(call.status, GrpcStatusIs(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                        "DEADLINE_EXCEEDED"));
+  EXPECT_LT(call.elapsed, call.deadline);
+  // ... while the fetch retries after the Retry-After and caches the token
+  // for the next caller.
+  IssueCall next = Issue(ScopeRequest("webhooks"), absl::Seconds(10));
+  ASSERT_TRUE(next.status.ok()) << next.status.error_message();
+  EXPECT_EQ(fake_->token_requests(), 2);
 }
 
 TEST_F(UpstreamFaultsTest, ConnectionRefusedIsUnavailableAfterRetries) {

@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "server/ops/error_reason.h"
 #include "tests/base/fake_clock.h"
+#include "tests/base/fake_timers.h"
 #include "tests/server/ops/manual_executor.h"
 #include "tests/server/upstream/mock_oauth_client.h"
 
@@ -24,8 +25,8 @@ class GrantExchangeTest : public ::testing::Test {
  protected:
   GrantExchangeTest()
       : credentials_("default", {{"default", {"client-1", "secret-1"}}}),
-        grants_(GrantExchange::Options(), &credentials_, &upstream_, &executor_,
-                &clock_, &metrics_) {}
+        grants_(GrantExchange::Options(), &credentials_, &upstream_, &clock_,
+                &metrics_) {}
 
   // Runs one exchange and returns its result.
   absl::StatusOr<GrantedToken> Exchange(GrantParams params) {
@@ -47,7 +48,8 @@ class GrantExchangeTest : public ::testing::Test {
 
   FakeClock clock_;
   ManualExecutor executor_;
-  MockOAuthClient upstream_;
+  FakeTimers timers_{&clock_};
+  MockOAuthClient upstream_{&executor_};
   Metrics metrics_;
   CredentialStore credentials_;
   GrantExchange grants_;

@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "server/broker/token_broker.h"
 #include "tests/base/fake_clock.h"
+#include "tests/base/fake_timers.h"
 #include "tests/server/ops/manual_executor.h"
 #include "tests/server/upstream/mock_oauth_client.h"
 
@@ -27,7 +28,7 @@ class CallerCredentialsTest : public ::testing::Test {
   CallerCredentialsTest()
       : credentials_("default", {{"default", {"id", "secret"}}}),
         broker_(*TokenBroker::Create(Options(), &credentials_, &upstream_,
-                                     &executor_, &clock_)) {
+                                     &timers_, &clock_)) {
     ON_CALL(upstream_, FetchToken)
         .WillByDefault([this](const ClientCredentials& c, auto&&...) {
           UpstreamToken token;
@@ -58,7 +59,8 @@ class CallerCredentialsTest : public ::testing::Test {
 
   FakeClock clock_;
   ManualExecutor executor_;
-  MockOAuthClient upstream_;
+  FakeTimers timers_{&clock_};
+  MockOAuthClient upstream_{&executor_};
   CredentialStore credentials_;
   std::unique_ptr<TokenBroker> broker_;
   int n_ = 0;

@@ -1,5 +1,6 @@
 // TokenBroker under contention: many threads issuing, reporting rejections
-// and revoking across many keys at once, on a real ThreadPool. Run it under
+// and revoking across many keys at once, with answers from myPOS arriving
+// on other threads. Run it under
 // ThreadSanitizer with `bazel test --config=tsan //tests/server/...`.
 
 #include <future>
@@ -13,9 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "base/fingerprint.h"
 #include "base/mutex.h"
+#include "base/timers.h"
 #include "gtest/gtest.h"
 #include "server/broker/token_broker.h"
-#include "server/ops/thread_pool.h"
 #include "tests/base/fake_clock.h"
 
 namespace tokenservice {
@@ -25,32 +26,46 @@ constexpr int kKeys = 8;
 constexpr int kThreads = 8;
 constexpr int kRounds = 50;
 
-// Issues distinct tokens and counts requests per scope set. Thread-safe.
+// Issues distinct tokens and counts requests per scope set, answering on
+// `answers`'s thread (as the transport would, on its own). Thread-safe.
 class CountingUpstream : public OAuthClient {
  public:
-  absl::StatusOr<UpstreamToken> FetchToken(
-      const ClientCredentials&, const std::vector<std::string>& scopes,
-      absl::Time) override {
-    MutexLock lock(&mu_);
-    const int n = ++fetches_[scopes.at(0)];
-    UpstreamToken token;
-    token.access_token = absl::StrCat("tok-", scopes[0], "-", n);
-    token.token_type = "Bearer";
-    token.expires_in = absl::Hours(1);
-    return token;
+  explicit CountingUpstream(Timers* answers) : answers_(answers) {}
+
+  void FetchToken(const ClientCredentials&,
+                  const std::vector<std::string>& scopes, const RequestOptions&,
+                  TokenCallback done) override {
+    Answer([this, scope = scopes.at(0), done = std::move(done)]() mutable {
+      int n = 0;
+      {
+        MutexLock lock(&mu_);
+        n = ++fetches_[scope];
+      }
+      UpstreamToken token;
+      token.access_token = absl::StrCat("tok-", scope, "-", n);
+      token.token_type = "Bearer";
+      token.expires_in = absl::Hours(1);
+      std::move(done)(std::move(token));
+    });
   }
 
-  absl::StatusOr<UpstreamToken> ExchangeGrant(const ClientCredentials&,
-                                              const UserGrant&,
-                                              absl::Time) override {
-    return absl::UnimplementedError("not used here");
+  void ExchangeGrant(const ClientCredentials&, const UserGrant&,
+                     const RequestOptions&, TokenCallback done) override {
+    Answer([done = std::move(done)]() mutable {
+      std::move(done)(absl::UnimplementedError("not used here"));
+    });
   }
 
-  absl::Status RevokeToken(const ClientCredentials&, absl::string_view token,
-                           absl::Time) override {
-    MutexLock lock(&mu_);
-    ++revokes_[std::string(token)];
-    return absl::OkStatus();
+  void RevokeToken(const ClientCredentials&, absl::string_view token,
+                   const RequestOptions&, StatusCallback done) override {
+    Answer(
+        [this, token = std::string(token), done = std::move(done)]() mutable {
+          {
+            MutexLock lock(&mu_);
+            ++revokes_[token];
+          }
+          std::move(done)(absl::OkStatus());
+        });
   }
 
   int fetches(const std::string& scope) const {
@@ -66,6 +81,11 @@ class CountingUpstream : public OAuthClient {
   }
 
  private:
+  void Answer(Timers::Task task) {
+    answers_->RunAt(absl::InfinitePast(), std::move(task));
+  }
+
+  Timers* const answers_;
   mutable Mutex mu_;
   std::map<std::string, int> fetches_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int> revokes_ ABSL_GUARDED_BY(mu_);
@@ -77,9 +97,8 @@ class TokenBrokerConcurrencyTest : public ::testing::Test {
  protected:
   TokenBrokerConcurrencyTest()
       : credentials_("default", {{"default", {"id", "secret"}}}),
-        pool_(4, 100000),
         broker_(*TokenBroker::Create(BrokerOptions{}, &credentials_, &upstream_,
-                                     &pool_, &clock_)) {}
+                                     &timers_, &clock_)) {}
 
   // Issues for `key` and waits for the answer.
   std::string Issue(int key, const std::string& rejected = "") {
@@ -128,9 +147,10 @@ class TokenBrokerConcurrencyTest : public ::testing::Test {
   }
 
   FakeClock clock_;
-  CountingUpstream upstream_;
+  ThreadTimers timers_;
+  ThreadTimers answers_;  // "myPOS" answers on this thread
+  CountingUpstream upstream_{&answers_};
   CredentialStore credentials_;
-  ThreadPool pool_;
   std::unique_ptr<TokenBroker> broker_;
 };
 

@@ -13,6 +13,7 @@
 #include "server/broker/token_broker.h"
 #include "server/ops/error_reason.h"
 #include "tests/base/fake_clock.h"
+#include "tests/base/fake_timers.h"
 #include "tests/server/ops/manual_executor.h"
 #include "tests/server/upstream/mock_oauth_client.h"
 #include "tests/testing/status_matchers.h"
@@ -29,7 +30,7 @@ class TokenBrokerHandOutTest : public ::testing::Test {
       : credentials_("default", {{"default", {"client-1", "secret-1"}},
                                  {"twin", {"client-1", "secret-1"}}}),
         broker_(*TokenBroker::Create(BrokerOptions{}, &credentials_, &upstream_,
-                                     &executor_, &clock_)) {}
+                                     &timers_, &clock_)) {}
 
   static IssueParams Params(const std::string& profile = "") {
     IssueParams params;
@@ -58,7 +59,8 @@ class TokenBrokerHandOutTest : public ::testing::Test {
 
   FakeClock clock_;
   ManualExecutor executor_;
-  MockOAuthClient upstream_;
+  FakeTimers timers_{&clock_};
+  MockOAuthClient upstream_{&executor_};
   CredentialStore credentials_;
   std::unique_ptr<TokenBroker> broker_;
 };

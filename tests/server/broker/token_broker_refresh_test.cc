@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "server/broker/token_broker.h"
 #include "tests/base/fake_clock.h"
+#include "tests/base/fake_timers.h"
 #include "tests/server/ops/manual_executor.h"
 #include "tests/server/upstream/mock_oauth_client.h"
 
@@ -30,11 +31,12 @@ class TokenBrokerRefreshTest : public ::testing::Test {
   }
 
   // A new broker whose jitter source always returns `jitter`.
-  void Reset(double jitter) {
+  void Reset(double jitter, size_t max_caller_fetches = 1024) {
     BrokerOptions options;
     options.random = [jitter] { return jitter; };
-    broker_ = *TokenBroker::Create(options, &credentials_, &upstream_,
-                                   &executor_, &clock_);
+    options.max_caller_fetches = max_caller_fetches;
+    broker_ = *TokenBroker::Create(options, &credentials_, &upstream_, &timers_,
+                                   &clock_);
   }
 
   // Issues and returns the token, running any fetch it starts first when
@@ -52,10 +54,47 @@ class TokenBrokerRefreshTest : public ::testing::Test {
 
   FakeClock clock_;
   ManualExecutor executor_;
-  MockOAuthClient upstream_;
+  FakeTimers timers_{&clock_};
+  MockOAuthClient upstream_{&executor_};
   CredentialStore credentials_;
   std::unique_ptr<TokenBroker> broker_;
 };
+
+TEST_F(TokenBrokerRefreshTest, RefreshHasCapacityWhenCallerMissesHaveNone) {
+  Reset(0.0, /*max_caller_fetches=*/1);
+  EXPECT_CALL(upstream_, FetchToken)
+      .WillOnce(Return(BearerToken("tok-1")))
+      .WillRepeatedly(Return(BearerToken("tok-2")));
+  EXPECT_EQ(Issue(), "tok-1");
+  clock_.Advance(absl::Minutes(45));
+  // Another scope set's miss takes the one fetch callers may have ...
+  IssueParams other;
+  other.scopes = {"other"};
+  std::optional<absl::StatusOr<IssuedToken>> waiting, refused;
+  broker_->Issue(other, [&](absl::StatusOr<IssuedToken> r) { waiting = r; });
+  other.scopes = {"third"};
+  broker_->Issue(other, [&](absl::StatusOr<IssuedToken> r) { refused = r; });
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status().code(), absl::StatusCode::kResourceExhausted);
+  // ... and the refresh starts anyway, in the reserved lane.
+  EXPECT_EQ(Issue(/*run=*/false), "tok-1");
+  EXPECT_EQ(executor_.pending(), 2u);
+  EXPECT_EQ(upstream_.lanes().back(), Lane::kReserved);
+  EXPECT_EQ(upstream_.lanes().front(), Lane::kCaller);
+  EXPECT_EQ(executor_.RunAll(), 2);
+  EXPECT_TRUE(waiting.has_value() && waiting->ok());
+}
+
+TEST_F(TokenBrokerRefreshTest, RefreshIsSentThoughNobodyWaitsForIt) {
+  EXPECT_CALL(upstream_, FetchToken)
+      .WillOnce(Return(BearerToken("tok-1")))
+      .WillOnce(Return(BearerToken("tok-2")));
+  EXPECT_EQ(Issue(), "tok-1");
+  clock_.Advance(absl::Minutes(45));
+  EXPECT_EQ(Issue(/*run=*/false), "tok-1");  // starts the refresh, waits not
+  EXPECT_EQ(executor_.RunAll(), 1);
+  EXPECT_EQ(Issue(/*run=*/false), "tok-2");
+}
 
 TEST_F(TokenBrokerRefreshTest, RefreshWindowStartsOneBackgroundFetch) {
   EXPECT_CALL(upstream_, FetchToken)

@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "server/broker/token_broker.h"
 #include "tests/base/fake_clock.h"
+#include "tests/base/fake_timers.h"
 #include "tests/server/ops/manual_executor.h"
 #include "tests/server/upstream/mock_oauth_client.h"
 
@@ -28,7 +29,7 @@ class TokenBrokerRevokeTest : public ::testing::Test {
                                  {"other", {"client-2", "secret-2"}},
                                  {"twin", {"client-1", "secret-1"}}}),
         broker_(*TokenBroker::Create(BrokerOptions{}, &credentials_, &upstream_,
-                                     &executor_, &clock_)) {}
+                                     &timers_, &clock_)) {}
 
   // Issues a token for `profile` through the broker and returns it.
   std::string IssueToken(const std::string& value,
@@ -61,7 +62,8 @@ class TokenBrokerRevokeTest : public ::testing::Test {
 
   FakeClock clock_;
   ManualExecutor executor_;
-  MockOAuthClient upstream_;
+  FakeTimers timers_{&clock_};
+  MockOAuthClient upstream_{&executor_};
   CredentialStore credentials_;
   std::unique_ptr<TokenBroker> broker_;
 };

@@ -8,7 +8,9 @@
 #include "base/fingerprint.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/ops/error_reason.h"
 #include "tests/base/fake_clock.h"
+#include "tests/base/fake_timers.h"
 #include "tests/server/ops/manual_executor.h"
 #include "tests/server/upstream/mock_oauth_client.h"
 #include "tests/testing/status_matchers.h"
@@ -39,7 +41,7 @@ class TokenBrokerTest : public ::testing::Test {
       : credentials_("default", {{"default", {"client-1", "secret-1"}},
                                  {"other", {"client-2", "secret-2"}}}),
         broker_(*TokenBroker::Create(Options(), &credentials_, &upstream_,
-                                     &executor_, &clock_)) {}
+                                     &timers_, &clock_)) {}
 
   static BrokerOptions Options() {
     BrokerOptions options;
@@ -55,7 +57,8 @@ class TokenBrokerTest : public ::testing::Test {
 
   FakeClock clock_;
   ManualExecutor executor_;
-  MockOAuthClient upstream_;
+  FakeTimers timers_{&clock_};
+  MockOAuthClient upstream_{&executor_};
   CredentialStore credentials_;
   std::unique_ptr<TokenBroker> broker_;
 };
@@ -99,7 +102,7 @@ TEST_F(TokenBrokerTest, IssueSaysWhetherTheAnswerIsAtHandOrComesLater) {
   };
   auto later = [&] {
     ++later_calls;
-    return fetched.Callback();
+    return WaitingCaller{fetched.Callback()};
   };
 
   broker_->Issue(Params({"webhooks"}), at_once, later);  // miss
@@ -155,7 +158,7 @@ TEST_F(TokenBrokerTest, DefaultScopesAreNormalisedAndShareTheKey) {
   profile.default_scopes = {"b", "a", "b"};
   CredentialStore credentials("scoped", {profile});
   std::unique_ptr<TokenBroker> broker = *TokenBroker::Create(
-      Options(), &credentials, &upstream_, &executor_, &clock_);
+      Options(), &credentials, &upstream_, &timers_, &clock_);
   EXPECT_CALL(upstream_, FetchToken(_, ElementsAre("a", "b"), _))
       .WillOnce(Return(BearerToken("tok-1")));
   Result<IssuedToken> first, second;
@@ -296,15 +299,27 @@ TEST_F(TokenBrokerTest, UpstreamErrorReachesEveryWaiterAndIsNotCached) {
   EXPECT_EQ((*c.value)->token->access_token, "tok-1");
 }
 
-TEST_F(TokenBrokerTest, FullExecutorGivesResourceExhausted) {
-  ManualExecutor full(/*capacity=*/0);
+TEST_F(TokenBrokerTest, MissesBeyondMaxCallerFetchesAreRefusedAtOnce) {
+  BrokerOptions options = Options();
+  options.max_caller_fetches = 2;
   std::unique_ptr<TokenBroker> broker = *TokenBroker::Create(
-      BrokerOptions{}, &credentials_, &upstream_, &full, &clock_);
-  Result<IssuedToken> result;
-  broker->Issue(Params(), result.Callback());
-  ASSERT_TRUE(result.value.has_value());
-  EXPECT_EQ(result.value->status().code(),
-            absl::StatusCode::kResourceExhausted);
+      options, &credentials_, &upstream_, &timers_, &clock_);
+  EXPECT_CALL(upstream_, FetchToken).WillRepeatedly(Return(BearerToken("tok")));
+  Result<IssuedToken> a, a_again, b, c;
+  broker->Issue(Params({"a"}), a.Callback());
+  broker->Issue(Params({"a"}), a_again.Callback());  // joins, no new fetch
+  broker->Issue(Params({"b"}), b.Callback());
+  broker->Issue(Params({"c"}), c.Callback());  // a third fetch: refused
+  ASSERT_TRUE(c.value.has_value());
+  EXPECT_THAT(*c.value, StatusIs(absl::StatusCode::kResourceExhausted,
+                                 kReasonUpstreamQueueFull));
+  EXPECT_EQ(executor_.RunAll(), 2);
+  EXPECT_TRUE(a.value->ok() && a_again.value->ok() && b.value->ok());
+  // Fetches that ended make room again.
+  Result<IssuedToken> c_again;
+  broker->Issue(Params({"c"}), c_again.Callback());
+  EXPECT_EQ(executor_.RunAll(), 1);
+  EXPECT_TRUE(c_again.value->ok());
 }
 
 TEST_F(TokenBrokerTest, RejectionByManyCallersRefreshesExactlyOnce) {

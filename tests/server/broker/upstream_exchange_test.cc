@@ -13,6 +13,7 @@
 #include "server/ops/error_reason.h"
 #include "server/ops/log.h"
 #include "tests/base/fake_clock.h"
+#include "tests/server/ops/manual_executor.h"
 #include "tests/server/upstream/mock_oauth_client.h"
 #include "tests/testing/status_matchers.h"
 
@@ -21,6 +22,7 @@ namespace {
 
 using ::testing::_;
 using ::testing::AllOf;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::Return;
@@ -59,8 +61,40 @@ class UpstreamExchangeTest : public ::testing::Test {
                         "\",code=\"", code, "\"} 1\n");
   }
 
+  // The exchange, run to its end (the mock answers on the executor).
+  absl::StatusOr<ExchangedToken> Fetch(const std::vector<std::string>& scopes,
+                                       std::function<bool()> wanted = nullptr) {
+    return Await<ExchangedToken>([&](auto done) {
+      exchange_.FetchToken(profile_, scopes, Lane::kCaller, std::move(wanted),
+                           std::move(done));
+    });
+  }
+  absl::StatusOr<ExchangedToken> Grant(const UserGrant& grant,
+                                       absl::Time deadline) {
+    return Await<ExchangedToken>([&](auto done) {
+      exchange_.ExchangeGrant(profile_, grant, deadline, std::move(done));
+    });
+  }
+  absl::StatusOr<std::string> Revoke(absl::string_view token,
+                                     absl::string_view fingerprint,
+                                     absl::Time deadline) {
+    return Await<std::string>([&](auto done) {
+      exchange_.RevokeToken(profile_, token, fingerprint, deadline,
+                            std::move(done));
+    });
+  }
+  template <typename T, typename Start>
+  absl::StatusOr<T> Await(Start start) {
+    std::optional<absl::StatusOr<T>> result;
+    start([&result](absl::StatusOr<T> r) { result = std::move(r); });
+    executor_.RunAll();
+    if (!result.has_value()) return absl::InternalError("never answered");
+    return *std::move(result);
+  }
+
   FakeClock clock_;
-  MockOAuthClient upstream_;
+  ManualExecutor executor_;
+  MockOAuthClient upstream_{&executor_};
   Metrics metrics_;
   UpstreamExchange exchange_;
   CredentialProfile profile_;
@@ -78,8 +112,7 @@ TEST_F(UpstreamExchangeTest, FetchTokenBuildsTheTokenRecordsAndLogsIt) {
         return reply;
       });
   const absl::Time start = clock_.Now();
-  absl::StatusOr<ExchangedToken> result =
-      exchange_.FetchToken(profile_, {"x"}, absl::InfiniteFuture());
+  absl::StatusOr<ExchangedToken> result = Fetch({"x"});
   ASSERT_TRUE(result.ok()) << result.status();
   const CachedToken& token = result->token;
   EXPECT_EQ(token.credential, "default");
@@ -102,8 +135,7 @@ TEST_F(UpstreamExchangeTest, FetchTokenBuildsTheTokenRecordsAndLogsIt) {
 TEST_F(UpstreamExchangeTest, ReplyWithoutScopesKeepsTheRequestedOnes) {
   EXPECT_CALL(upstream_, FetchToken)
       .WillOnce(Return(BearerToken(kCanaryToken)));
-  absl::StatusOr<ExchangedToken> result =
-      exchange_.FetchToken(profile_, {"a", "b"}, absl::InfiniteFuture());
+  absl::StatusOr<ExchangedToken> result = Fetch({"a", "b"});
   ASSERT_TRUE(result.ok());
   EXPECT_EQ(result->token.scopes, (std::vector<std::string>{"a", "b"}));
 }
@@ -114,12 +146,9 @@ TEST_F(UpstreamExchangeTest, OwnTimeoutIsUnavailableForEveryKind) {
   EXPECT_CALL(upstream_, ExchangeGrant).WillOnce(Return(timeout));
   EXPECT_CALL(upstream_, RevokeToken).WillOnce(Return(timeout));
   const absl::Time none = absl::InfiniteFuture();
-  const absl::Status fetched =
-      exchange_.FetchToken(profile_, {}, none).status();
-  const absl::Status granted =
-      exchange_.ExchangeGrant(profile_, UserGrant{}, none).status();
-  const absl::Status revoked =
-      exchange_.RevokeToken(profile_, kCanaryToken, "fp", none).status();
+  const absl::Status fetched = Fetch({}).status();
+  const absl::Status granted = Grant(UserGrant{}, none).status();
+  const absl::Status revoked = Revoke(kCanaryToken, "fp", none).status();
   for (const absl::Status& status : {fetched, granted, revoked}) {
     EXPECT_THAT(status, StatusIs(absl::StatusCode::kUnavailable,
                                  kReasonUpstreamUnavailable));
@@ -142,8 +171,27 @@ TEST_F(UpstreamExchangeTest, CallerDeadlineMinusMarginBoundsTheRequest) {
   const absl::Time caller = clock_.Now() + absl::Seconds(2);
   EXPECT_CALL(upstream_, RevokeToken(_, _, caller - absl::Milliseconds(50)))
       .WillOnce(Return(absl::DeadlineExceededError("caller's deadline")));
-  EXPECT_THAT(exchange_.RevokeToken(profile_, kCanaryToken, "fp", caller),
+  EXPECT_THAT(Revoke(kCanaryToken, "fp", caller),
               StatusIs(absl::StatusCode::kDeadlineExceeded));
+}
+
+TEST_F(UpstreamExchangeTest, FetchRunsOnTheServersDeadlineInItsLane) {
+  const absl::Time expected = clock_.Now() + absl::Seconds(10);
+  EXPECT_CALL(upstream_, FetchToken(_, _, expected))
+      .WillOnce(Return(BearerToken(kCanaryToken)));
+  EXPECT_CALL(upstream_, RevokeToken).WillOnce(Return(absl::OkStatus()));
+  EXPECT_TRUE(Fetch({"a"}).ok());
+  EXPECT_TRUE(Revoke(kCanaryToken, "fp", absl::InfiniteFuture()).ok());
+  EXPECT_THAT(upstream_.lanes(), ElementsAre(Lane::kCaller, Lane::kReserved));
+}
+
+TEST_F(UpstreamExchangeTest, FetchNobodyWantsIsNeitherCountedNorLogged) {
+  EXPECT_CALL(upstream_, FetchToken(_, _, _)).Times(0);
+  EXPECT_THAT(Fetch({"a"}, [] { return false; }),
+              StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_TRUE(log_.empty());
+  EXPECT_THAT(metrics_.Render({}, clock_.Now()),
+              Not(HasSubstr("tokenservice_upstream_requests_total{")));
 }
 
 TEST_F(UpstreamExchangeTest, GrantIsRecordedAndLoggedLikeTheOthers) {
@@ -154,8 +202,7 @@ TEST_F(UpstreamExchangeTest, GrantIsRecordedAndLoggedLikeTheOthers) {
   grant.type = UserGrant::Type::kRefreshToken;
   grant.refresh_token = "canary-refresh";
   grant.scopes = {"s"};
-  absl::StatusOr<ExchangedToken> result =
-      exchange_.ExchangeGrant(profile_, grant, absl::InfiniteFuture());
+  absl::StatusOr<ExchangedToken> result = Grant(grant, absl::InfiniteFuture());
   ASSERT_TRUE(result.ok());
   EXPECT_EQ(result->refresh_token, "canary-refresh");
   EXPECT_EQ(result->token.scopes, std::vector<std::string>{"s"});
@@ -172,8 +219,7 @@ TEST_F(UpstreamExchangeTest, RevokeReturnsTheClientIdItRevokedWith) {
   EXPECT_CALL(upstream_, RevokeToken(_, absl::string_view(kCanaryToken), _))
       .WillOnce(Return(absl::OkStatus()));
   absl::StatusOr<std::string> client_id =
-      exchange_.RevokeToken(profile_, kCanaryToken, Fingerprint(kCanaryToken),
-                            absl::InfiniteFuture());
+      Revoke(kCanaryToken, Fingerprint(kCanaryToken), absl::InfiniteFuture());
   ASSERT_TRUE(client_id.ok());
   EXPECT_EQ(*client_id, "client-1");
   const std::string line = OnlyLine();
@@ -189,10 +235,9 @@ TEST_F(UpstreamExchangeTest, UnreadableSecretMakesNoRequestForAnyKind) {
   EXPECT_CALL(upstream_, RevokeToken).Times(0);
   const absl::Time none = absl::InfiniteFuture();
   const auto unreadable = StatusIs(absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(exchange_.FetchToken(profile_, {}, none), unreadable);
-  EXPECT_THAT(exchange_.ExchangeGrant(profile_, UserGrant{}, none), unreadable);
-  EXPECT_THAT(exchange_.RevokeToken(profile_, kCanaryToken, "fp", none),
-              unreadable);
+  EXPECT_THAT(Fetch({}), unreadable);
+  EXPECT_THAT(Grant(UserGrant{}, none), unreadable);
+  EXPECT_THAT(Revoke(kCanaryToken, "fp", none), unreadable);
   ASSERT_EQ(log_.size(), 3u);
   for (const std::string& line : log_) {
     EXPECT_THAT(line, HasSubstr("\"event\":\"credentials_unreadable\""));

@@ -1,5 +1,5 @@
-// ManualExecutor: an Executor whose tasks run only when the test says, on
-// the test's thread, so tests control exactly when a fetch completes.
+// ManualExecutor: a queue of tasks that run only when the test says, on the
+// test's thread, so tests control exactly when "myPOS" answers.
 
 #ifndef TESTS_SERVER_OPS_MANUAL_EXECUTOR_H_
 #define TESTS_SERVER_OPS_MANUAL_EXECUTOR_H_
@@ -10,18 +10,17 @@
 
 #include "absl/base/thread_annotations.h"
 #include "base/mutex.h"
-#include "server/ops/executor.h"
 
 namespace tokenservice {
 
 // Thread-safe.
-class ManualExecutor final : public Executor {
+class ManualExecutor {
  public:
   // Refuses tasks beyond `capacity` queued ones.
   explicit ManualExecutor(size_t capacity = 1000) : capacity_(capacity) {}
 
-  bool Schedule(absl::AnyInvocable<void() &&> task) override
-      ABSL_LOCKS_EXCLUDED(mu_) {
+  // Queues `task`; false (not queued) beyond the capacity.
+  bool Schedule(absl::AnyInvocable<void() &&> task) ABSL_LOCKS_EXCLUDED(mu_) {
     MutexLock lock(&mu_);
     if (tasks_.size() >= capacity_) return false;
     tasks_.push_back(std::move(task));

@@ -1,19 +1,25 @@
 // CurlHttpTransport against a real HTTP server on loopback (and a one-shot
-// proxy listener on loopback), and its libcurl error mapping.
+// listener on loopback, as a proxy or a second host), and its libcurl error
+// mapping. Nothing waits for time to pass: tests wait for replies and for
+// requests to reach the server; blocked handlers wait for release_.
 
 #include "server/upstream/curl_http_transport.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -31,6 +37,7 @@ namespace tokenservice {
 namespace {
 
 using ::testing::Contains;
+using ::testing::ElementsAre;
 using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -55,6 +62,76 @@ int ClosedPort() {
 
 void ExpectNoCanary(const absl::Status& status) {
   EXPECT_THAT(std::string(status.message()), Not(HasSubstr("CANARY")));
+}
+
+// Whether `status` says none of the request was sent.
+bool Unsent(const absl::Status& status) {
+  const auto metadata = ErrorMetadata(status);
+  auto it = metadata.find(kMetadataRequestSent);
+  return it != metadata.end() && it->second == "false";
+}
+
+// Threads of this process: the entries of /proc/self/task.
+int ThreadCount() {
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return -1;
+  int count = 0;
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] != '.') ++count;
+  }
+  closedir(dir);
+  return count;
+}
+
+// The result of one Post(), handed over from the transport's thread. Shared
+// with the callback, so that it outlives the callback's last touch.
+// Thread-safe.
+class Reply {
+ public:
+  static HttpCallback Callback(std::shared_ptr<Reply> reply) {
+    return [reply](absl::StatusOr<HttpResponse> result) {
+      MutexLock lock(&reply->mu_);
+      reply->result_ = std::move(result);
+      reply->thread_ = std::this_thread::get_id();
+      reply->done_ = true;
+    };
+  }
+  // The result; an error of its own if none came within 30 s (a hang).
+  absl::StatusOr<HttpResponse> Wait() {
+    MutexLock lock(&mu_);
+    if (!mu_.AwaitWithDeadline(absl::Condition(&done_),
+                               absl::Now() + absl::Seconds(30))) {
+      return absl::InternalError("test: no callback within 30 s");
+    }
+    return result_;
+  }
+  bool done() {
+    MutexLock lock(&mu_);
+    return done_;
+  }
+  // The thread the callback ran on.
+  std::thread::id thread() {
+    MutexLock lock(&mu_);
+    return thread_;
+  }
+
+ private:
+  Mutex mu_;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  absl::StatusOr<HttpResponse> result_ ABSL_GUARDED_BY(mu_) =
+      absl::UnknownError("no reply");
+  std::thread::id thread_ ABSL_GUARDED_BY(mu_);
+};
+
+std::shared_ptr<Reply> Send(HttpTransport& transport, HttpRequest request) {
+  auto reply = std::make_shared<Reply>();
+  transport.Post(std::move(request), Reply::Callback(reply));
+  return reply;
+}
+
+absl::StatusOr<HttpResponse> PostAndWait(HttpTransport& transport,
+                                         HttpRequest request) {
+  return Send(transport, std::move(request))->Wait();
 }
 
 // Sets (or with nullopt, unsets) an environment variable for its lifetime.
@@ -165,12 +242,61 @@ class CurlHttpTransportTest : public ::testing::Test {
   void Start() {
     server_.set_keep_alive_max_count(100);
     server_.set_read_timeout(1, 0);
+    server_.set_tcp_nodelay(true);  // replies are written in parts
+    int listener = -1;
+    server_.set_socket_options([&listener](int fd) {
+      int yes = 1;
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+      listener = fd;
+    });
     port_ = server_.bind_to_any_port("127.0.0.1");
     ASSERT_GT(port_, 0);
+    // httplib listens with a backlog of 5: a burst of connections beyond it
+    // would wait out the client's SYN retransmission (1 s).
+    ASSERT_EQ(listen(listener, 256), 0);
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     // Readiness, not a wait for the client: stop() needs a running server.
     // The socket already listens; this waits for the accept loop, not time.
     while (!server_.is_running()) std::this_thread::yield();
+  }
+
+  // Registers "/block", which counts the request (by its X-Id header) and
+  // holds it until release_, and "/quick", which answers at once.
+  void StartWithBlockingHandler() {
+    server_.Post("/block",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                   {
+                     MutexLock lock(&mu_);
+                     arrived_.push_back(req.get_header_value("X-Id"));
+                     max_in_handler_ = std::max(max_in_handler_, ++in_handler_);
+                   }
+                   release_.WaitForNotificationWithTimeout(absl::Seconds(20));
+                   {
+                     MutexLock lock(&mu_);
+                     --in_handler_;
+                   }
+                   res.set_content("{}", "application/json");
+                 });
+    server_.Post("/quick", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("{}", "application/json");
+    });
+    Start();
+  }
+
+  // Waits until `count` requests reached "/block"; false after 30 s.
+  bool WaitForArrivals(size_t count) {
+    MutexLock lock(&mu_);
+    awaited_ = count;
+    return mu_.AwaitWithDeadline(
+        absl::Condition(this, &CurlHttpTransportTest::EnoughArrived),
+        absl::Now() + absl::Seconds(30));
+  }
+  bool EnoughArrived() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return arrived_.size() >= awaited_;
+  }
+  std::vector<std::string> Arrived() {
+    MutexLock lock(&mu_);
+    return arrived_;
   }
 
   std::string Url(absl::string_view path) const {
@@ -184,8 +310,33 @@ class CurlHttpTransportTest : public ::testing::Test {
     request.headers = {{"Authorization", kCanaryAuthorization},
                        {"Content-Type", "application/x-www-form-urlencoded"}};
     request.body = kCanaryBody;
-    request.deadline = absl::Now() + timeout;
+    request.options.deadline = absl::Now() + timeout;
     return request;
+  }
+
+  // A request to "/block" (or `path`) named `id`, in `lane`, whose wanted()
+  // records `id` in started_ when its turn comes.
+  HttpRequest Labelled(const std::string& id, Lane lane,
+                       absl::string_view path = "/block") {
+    HttpRequest request = Request(Url(path));
+    request.headers.emplace_back("X-Id", id);
+    request.options.lane = lane;
+    request.options.wanted = [this, id] {
+      MutexLock lock(&mu_);
+      started_.push_back(id);
+      return true;
+    };
+    return request;
+  }
+  std::vector<std::string> Started() {
+    MutexLock lock(&mu_);
+    return started_;
+  }
+
+  static CurlHttpTransport::Options WithCap(int max_connections_per_host) {
+    CurlHttpTransport::Options options;
+    options.max_connections_per_host = max_connections_per_host;
+    return options;
   }
 
   std::unique_ptr<CurlHttpTransport> transport_ =
@@ -199,6 +350,12 @@ class CurlHttpTransportTest : public ::testing::Test {
   int requests_ ABSL_GUARDED_BY(mu_) = 0;
   std::set<int> remote_ports_ ABSL_GUARDED_BY(mu_);
   httplib::Request received_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> arrived_ ABSL_GUARDED_BY(mu_);  // at "/block"
+  size_t awaited_ ABSL_GUARDED_BY(mu_) = 0;
+  int in_handler_ ABSL_GUARDED_BY(mu_) = 0;
+  int max_in_handler_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::string> started_ ABSL_GUARDED_BY(mu_);  // by wanted()
+  int max_threads_ ABSL_GUARDED_BY(mu_) = 0;               // seen by callbacks
 };
 
 TEST_F(CurlHttpTransportTest, PostRoundTripsStatusHeadersAndBody) {
@@ -213,13 +370,14 @@ TEST_F(CurlHttpTransportTest, PostRoundTripsStatusHeadersAndBody) {
                  res.set_content(R"({"ok":true})", "application/json");
                });
   Start();
-  auto response = transport_->Post(Request(Url("/token")));
+  auto response = PostAndWait(*transport_, Request(Url("/token")));
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->status, 201);
   EXPECT_EQ(response->body, R"({"ok":true})");
   EXPECT_THAT(response->headers, Contains(Pair("x-reply", "yes")));
   EXPECT_THAT(response->headers,
               Contains(Pair("content-type", "application/json")));
+  EXPECT_EQ(response->retry_after, std::nullopt);
   MutexLock lock(&mu_);
   EXPECT_EQ(received_.method, "POST");
   EXPECT_EQ(received_.body, kCanaryBody);
@@ -236,18 +394,19 @@ TEST_F(CurlHttpTransportTest, Post4xxIsAValue) {
     res.set_content(R"({"error":"invalid_client"})", "application/json");
   });
   Start();
-  auto response = transport_->Post(Request(Url("/token")));
+  auto response = PostAndWait(*transport_, Request(Url("/token")));
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->status, 401);
   EXPECT_EQ(response->body, R"({"error":"invalid_client"})");
 }
 
-TEST_F(CurlHttpTransportTest, PostConnectionRefusedIsUnavailable) {
+TEST_F(CurlHttpTransportTest, PostConnectionRefusedIsUnavailableUnsent) {
   const int port = ClosedPort();
-  auto response =
-      transport_->Post(Request(absl::StrCat("http://127.0.0.1:", port, "/")));
+  auto response = PostAndWait(
+      *transport_, Request(absl::StrCat("http://127.0.0.1:", port, "/")));
   EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(ErrorReason(response.status()), kReasonUpstreamUnavailable);
+  EXPECT_TRUE(Unsent(response.status()));
   EXPECT_THAT(std::string(response.status().message()), HasSubstr("127.0.0.1"));
   ExpectNoCanary(response.status());
 }
@@ -257,7 +416,7 @@ TEST_F(CurlHttpTransportTest, PostBodyOverCapIsUnavailable) {
     res.set_content(std::string(100 * 1024, 'x'), "text/plain");
   });
   Start();
-  auto response = transport_->Post(Request(Url("/token")));
+  auto response = PostAndWait(*transport_, Request(Url("/token")));
   EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(ErrorReason(response.status()), kReasonUpstreamBadReply);
   EXPECT_THAT(std::string(response.status().message()),
@@ -271,21 +430,35 @@ TEST_F(CurlHttpTransportTest, PostPastDeadlineIsDeadlineExceededUnsent) {
     ++requests_;
   });
   Start();
-  auto response = transport_->Post(Request(Url("/token"), -absl::Seconds(1)));
+  auto response =
+      PostAndWait(*transport_, Request(Url("/token"), -absl::Seconds(1)));
   EXPECT_EQ(response.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(ErrorReason(response.status()), kReasonDeadlineExceeded);
+  EXPECT_TRUE(Unsent(response.status()));
   ExpectNoCanary(response.status());
   MutexLock lock(&mu_);
   EXPECT_EQ(requests_, 0);
 }
 
+// Even a request that fails before anything is sent gets its callback on
+// the transport's thread, after Post() returned.
+TEST_F(CurlHttpTransportTest, PostNeverCallsBackInsidePost) {
+  HttpRequest late = Request("http://127.0.0.1:1/token", -absl::Seconds(1));
+  HttpRequest bad = Request("http://127.0.0.1:1/token");
+  bad.headers.emplace_back("X-Evil", "a\nb");
+  for (HttpRequest* request : {&late, &bad}) {
+    auto reply = Send(*transport_, std::move(*request));
+    EXPECT_FALSE(reply->Wait().ok());
+    // Inside Post() it would have been this thread.
+    EXPECT_NE(reply->thread(), std::this_thread::get_id());
+  }
+}
+
 TEST_F(CurlHttpTransportTest, PostSlowServerBeyondDeadlineIsDeadlineExceeded) {
-  server_.Post("/token", [this](const httplib::Request&, httplib::Response&) {
-    release_.WaitForNotificationWithTimeout(absl::Seconds(10));
-  });
-  Start();
+  StartWithBlockingHandler();
   const absl::Time start = absl::Now();
   auto response =
-      transport_->Post(Request(Url("/token"), absl::Milliseconds(200)));
+      PostAndWait(*transport_, Request(Url("/block"), absl::Milliseconds(200)));
   const absl::Duration elapsed = absl::Now() - start;
   release_.Notify();
   EXPECT_EQ(response.status().code(), absl::StatusCode::kDeadlineExceeded);
@@ -299,11 +472,9 @@ TEST_F(CurlHttpTransportTest, PostAttemptTimeoutBeforeDeadlineIsUnavailable) {
   CurlHttpTransport::Options options;
   options.max_attempt_timeout = absl::Milliseconds(200);
   CurlHttpTransport transport(options);
-  server_.Post("/token", [this](const httplib::Request&, httplib::Response&) {
-    release_.WaitForNotificationWithTimeout(absl::Seconds(10));
-  });
-  Start();
-  auto response = transport.Post(Request(Url("/token"), absl::Seconds(30)));
+  StartWithBlockingHandler();
+  auto response =
+      PostAndWait(transport, Request(Url("/block"), absl::Seconds(30)));
   release_.Notify();
   EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(ErrorReason(response.status()), kReasonUpstreamUnavailable);
@@ -313,8 +484,9 @@ TEST_F(CurlHttpTransportTest, PostAttemptTimeoutBeforeDeadlineIsUnavailable) {
 TEST_F(CurlHttpTransportTest, PostHttpsToPlainServerIsUnavailable) {
   server_.Post("/token", [](const httplib::Request&, httplib::Response&) {});
   Start();
-  auto response = transport_->Post(
-      Request(absl::StrCat("https://127.0.0.1:", port_, "/token")));
+  auto response =
+      PostAndWait(*transport_,
+                  Request(absl::StrCat("https://127.0.0.1:", port_, "/token")));
   EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
   // The handshake breaks off: a network failure, not a rejected certificate.
   EXPECT_EQ(ErrorReason(response.status()), kReasonUpstreamUnavailable);
@@ -342,7 +514,7 @@ TEST_F(CurlHttpTransportTest, PostRedirectIsAValueAndNotFollowed) {
   Start();
   for (int status : {302, 307}) {
     auto response =
-        transport_->Post(Request(Url(absl::StrCat("/token", status))));
+        PostAndWait(*transport_, Request(Url(absl::StrCat("/token", status))));
     ASSERT_TRUE(response.ok()) << response.status();
     EXPECT_EQ(response->status, status);
     EXPECT_THAT(response->headers,
@@ -363,7 +535,8 @@ TEST_F(CurlHttpTransportTest, PostUsesHttpProxyFromEnvironment) {
   ScopedEnv no_proxy("no_proxy", std::nullopt);
   ScopedEnv no_proxy_upper("NO_PROXY", std::nullopt);
   CurlHttpTransport transport{CurlHttpTransport::Options()};
-  auto response = transport.Post(Request("http://mypos.invalid/oauth/token"));
+  auto response =
+      PostAndWait(transport, Request("http://mypos.invalid/oauth/token"));
   proxy.Join();
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->status, 200);
@@ -375,15 +548,23 @@ TEST_F(CurlHttpTransportTest, PostUsesHttpProxyFromEnvironment) {
 }
 
 TEST_F(CurlHttpTransportTest, PostUnsupportedSchemeIsInvalidArgument) {
-  auto response = transport_->Post(Request("ftp://127.0.0.1/token"));
+  auto response = PostAndWait(*transport_, Request("ftp://127.0.0.1/token"));
   EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorReason(response.status()), kReasonBadRequest);
   ExpectNoCanary(response.status());
+}
+
+TEST_F(CurlHttpTransportTest, PostMalformedUrlIsInvalidArgument) {
+  auto response = PostAndWait(*transport_, Request("http://[oops/token"));
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorReason(response.status()), kReasonBadRequest);
+  EXPECT_TRUE(Unsent(response.status()));
 }
 
 TEST_F(CurlHttpTransportTest, PostHeaderWithNewlineIsInvalidArgument) {
   HttpRequest request = Request("http://127.0.0.1:1/token");
   request.headers.emplace_back("X-Evil", "a\r\nInjected: CANARY");
-  auto response = transport_->Post(request);
+  auto response = PostAndWait(*transport_, request);
   EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
   ExpectNoCanary(response.status());
 }
@@ -399,7 +580,7 @@ TEST_F(CurlHttpTransportTest, SequentialPostsReuseOneConnection) {
                });
   Start();
   for (int i = 0; i < 5; ++i) {
-    auto response = transport_->Post(Request(Url("/token")));
+    auto response = PostAndWait(*transport_, Request(Url("/token")));
     ASSERT_TRUE(response.ok()) << response.status();
     EXPECT_EQ(response->status, 200);
   }
@@ -421,11 +602,11 @@ TEST_F(CurlHttpTransportTest,
                  res.set_content("{}", "application/json");
                });
   Start();
-  ASSERT_TRUE(transport_->Post(Request(Url("/token"))).ok());  // pooled
+  ASSERT_TRUE(PostAndWait(*transport_, Request(Url("/token"))).ok());  // kept
   for (int i = 0; i < 3; ++i) {
     HttpRequest grant = Request(Url("/token"));
     grant.idempotent = false;
-    ASSERT_TRUE(transport_->Post(grant).ok());
+    ASSERT_TRUE(PostAndWait(*transport_, grant).ok());
   }
   MutexLock lock(&mu_);
   EXPECT_EQ(remote_ports_.size(), 4u);
@@ -433,10 +614,255 @@ TEST_F(CurlHttpTransportTest,
 
 TEST_F(CurlHttpTransportTest, DeadlinePassedBeforeSendingSaysNothingWasSent) {
   HttpRequest request = Request("http://127.0.0.1:1/token");
-  request.deadline = absl::Now() - absl::Seconds(1);
-  auto response = transport_->Post(request);
+  request.options.deadline = absl::Now() - absl::Seconds(1);
+  auto response = PostAndWait(*transport_, request);
   EXPECT_EQ(response.status().code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_EQ(ErrorMetadata(response.status()).at(kMetadataRequestSent), "false");
+}
+
+// Five requests, two connections: two reach the server, the other three
+// wait in the transport (a reply from another host, posted after them,
+// comes back meanwhile) and go once the first are answered.
+TEST_F(CurlHttpTransportTest, PostsBeyondTheCapWaitForAConnection) {
+  CurlHttpTransport transport(WithCap(2));
+  StartWithBlockingHandler();
+  std::vector<std::shared_ptr<Reply>> replies;
+  for (int i = 0; i < 5; ++i) {
+    replies.push_back(
+        Send(transport, Labelled(absl::StrCat("r", i), Lane::kCaller)));
+  }
+  ASSERT_TRUE(WaitForArrivals(2));
+  OneRequestListener other_host;
+  HttpRequest probe =
+      Request(absl::StrCat("http://127.0.0.1:", other_host.port(), "/"));
+  ASSERT_TRUE(PostAndWait(transport, probe).ok());
+  EXPECT_EQ(Arrived().size(), 2u);
+  for (const auto& reply : replies) EXPECT_FALSE(reply->done());
+  release_.Notify();
+  for (const auto& reply : replies) {
+    auto response = reply->Wait();
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_EQ(response->status, 200);
+  }
+  MutexLock lock(&mu_);
+  EXPECT_EQ(arrived_.size(), 5u);
+  EXPECT_EQ(max_in_handler_, 2);
+}
+
+// With four connections, three caller requests take all a caller may: a
+// fourth waits, and a reserved request still gets the last connection.
+TEST_F(CurlHttpTransportTest, CallerRequestsLeaveAQuarterToReservedOnes) {
+  CurlHttpTransport transport(WithCap(4));
+  StartWithBlockingHandler();
+  std::vector<std::shared_ptr<Reply>> callers;
+  for (int i = 0; i < 3; ++i) {
+    callers.push_back(
+        Send(transport, Labelled(absl::StrCat("c", i), Lane::kCaller)));
+  }
+  ASSERT_TRUE(WaitForArrivals(3));
+  callers.push_back(Send(transport, Labelled("c3", Lane::kCaller)));
+  auto reserved =
+      PostAndWait(transport, Labelled("reserved", Lane::kReserved, "/quick"));
+  ASSERT_TRUE(reserved.ok()) << reserved.status();
+  EXPECT_EQ(reserved->status, 200);
+  EXPECT_THAT(Started(), ElementsAre("c0", "c1", "c2", "reserved"));
+  EXPECT_FALSE(callers[3]->done());
+  release_.Notify();
+  for (const auto& reply : callers) EXPECT_TRUE(reply->Wait().ok());
+  EXPECT_THAT(Started(), ElementsAre("c0", "c1", "c2", "reserved", "c3"));
+}
+
+// When a connection frees up, a queued reserved request goes before a
+// caller request that has waited longer.
+TEST_F(CurlHttpTransportTest, QueuedReservedRequestsStartBeforeCallerOnes) {
+  CurlHttpTransport transport(WithCap(1));
+  StartWithBlockingHandler();
+  auto first = Send(transport, Labelled("first", Lane::kCaller));
+  ASSERT_TRUE(WaitForArrivals(1));
+  auto caller = Send(transport, Labelled("caller", Lane::kCaller));
+  auto reserved1 = Send(transport, Labelled("reserved1", Lane::kReserved));
+  auto reserved2 = Send(transport, Labelled("reserved2", Lane::kReserved));
+  release_.Notify();
+  for (const auto& reply : {first, caller, reserved1, reserved2}) {
+    EXPECT_TRUE(reply->Wait().ok());
+  }
+  EXPECT_THAT(Started(),
+              ElementsAre("first", "reserved1", "reserved2", "caller"));
+  EXPECT_THAT(Arrived(),
+              ElementsAre("first", "reserved1", "reserved2", "caller"));
+}
+
+TEST_F(CurlHttpTransportTest, QueuedRequestFailsAtItsDeadlineUnsent) {
+  CurlHttpTransport transport(WithCap(1));
+  StartWithBlockingHandler();
+  auto first = Send(transport, Labelled("first", Lane::kCaller));
+  ASSERT_TRUE(WaitForArrivals(1));
+  HttpRequest late = Labelled("late", Lane::kCaller);
+  const absl::Time deadline = absl::Now() + absl::Milliseconds(200);
+  late.options.deadline = deadline;
+  auto response = PostAndWait(transport, std::move(late));
+  EXPECT_GE(absl::Now(), deadline);
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(ErrorReason(response.status()), kReasonDeadlineExceeded);
+  EXPECT_TRUE(Unsent(response.status()));
+  ExpectNoCanary(response.status());
+  EXPECT_FALSE(first->done());
+  release_.Notify();
+  EXPECT_TRUE(first->Wait().ok());
+  EXPECT_THAT(Started(), ElementsAre("first"));
+  EXPECT_THAT(Arrived(), ElementsAre("first"));
+}
+
+TEST_F(CurlHttpTransportTest, UnwantedRequestIsDroppedUnsentWhenItsTurnComes) {
+  CurlHttpTransport transport(WithCap(1));
+  StartWithBlockingHandler();
+  auto first = Send(transport, Labelled("first", Lane::kCaller));
+  ASSERT_TRUE(WaitForArrivals(1));
+  HttpRequest unwanted = Labelled("unwanted", Lane::kCaller);
+  unwanted.options.wanted = [this] {
+    MutexLock lock(&mu_);
+    started_.push_back("asked");
+    return false;
+  };
+  auto dropped = Send(transport, std::move(unwanted));
+  auto next = Send(transport, Labelled("next", Lane::kCaller));
+  EXPECT_THAT(Started(), ElementsAre("first"));  // not asked while queued
+  release_.Notify();
+  auto response = dropped->Wait();
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_TRUE(Unsent(response.status()));
+  ExpectNoCanary(response.status());
+  EXPECT_TRUE(next->Wait().ok());
+  EXPECT_TRUE(first->Wait().ok());
+  EXPECT_THAT(Started(), ElementsAre("first", "asked", "next"));
+  EXPECT_THAT(Arrived(), ElementsAre("first", "next"));
+}
+
+// Shutdown() ends a request under way (its handler still blocked) and a
+// queued one at once, with their callbacks run before it returns; a later
+// Post() fails the same way, on the transport's thread, and a second
+// Shutdown() waits for that answer.
+TEST_F(CurlHttpTransportTest, ShutdownEndsEveryRequestAtOnce) {
+  CurlHttpTransport transport(WithCap(1));
+  StartWithBlockingHandler();
+  auto running = Send(transport, Labelled("running", Lane::kCaller));
+  ASSERT_TRUE(WaitForArrivals(1));
+  auto queued = Send(transport, Labelled("queued", Lane::kReserved));
+  transport.Shutdown();
+  EXPECT_TRUE(running->done());
+  EXPECT_TRUE(queued->done());
+  EXPECT_FALSE(release_.HasBeenNotified());
+  for (const auto& reply : {running, queued}) {
+    const absl::Status status = reply->Wait().status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+    EXPECT_EQ(ErrorReason(status), kReasonServerShuttingDown);
+    ExpectNoCanary(status);
+  }
+  EXPECT_FALSE(Unsent(running->Wait().status()));  // it was sent
+  EXPECT_TRUE(Unsent(queued->Wait().status()));
+
+  auto later = Send(transport, Request(Url("/quick")));
+  // Shutdown() again returns once what was posted since is answered too.
+  transport.Shutdown();
+  EXPECT_TRUE(later->done());
+  const absl::Status status = later->Wait().status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ErrorReason(status), kReasonServerShuttingDown);
+  EXPECT_TRUE(Unsent(status));
+  EXPECT_NE(later->thread(), std::this_thread::get_id());
+  EXPECT_THAT(Started(), ElementsAre("running"));
+}
+
+TEST_F(CurlHttpTransportTest, RetryAfterSecondsIsRead) {
+  server_.Post("/token", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 503;
+    res.set_header("Retry-After", "7");
+  });
+  Start();
+  auto response = PostAndWait(*transport_, Request(Url("/token")));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 503);
+  EXPECT_EQ(response->retry_after, absl::Seconds(7));
+  EXPECT_THAT(response->headers, Contains(Pair("retry-after", "7")));
+}
+
+TEST_F(CurlHttpTransportTest, RetryAfterHttpDateIsRead) {
+  const std::string date =
+      absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT",
+                       absl::Now() + absl::Seconds(30), absl::UTCTimeZone());
+  server_.Post("/token",
+               [date](const httplib::Request&, httplib::Response& res) {
+                 res.status = 429;
+                 res.set_header("Retry-After", date);
+               });
+  Start();
+  auto response = PostAndWait(*transport_, Request(Url("/token")));
+  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_TRUE(response->retry_after.has_value());
+  EXPECT_GE(*response->retry_after, absl::Seconds(28));
+  EXPECT_LE(*response->retry_after, absl::Seconds(32));
+}
+
+TEST_F(CurlHttpTransportTest, RetryAfterZeroIsReadAsZero) {
+  server_.Post("/token", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 503;
+    res.set_header("Retry-After", "0");
+  });
+  Start();
+  auto response = PostAndWait(*transport_, Request(Url("/token")));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->retry_after, absl::ZeroDuration());
+}
+
+// 200 requests at once against a server that takes 50 ms each: all are
+// answered, and the transport needs no thread per request.
+TEST_F(CurlHttpTransportTest, ManyConcurrentRequestsShareOneThread) {
+  constexpr int kRequests = 200;
+  server_.new_task_queue = [] { return new httplib::ThreadPool(72); };
+  server_.Post(
+      "/slow", [this](const httplib::Request&, httplib::Response& res) {
+        {
+          MutexLock lock(&mu_);
+          max_in_handler_ = std::max(max_in_handler_, ++in_handler_);
+        }
+        absl::SleepFor(absl::Milliseconds(50));  // myPOS's latency, not a wait
+        {
+          MutexLock lock(&mu_);
+          --in_handler_;
+        }
+        res.set_content("{}", "application/json");
+      });
+  Start();
+  // The server's pool exists once it has answered; this connection goes.
+  ASSERT_TRUE(PostAndWait(*transport_, Request(Url("/slow"))).ok());
+  transport_.reset();
+  const int threads_before = ThreadCount();
+  ASSERT_GT(threads_before, 0);
+  CurlHttpTransport transport(WithCap(64));
+  std::vector<std::shared_ptr<Reply>> replies;
+  for (int i = 0; i < kRequests; ++i) {
+    auto reply = std::make_shared<Reply>();
+    HttpCallback inner = Reply::Callback(reply);
+    transport.Post(Request(Url("/slow"), absl::Seconds(30)),
+                   [this, inner = std::move(inner)](
+                       absl::StatusOr<HttpResponse> result) mutable {
+                     {
+                       MutexLock lock(&mu_);
+                       max_threads_ = std::max(max_threads_, ThreadCount());
+                     }
+                     std::move(inner)(std::move(result));
+                   });
+    replies.push_back(std::move(reply));
+  }
+  for (const auto& reply : replies) {
+    auto response = reply->Wait();
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_EQ(response->status, 200);
+  }
+  MutexLock lock(&mu_);
+  EXPECT_LE(max_threads_, threads_before + 2);
+  EXPECT_GE(max_in_handler_, 2);
+  EXPECT_LE(max_in_handler_, 64);
 }
 
 // Failures before any byte is sent (no handle, no memory for the headers)

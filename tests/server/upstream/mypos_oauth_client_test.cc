@@ -1,8 +1,10 @@
 #include "server/upstream/mypos_oauth_client.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
@@ -11,7 +13,9 @@
 #include "gtest/gtest.h"
 #include "server/ops/error_reason.h"
 #include "server/upstream/retry_after.h"
+#include "tests/server/ops/manual_executor.h"
 #include "tests/server/upstream/mock_http_transport.h"
+#include "tests/server/upstream/sync_oauth_client.h"
 
 namespace tokenservice {
 namespace {
@@ -58,14 +62,18 @@ class MyposOAuthClientTest : public ::testing::Test {
                                         "application/x-www-form-urlencoded"),
                                    Pair("Accept", "application/json"))),
                  Field(&HttpRequest::body, body),
-                 Field(&HttpRequest::deadline, deadline));
+                 Field(&HttpRequest::options,
+                       Field(&RequestOptions::deadline, deadline)));
   }
 
   const ClientCredentials credentials_{"my:client", "p+s/w&r=d%"};
   const absl::Time deadline_ = absl::FromUnixSeconds(1700000000);
+  ManualExecutor executor_;
   std::shared_ptr<StrictMock<MockHttpTransport>> transport_ =
-      std::make_shared<StrictMock<MockHttpTransport>>();
-  MyposOAuthClient client_{ClientOptions(), transport_};
+      std::make_shared<StrictMock<MockHttpTransport>>(&executor_);
+  MyposOAuthClient async_client_{ClientOptions(), transport_};
+  SyncOAuthClient client_{&async_client_,
+                          [this] { return executor_.RunAll() > 0; }};
 };
 
 TEST_F(MyposOAuthClientTest, FetchTokenPostsFormAndReturnsToken) {
@@ -141,9 +149,9 @@ TEST_F(MyposOAuthClientTest, FetchTokenTransportReasonKept) {
   EXPECT_EQ(ErrorReason(token.status()), "UPSTREAM_RATE_LIMITED");
 }
 
-TEST_F(MyposOAuthClientTest, FetchTokenRetryAfterSecondsBecomesPayload) {
+TEST_F(MyposOAuthClientTest, FetchTokenRetryAfterBecomesPayload) {
   HttpResponse reply = Reply(503, "");
-  reply.headers.emplace_back("retry-after", "7");
+  reply.retry_after = absl::Seconds(7);  // as the transport read it
   EXPECT_CALL(*transport_, Post).WillOnce(Return(reply));
   auto token = client_.FetchToken(credentials_, {}, deadline_);
   EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
@@ -151,18 +159,26 @@ TEST_F(MyposOAuthClientTest, FetchTokenRetryAfterSecondsBecomesPayload) {
   EXPECT_EQ(ErrorMetadata(token.status()).at("http_status"), "503");
 }
 
-TEST_F(MyposOAuthClientTest, FetchTokenRetryAfterDateBecomesPayload) {
-  HttpResponse reply = Reply(429, "");
-  reply.headers.emplace_back(
-      "retry-after",
-      absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT",
-                       absl::Now() + absl::Seconds(30), absl::UTCTimeZone()));
-  EXPECT_CALL(*transport_, Post).WillOnce(Return(reply));
+TEST_F(MyposOAuthClientTest, FetchTokenWithoutRetryAfterHasNoPayload) {
+  EXPECT_CALL(*transport_, Post).WillOnce(Return(Reply(429, "")));
   auto token = client_.FetchToken(credentials_, {}, deadline_);
   EXPECT_EQ(ErrorReason(token.status()), "UPSTREAM_RATE_LIMITED");
-  ASSERT_TRUE(RetryAfter(token.status()).has_value());
-  EXPECT_GT(*RetryAfter(token.status()), absl::Seconds(25));
-  EXPECT_LE(*RetryAfter(token.status()), absl::Seconds(30));
+  EXPECT_EQ(RetryAfter(token.status()), std::nullopt);
+}
+
+TEST_F(MyposOAuthClientTest, OptionsReachTheTransport) {
+  EXPECT_CALL(*transport_,
+              Post(Field(&HttpRequest::options,
+                         Field(&RequestOptions::lane, Lane::kReserved))))
+      .WillOnce(Return(Reply(200, "")));
+  RequestOptions options;
+  options.lane = Lane::kReserved;
+  std::optional<absl::Status> revoked;
+  async_client_.RevokeToken(credentials_, kToken, options,
+                            [&](absl::Status s) { revoked = s; });
+  EXPECT_FALSE(revoked.has_value()) << "answered inside the call";
+  executor_.RunAll();
+  EXPECT_TRUE(revoked.has_value() && revoked->ok());
 }
 
 TEST_F(MyposOAuthClientTest, ExchangeGrantAuthorizationCodePostsCodeForm) {

@@ -1,6 +1,7 @@
 #include "server/upstream/retrying_oauth_client.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,7 +14,10 @@
 #include "server/ops/error_reason.h"
 #include "server/upstream/retry_after.h"
 #include "tests/base/fake_clock.h"
+#include "tests/base/fake_timers.h"
+#include "tests/server/ops/manual_executor.h"
 #include "tests/server/upstream/mock_oauth_client.h"
+#include "tests/server/upstream/sync_oauth_client.h"
 
 namespace tokenservice {
 namespace {
@@ -55,10 +59,12 @@ class RetryingOAuthClientTest : public ::testing::Test {
       RetryingOAuthClient::Jitter jitter = [](absl::Duration cap) {
         return cap;
       }) {
-    auto inner = std::make_unique<StrictMock<MockOAuthClient>>();
+    auto inner = std::make_unique<StrictMock<MockOAuthClient>>(&executor_);
     inner_ = inner.get();
-    client_ = std::make_unique<RetryingOAuthClient>(options, std::move(inner),
-                                                    &clock_, std::move(jitter));
+    retrying_ = std::make_unique<RetryingOAuthClient>(
+        options, std::move(inner), &clock_, &timers_, std::move(jitter));
+    client_ = std::make_unique<SyncOAuthClient>(retrying_.get(),
+                                                [this] { return Step(); });
   }
 
   absl::StatusOr<UpstreamToken> Fetch(
@@ -67,18 +73,76 @@ class RetryingOAuthClientTest : public ::testing::Test {
                                clock_.Now() + budget);
   }
 
+  // Lets "myPOS" answer, else moves the clock to the next timer (a
+  // backoff), recording how long that was. False when nothing waits.
+  bool Step() {
+    if (executor_.RunAll() > 0) return true;
+    const absl::Time next = timers_.next();
+    if (next == absl::InfiniteFuture()) return false;
+    if (next > clock_.Now()) waits_.push_back(next - clock_.Now());
+    timers_.Advance(next - clock_.Now());
+    return true;
+  }
+
   FakeClock clock_;
+  FakeTimers timers_{&clock_};
+  ManualExecutor executor_;
   ClientCredentials credentials_{"client-1", kCanarySecret};
   StrictMock<MockOAuthClient>* inner_ = nullptr;
-  std::unique_ptr<RetryingOAuthClient> client_;
+  std::unique_ptr<RetryingOAuthClient> retrying_;
+  std::unique_ptr<SyncOAuthClient> client_;
+  // Every backoff waited, as timers, in order.
+  std::vector<absl::Duration> waits_;
 };
+
+TEST_F(RetryingOAuthClientTest, BackoffIsATimerNotASleepingThread) {
+  Make();
+  EXPECT_CALL(*inner_, FetchToken)
+      .WillOnce(Return(Unavailable()))
+      .WillOnce(Return(Token()));
+  std::optional<absl::StatusOr<UpstreamToken>> result;
+  RequestOptions options;
+  options.deadline = clock_.Now() + absl::Seconds(60);
+  retrying_->FetchToken(credentials_, {"webhooks"}, options,
+                        [&](absl::StatusOr<UpstreamToken> r) { result = r; });
+  EXPECT_EQ(executor_.RunAll(), 1);  // the first attempt fails
+  // Nothing blocked: the retry waits on a timer, and no second attempt is
+  // made before it fires.
+  EXPECT_FALSE(result.has_value());
+  EXPECT_EQ(timers_.pending(), 1u);
+  EXPECT_EQ(timers_.next(), clock_.Now() + absl::Milliseconds(100));
+  EXPECT_EQ(timers_.Advance(absl::Milliseconds(99)), 0);
+  EXPECT_EQ(executor_.RunAll(), 0);
+  EXPECT_EQ(timers_.Advance(absl::Milliseconds(1)), 1);
+  EXPECT_EQ(executor_.RunAll(), 1);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_TRUE(result->ok());
+}
 
 TEST_F(RetryingOAuthClientTest, FetchTokenSuccessMakesOneAttemptNoWait) {
   Make();
   EXPECT_CALL(*inner_, FetchToken(_, ElementsAre("webhooks"), _))
       .WillOnce(Return(Token()));
   EXPECT_TRUE(Fetch().ok());
-  EXPECT_TRUE(clock_.sleeps().empty());
+  EXPECT_TRUE(waits_.empty());
+}
+
+TEST_F(RetryingOAuthClientTest, NoRetryForWhatNobodyWantsAnyMore) {
+  Make();
+  EXPECT_CALL(*inner_, FetchToken).WillOnce(Return(Unavailable()));
+  bool wanted = true;
+  std::optional<absl::StatusOr<UpstreamToken>> result;
+  RequestOptions options;
+  options.deadline = clock_.Now() + absl::Seconds(60);
+  options.wanted = [&wanted] { return wanted; };
+  retrying_->FetchToken(credentials_, {"webhooks"}, options,
+                        [&](absl::StatusOr<UpstreamToken> r) { result = r; });
+  executor_.RunAll();
+  wanted = false;  // every caller left during the backoff
+  while (!result.has_value() && Step()) {
+  }
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->status().code(), absl::StatusCode::kCancelled);
 }
 
 TEST_F(RetryingOAuthClientTest, FetchTokenUnavailableThenSuccessRetries) {
@@ -87,7 +151,7 @@ TEST_F(RetryingOAuthClientTest, FetchTokenUnavailableThenSuccessRetries) {
       .WillOnce(Return(Unavailable()))
       .WillOnce(Return(Token()));
   EXPECT_TRUE(Fetch().ok());
-  EXPECT_THAT(clock_.sleeps(), ElementsAre(absl::Milliseconds(100)));
+  EXPECT_THAT(waits_, ElementsAre(absl::Milliseconds(100)));
 }
 
 TEST_F(RetryingOAuthClientTest, FetchTokenRateLimitedIsRetried) {
@@ -110,7 +174,7 @@ TEST_F(RetryingOAuthClientTest, BackoffGrowsExponentiallyUpToMax) {
   absl::StatusOr<UpstreamToken> token = Fetch();
   EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(ErrorReason(token.status()), kReasonUpstreamUnavailable);
-  EXPECT_THAT(clock_.sleeps(),
+  EXPECT_THAT(waits_,
               ElementsAre(absl::Milliseconds(100), absl::Milliseconds(200),
                           absl::Milliseconds(300), absl::Milliseconds(300)));
 }
@@ -121,7 +185,7 @@ TEST_F(RetryingOAuthClientTest, DefaultFullJitterStaysWithinTheCap) {
       .Times(4)
       .WillRepeatedly(Return(Unavailable()));
   EXPECT_EQ(Fetch().status().code(), absl::StatusCode::kUnavailable);
-  const std::vector<absl::Duration> sleeps = clock_.sleeps();
+  const std::vector<absl::Duration> sleeps = waits_;
   ASSERT_EQ(sleeps.size(), 3u);
   for (size_t i = 0; i < sleeps.size(); ++i) {
     EXPECT_GE(sleeps[i], absl::ZeroDuration());
@@ -136,8 +200,7 @@ TEST_F(RetryingOAuthClientTest, RetryAfterIsWaitedAndCapped) {
       .WillOnce(Return(WithRetryAfter(Unavailable(), absl::Minutes(5))))
       .WillOnce(Return(Token()));
   EXPECT_TRUE(Fetch().ok());
-  EXPECT_THAT(clock_.sleeps(),
-              ElementsAre(absl::Seconds(1), absl::Seconds(10)));
+  EXPECT_THAT(waits_, ElementsAre(absl::Seconds(1), absl::Seconds(10)));
 }
 
 TEST_F(RetryingOAuthClientTest, NoRetryThatCannotFinishBeforeDeadline) {
@@ -146,7 +209,7 @@ TEST_F(RetryingOAuthClientTest, NoRetryThatCannotFinishBeforeDeadline) {
       .WillOnce(Return(WithRetryAfter(Unavailable(), absl::Seconds(1))));
   absl::StatusOr<UpstreamToken> token = Fetch(absl::Milliseconds(900));
   EXPECT_EQ(token.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_TRUE(clock_.sleeps().empty());
+  EXPECT_TRUE(waits_.empty());
 }
 
 TEST_F(RetryingOAuthClientTest, BackoffPlusMinAttemptTimeMustFit) {
@@ -154,7 +217,7 @@ TEST_F(RetryingOAuthClientTest, BackoffPlusMinAttemptTimeMustFit) {
   EXPECT_CALL(*inner_, FetchToken).WillOnce(Return(Unavailable()));
   EXPECT_EQ(Fetch(absl::Milliseconds(149)).status().code(),
             absl::StatusCode::kUnavailable);
-  EXPECT_TRUE(clock_.sleeps().empty());
+  EXPECT_TRUE(waits_.empty());
 }
 
 TEST_F(RetryingOAuthClientTest, PermanentErrorsAreNotRetried) {
@@ -173,7 +236,7 @@ TEST_F(RetryingOAuthClientTest, PermanentErrorsAreNotRetried) {
     EXPECT_EQ(token.status(), status);
     ::testing::Mock::VerifyAndClearExpectations(inner_);
   }
-  EXPECT_TRUE(clock_.sleeps().empty());
+  EXPECT_TRUE(waits_.empty());
 }
 
 TEST_F(RetryingOAuthClientTest, RejectedCredentialsAreRememberedForTtl) {
@@ -232,7 +295,7 @@ TEST_F(RetryingOAuthClientTest, ExchangeGrantIsNeverRetried) {
           .status()
           .code(),
       absl::StatusCode::kUnavailable);
-  EXPECT_TRUE(clock_.sleeps().empty());
+  EXPECT_TRUE(waits_.empty());
 }
 
 TEST_F(RetryingOAuthClientTest, RevokeTokenIsRetried) {
@@ -243,7 +306,7 @@ TEST_F(RetryingOAuthClientTest, RevokeTokenIsRetried) {
   EXPECT_TRUE(
       client_->RevokeToken(credentials_, "t", clock_.Now() + absl::Seconds(60))
           .ok());
-  EXPECT_THAT(clock_.sleeps(), ElementsAre(absl::Milliseconds(100)));
+  EXPECT_THAT(waits_, ElementsAre(absl::Milliseconds(100)));
 }
 
 TEST_F(RetryingOAuthClientTest, RejectedGrantExchangeIsThatCallsAlone) {
