@@ -18,19 +18,14 @@ class Cancellation {
  public:
   using Listener = absl::AnyInvocable<void() &&>;
 
-  // `listener` runs once the caller has gone: inside Cancel(), or inside
-  // this call when it had already gone. One listener at a time: a new one
-  // replaces (destroys) the one before. Never call with a lock held that
-  // the listener takes.
-  void Listen(Listener listener) ABSL_LOCKS_EXCLUDED(mu_) {
-    {
-      MutexLock lock(&mu_);
-      if (!cancelled_) {
-        listener_ = std::move(listener);
-        return;
-      }
-    }
-    std::move(listener)();
+  // `listener` runs once the caller has gone, inside Cancel(). One
+  // listener at a time: a new one replaces (destroys) the one before.
+  // Returns false, and keeps nothing, when the caller has already gone.
+  bool Listen(Listener listener) ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    if (cancelled_) return false;
+    listener_ = std::move(listener);
+    return true;
   }
 
   // The caller has gone. Runs the listener, if any, once.

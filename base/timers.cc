@@ -52,15 +52,33 @@ void ThreadTimers::Shutdown() {
   ++changes_;
 }
 
+void ThreadTimers::Drain() {
+  Shutdown();
+  MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return queue_.empty() && !running_;
+  };
+  mu_.Await(absl::Condition(&idle));
+}
+
+bool ThreadTimers::Idle() {
+  MutexLock lock(&mu_);
+  return queue_.empty() && !running_;
+}
+
 void ThreadTimers::Loop() {
   while (true) {
     Task task;
     {
       MutexLock lock(&mu_);
+      running_ = false;
       while (true) {
         const absl::Time now =
             shutting_down_ ? absl::InfiniteFuture() : absl::Now();
-        if (queue_.PopDue(now, &task)) break;
+        if (queue_.PopDue(now, &task)) {
+          running_ = true;
+          break;
+        }
         if (exiting_ && queue_.empty()) return;
         const uint64_t seen = changes_;
         auto changed = [this, seen]() ABSL_NO_THREAD_SAFETY_ANALYSIS {

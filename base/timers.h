@@ -82,6 +82,12 @@ class ThreadTimers final : public Timers {
   // retry's backoff would only delay an answer that is already known.
   void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Shutdown(), then waits until no task waits or runs.
+  void Drain() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Whether no task waits or runs.
+  bool Idle() ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   void Loop() ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -89,6 +95,7 @@ class ThreadTimers final : public Timers {
   TimerQueue queue_ ABSL_GUARDED_BY(mu_);
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   bool exiting_ ABSL_GUARDED_BY(mu_) = false;
+  bool running_ ABSL_GUARDED_BY(mu_) = false;  // a task, outside the lock
   // Bumped by every change the loop must see before it sleeps again.
   uint64_t changes_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;

@@ -77,8 +77,7 @@ void ApplyLimits(const ServerConfig::GrpcLimits& limits,
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
-    const ServerConfig& config, std::shared_ptr<HttpTransport> transport,
-    std::shared_ptr<const Clock> clock) {
+    const ServerConfig& config, std::shared_ptr<HttpTransport> transport) {
   // Ports in use stop start-up before anything is built or logged.
   if (absl::Status status = CheckCanListen(config.listen_address);
       !status.ok()) {
@@ -90,7 +89,6 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
         absl::StrCat("--admin_listen: ", status.message()));
   }
   std::unique_ptr<TokenServer> s(new TokenServer());
-  s->clock_ = clock ? std::move(clock) : std::make_shared<SystemClock>();
   if (transport == nullptr) {
     CurlHttpTransport::Options options;
     options.ca_bundle_file = config.ca_bundle_file;
@@ -107,12 +105,12 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
   s->upstream_ = std::make_unique<RetryingOAuthClient>(
       config.retry,
       std::make_unique<MyposOAuthClient>(upstream_options, s->transport_),
-      s->clock_.get(), s->timers_.get());
+      &s->clock_, s->timers_.get());
   s->credentials_ = std::make_unique<CredentialStore>(config.default_profile,
                                                       config.profiles);
   absl::StatusOr<std::unique_ptr<TokenBroker>> broker = TokenBroker::Create(
       config.broker, s->credentials_.get(), s->upstream_.get(),
-      s->timers_.get(), s->clock_.get(), &s->metrics_);
+      s->timers_.get(), &s->clock_, &s->metrics_);
   if (!broker.ok()) return broker.status();
   s->broker_ = *std::move(broker);
   GrantExchange::Options grant_options;
@@ -120,7 +118,7 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
   grant_options.deadline_margin = config.broker.deadline_margin;
   grant_options.max_in_flight = config.broker.max_caller_fetches;
   s->grants_ = std::make_unique<GrantExchange>(
-      grant_options, s->credentials_.get(), s->upstream_.get(), s->clock_.get(),
+      grant_options, s->credentials_.get(), s->upstream_.get(), &s->clock_,
       &s->metrics_);
   s->policy_ =
       std::make_unique<CallerPolicy>(config.callers, config.caller_credentials);
@@ -152,7 +150,7 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
         config.admin_listen_address,
         [raw] {
           return raw->metrics_.Render(raw->broker_->AllTokens(),
-                                      raw->clock_->Now());
+                                      raw->clock_.Now());
         },
         [raw] { return raw->serving_.load(); });
     if (!admin.ok()) return admin.status();
@@ -197,11 +195,18 @@ int TokenServer::admin_port() const {
 TokenServer::~TokenServer() {
   Shutdown(absl::Now());
   admin_.reset();
-  // A retry that was waiting runs now and fails at once (the transport is
-  // shut down); the transport's second Shutdown waits for those answers.
-  // Every error is final by then, so nothing asks for a timer again.
-  timers_.reset();
-  if (transport_ != nullptr) transport_->Shutdown();
+  // Nothing may call back into the broker once it is gone. A timer's task
+  // (a retry) posts, and is answered on the transport's thread; an answer
+  // could start a timer. So both are drained in turn until neither has
+  // anything left (in practice one round: once the transport is shut down
+  // every answer is a final error, which starts no timer). The members
+  // then go in reverse order: the broker and the clients before the
+  // timers and the transport.
+  if (timers_ == nullptr) return;
+  do {
+    timers_->Drain();
+    transport_->Shutdown();
+  } while (!timers_->Idle());
 }
 
 void TokenServer::Shutdown(absl::Time deadline) {
@@ -223,7 +228,6 @@ void TokenServer::Shutdown(absl::Time deadline) {
       MutexLock lock(&mu);
       if (!mu.AwaitWithDeadline(absl::Condition(&drained), deadline)) {
         StopUpstream();
-        pending_.FinishAll(&ShuttingDownStatus);
       }
     });
     // Returns once every call has finished.
@@ -240,9 +244,12 @@ void TokenServer::Shutdown(absl::Time deadline) {
 }
 
 void TokenServer::StopUpstream() {
-  // The transport first: its requests end (their callbacks run), and a
-  // retry waiting on a timer then runs at once and fails at once.
+  // The transport first: its requests end and their callers are answered
+  // through the broker. Then every call still waiting (on a retry's
+  // backoff, say) is answered here, before the timers run early: a
+  // caller's deadline timer run early must not answer it first.
   if (transport_ != nullptr) transport_->Shutdown();
+  pending_.FinishAll(&ShuttingDownStatus);
   if (timers_ != nullptr) timers_->Shutdown();
 }
 

@@ -40,12 +40,12 @@ inline constexpr int kMaxRequestBytes = 64 * 1024;
 class TokenServer {
  public:
   // Starts serving `config.listen_address` (port 0 picks a free one).
-  // `transport` defaults to libcurl; `clock` to the system clock.
+  // `transport` defaults to libcurl. Time is the system clock's, as the
+  // timers' and the transport's are.
   // kInvalidArgument / kUnavailable when the address cannot be served.
   static absl::StatusOr<std::unique_ptr<TokenServer>> Start(
       const ServerConfig& config,
-      std::shared_ptr<HttpTransport> transport = nullptr,
-      std::shared_ptr<const Clock> clock = nullptr);
+      std::shared_ptr<HttpTransport> transport = nullptr);
 
   // Stops the server (see Shutdown) if still running.
   ~TokenServer();
@@ -65,15 +65,15 @@ class TokenServer {
  private:
   TokenServer() = default;
 
-  // Ends every request to myPOS and every wait for a retry, at once.
-  // Idempotent.
+  // Ends every request to myPOS at once, answers every call still waiting
+  // (SERVER_SHUTTING_DOWN), then lets every timer run at once. Idempotent.
   void StopUpstream();
 
   // Insecure, TLS, or mTLS server credentials as `config` says.
   static std::shared_ptr<grpc::ServerCredentials> Credentials(
       const ServerConfig& config);
 
-  std::shared_ptr<const Clock> clock_;
+  const SystemClock clock_;
   Metrics metrics_;
   // Before everything that may hold a call (the broker's waiters), so that
   // it outlives them.

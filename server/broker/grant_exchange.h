@@ -72,7 +72,8 @@ class GrantExchange {
 
   // Exchanges `params.grant` at myPOS with the profile's credentials and
   // calls `done` exactly once (on this thread for an immediate error, else
-  // on the transport's thread). Errors: kNotFound unknown profile;
+  // on the transport's or the timers' thread). Errors: kNotFound unknown
+  // profile;
   // kResourceExhausted max_in_flight exchanges under way; upstream errors
   // as UpstreamExchange::ExchangeGrant returns.
   void Exchange(GrantParams params, GrantCallback done)

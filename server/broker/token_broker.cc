@@ -179,12 +179,36 @@ void TokenBroker::JoinFetch(const std::string& key,
                             const CredentialProfile& profile,
                             const std::vector<std::string>& scopes,
                             Waiter waiter) {
+  // Watched before it is published in flights_: from then on another
+  // thread may answer it, and with that let go of its call (and the
+  // call's Cancellation).
+  waiter.id = next_waiter_id_.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (waiter.cancellation != nullptr &&
+      !waiter.cancellation->Listen([this, key, id = waiter.id] {
+        Leave(
+            key, id,
+            absl::CancelledError("the caller cancelled while myPOS was asked"));
+      })) {
+    std::move(waiter.done)(
+        absl::CancelledError("the caller cancelled before myPOS was asked"));
+    return;
+  }
+  if (waiter.deadline != absl::InfiniteFuture()) {
+    const absl::Time answer_by = waiter.deadline - options_.deadline_margin;
+    if (answer_by <= clock_->Now()) {
+      std::move(waiter.done)(CallerDeadlinePassed());
+      return;
+    }
+    // Should it fire before the waiter is in flights_ (it finds nothing),
+    // gRPC's own cancellation at the deadline still lets the waiter go.
+    waiter.deadline_timer =
+        timers_->RunAt(answer_by, [this, key, id = waiter.id] {
+          Leave(key, id, CallerDeadlinePassed());
+        });
+  }
   CacheLookup hit;
   bool full = false;
   std::optional<uint64_t> start;  // the flight to start
-  uint64_t waiter_id = 0;
-  const absl::Time deadline = waiter.deadline;
-  Cancellation* const cancellation = waiter.cancellation;
   {
     MutexLock lock(&mu_);
     // A fetch may have stored a token since the caller's lookup; fetches
@@ -205,56 +229,27 @@ void TokenBroker::JoinFetch(const std::string& key,
         }
       }
       if (!full) {
-        waiter_id = waiter.id = ++next_id_;
         it->second.waiters.push_back(std::move(waiter));
         metrics_->RecordCacheMiss();
         metrics_->AddWaiters(1);
       }
     }
   }
-  if (hit.token != nullptr) {
+  if (hit.token != nullptr || full) {
+    if (waiter.deadline_timer.has_value()) {
+      timers_->Cancel(*waiter.deadline_timer);
+    }
+    if (full) {
+      std::move(waiter.done)(QueueFull());
+      return;
+    }
     metrics_->RecordCacheHit();
     std::move(waiter.done)(IssuedToken{std::move(hit.token), /*cached=*/true});
     return;
   }
-  if (full) {
-    std::move(waiter.done)(QueueFull());
-    return;
-  }
-  // Before the fetch starts, so that a caller already gone is gone before
-  // the transport asks whether the request is wanted.
-  WatchWaiter(key, waiter_id, deadline, cancellation);
   if (start.has_value()) {
     StartFetch(key, profile, scopes, *start, Lane::kCaller);
   }
-}
-
-void TokenBroker::WatchWaiter(const std::string& key, uint64_t id,
-                              absl::Time deadline, Cancellation* cancellation) {
-  if (cancellation != nullptr) {
-    // May run at once, if the caller has already gone.
-    cancellation->Listen([this, key, id] {
-      Leave(key, id,
-            absl::CancelledError("the caller cancelled while myPOS was asked"));
-    });
-  }
-  if (deadline == absl::InfiniteFuture()) return;
-  const TimerId timer = timers_->RunAt(
-      deadline - options_.deadline_margin,
-      [this, key, id] { Leave(key, id, CallerDeadlinePassed()); });
-  {
-    MutexLock lock(&mu_);
-    auto it = flights_.find(key);
-    if (it != flights_.end()) {
-      for (Waiter& waiter : it->second.waiters) {
-        if (waiter.id == id) {
-          waiter.deadline_timer = timer;
-          return;
-        }
-      }
-    }
-  }
-  timers_->Cancel(timer);  // answered already
 }
 
 void TokenBroker::Leave(const std::string& key, uint64_t id,
@@ -326,6 +321,8 @@ void TokenBroker::OnFetched(const std::string& key,
       if (it->second.waiters.empty() && !it->second.refresh) {
         if (it->second.counted) --caller_fetches_;
         flights_.erase(it);
+        // Under mu_: a fetch for the key started after this sets it again.
+        cache_.SetRefreshing(key, false);
       } else {
         again = true;
       }
@@ -333,7 +330,6 @@ void TokenBroker::OnFetched(const std::string& key,
     if (again) {
       StartFetch(key, profile, scopes, flight_id, lane);
     } else {
-      cache_.SetRefreshing(key, false);
       metrics_->RecordAbandonedFetch();
     }
     return;

@@ -35,6 +35,7 @@
 #ifndef SERVER_BROKER_TOKEN_BROKER_H_
 #define SERVER_BROKER_TOKEN_BROKER_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -154,8 +155,10 @@ class TokenBroker {
       Metrics* metrics = nullptr);
 
   // Calls `done` exactly once: on this thread for a cache hit or an
-  // immediate error, otherwise on the transport's or the timers' thread
-  // when the shared fetch completes or the caller's deadline comes.
+  // immediate error (an unreadable secret included), otherwise on the
+  // transport's or the timers' thread when the shared fetch completes or
+  // the caller's deadline comes, or on the thread that fires
+  // `cancellation`.
   // Errors: kNotFound unknown profile; kOutOfRange myPOS issues tokens
   // shorter-lived than min_validity; kResourceExhausted too many fetches
   // for callers under way; kDeadlineExceeded the caller's deadline came
@@ -243,15 +246,12 @@ class TokenBroker {
       CredentialProfile* supplied_profile) const;
 
   // Hands `waiter` a token stored meanwhile, or adds it to `key`'s fetch,
-  // starting one if none runs; answers RESOURCE_EXHAUSTED when that would
-  // be one fetch for callers too many.
+  // starting one if none runs, to leave at its caller's deadline (a timer)
+  // or cancellation; answers RESOURCE_EXHAUSTED when that would be one
+  // fetch for callers too many, and at once a caller already gone.
   void JoinFetch(const std::string& key, const CredentialProfile& profile,
                  const std::vector<std::string>& scopes, Waiter waiter)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Makes waiter `id` of `key` leave at its caller's deadline and when its
-  // caller cancels.
-  void WatchWaiter(const std::string& key, uint64_t id, absl::Time deadline,
-                   Cancellation* cancellation) ABSL_LOCKS_EXCLUDED(mu_);
   // Takes waiter `id` out of `key`'s fetch, if it still waits, and answers
   // it with `status`.
   void Leave(const std::string& key, uint64_t id, absl::Status status)
@@ -304,7 +304,9 @@ class TokenBroker {
   absl::flat_hash_map<std::string, Flight> flights_ ABSL_GUARDED_BY(mu_);
   // Flights with `counted` set.
   size_t caller_fetches_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;  // of flights
+  // Of waiters: given before a waiter is in flights_, so without mu_.
+  std::atomic<uint64_t> next_waiter_id_{0};
 };
 
 }  // namespace tokenservice

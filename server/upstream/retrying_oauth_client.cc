@@ -62,6 +62,9 @@ struct RetryingOAuthClient::RetryState {
   std::function<void(absl::AnyInvocable<void(Result) &&>)> attempt;
   absl::AnyInvocable<void(Result) &&> done;
   absl::Duration cap;  // of the next backoff
+  // The failure a retry was made for: what the caller gets when nobody
+  // wants the retry any more (it is dropped unsent, kCancelled).
+  std::optional<Result> last;
 };
 
 RetryingOAuthClient::RetryingOAuthClient(Options options,
@@ -142,6 +145,11 @@ void RetryingOAuthClient::Attempt(std::shared_ptr<RetryState<Result>> state,
   RetryState<Result>* const raw = state.get();
   raw->attempt([this, state = std::move(state), n](Result result) mutable {
     const absl::Status& status = StatusOf(result);
+    if (status.code() == absl::StatusCode::kCancelled &&
+        state->last.has_value()) {
+      std::move(state->done)(*std::move(state->last));
+      return;
+    }
     if (status.ok() || !IsRetryable(status) || n >= options_.max_attempts) {
       std::move(state->done)(std::move(result));
       return;
@@ -167,6 +175,7 @@ void RetryingOAuthClient::Attempt(std::shared_ptr<RetryState<Result>> state,
       return;
     }
     // The next attempt asks the transport again whether it is wanted.
+    state->last = std::move(result);
     timers_->RunAt(now + wait, [this, state = std::move(state), n]() mutable {
       Attempt(std::move(state), n + 1);
     });

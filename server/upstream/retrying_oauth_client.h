@@ -6,10 +6,10 @@
 // max_retry_after). Each wait is a timer (base/timers.h): no thread sleeps
 // through a backoff. A retry is made only when, after the wait, at least
 // min_attempt_time is left before the deadline, and only while the result
-// is still wanted (RequestOptions::wanted; else kCancelled); otherwise the
-// last error is returned at once. Nothing else is retried: not OAuth errors (a
-// retry cannot fix invalid_client, invalid_scope, invalid_grant, ...), not bad
-// replies, not TLS failures, not the deadline.
+// is still wanted (RequestOptions::wanted, asked by the transport);
+// otherwise the last error is returned at once. Nothing else is retried: not
+// OAuth errors (a retry cannot fix invalid_client, invalid_scope,
+// invalid_grant, ...), not bad replies, not TLS failures, not the deadline.
 //
 // Credentials that the provider rejected in a client-credentials token
 // request (reason CREDENTIALS_REJECTED: invalid_client or HTTP 401 from the

@@ -243,6 +243,29 @@ TEST_F(ObservabilityTest, GraceOverAnswersCallsStillWaitingOnMyposUnavailable) {
   EXPECT_EQ(transport->held(), 0u);
 }
 
+TEST_F(ObservabilityTest, GraceOverAnswersCallsWaitingOnARetryShuttingDown) {
+  StartServer();
+  // myPOS asks for 5 s; the retry waits on a timer, the call with it.
+  FakeMyposServer::Fault busy;
+  busy.status = 503;
+  busy.headers = {{"Retry-After", "5"}};
+  fake_->EnqueueTokenFault(busy);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  v1::IssueRequest request;
+  v1::IssueResponse response;
+  std::promise<grpc::Status> finished;
+  stub_->async()->Issue(&context, &request, &response,
+                        [&finished](grpc::Status s) { finished.set_value(s); });
+  fake_->AwaitTokenRequests(1);
+  server_->Shutdown(absl::Now());
+  // Not DEADLINE_EXCEEDED from the caller's deadline timer run early, and
+  // no retry made for nobody.
+  EXPECT_THAT(finished.get_future().get(),
+              GrpcStatusIs(grpc::UNAVAILABLE, "SERVER_SHUTTING_DOWN"));
+  EXPECT_EQ(fake_->token_requests(), 1);
+}
+
 TEST_F(ObservabilityTest, CancelledCallEndsAtOnceAndTheSharedFetchGoesOn) {
   auto transport = std::make_shared<GatedTransport>();
   StartServer(transport);

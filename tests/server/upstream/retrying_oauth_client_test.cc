@@ -142,7 +142,9 @@ TEST_F(RetryingOAuthClientTest, NoRetryForWhatNobodyWantsAnyMore) {
   while (!result.has_value() && Step()) {
   }
   ASSERT_TRUE(result.has_value());
-  EXPECT_EQ(result->status().code(), absl::StatusCode::kCancelled);
+  // The retry was dropped unsent; the failure it was for stands.
+  EXPECT_THAT(result->status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ErrorReason(result->status()), kReasonUpstreamUnavailable);
 }
 
 TEST_F(RetryingOAuthClientTest, FetchTokenUnavailableThenSuccessRetries) {
