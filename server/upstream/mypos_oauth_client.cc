@@ -47,12 +47,8 @@ void MyposOAuthClient::FetchToken(const ClientCredentials& credentials,
                                   const std::vector<std::string>& scopes,
                                   const RequestOptions& options,
                                   TokenCallback done) {
-  PostForm(options_.token_url, credentials, TokenRequestBody(scopes), options,
-           /*idempotent=*/true,
-           [reply = options_.reply, done = std::move(done)](
-               absl::StatusOr<HttpResponse> response) mutable {
-             std::move(done)(TokenFrom(response, reply));
-           });
+  PostForToken(credentials, TokenRequestBody(scopes), options,
+               /*idempotent=*/true, std::move(done));
 }
 
 void MyposOAuthClient::ExchangeGrant(const ClientCredentials& credentials,
@@ -60,12 +56,20 @@ void MyposOAuthClient::ExchangeGrant(const ClientCredentials& credentials,
                                      const RequestOptions& options,
                                      TokenCallback done) {
   // A user's code or refresh token reaches myPOS at most once.
-  PostForm(options_.token_url, credentials, GrantRequestBody(grant), options,
-           /*idempotent=*/false,
-           [reply = options_.reply, done = std::move(done)](
-               absl::StatusOr<HttpResponse> response) mutable {
-             std::move(done)(TokenFrom(response, reply));
-           });
+  PostForToken(credentials, GrantRequestBody(grant), options,
+               /*idempotent=*/false, std::move(done));
+}
+
+void MyposOAuthClient::PostForToken(const ClientCredentials& credentials,
+                                    std::string body,
+                                    const RequestOptions& options,
+                                    bool idempotent, TokenCallback done) {
+  PostForm(
+      options_.token_url, credentials, std::move(body), options, idempotent,
+      [reply = options_.reply,
+       done = std::move(done)](absl::StatusOr<HttpResponse> response) mutable {
+        std::move(done)(TokenFrom(response, reply));
+      });
 }
 
 void MyposOAuthClient::RevokeToken(const ClientCredentials& credentials,

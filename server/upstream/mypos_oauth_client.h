@@ -59,6 +59,10 @@ class MyposOAuthClient : public OAuthClient {
                    StatusCallback done) override;
 
  private:
+  // POSTs the form `body` to the token endpoint; `done` gets the token.
+  void PostForToken(const ClientCredentials& credentials, std::string body,
+                    const RequestOptions& options, bool idempotent,
+                    TokenCallback done);
   // POSTs the form `body` to `url` and calls `done` with the reply;
   // transport errors get a reason.
   void PostForm(const std::string& url, const ClientCredentials& credentials,

@@ -77,16 +77,22 @@ RetryingOAuthClient::RetryingOAuthClient(Options options,
       timers_(timers),
       jitter_(jitter ? std::move(jitter) : Jitter(&FullJitter)) {}
 
+template <typename Done>
+bool RetryingOAuthClient::AnswerRejected(const ClientCredentials& credentials,
+                                         Done& done) {
+  absl::Status rejected = CheckRejected(credentials);
+  if (rejected.ok()) return false;
+  timers_->RunAt(clock_->Now(), [done = std::move(done), rejected]() mutable {
+    std::move(done)(rejected);
+  });
+  return true;
+}
+
 void RetryingOAuthClient::FetchToken(const ClientCredentials& credentials,
                                      const std::vector<std::string>& scopes,
                                      const RequestOptions& options,
                                      TokenCallback done) {
-  if (absl::Status s = CheckRejected(credentials); !s.ok()) {
-    timers_->RunAt(clock_->Now(), [done = std::move(done), s]() mutable {
-      std::move(done)(s);
-    });
-    return;
-  }
+  if (AnswerRejected(credentials, done)) return;
   auto state = std::make_shared<RetryState<absl::StatusOr<UpstreamToken>>>();
   state->operation = "token";
   state->deadline = options.deadline;
@@ -106,12 +112,7 @@ void RetryingOAuthClient::ExchangeGrant(const ClientCredentials& credentials,
                                         const UserGrant& grant,
                                         const RequestOptions& options,
                                         TokenCallback done) {
-  if (absl::Status s = CheckRejected(credentials); !s.ok()) {
-    timers_->RunAt(clock_->Now(), [done = std::move(done), s]() mutable {
-      std::move(done)(s);
-    });
-    return;
-  }
+  if (AnswerRejected(credentials, done)) return;
   // A grant's errors are that call's: a caller's bad code or a grant type
   // the client may not use must not lock the profile out.
   inner_->ExchangeGrant(credentials, grant, options, std::move(done));
@@ -121,12 +122,7 @@ void RetryingOAuthClient::RevokeToken(const ClientCredentials& credentials,
                                       absl::string_view token,
                                       const RequestOptions& options,
                                       StatusCallback done) {
-  if (absl::Status s = CheckRejected(credentials); !s.ok()) {
-    timers_->RunAt(clock_->Now(), [done = std::move(done), s]() mutable {
-      std::move(done)(s);
-    });
-    return;
-  }
+  if (AnswerRejected(credentials, done)) return;
   auto state = std::make_shared<RetryState<absl::Status>>();
   state->operation = "revoke";
   state->deadline = options.deadline;

@@ -104,6 +104,11 @@ class RetryingOAuthClient : public OAuthClient {
   // on a timer, until one succeeds, fails for good, or no retry fits.
   template <typename Result>
   void Attempt(std::shared_ptr<RetryState<Result>> state, int n);
+  // When `credentials` were rejected not long ago: answers `done` with
+  // that (on the timers' thread, not inside the call) and returns true.
+  template <typename Done>
+  bool AnswerRejected(const ClientCredentials& credentials, Done& done)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // The remembered rejection of `credentials`, or OK.
   absl::Status CheckRejected(const ClientCredentials& credentials)
       ABSL_LOCKS_EXCLUDED(mu_);
