@@ -39,7 +39,7 @@ namespace tokenservice {
 
 // Post() returns the codes documented in HttpTransport, each with a reason
 // (error_reason.h), from one switch over every libcurl error code
-// (CurlErrorToStatus):
+// (CurlErrorToStatus, curl_transfer.h):
 //   kUnavailable       UPSTREAM_UNAVAILABLE: resolve, connect, send, receive
 //                      or TLS handshake failure, a reply cut short, an
 //                      attempt that hit max_attempt_timeout, or no memory or
@@ -160,12 +160,6 @@ class CurlHttpTransport : public HttpTransport {
 
   std::thread thread_;  // last: starts once the fields above exist
 };
-
-// The Status for libcurl error `code` (not CURLE_OK) as the table above
-// says; `host` goes into the message; `deadline_passed` says whether a
-// timeout was the request's deadline rather than max_attempt_timeout.
-absl::Status CurlErrorToStatus(CURLcode code, absl::string_view host,
-                               bool deadline_passed);
 
 }  // namespace tokenservice
 

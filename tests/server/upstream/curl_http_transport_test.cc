@@ -32,6 +32,7 @@
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "server/ops/error_reason.h"
+#include "server/upstream/curl_transfer.h"
 
 namespace tokenservice {
 namespace {
