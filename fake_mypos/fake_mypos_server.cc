@@ -74,8 +74,7 @@ absl::StatusOr<int> FakeMyposServer::Start(const std::string& host, int port) {
     return absl::FailedPreconditionError(
         "fake myPOS cannot use its TLS certificate or key");
   }
-  const int bound = port == 0 ? http_->bind_to_any_port(host)
-                              : (http_->bind_to_port(host, port) ? port : -1);
+  const int bound = fake_mypos::Bind(*http_, host, port);
   if (bound < 0) {
     return absl::UnavailableError(
         absl::StrCat("fake myPOS cannot listen on ", host, ":", port));

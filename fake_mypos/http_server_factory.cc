@@ -65,6 +65,24 @@ std::unique_ptr<httplib::Server> MakeHttpServer(const std::string& cert_file,
   return server;
 }
 
+int Bind(httplib::Server& server, const std::string& host, int port) {
+  // httplib does not hand out its listening socket; the socket-options hook
+  // sees it just before bind(2), and listen(2) again widens the backlog.
+  socket_t listener = INVALID_SOCKET;
+  server.set_socket_options([&listener](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    listener = sock;
+  });
+  const int bound = port == 0 ? server.bind_to_any_port(host)
+                              : (server.bind_to_port(host, port) ? port : -1);
+  if (bound < 0 || listener == INVALID_SOCKET ||
+      listen(listener, kListenBacklog) != 0) {
+    return -1;
+  }
+  return bound;
+}
+
 int TlsHandshakes(httplib::Server& server, bool tls) {
   if (!tls) return 0;
   return static_cast<int>(SSL_CTX_sess_accept_good(

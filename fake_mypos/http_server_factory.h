@@ -23,11 +23,20 @@ namespace fake_mypos {
 // configured as above, that adds one to `*accepted` (which must outlive the
 // server) per accepted connection, with `worker_threads` workers (at least
 // 1). Check is_valid(): an SSLServer with an unusable certificate or key is
-// not.
+// not. Bind it with Bind() below.
 std::unique_ptr<httplib::Server> MakeHttpServer(const std::string& cert_file,
                                                 const std::string& key_file,
                                                 size_t worker_threads,
                                                 std::atomic<int>* accepted);
+
+// Binds `server` (from MakeHttpServer) to host:port (0: any free port) and
+// listens with a backlog of kListenBacklog instead of httplib's 5, with
+// which a burst of connections (a cold start of TokenService opens dozens
+// at once) waits out the clients' SYN retransmission, 1 s and more. The
+// bound port, or -1.
+int Bind(httplib::Server& server, const std::string& host, int port);
+
+inline constexpr int kListenBacklog = 1024;
 
 // TLS handshakes completed by `server` if MakeHttpServer made an SSLServer
 // (`tls` true), else 0.
