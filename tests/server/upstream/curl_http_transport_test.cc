@@ -815,24 +815,31 @@ TEST_F(CurlHttpTransportTest, RetryAfterZeroIsReadAsZero) {
   EXPECT_EQ(response->retry_after, absl::ZeroDuration());
 }
 
-// 200 requests at once against a server that takes 50 ms each: all are
+// 200 requests at once against a server that holds each until a batch of
+// kBatch has arrived (so that many are under way together): all are
 // answered, and the transport needs no thread per request.
 TEST_F(CurlHttpTransportTest, ManyConcurrentRequestsShareOneThread) {
-  constexpr int kRequests = 200;
+  static constexpr int kRequests = 200;
+  static constexpr int kBatch = 8;  // well under the cap's caller share (48)
+  int arrived = 0;  // guarded by mu_; the warm-up request counts
   server_.new_task_queue = [] { return new httplib::ThreadPool(72); };
-  server_.Post(
-      "/slow", [this](const httplib::Request&, httplib::Response& res) {
-        {
-          MutexLock lock(&mu_);
-          max_in_handler_ = std::max(max_in_handler_, ++in_handler_);
-        }
-        absl::SleepFor(absl::Milliseconds(50));  // myPOS's latency, not a wait
-        {
-          MutexLock lock(&mu_);
-          --in_handler_;
-        }
-        res.set_content("{}", "application/json");
-      });
+  server_.Post("/slow", [this, &arrived](const httplib::Request&,
+                                         httplib::Response& res) {
+    {
+      MutexLock lock(&mu_);
+      max_in_handler_ = std::max(max_in_handler_, ++in_handler_);
+      // Request n (after the warm-up) waits for the rest of its batch.
+      const int n = arrived++;
+      const int release =
+          n == 0 ? 0 : std::min(kRequests, ((n - 1) / kBatch + 1) * kBatch);
+      auto batch_in = [&arrived, release]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return arrived - 1 >= release;
+      };
+      mu_.Await(absl::Condition(&batch_in));
+      --in_handler_;
+    }
+    res.set_content("{}", "application/json");
+  });
   Start();
   // The server's pool exists once it has answered; this connection goes.
   ASSERT_TRUE(PostAndWait(*transport_, Request(Url("/slow"))).ok());
