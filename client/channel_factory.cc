@@ -19,7 +19,7 @@ std::string RetryServiceConfigJson(int max_attempts) {
       R"json({"service":"grpc.health.v1.Health","method":"Check"}],)json"
       R"json("retryPolicy":{"maxAttempts":$0,"initialBackoff":"0.1s",)json"
       R"json("maxBackoff":"2s","backoffMultiplier":2,)json"
-      R"json("retryableStatusCodes":["UNAVAILABLE"]}}]})json",
+      R"json("retryableStatusCodes":["UNAVAILABLE","CANCELLED"]}}]})json",
       max_attempts);
 }
 

@@ -1,5 +1,6 @@
 // Channels to TokenService: plaintext or TLS/mTLS, with a gRPC service
-// config that retries UNAVAILABLE on the read-only and idempotent methods.
+// config that retries UNAVAILABLE and CANCELLED (what gRPC's server answers
+// a call that crossed its GOAWAY) on the read-only and idempotent methods.
 //
 //   ChannelOptions options;
 //   options.target = "tokenservice.internal:50051";
@@ -33,11 +34,11 @@ struct ChannelOptions {
   std::string cert_file;
   std::string key_file;
 
-  // Attempts per call (the first one included) for UNAVAILABLE on Issue,
-  // GetTokenInfo, ListTokens and health checks; 1 disables retries. gRPC
-  // caps it at 5. Revoke is never retried: its UNAVAILABLE means myPOS did
-  // not accept the revocation after the token left the cache, and a retry
-  // by fingerprint would then answer NOT_FOUND.
+  // Attempts per call (the first one included) for UNAVAILABLE and
+  // CANCELLED on Issue, GetTokenInfo, ListTokens and health checks; 1
+  // disables retries. gRPC caps it at 5. Revoke is never retried: its
+  // UNAVAILABLE means myPOS did not accept the revocation after the token left
+  // the cache, and a retry by fingerprint would then answer NOT_FOUND.
   int max_attempts = 3;
 };
 

@@ -1,10 +1,12 @@
 // token_server: the TokenService process. See README.md for flags, and
 // docs/ for operating it.
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -21,8 +23,13 @@ ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
 ABSL_FLAG(std::string, port_file, "",
           "If set, the bound gRPC port is written there once serving (useful "
           "with --listen=HOST:0).");
+ABSL_FLAG(absl::Duration, drain_delay, absl::Seconds(5),
+          "On SIGTERM/SIGINT, how long the server reports NOT_SERVING while "
+          "it still accepts and serves calls, before it closes its port: "
+          "long enough for load balancers (Kubernetes endpoints) to stop "
+          "sending it new connections. A second signal ends it at once.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(20),
-          "On SIGTERM/SIGINT, how long calls in flight may take to finish.");
+          "After --drain_delay, how long calls in flight may take to finish.");
 
 namespace {
 
@@ -35,6 +42,18 @@ sigset_t BlockShutdownSignals() {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   return signals;
+}
+
+// Waits up to `timeout` for one of `signals` (blocked). True if one came.
+bool WaitForSignal(const sigset_t& signals, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (absl::Duration left = timeout; left > absl::ZeroDuration();
+       left = deadline - absl::Now()) {
+    const timespec wait = absl::ToTimespec(left);
+    if (sigtimedwait(&signals, nullptr, &wait) >= 0) return true;
+    if (errno != EINTR) return false;  // EAGAIN: the time is up.
+  }
+  return false;
 }
 
 // Writes `port` to `path` atomically (temporary file, then rename), so a
@@ -72,11 +91,13 @@ int main(int argc, char** argv) {
   }
   tokenservice::SetMinLogLevel(level);
   tokenservice::RouteLibraryLogsToJson();
-  if (absl::GetFlag(FLAGS_shutdown_grace) < absl::ZeroDuration()) {
-    std::fprintf(stderr,
-                 "token_server: --shutdown_grace: must not be "
-                 "negative\n");
-    return 2;
+  for (const auto& [name, value] :
+       {std::pair{"drain_delay", absl::GetFlag(FLAGS_drain_delay)},
+        std::pair{"shutdown_grace", absl::GetFlag(FLAGS_shutdown_grace)}}) {
+    if (value < absl::ZeroDuration()) {
+      std::fprintf(stderr, "token_server: --%s: must not be negative\n", name);
+      return 2;
+    }
   }
   absl::StatusOr<tokenservice::ServerConfig> config =
       tokenservice::ConfigFromFlags(&std::getenv);
@@ -105,8 +126,20 @@ int main(int argc, char** argv) {
                      {"default_profile", config->default_profile}});
   int signal = 0;
   sigwait(&signals, &signal);
+  const absl::Duration drain_delay = absl::GetFlag(FLAGS_drain_delay);
   tokenservice::Log(tokenservice::LogLevel::kInfo, "server_draining",
-                    {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+                    {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"},
+                     {"drain_delay_ms",
+                      absl::StrCat(absl::ToInt64Milliseconds(drain_delay))}});
+  (*server)->BeginDrain();
+  if (WaitForSignal(signals, drain_delay)) {
+    tokenservice::Log(tokenservice::LogLevel::kInfo, "drain_cut_short",
+                      {{"message", "second signal: closing the port now"}});
+  }
+  tokenservice::Log(
+      tokenservice::LogLevel::kInfo, "server_stopping",
+      {{"shutdown_grace_ms", absl::StrCat(absl::ToInt64Milliseconds(
+                                 absl::GetFlag(FLAGS_shutdown_grace)))}});
   (*server)->Shutdown(absl::Now() + absl::GetFlag(FLAGS_shutdown_grace));
   // Every call has its answer now, and no request to myPOS is under way.
   server->reset();

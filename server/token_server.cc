@@ -209,13 +209,19 @@ TokenServer::~TokenServer() {
   } while (!timers_->Idle());
 }
 
-void TokenServer::Shutdown(absl::Time deadline) {
-  if (shut_down_) return;
-  shut_down_ = true;
+void TokenServer::BeginDrain() {
   serving_ = false;
   // Start() may have failed before the server existed.
   if (server_ != nullptr) {
     server_->GetHealthCheckService()->SetServingStatus(false);
+  }
+}
+
+void TokenServer::Shutdown(absl::Time deadline) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  BeginDrain();
+  if (server_ != nullptr) {
     // At `deadline` the requests still under way at myPOS are ended, which
     // answers the calls waiting on them UNAVAILABLE with reason
     // SERVER_SHUTTING_DOWN (so their callers know to retry elsewhere), and

@@ -54,9 +54,18 @@ class TokenServer {
   int port() const { return port_; }
   int admin_port() const;
 
-  // Reports NOT_SERVING on health checks, refuses new calls, and waits until
-  // `deadline` for calls in flight; then ends every request still under way
-  // at myPOS, answering the calls waiting on them, and any call still
+  // Reports NOT_SERVING on grpc.health.v1 (every service) and 503 on the
+  // admin /healthz, and goes on accepting connections and serving every
+  // call: load balancers and Kubernetes endpoints take the replica out
+  // while it still answers. main.cc calls it on SIGTERM, --drain_delay
+  // before Shutdown. Idempotent.
+  void BeginDrain();
+
+  // Begins the drain if not yet begun, stops listening, sends GOAWAY on
+  // every connection (new calls go to another replica; calls racing the
+  // GOAWAY are refused in a way gRPC clients retry transparently), and
+  // waits until `deadline` for calls in flight; then ends every request still
+  // under way at myPOS, answering the calls waiting on them, and any call still
   // waiting, with UNAVAILABLE (reason SERVER_SHUTTING_DOWN; ExchangeGrant:
   // UNKNOWN, UPSTREAM_OUTCOME_UNKNOWN). Returns by `deadline` +
   // kAnswerMargin, with no request to myPOS left under way.

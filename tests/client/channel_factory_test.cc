@@ -1,9 +1,13 @@
 // CreateTokenServiceChannel against a scripted server on loopback: retries
-// of UNAVAILABLE through the service config, TLS and mTLS with certificates
-// made at build time (the test_certs genrule).
+// of UNAVAILABLE and CANCELLED through the service config (the one
+// docs/clients.md shows), TLS and mTLS with certificates made at build time
+// (the test_certs genrule).
 
 #include "client/channel_factory.h"
 
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -75,6 +79,33 @@ TEST_F(PlaintextChannelTest, IssueRetriesUnavailableUpToMaxAttempts) {
   service_.FailNext(2, grpc::Status(grpc::UNAVAILABLE, "try again"));
   EXPECT_EQ(CallIssue(channel), grpc::OK);
   EXPECT_EQ(service_.calls(), 3);
+}
+
+// What gRPC's server answers a call that reached it as it began to shut
+// down (grpc/grpc#41785): the call never ran, so it is retried.
+TEST_F(PlaintextChannelTest, IssueRetriesCancelledByTheServer) {
+  auto channel = MustCreate(options_);
+  service_.FailNext(1, grpc::Status(grpc::CANCELLED, ""));
+  EXPECT_EQ(CallIssue(channel), grpc::OK);
+  EXPECT_EQ(service_.calls(), 2);
+}
+
+// Callers copy the JSON from docs/clients.md: it must be the one
+// TokenClient installs.
+TEST(RetryServiceConfigJson, IsTheOneDocsClientsMdShows) {
+  absl::StatusOr<std::string> doc = ReadWholeFile(
+      "docs", absl::StrCat(std::getenv("TEST_SRCDIR"), "/",
+                           std::getenv("TEST_WORKSPACE"), "/docs/clients.md"));
+  ASSERT_TRUE(doc.ok()) << doc.status();
+  const size_t start = doc->find("{\"methodConfig\"");
+  ASSERT_NE(start, std::string::npos);
+  const size_t end = doc->find("```", start);
+  ASSERT_NE(end, std::string::npos);
+  std::string shown = doc->substr(start, end - start);
+  shown.erase(std::remove_if(shown.begin(), shown.end(),
+                             [](unsigned char c) { return std::isspace(c); }),
+              shown.end());
+  EXPECT_EQ(shown, RetryServiceConfigJson(3));
 }
 
 TEST_F(PlaintextChannelTest, IssueGivesUpAfterMaxAttempts) {

@@ -53,6 +53,15 @@ const MUTATIONS = [
   }],
   ['termination grace without the margin beyond the drain',
    (o) => { pod(o).terminationGracePeriodSeconds = 25; }],
+  ['a drain delay the termination grace does not cover', (o) => {
+    const map = find(o, 'ConfigMap');
+    map.data['token_server.flags'] = map.data['token_server.flags']
+        .replace(/--drain_delay=\S+/, '--drain_delay=30s');
+  }],
+  ['readiness slower than the drain delay',
+   (o) => { container(o).readinessProbe.periodSeconds = 10; }],
+  ['liveness that restarts a draining pod',
+   (o) => { container(o).livenessProbe.failureThreshold = 2; }],
   ['no --admin_listen (the overlay that served no /metrics)', (o) => {
     const map = find(o, 'ConfigMap');
     map.data['token_server.flags'] = map.data['token_server.flags']

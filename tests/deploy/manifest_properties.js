@@ -5,11 +5,11 @@
 
 const READINESS_SERVICE = 'mypos.token.v1.TokenService';
 const DEFAULT_SHUTDOWN_GRACE_S = 20;  // server/main.cc --shutdown_grace
-// What the kubelet must wait beyond --shutdown_grace before it kills the
-// container: when the grace ends the server answers the calls still open
-// within 1 s (kAnswerMargin in server/token_server.h) and ends its requests
-// to myPOS at once; the rest is headroom for the exit itself (issue 18's
-// drain delay will take part of it).
+const DEFAULT_DRAIN_DELAY_S = 5;  // server/main.cc --drain_delay
+// What the kubelet must wait beyond --drain_delay + --shutdown_grace before
+// it kills the container: when the grace ends the server answers the calls
+// still open within 1 s (kAnswerMargin in server/token_server.h) and ends
+// its requests to myPOS at once; the rest is headroom for the exit itself.
 const SHUTDOWN_MARGIN_S = 10;
 const EGRESS_ALLOWED = new Set(['53/UDP', '53/TCP', '443/TCP']);
 
@@ -187,14 +187,26 @@ function checkDeployment(set, d, byKind, context, report) {
   check(pod.automountServiceAccountToken === false,
         'mounts no service account token');
 
-  const grace = flags.has('shutdown_grace') ?
-      parseDuration(flags.get('shutdown_grace')) : DEFAULT_SHUTDOWN_GRACE_S;
-  check(pod.terminationGracePeriodSeconds >= grace + SHUTDOWN_MARGIN_S,
-        `termination grace is at least --shutdown_grace + ${SHUTDOWN_MARGIN_S}s`,
+  const seconds = (name, fallback) =>
+    flags.has(name) ? parseDuration(flags.get(name)) : fallback;
+  const drain = seconds('drain_delay', DEFAULT_DRAIN_DELAY_S);
+  const grace = seconds('shutdown_grace', DEFAULT_SHUTDOWN_GRACE_S);
+  check(pod.terminationGracePeriodSeconds >= drain + grace + SHUTDOWN_MARGIN_S,
+        `termination grace is at least --drain_delay + --shutdown_grace + ` +
+        `${SHUTDOWN_MARGIN_S}s`,
         `terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds} < ` +
-        `${grace}s + ${SHUTDOWN_MARGIN_S}s`);
+        `${drain}s + ${grace}s + ${SHUTDOWN_MARGIN_S}s`);
+  // While it drains the pod is NOT_SERVING but still accepts: a load
+  // balancer that follows the readiness probe rather than the endpoints
+  // (which drop a terminating pod at once) sees it fail failureThreshold
+  // times before the port closes.
+  const rp = c.readinessProbe || {};
+  check((rp.failureThreshold || 3) * (rp.periodSeconds || 10) <= drain,
+        'readiness fails before the drain ends',
+        `${rp.failureThreshold || 3} x ${rp.periodSeconds || 10}s > ` +
+        `--drain_delay ${drain}s`);
   const lp = c.livenessProbe || {};
-  check((lp.failureThreshold || 3) * (lp.periodSeconds || 10) >= grace,
+  check((lp.failureThreshold || 3) * (lp.periodSeconds || 10) >= drain + grace,
         'liveness tolerates a whole drain', JSON.stringify(lp));
 
   const secretVolume = (pod.volumes || []).find((v) => v.secret);

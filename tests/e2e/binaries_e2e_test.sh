@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The three binaries as an operator runs them: fake_mypos and token_server
 # on loopback ports they pick, tokenctl against them. Checks the round trip,
-# exit codes, SIGTERM, that bad configuration stops start-up with one line
+# exit codes, SIGTERM's drain, that bad configuration stops start-up with one line
 # naming the problem, and that a port already in use stops it with exit 1.
 set -euo pipefail
 
@@ -42,14 +42,16 @@ set -e
 grep -q -- "--token_url" "${TMP}/badurl.err" || fail "line does not name --token_url"
 if grep -q "${CANARY_SECRET}" "${TMP}/badurl.err"; then fail "secret in error output"; fi
 
-set +e
-MYPOS_CLIENT_ID=x MYPOS_CLIENT_SECRET="${CANARY_SECRET}" "${SERVER}" \
-  --listen=127.0.0.1:0 --shutdown_grace=-1s 2>"${TMP}/badgrace.err" >/dev/null
-code=$?
-set -e
-[[ ${code} == 2 ]] || fail "negative --shutdown_grace exited ${code}, want 2"
-[[ $(wc -l <"${TMP}/badgrace.err") == 1 ]] || fail "want one line: $(cat "${TMP}/badgrace.err")"
-grep -q -- "--shutdown_grace" "${TMP}/badgrace.err" || fail "line does not name --shutdown_grace"
+for flag in shutdown_grace drain_delay; do
+  set +e
+  MYPOS_CLIENT_ID=x MYPOS_CLIENT_SECRET="${CANARY_SECRET}" "${SERVER}" \
+    --listen=127.0.0.1:0 --${flag}=-1s 2>"${TMP}/bad_${flag}.err" >/dev/null
+  code=$?
+  set -e
+  [[ ${code} == 2 ]] || fail "negative --${flag} exited ${code}, want 2"
+  [[ $(wc -l <"${TMP}/bad_${flag}.err") == 1 ]] || fail "want one line: $(cat "${TMP}/bad_${flag}.err")"
+  grep -q -- "--${flag}" "${TMP}/bad_${flag}.err" || fail "line does not name --${flag}"
+done
 
 # --- the round trip ------------------------------------------------------
 "${FAKE}" --port_file="${TMP}/fake.port" --client_id=e2e \
@@ -61,9 +63,10 @@ FAKE_URL="http://127.0.0.1:$(cat "${TMP}/fake.port")"
 printf '%s\n' "${CANARY_SECRET}" >"${TMP}/secret"
 upstream_flags=(--client_secret_file="${TMP}/secret"
   --token_url="${FAKE_URL}/oauth/token" --revoke_url="${FAKE_URL}/oauth/revoke")
+# A drain delay longer than the test: the second SIGTERM below ends it.
 MYPOS_CLIENT_ID=e2e "${SERVER}" --listen=127.0.0.1:0 \
   --admin_listen=127.0.0.1:0 --port_file="${TMP}/server.port" \
-  "${upstream_flags[@]}" 2>"${TMP}/server.log" &
+  --drain_delay=10m "${upstream_flags[@]}" 2>"${TMP}/server.log" &
 server_pid=$!
 pids+=(${server_pid})
 wait_for_file "${TMP}/server.port"
@@ -115,13 +118,30 @@ set +e
 [[ ${code} == 3 ]] || fail "bad scope exited ${code}, want 3"
 set -e
 
-# --- SIGTERM drains and exits 0 -----------------------------------------
+# --- SIGTERM: NOT_SERVING but still serving, a second signal stops it ----
+wait_for_log() {
+  for _ in $(seq 400); do grep -q "\"event\":\"$1\"" "${TMP}/server.log" && return 0; sleep 0.05; done
+  fail "no $1 log: $(cat "${TMP}/server.log")"
+}
+kill -TERM "${server_pid}"
+wait_for_log server_draining
+set +e
+"${CTL}" health >/dev/null 2>&1; code=$?
+set -e
+[[ ${code} == 14 ]] || fail "health while draining exited ${code}, want 14 (NOT_SERVING)"
+# A new process, so a new connection: the port still accepts.
+"${CTL}" --json issue --scopes=webhooks | grep -q '"access_token":"[^"]' ||
+  fail "no token from a draining server"
+grep -q '"event":"server_stopping"' "${TMP}/server.log" &&
+  fail "the drain ended before the second signal"
 kill -TERM "${server_pid}"
 set +e
 wait "${server_pid}"; code=$?
 set -e
 [[ ${code} == 0 ]] || fail "token_server exited ${code} after SIGTERM"
-grep -q '"event":"server_stopped"' "${TMP}/server.log" || fail "no server_stopped log"
+for event in drain_cut_short server_stopping server_stopped; do
+  grep -q "\"event\":\"${event}\"" "${TMP}/server.log" || fail "no ${event} log"
+done
 
 # --- nothing secret in the logs -----------------------------------------
 for f in "${TMP}/server.log" "${TMP}/noenv.err" "${TMP}/badurl.err" \

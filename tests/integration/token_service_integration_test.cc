@@ -258,6 +258,31 @@ TEST_F(TokenServiceIntegrationTest, HealthIsServingForServerAndService) {
   }
 }
 
+// The drain between SIGTERM and Shutdown: load balancers see NOT_SERVING
+// while new connections are still accepted and served.
+TEST_F(TokenServiceIntegrationTest, DrainingReportsNotServingAndStillServes) {
+  server_->BeginDrain();
+  auto fresh = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                   grpc::InsecureChannelCredentials());
+  auto health = grpc::health::v1::Health::NewStub(fresh);
+  for (const std::string service : {"", "mypos.token.v1.TokenService"}) {
+    grpc::ClientContext context;
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    grpc::health::v1::HealthCheckResponse response;
+    ASSERT_TRUE(health->Check(&context, request, &response).ok()) << service;
+    EXPECT_EQ(response.status(),
+              grpc::health::v1::HealthCheckResponse::NOT_SERVING)
+        << service;
+  }
+  grpc::ClientContext context;
+  v1::IssueResponse response;
+  const grpc::Status status = v1::TokenService::NewStub(fresh)->Issue(
+      &context, WebhooksRequest(), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_FALSE(response.access_token().empty());
+}
+
 TEST_F(TokenServiceIntegrationTest, ReflectionListsAndDescribesServices) {
   namespace refl = ::grpc::reflection::v1alpha;
   auto stub = refl::ServerReflection::NewStub(channel_);
