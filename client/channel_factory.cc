@@ -10,7 +10,13 @@
 namespace tokenservice {
 
 std::string RetryServiceConfigJson(int max_attempts) {
-  // Backoff 0.1s, 0.2s, 0.4s ... up to 2s, randomized by gRPC.
+  // Backoff 0.1s, 0.2s, 0.4s ... up to 2s, randomized by gRPC, or what
+  // the server's grpc-retry-pushback-ms says. Retries stop while failures
+  // outnumber successes (retryThrottling: each failed attempt takes a
+  // token, each success gives back 0.1; no retry at 50 tokens or fewer).
+  // 100 tokens, so that a burst of calls failing at once (every call in
+  // flight on a replica that shuts down) is still retried: with 10, a
+  // rolling update failed the sixth call that crossed a GOAWAY.
   return absl::Substitute(
       R"json({"methodConfig":[{"name":[)json"
       R"json({"service":"mypos.token.v1.TokenService","method":"Issue"},)json"
@@ -19,7 +25,8 @@ std::string RetryServiceConfigJson(int max_attempts) {
       R"json({"service":"grpc.health.v1.Health","method":"Check"}],)json"
       R"json("retryPolicy":{"maxAttempts":$0,"initialBackoff":"0.1s",)json"
       R"json("maxBackoff":"2s","backoffMultiplier":2,)json"
-      R"json("retryableStatusCodes":["UNAVAILABLE","CANCELLED"]}}]})json",
+      R"json("retryableStatusCodes":["UNAVAILABLE","CANCELLED"]}}],)json"
+      R"json("retryThrottling":{"maxTokens":100,"tokenRatio":0.1}})json",
       max_attempts);
 }
 

@@ -86,9 +86,10 @@ std::string FormatHuman(const Message& message, int indent) {
   return out;
 }
 
-std::string FormatJson(const Message& message) {
+std::string FormatJson(const Message& message, bool emit_defaults) {
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = emit_defaults;
   std::string json;
   (void)google::protobuf::util::MessageToJsonString(message, &json, options);
   return json;

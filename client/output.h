@@ -16,8 +16,11 @@ namespace tokenservice {
 std::string FormatHuman(const google::protobuf::Message& message,
                         int indent = 0);
 
-// The message as JSON with the .proto field names, one object.
-std::string FormatJson(const google::protobuf::Message& message);
+// The message as JSON with the .proto field names, one object; with
+// `emit_defaults`, fields at their default value too (grpcurl's
+// -emit-defaults).
+std::string FormatJson(const google::protobuf::Message& message,
+                       bool emit_defaults = false);
 
 }  // namespace tokenservice
 

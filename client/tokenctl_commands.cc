@@ -1,11 +1,21 @@
 #include "client/tokenctl_commands.h"
 
+#include <memory>
+#include <vector>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "base/time_util.h"
 #include "client/call_context.h"
 #include "client/output.h"
+#include "google/protobuf/any.pb.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
 #include "google/protobuf/struct.pb.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "proto/token_service.grpc.pb.h"
 
@@ -16,9 +26,12 @@ namespace v1 = ::mypos::token::v1;
 namespace health = ::grpc::health::v1;
 using google::protobuf::Message;
 
-// One error: "tokenctl: [NAME: ]message", or a JSON object.
+// One error: "tokenctl: [NAME: ]message" and `human_details`, or a JSON
+// object with `json_details` (already JSON) as "details" when not empty.
 CommandOutput FormatError(int code, absl::string_view name,
-                          absl::string_view message, bool json) {
+                          absl::string_view message, bool json,
+                          const std::string& human_details = "",
+                          const std::vector<std::string>& json_details = {}) {
   CommandOutput output;
   output.exit_code = code;
   if (json) {
@@ -26,11 +39,17 @@ CommandOutput FormatError(int code, absl::string_view name,
     google::protobuf::Value text;
     text.set_string_value(std::string(message));
     output.err = absl::StrCat("{\"code\":", code, ",\"status\":\"", name,
-                              "\",\"message\":", FormatJson(text), "}\n");
+                              "\",\"message\":", FormatJson(text));
+    if (!json_details.empty()) {
+      absl::StrAppend(&output.err, ",\"details\":[",
+                      absl::StrJoin(json_details, ","), "]");
+    }
+    absl::StrAppend(&output.err, "}\n");
   } else if (name.empty()) {
     output.err = absl::StrCat("tokenctl: ", message, "\n");
   } else {
-    output.err = absl::StrCat("tokenctl: ", name, ": ", message, "\n");
+    output.err =
+        absl::StrCat("tokenctl: ", name, ": ", message, "\n", human_details);
   }
   return output;
 }
@@ -41,13 +60,15 @@ CommandOutput Error(const CommandArgs& args, grpc::StatusCode code,
                      args.json);
 }
 
+std::string ReplyJson(const CommandArgs& args, const Message& reply) {
+  return FormatJson(reply, args.emit_defaults) + "\n";
+}
+
 CommandOutput Print(const CommandArgs& args, const grpc::Status& status,
                     const Message& reply) {
-  if (!status.ok()) {
-    return Error(args, status.error_code(), status.error_message());
-  }
+  if (!status.ok()) return ErrorOutput(status, args.json);
   CommandOutput output;
-  output.out = args.json ? FormatJson(reply) + "\n" : FormatHuman(reply);
+  output.out = args.json ? ReplyJson(args, reply) : FormatHuman(reply);
   return output;
 }
 
@@ -104,7 +125,29 @@ CommandOutput List(const CommandArgs& args, v1::TokenService::Stub& stub) {
   request.set_credential(args.credential);
   request.set_page_size(args.page_size);
   request.set_page_token(args.page_token);
-  return Call(args, stub, &v1::TokenService::Stub::ListTokens, request);
+  if (!args.all_pages) {
+    return Call(args, stub, &v1::TokenService::Stub::ListTokens, request);
+  }
+  // Every page, printed as one reply with no next_page_token. A server
+  // that hands back the token it was given would loop: that is an error.
+  v1::ListTokensResponse all;
+  for (;;) {
+    grpc::ClientContext context;
+    PrepareCallContext(context, absl::Now() + args.timeout, args.caller_key);
+    v1::ListTokensResponse page;
+    const grpc::Status status = stub.ListTokens(&context, request, &page);
+    if (!status.ok()) return ErrorOutput(status, args.json);
+    for (auto& token : *page.mutable_tokens()) {
+      *all.add_tokens() = std::move(token);
+    }
+    if (page.next_page_token().empty()) break;
+    if (page.next_page_token() == request.page_token()) {
+      return Error(args, grpc::INTERNAL,
+                   "the server returned the same page token again");
+    }
+    request.set_page_token(page.next_page_token());
+  }
+  return Print(args, grpc::Status::OK, all);
 }
 
 // An answer other than SERVING is an error too: scripts and probes test
@@ -141,6 +184,39 @@ CommandOutput ErrorOutput(const absl::Status& status, bool json) {
   return FormatError(static_cast<int>(status.code()),
                      absl::StatusCodeToString(status.code()), status.message(),
                      json);
+}
+
+CommandOutput ErrorOutput(const grpc::Status& status, bool json) {
+  const auto code = static_cast<absl::StatusCode>(status.error_code());
+  google::rpc::Status details;
+  std::string human;
+  std::vector<std::string> as_json;
+  if (details.ParseFromString(status.error_details())) {
+    for (const google::protobuf::Any& any : details.details()) {
+      as_json.push_back(FormatJson(any));
+      // Unpacked through the generated pool: ErrorInfo and RetryInfo are
+      // linked in; a type we do not know shows as its name.
+      const std::string type(
+          absl::StripPrefix(any.type_url(), "type.googleapis.com/"));
+      const google::protobuf::Descriptor* descriptor =
+          google::protobuf::DescriptorPool::generated_pool()
+              ->FindMessageTypeByName(type);
+      std::unique_ptr<Message> message;
+      if (descriptor != nullptr) {
+        message.reset(google::protobuf::MessageFactory::generated_factory()
+                          ->GetPrototype(descriptor)
+                          ->New());
+      }
+      if (message != nullptr && any.UnpackTo(message.get())) {
+        absl::StrAppend(&human, "  ", descriptor->name(), ":\n",
+                        FormatHuman(*message, 4));
+      } else {
+        absl::StrAppend(&human, "  ", type, "\n");
+      }
+    }
+  }
+  return FormatError(static_cast<int>(code), absl::StatusCodeToString(code),
+                     status.error_message(), json, human, as_json);
 }
 
 CommandOutput UsageErrorOutput(absl::string_view message, bool json) {

@@ -33,7 +33,8 @@ inline constexpr int kUsageExitCode = 64;
 inline constexpr int kNotServingExitCode = 14;
 
 struct CommandArgs {
-  bool json = false;                           // JSON instead of "name: value"
+  bool json = false;           // JSON instead of "name: value"
+  bool emit_defaults = false;  // JSON: fields at their default value too
   absl::Duration timeout = absl::Seconds(10);  // deadline of the call
   std::string caller_key;                      // x-caller-key; empty: none
   std::string credential;
@@ -44,6 +45,7 @@ struct CommandArgs {
   std::string fingerprint;
   int page_size = 0;
   std::string page_token;
+  bool all_pages = false;  // list: follow next_page_token to the end
   std::string service;
 };
 
@@ -70,6 +72,13 @@ CommandOutput RunCommand(
 // {"code":N,"status":"CODE_NAME","message":"..."}; the exit code is the
 // status code (absl and gRPC codes share numbers).
 CommandOutput ErrorOutput(const absl::Status& status, bool json);
+
+// A call's error, as ErrorOutput prints it plus the google.rpc.Status
+// details the server sent (ErrorInfo's reason, domain and metadata,
+// RetryInfo's delay, ...): indented "name: value" lines after the first,
+// or, with `json`, a "details" array of the details as JSON objects with
+// their "@type", as grpcurl shows them.
+CommandOutput ErrorOutput(const grpc::Status& status, bool json);
 
 // A command line tokenctl cannot run, as an error for stderr:
 // "tokenctl: message" or, with `json`,

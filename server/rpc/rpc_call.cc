@@ -59,12 +59,28 @@ void RpcRecord::End(const absl::Status& status) const {
   Log(LogLevel::kInfo, "rpc_failed", fields);
 }
 
+namespace {
+
+// The status to send for `status`, with the retry trailer on `context` when
+// it is retryable.
+grpc::Status Answer(grpc::CallbackServerContext* context,
+                    const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  if (std::optional<absl::Duration> delay = RetryDelay(status)) {
+    context->AddTrailingMetadata(
+        kRetryPushbackKey, absl::StrCat(absl::ToInt64Milliseconds(*delay)));
+  }
+  return ToGrpcStatus(status);
+}
+
+}  // namespace
+
 grpc::ServerUnaryReactor* FinishInline(grpc::CallbackServerContext* context,
                                        const RpcRecord& record,
                                        const absl::Status& status) {
   record.End(status);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
+  reactor->Finish(Answer(context, status));
   return reactor;
 }
 
@@ -97,7 +113,7 @@ void PendingCalls::FinishAll(
 
 void RpcCall::Finish(const absl::Status& status) {
   record_.End(status);
-  grpc::ServerUnaryReactor::Finish(ToGrpcStatus(status));
+  grpc::ServerUnaryReactor::Finish(Answer(context_, status));
 }
 
 void RpcCall::OnCancel() {

@@ -21,7 +21,8 @@
 // Usage in a callback handler:
 //   RpcRecord record(metrics, RpcMethod::kIssue, profile);
 //   if (!allowed.ok()) return FinishInline(context, record, allowed);
-//   RpcCall* call = new RpcCall(std::move(record), deadline);
+//   RpcCall* call = new RpcCall(context, std::move(record), deadline,
+//                               pending);
 //   StartWork([ref = call->Hold()](Result r) {
 //     if (!ref.Claim()) return;      // cancelled first: nothing to do
 //     ... write the response ...     // only now is the call ours
@@ -29,9 +30,10 @@
 //   });
 //   return call->Publish();
 //
-// Either way the end is recorded in `metrics` (may be null), and a failure
-// logged as one `rpc_failed` line with method, profile, fingerprint (when
-// the request named a token), duration, code and message.
+// Either way a retryable failure gets the grpc-retry-pushback-ms trailer
+// (grpc_status.h says when to retry), the end is recorded in `metrics` (may
+// be null), and a failure logged as one `rpc_failed` line with method, profile,
+// fingerprint (when the request named a token), duration, code and message.
 
 #ifndef SERVER_RPC_RPC_CALL_H_
 #define SERVER_RPC_RPC_CALL_H_
@@ -148,11 +150,16 @@ class RpcCall final : public grpc::ServerUnaryReactor {
     RpcCall* call_;
   };
 
-  // `deadline` is the caller's (InfiniteFuture for none): a cancellation
-  // after it is counted as DEADLINE_EXCEEDED, before it as CANCELLED. The
-  // call is in `pending` (which must outlive it) until it is deleted.
-  RpcCall(RpcRecord record, absl::Time deadline, PendingCalls* pending)
-      : record_(std::move(record)), deadline_(deadline), pending_(pending) {
+  // `context` is the call's. `deadline` is the caller's (InfiniteFuture for
+  // none): a cancellation after it is counted as DEADLINE_EXCEEDED, before
+  // it as CANCELLED. The call is in `pending` (which must outlive it) until
+  // it is deleted.
+  RpcCall(grpc::CallbackServerContext* context, RpcRecord record,
+          absl::Time deadline, PendingCalls* pending)
+      : context_(context),
+        record_(std::move(record)),
+        deadline_(deadline),
+        pending_(pending) {
     pending_->Add(this);
   }
 
@@ -200,6 +207,7 @@ class RpcCall final : public grpc::ServerUnaryReactor {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
 
+  grpc::CallbackServerContext* const context_;
   const RpcRecord record_;
   const absl::Time deadline_;
   PendingCalls* const pending_;

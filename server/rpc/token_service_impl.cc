@@ -206,7 +206,7 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
         reactor = FinishInline(context, record, result.status());
       },
       [&]() -> WaitingCaller {
-        call = new RpcCall(std::move(record), deadline, pending_);
+        call = new RpcCall(context, std::move(record), deadline, pending_);
         return WaitingCaller{
             [ref = call->Hold(), response](absl::StatusOr<IssuedToken> result) {
               if (!ref.Claim()) return;  // cancelled: `response` is gone
@@ -248,7 +248,7 @@ grpc::ServerUnaryReactor* TokenServiceImpl::ExchangeGrant(
         std::vector<std::string>(request.refresh_token().scopes().begin(),
                                  request.refresh_token().scopes().end()));
   }
-  RpcCall* call = new RpcCall(std::move(record), deadline, pending_);
+  RpcCall* call = new RpcCall(context, std::move(record), deadline, pending_);
   grants_->Exchange(
       std::move(params),
       [ref = call->Hold(), response](absl::StatusOr<GrantedToken> result) {
@@ -292,7 +292,7 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
         ClientCredentials{request.client_credentials().client_id(),
                           request.client_credentials().client_secret()};
   }
-  RpcCall* call = new RpcCall(std::move(record), deadline, pending_);
+  RpcCall* call = new RpcCall(context, std::move(record), deadline, pending_);
   broker_->Revoke(std::move(params), [ref = call->Hold(), response](
                                          absl::StatusOr<RevokeResult> result) {
     if (!ref.Claim()) return;  // cancelled: `response` is gone

@@ -90,6 +90,39 @@ TEST_F(PlaintextChannelTest, IssueRetriesCancelledByTheServer) {
   EXPECT_EQ(service_.calls(), 2);
 }
 
+// The server's grpc-retry-pushback-ms (its RetryInfo delay) is waited
+// before the retry: here longer than the call's deadline, so no retry.
+TEST_F(PlaintextChannelTest, IssueWaitsTheServersPushbackBeforeItRetries) {
+  auto channel = MustCreate(options_);
+  service_.FailNext(1, grpc::Status(grpc::UNAVAILABLE, "busy"), "60000");
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+  v1::IssueResponse response;
+  const grpc::Status status = v1::TokenService::NewStub(channel)->Issue(
+      &context, v1::IssueRequest(), &response);
+  EXPECT_EQ(status.error_code(), grpc::DEADLINE_EXCEEDED);
+  EXPECT_EQ(service_.calls(), 1);
+  // A pushback of zero retries at once.
+  service_.FailNext(1, grpc::Status(grpc::UNAVAILABLE, "elsewhere"), "0");
+  EXPECT_EQ(CallIssue(channel), grpc::OK);
+  EXPECT_EQ(service_.calls(), 3);
+}
+
+// retryThrottling: while most calls fail, retries stop, so that an outage
+// does not triple the load (docs/errors.md, the retry budget).
+TEST_F(PlaintextChannelTest, RetriesStopWhileMostCallsFail) {
+  auto channel = MustCreate(options_);
+  constexpr int kCalls = 40;
+  service_.FailNext(1000, grpc::Status(grpc::UNAVAILABLE, "down"));
+  for (int i = 0; i < kCalls; ++i) {
+    EXPECT_EQ(CallIssue(channel), grpc::UNAVAILABLE);
+  }
+  // Three attempts each would be 120; the budget (100 tokens, retries while
+  // more than 50 are left) allows the first calls theirs, then none.
+  EXPECT_GT(service_.calls(), kCalls + 30);
+  EXPECT_LE(service_.calls(), kCalls + 36);
+}
+
 // Callers copy the JSON from docs/clients.md: it must be the one
 // TokenClient installs.
 TEST(RetryServiceConfigJson, IsTheOneDocsClientsMdShows) {

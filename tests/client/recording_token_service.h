@@ -33,11 +33,14 @@ class RecordingTokenService final
       std::function<void(const std::string&)> on_call = nullptr)
       : on_call_(std::move(on_call)) {}
 
-  // The next `n` calls (any method) answer `status` instead.
-  void FailNext(int n, grpc::Status status) ABSL_LOCKS_EXCLUDED(mu_) {
+  // The next `n` calls (any method) answer `status` instead, with the
+  // grpc-retry-pushback-ms trailer `pushback_ms` when it is not empty.
+  void FailNext(int n, grpc::Status status, std::string pushback_ms = "")
+      ABSL_LOCKS_EXCLUDED(mu_) {
     MutexLock lock(&mu_);
     failures_left_ = n;
     failure_ = std::move(status);
+    pushback_ms_ = std::move(pushback_ms);
   }
 
   int calls() const ABSL_LOCKS_EXCLUDED(mu_) {
@@ -95,12 +98,18 @@ class RecordingTokenService final
       grpc::ServerContext* context,
       const mypos::token::v1::ListTokensRequest* request,
       mypos::token::v1::ListTokensResponse* response) override {
-    response->add_tokens()->set_fingerprint("00112233aabbccdd");
+    // With page_size 1, two pages: the second behind next_page_token.
+    if (request->page_size() == 1 && request->page_token() == "page-2") {
+      response->add_tokens()->set_fingerprint("ffeeddccbbaa9988");
+    } else {
+      response->add_tokens()->set_fingerprint("00112233aabbccdd");
+      if (request->page_size() == 1) response->set_next_page_token("page-2");
+    }
     return Record(*context, *request);
   }
 
  private:
-  grpc::Status Record(const grpc::ServerContext& context,
+  grpc::Status Record(grpc::ServerContext& context,
                       const google::protobuf::Message& request)
       ABSL_LOCKS_EXCLUDED(mu_) {
     MutexLock lock(&mu_);
@@ -129,6 +138,9 @@ class RecordingTokenService final
     }
     if (failures_left_ > 0) {
       --failures_left_;
+      if (!pushback_ms_.empty()) {
+        context.AddTrailingMetadata("grpc-retry-pushback-ms", pushback_ms_);
+      }
       return failure_;
     }
     return grpc::Status::OK;
@@ -138,6 +150,7 @@ class RecordingTokenService final
   mutable Mutex mu_;
   int failures_left_ ABSL_GUARDED_BY(mu_) = 0;
   grpc::Status failure_ ABSL_GUARDED_BY(mu_);
+  std::string pushback_ms_ ABSL_GUARDED_BY(mu_);
   int calls_ ABSL_GUARDED_BY(mu_) = 0;
   std::multimap<std::string, std::string> last_metadata_ ABSL_GUARDED_BY(mu_);
   absl::Duration last_timeout_ ABSL_GUARDED_BY(mu_);

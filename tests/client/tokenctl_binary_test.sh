@@ -103,8 +103,27 @@ expect 64 "${CTL}" frobnicate
 expect 64 "${CTL}" --json
 grep -qE '^\{"code":64,"status":"USAGE",' "${TMP}/err" || fail "JSON usage: $(cat "${TMP}/err")"
 [[ $(wc -l <"${TMP}/plain.record") == "${calls}" ]] || fail "a call went out on a usage error"
-"${CTL}" --help >"${TMP}/help" 2>&1 || true
-grep -q "NOT_SERVING" "${TMP}/help" || fail "--help does not document the health exit code"
+expect 64 "${CTL}" health --scopes=x
+grep -q -- "--scopes does not apply to health" "${TMP}/err" || fail "flag of another command: $(cat "${TMP}/err")"
+expect 64 "${CTL}" issue --frobnicate
+grep -q -- "unknown flag --frobnicate" "${TMP}/err" || fail "unknown flag: $(cat "${TMP}/err")"
+expect 64 "${CTL}" revoke --token=canary-x --fingerprint=00112233aabbccdd
+grep -q "exactly one of" "${TMP}/err" || fail "revoke both: $(cat "${TMP}/err")"
+if grep -q canary-x "${TMP}/err"; then fail "token in a usage error"; fi
+expect 64 "${CTL}" --timeout=10 issue
+[[ $(wc -l <"${TMP}/plain.record") == "${calls}" ]] || fail "a call went out on a usage error"
+expect 0 "${CTL}" --help
+grep -q "NOT_SERVING" "${TMP}/out" || fail "--help does not document the health exit code"
+grep -q -- "--scopes" "${TMP}/out" && fail "global --help lists issue's flags"
+expect 0 "${CTL}" issue --help
+grep -q -- "--scopes=A,B" "${TMP}/out" || fail "issue --help: $(cat "${TMP}/out")"
+grep -q -- "--service" "${TMP}/out" && fail "issue --help lists health's flags"
+
+# --- list --all, --emit_defaults ---------------------------------------------
+expect 0 "${CTL}" --json list --page_size=1 --all
+grep -q '"fingerprint":"ffeeddccbbaa9988"' "${TMP}/out" || fail "list --all: $(cat "${TMP}/out")"
+expect 0 "${CTL}" --json --emit_defaults info --fingerprint=00112233aabbccdd
+grep -q '"hit_count":"0"' "${TMP}/out" || fail "--emit_defaults: $(cat "${TMP}/out")"
 
 # --- health: exit 14 unless SERVING ------------------------------------------
 expect 0 "${CTL}" health

@@ -11,6 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "client/channel_factory.h"
 #include "gmock/gmock.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
 #include "tests/client/recording_token_service.h"
 
@@ -228,6 +230,64 @@ TEST(TokenctlCommands, UsageErrorOutputExitsUsageCode) {
   EXPECT_EQ(json.err,
             "{\"code\":64,\"status\":\"USAGE\","
             "\"message\":\"--max_attempts must be at least 1\"}\n");
+}
+
+TEST_F(TokenctlCommandsTest, ListAllFollowsEveryPage) {
+  args_.page_size = 1;
+  CommandOutput one = Run("list");
+  EXPECT_THAT(one.out, HasSubstr("next_page_token: page-2"));
+  args_.all_pages = true;
+  CommandOutput all = Run("list");
+  EXPECT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_THAT(all.out, HasSubstr("fingerprint: 00112233aabbccdd"));
+  EXPECT_THAT(all.out, HasSubstr("fingerprint: ffeeddccbbaa9988"));
+  EXPECT_THAT(all.out, Not(HasSubstr("next_page_token")));
+  EXPECT_EQ(service_.calls(), 3);
+}
+
+// What grpcurl shows of an error, tokenctl shows too.
+TEST_F(TokenctlCommandsTest, ErrorsShowTheReasonAndTheDetails) {
+  google::rpc::ErrorInfo info;
+  info.set_reason("UPSTREAM_RATE_LIMITED");
+  info.set_domain("tokenservice");
+  (*info.mutable_metadata())["http_status"] = "429";
+  google::rpc::RetryInfo retry;
+  retry.mutable_retry_delay()->set_seconds(3);
+  google::rpc::Status details;
+  details.set_code(grpc::UNAVAILABLE);
+  details.set_message("myPOS is busy");
+  details.add_details()->PackFrom(info);
+  details.add_details()->PackFrom(retry);
+  const grpc::Status failure(grpc::UNAVAILABLE, "myPOS is busy",
+                             details.SerializeAsString());
+
+  service_.FailNext(1, failure);
+  CommandOutput text = Run("issue");
+  EXPECT_EQ(text.exit_code, 14);
+  EXPECT_THAT(text.err, HasSubstr("tokenctl: UNAVAILABLE: myPOS is busy\n"));
+  EXPECT_THAT(text.err, HasSubstr("reason: UPSTREAM_RATE_LIMITED"));
+  EXPECT_THAT(text.err, HasSubstr("http_status"));
+  EXPECT_THAT(text.err, HasSubstr("retry_delay: 3s"));
+
+  args_.json = true;
+  service_.FailNext(1, failure);
+  CommandOutput json = Run("issue");
+  EXPECT_EQ(json.exit_code, 14);
+  EXPECT_THAT(json.err,
+              HasSubstr("\"details\":[{\"@type\":\"type.googleapis.com/"
+                        "google.rpc.ErrorInfo\",\"reason\":"
+                        "\"UPSTREAM_RATE_LIMITED\""));
+  EXPECT_THAT(json.err, HasSubstr("\"retry_delay\":\"3s\""));
+}
+
+TEST_F(TokenctlCommandsTest, EmitDefaultsPrintsFieldsAtTheirDefault) {
+  args_.json = true;
+  args_.fingerprint = "00112233aabbccdd";
+  EXPECT_THAT(Run("info").out, Not(HasSubstr("\"hit_count\"")));
+  args_.emit_defaults = true;
+  CommandOutput out = Run("info");
+  EXPECT_THAT(out.out, HasSubstr("\"hit_count\":\"0\""));
+  EXPECT_THAT(out.out, HasSubstr("\"credential\":\"\""));
 }
 
 }  // namespace

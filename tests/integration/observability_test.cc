@@ -236,6 +236,11 @@ TEST_F(ObservabilityTest, GraceOverAnswersCallsStillWaitingOnMyposUnavailable) {
   // elsewhere (not gRPC core's "Cancelling all calls" with no details).
   const grpc::Status status = finished.get_future().get();
   EXPECT_THAT(status, GrpcStatusIs(grpc::UNAVAILABLE, "SERVER_SHUTTING_DOWN"));
+  // Retry at once: another replica answers.
+  const auto& trailers = context.GetServerTrailingMetadata();
+  auto pushback = trailers.find("grpc-retry-pushback-ms");
+  ASSERT_NE(pushback, trailers.end());
+  EXPECT_EQ(std::string(pushback->second.data(), pushback->second.size()), "0");
   EXPECT_EQ(Scrape()["tokenservice_rpcs_total{method=\"Issue\","
                      "code=\"UNAVAILABLE\"}"],
             1);

@@ -93,9 +93,20 @@ FinishedCall<Response> Timed(absl::Duration deadline, Invoke invoke) {
   EXPECT_THAT(call.status.error_message(), Not(HasSubstr(kCanaryPrefix)));
   google::rpc::Status details;
   if (!call.status.ok() &&
-      details.ParseFromString(call.status.error_details()) &&
-      details.details_size() == 1) {
-    details.details(0).UnpackTo(&call.info);
+      details.ParseFromString(call.status.error_details())) {
+    for (const auto& any : details.details()) {
+      google::rpc::RetryInfo retry;
+      if (any.UnpackTo(&retry)) {
+        call.retry_delay = absl::Seconds(retry.retry_delay().seconds()) +
+                           absl::Nanoseconds(retry.retry_delay().nanos());
+      } else {
+        any.UnpackTo(&call.info);
+      }
+    }
+  }
+  const auto& trailers = context.GetServerTrailingMetadata();
+  if (auto it = trailers.find("grpc-retry-pushback-ms"); it != trailers.end()) {
+    call.pushback_ms.assign(it->second.data(), it->second.size());
   }
   return call;
 }

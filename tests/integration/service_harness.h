@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,10 @@ struct FinishedCall {
   absl::Duration elapsed;
   absl::Duration deadline;      // as given to the call
   google::rpc::ErrorInfo info;  // from the status details; empty if OK
+  // The RetryInfo's delay in the status details, and the
+  // grpc-retry-pushback-ms trailer; nullopt / empty when absent.
+  std::optional<absl::Duration> retry_delay;
+  std::string pushback_ms;
 };
 using IssueCall = FinishedCall<mypos::token::v1::IssueResponse>;
 using ExchangeCall = FinishedCall<mypos::token::v1::ExchangeGrantResponse>;

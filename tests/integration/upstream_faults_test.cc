@@ -6,6 +6,7 @@
 // Retries here: 3 attempts, 10-50 ms backoff, a 150 ms deadline margin (see
 // ServiceHarness).
 
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +15,7 @@
 #include "base/time_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/rpc/grpc_status.h"
 #include "tests/integration/service_harness.h"
 #include "tests/testing/status_matchers.h"
 
@@ -99,6 +101,9 @@ TEST_F(UpstreamFaultsTest, InvalidClient400IsFailedPreconditionRemembered) {
                                         "CREDENTIALS_REJECTED"));
   EXPECT_LT(call.elapsed, call.deadline);
   EXPECT_EQ(call.info.metadata().at("http_status"), "400");
+  // Not retryable: no advice to retry.
+  EXPECT_EQ(call.retry_delay, std::nullopt);
+  EXPECT_EQ(call.pushback_ms, "");
   EXPECT_EQ(fake_->token_requests(), 1);
   // A storm of callers does not reach myPOS while the rejection is
   // remembered (--rejected_credentials_ttl, 30 s).
@@ -194,6 +199,10 @@ TEST_F(UpstreamFaultsTest, RateLimited429RetryAfterPastDeadlineIsNotRetried) {
                                         "UPSTREAM_RATE_LIMITED"));
   EXPECT_EQ(fake_->token_requests(), 1);
   EXPECT_LT(call.elapsed, absl::Milliseconds(500));
+  // The caller is told to wait what myPOS asked for, in RetryInfo and in
+  // the trailer gRPC's retries honour.
+  EXPECT_EQ(call.retry_delay, absl::Seconds(3));
+  EXPECT_EQ(call.pushback_ms, "3000");
 }
 
 TEST_F(UpstreamFaultsTest, ImpatientCallerLeavesWhileTheRetryGoesOn) {
@@ -220,6 +229,9 @@ TEST_F(UpstreamFaultsTest, ConnectionRefusedIsUnavailableAfterRetries) {
   EXPECT_LT(call.elapsed, call.deadline);
   EXPECT_EQ(LogEvents("upstream_retry"), 2);  // 3 attempts
   EXPECT_EQ(LogEvents("upstream_token_failed"), 1);
+  // No Retry-After: the server's own delay.
+  EXPECT_EQ(call.retry_delay, kDefaultRetryDelay);
+  EXPECT_EQ(call.pushback_ms, "1000");
 }
 
 TEST_F(UpstreamFaultsTest, ReplySlowerThanDeadlineIsDeadlineExceeded) {

@@ -3,11 +3,13 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
 #include "server/ops/error_reason.h"
+#include "server/upstream/retry_after.h"
 
 namespace tokenservice {
 namespace {
@@ -15,18 +17,38 @@ namespace {
 using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
 
-// The ErrorInfo in `status`'s details, as a client would parse it.
-google::rpc::ErrorInfo DetailsOf(const grpc::Status& status) {
+// The ErrorInfo in `status`'s details, as a client would parse it; and its
+// RetryInfo when `retry` is given (none must be there when it is null).
+google::rpc::ErrorInfo DetailsOf(const grpc::Status& status,
+                                 google::rpc::RetryInfo* retry = nullptr) {
   google::rpc::Status details;
   EXPECT_TRUE(details.ParseFromString(status.error_details()));
   EXPECT_EQ(details.code(), static_cast<int>(status.error_code()));
   EXPECT_EQ(details.message(), status.error_message());
   google::rpc::ErrorInfo info;
-  EXPECT_EQ(details.details_size(), 1);
-  if (details.details_size() == 1) {
-    EXPECT_TRUE(details.details(0).UnpackTo(&info));
+  int infos = 0;
+  int retries = 0;
+  for (const auto& any : details.details()) {
+    if (any.Is<google::rpc::ErrorInfo>()) {
+      ++infos;
+      EXPECT_TRUE(any.UnpackTo(&info));
+    } else if (any.Is<google::rpc::RetryInfo>()) {
+      ++retries;
+      if (retry != nullptr) {
+        EXPECT_TRUE(any.UnpackTo(retry));
+      }
+    } else {
+      ADD_FAILURE() << "unexpected detail " << any.type_url();
+    }
   }
+  EXPECT_EQ(infos, 1);
+  EXPECT_EQ(retries, retry == nullptr ? 0 : 1);
   return info;
+}
+
+absl::Duration DelayOf(const google::rpc::RetryInfo& retry) {
+  return absl::Seconds(retry.retry_delay().seconds()) +
+         absl::Nanoseconds(retry.retry_delay().nanos());
 }
 
 TEST(ToGrpcStatus, OkIsOkWithoutDetails) {
@@ -56,6 +78,42 @@ TEST(ToGrpcStatus, MissingReasonFallsBackToCodeName) {
     grpc::Status status = ToGrpcStatus(absl::Status(code, "x"));
     EXPECT_EQ(DetailsOf(status).reason(), absl::StatusCodeToString(code));
   }
+}
+
+TEST(ToGrpcStatus, RetryableErrorsSayWhenToRetry) {
+  google::rpc::RetryInfo retry;
+  // Our own delay when nothing else is known.
+  DetailsOf(ToGrpcStatus(WithReason(absl::UnavailableError("down"),
+                                    kReasonUpstreamUnavailable)),
+            &retry);
+  EXPECT_EQ(DelayOf(retry), kDefaultRetryDelay);
+  DetailsOf(ToGrpcStatus(WithReason(absl::ResourceExhaustedError("full"),
+                                    kReasonUpstreamQueueFull)),
+            &retry);
+  EXPECT_EQ(DelayOf(retry), kDefaultRetryDelay);
+  // What myPOS's Retry-After asked for.
+  DetailsOf(
+      ToGrpcStatus(WithRetryAfter(
+          WithReason(absl::UnavailableError("429"), kReasonUpstreamRateLimited),
+          absl::Milliseconds(2500))),
+      &retry);
+  EXPECT_EQ(DelayOf(retry), absl::Milliseconds(2500));
+  // At once, to another replica.
+  DetailsOf(ToGrpcStatus(WithReason(absl::UnavailableError("bye"),
+                                    kReasonServerShuttingDown)),
+            &retry);
+  EXPECT_EQ(DelayOf(retry), absl::ZeroDuration());
+}
+
+TEST(ToGrpcStatus, OtherErrorsCarryNoRetryInfo) {
+  for (const absl::Status& status :
+       {absl::NotFoundError("x"), absl::InvalidArgumentError("x"),
+        absl::FailedPreconditionError("x"), absl::UnknownError("x"),
+        absl::DeadlineExceededError("x"), absl::InternalError("x")}) {
+    DetailsOf(ToGrpcStatus(status));
+    EXPECT_EQ(RetryDelay(status), std::nullopt) << status;
+  }
+  EXPECT_EQ(RetryDelay(absl::OkStatus()), std::nullopt);
 }
 
 }  // namespace
