@@ -126,7 +126,9 @@ log "base image ${BASE_IMAGE} ready ($((SECONDS - start))s)"
 # --- 3. build -------------------------------------------------------------
 start=${SECONDS}
 log "buildah bud -f deploy/Containerfile -t ${IMAGE} (log: ${TMP}/build.log)"
+revision="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
 if ! buildah bud --isolation chroot --pull=never --layers --force-rm \
+    --build-arg REVISION="${revision}" \
     -f deploy/Containerfile -t "${IMAGE}" . >"${TMP}/build.log" 2>&1; then
   tail -n 40 "${TMP}/build.log" >&2
   fail "the image did not build"
@@ -141,6 +143,20 @@ entrypoint="$(buildah inspect --type image --format '{{.OCIv1.Config.Entrypoint}
 [[ "${entrypoint}" == "[/usr/local/bin/token_server]" ]] ||
   fail "ENTRYPOINT is ${entrypoint}, want [/usr/local/bin/token_server]"
 log "USER ${user}, ENTRYPOINT ${entrypoint}"
+for label in title description version revision base.name; do
+  value="$(buildah inspect --type image \
+    --format "{{index .OCIv1.Config.Labels \"org.opencontainers.image.${label}\"}}" "${IMAGE}")"
+  [[ -n "${value}" && "${value}" != "<no value>" ]] ||
+    fail "no org.opencontainers.image.${label} label"
+done
+label_revision="$(buildah inspect --type image \
+  --format '{{index .OCIv1.Config.Labels "org.opencontainers.image.revision"}}' "${IMAGE}")"
+[[ "${label_revision}" == "${revision}" ]] ||
+  fail "org.opencontainers.image.revision is ${label_revision}, want ${revision}"
+# The size docs/operations.md quotes: the uncompressed layers, as
+# `buildah images` shows them.
+log "image size $(buildah images --format '{{.Size}}' "${IMAGE}" | head -n 1)," \
+  "OCI labels present (revision ${label_revision})"
 
 ctr="$(buildah from --pull=never "${IMAGE}")"
 containers+=("${ctr}")

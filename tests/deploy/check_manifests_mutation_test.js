@@ -108,6 +108,30 @@ const MUTATIONS = [
   ['ingress from a whole namespace', (o) => {
     netpol(o).ingress[0].from = [{namespaceSelector: {}}];
   }],
+  ['metrics open to every namespace', (o) => {
+    netpol(o).ingress.find((r) => r.ports[0].port === 'metrics')
+        .from[0].namespaceSelector = {};
+  }],
+  ['ingress to another port', (o) => {
+    netpol(o).ingress.push({from: [{podSelector: {matchLabels: {a: 'b'}}}],
+                            ports: [{port: 8080, protocol: 'TCP'}]});
+  }],
+  ['no metrics rule (Prometheus blocked)', (o) => {
+    netpol(o).ingress = netpol(o).ingress.filter((r) => r.ports[0].port !== 'metrics');
+  }],
+  ["the namespace's default ServiceAccount",
+   (o) => { delete pod(o).serviceAccountName; }],
+  ['a ServiceAccount that mounts its token', (o) => {
+    find(o, 'ServiceAccount').automountServiceAccountToken = true;
+  }],
+  ['spread over nodes only', (o) => {
+    pod(o).topologySpreadConstraints = pod(o).topologySpreadConstraints
+        .filter((t) => t.topologyKey !== 'topology.kubernetes.io/zone');
+  }],
+  ['an image without OCI labels', (o, inputs) => {
+    inputs.containerfile = inputs.containerfile
+        .replace(/org\.opencontainers\.image\.revision=/g, 'revision=');
+  }],
   ['ingress from an address block', (o) => {
     netpol(o).ingress[0].from.push({ipBlock: {cidr: '0.0.0.0/0'}});
   }],

@@ -40,14 +40,26 @@ function imageConfig(containerfile) {
     const all = [...containerfile.matchAll(re)];
     return all.length ? all[all.length - 1][1].trim() : undefined;
   };
-  return {user: last(/^USER\s+(.*)$/gm), entrypoint: last(/^ENTRYPOINT\s+(.*)$/gm)};
+  // The runtime stage's LABELs: everything after the last FROM.
+  const runtime = containerfile.slice(containerfile.lastIndexOf('\nFROM '));
+  const labels = [...runtime.matchAll(/(org\.opencontainers\.image\.[a-z.]+)=/g)]
+      .map((m) => m[1]);
+  return {user: last(/^USER\s+(.*)$/gm), entrypoint: last(/^ENTRYPOINT\s+(.*)$/gm),
+          labels};
 }
+
+// The OCI annotations the image carries (image-spec annotations.md).
+const OCI_LABELS = ['title', 'description', 'version', 'revision', 'base.name']
+    .map((l) => `org.opencontainers.image.${l}`);
 
 function checkImage(image, report) {
   report(/^\d+(:\d+)?$/.test(image.user || '') && Number(image.user.split(':')[0]) > 0,
          'Containerfile: USER is a numeric non-root user', image.user);
   report(/^\["[^"]*\/token_server"\]$/.test(image.entrypoint || ''),
          'Containerfile: the entrypoint is token_server', image.entrypoint);
+  const missing = OCI_LABELS.filter((l) => !(image.labels || []).includes(l));
+  report(missing.length === 0, 'Containerfile: the image has the OCI labels',
+         `missing ${missing.join(', ')}`);
 }
 
 // "HOST:PORT" (HOST may be "[::]") as {host, port}; null when malformed.
@@ -186,6 +198,17 @@ function checkDeployment(set, d, byKind, context, report) {
         'uses the RuntimeDefault seccomp profile');
   check(pod.automountServiceAccountToken === false,
         'mounts no service account token');
+  const account = (byKind.ServiceAccount || []).find(
+      (a) => a.metadata.name === pod.serviceAccountName);
+  check(!!account && account.automountServiceAccountToken === false,
+        'runs as a ServiceAccount of its own that mounts no token',
+        `serviceAccountName ${pod.serviceAccountName}`);
+  const spreadKeys = (pod.topologySpreadConstraints || [])
+      .filter((t) => selects(t.labelSelector, podLabels))
+      .map((t) => t.topologyKey);
+  check(['topology.kubernetes.io/zone', 'kubernetes.io/hostname']
+            .every((k) => spreadKeys.includes(k)),
+        'spreads its pods over zones and nodes', spreadKeys.join(', '));
 
   const seconds = (name, fallback) =>
     flags.has(name) ? parseDuration(flags.get(name)) : fallback;
@@ -223,7 +246,7 @@ function checkDeployment(set, d, byKind, context, report) {
         'Secret volume files are not world-readable', `defaultMode ${mode}`);
   const envSecret = (c.env || []).some((e) => /SECRET/.test(e.name) && e.value);
   check(!envSecret, 'puts no secret in a plain env value');
-  return {podLabels, grpcPort, replicas: spec.replicas};
+  return {podLabels, grpcPort, metricsPort, replicas: spec.replicas};
 }
 
 function checkService(set, svc, dep, report) {
@@ -251,15 +274,24 @@ function checkNetworkPolicy(set, np, dep, report) {
   check(types.includes('Ingress') && types.includes('Egress'),
         'governs ingress and egress');
   const ingress = spec.ingress || [];
-  const labelled = (peer) => !peer.ipBlock && peer.podSelector &&
-      (Object.keys(peer.podSelector.matchLabels || {}).length > 0 ||
-       (peer.podSelector.matchExpressions || []).length > 0);
-  check(ingress.length > 0 && ingress.every((rule) =>
+  const nonEmpty = (selector) => !!selector &&
+      (Object.keys(selector.matchLabels || {}).length > 0 ||
+       (selector.matchExpressions || []).length > 0);
+  const labelled = (peer) => !peer.ipBlock && nonEmpty(peer.podSelector);
+  const onPort = (rule, names) => (rule.ports || []).length > 0 &&
+      rule.ports.every((p) => names.includes(p.port));
+  const grpcRules = ingress.filter((r) => onPort(r, ['grpc', dep.grpcPort]));
+  const metricsRules = ingress.filter((r) => onPort(r, ['metrics', dep.metricsPort]));
+  check(ingress.length === grpcRules.length + metricsRules.length,
+        'admits only the grpc and metrics ports', JSON.stringify(ingress));
+  check(grpcRules.length > 0 && ingress.every((rule) =>
           (rule.from || []).length > 0 && rule.from.every(labelled)),
-        'admits only labelled caller pods', JSON.stringify(ingress));
-  check(ingress.every((rule) => (rule.ports || []).length > 0 &&
-          rule.ports.every((p) => p.port === 'grpc' || p.port === dep.grpcPort)),
-        'admits only the grpc port');
+        'admits only labelled pods', JSON.stringify(ingress));
+  // Prometheus, from one namespace: the metrics are unauthenticated.
+  check(metricsRules.length > 0 && metricsRules.every((rule) =>
+          rule.from.every((peer) => nonEmpty(peer.namespaceSelector))),
+        'admits the metrics port from a Prometheus namespace only',
+        JSON.stringify(metricsRules));
   const egress = (spec.egress || []).flatMap((rule) =>
     (rule.ports || [{port: 'any'}]).map((p) => `${p.port}/${p.protocol || 'TCP'}`));
   check(egress.length > 0 && egress.every((p) => EGRESS_ALLOWED.has(p)) &&
@@ -273,7 +305,7 @@ function checkSet(set, objects, context, report) {
   const byKind = {};
   for (const o of objects) (byKind[o.kind] = byKind[o.kind] || []).push(o);
   for (const kind of ['Deployment', 'Service', 'ConfigMap',
-                      'PodDisruptionBudget', 'NetworkPolicy']) {
+                      'PodDisruptionBudget', 'NetworkPolicy', 'ServiceAccount']) {
     report((byKind[kind] || []).length === 1, `${set}: renders one ${kind}`);
   }
   report(!byKind.Secret, `${set}: renders no Secret (created out of band)`);
