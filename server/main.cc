@@ -11,7 +11,10 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "server/config/server_config.h"
@@ -73,6 +76,15 @@ bool WritePortFile(const std::string& path, int port) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "TokenService: myPOS OAuth2 tokens for internal callers over gRPC.");
+  // --help lists the flags defined in server/ (Abseil's default looks for
+  // a file named after the binary, which we do not have); --helpfull adds
+  // gRPC's and Abseil's own.
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "server/");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
   // Debian builds Abseil without NDEBUG, so every Abseil mutex (ours and
   // gRPC's) runs its debug-only deadlock detector: a process-wide spin lock

@@ -53,6 +53,14 @@ for flag in shutdown_grace drain_delay; do
   grep -q -- "--${flag}" "${TMP}/bad_${flag}.err" || fail "line does not name --${flag}"
 done
 
+# --- --help lists token_server's own flags, and serves nothing ------------
+set +e
+"${SERVER}" --help >"${TMP}/help.out" 2>&1
+set -e
+for flag in --drain_delay --listen --max_upstream_connections --port_file; do
+  grep -q -- "${flag} " "${TMP}/help.out" || fail "--help does not list ${flag}"
+done
+
 # --- the round trip ------------------------------------------------------
 "${FAKE}" --port_file="${TMP}/fake.port" --client_id=e2e \
   --client_secret="${CANARY_SECRET}" >"${TMP}/fake.log" 2>&1 &
