@@ -41,9 +41,12 @@ function loadObjects(file) {
   return objects;
 }
 
-// "apps/v1" + "Deployment" -> "kubernetes-models/apps/v1/Deployment".
+// "apps/v1" + "Deployment" -> "kubernetes-models/apps/v1/Deployment"; the
+// Prometheus Operator's kinds from @kubernetes-models/prometheus-operator.
 function modelModule(object) {
-  return `kubernetes-models/${object.apiVersion}/${object.kind}`;
+  const operator = /^monitoring\.coreos\.com\//.test(object.apiVersion || '');
+  return `${operator ? '@kubernetes-models/prometheus-operator' : 'kubernetes-models'}` +
+         `/${object.apiVersion}/${object.kind}`;
 }
 
 function describe(set, object) {

@@ -132,6 +132,14 @@ const MUTATIONS = [
     inputs.containerfile = inputs.containerfile
         .replace(/org\.opencontainers\.image\.revision=/g, 'revision=');
   }],
+  ['a PodMonitor on another port', (o) => {
+    find(o, 'PodMonitor').spec.podMetricsEndpoints[0].port = 'grpc';
+  }],
+  ['a PodMonitor with a misspelt field (unknown to its CRD)', (o) => {
+    const e = find(o, 'PodMonitor').spec.podMetricsEndpoints[0];
+    e.intervall = e.interval;
+    delete e.interval;
+  }],
   ['ingress from an address block', (o) => {
     netpol(o).ingress[0].from.push({ipBlock: {cidr: '0.0.0.0/0'}});
   }],

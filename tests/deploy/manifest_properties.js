@@ -299,6 +299,18 @@ function checkNetworkPolicy(set, np, dep, report) {
         'lets out DNS (53 UDP and TCP) and HTTPS (443) only', egress.join(', '));
 }
 
+// A PodMonitor (overlays/prometheus-operator) must scrape the pods' /metrics
+// on the port the server serves it.
+function checkPodMonitor(set, pm, dep, report) {
+  const spec = pm.spec || {};
+  const check = (ok, what, detail) => report(ok, `${set}: PodMonitor ${what}`, detail);
+  check(selects(spec.selector, dep.podLabels), "selects the Deployment's pods");
+  const endpoints = spec.podMetricsEndpoints || [];
+  check(endpoints.length > 0 && endpoints.every((e) =>
+          e.port === 'metrics' && (e.path || '/metrics') === '/metrics'),
+        'scrapes /metrics on the port named metrics', JSON.stringify(endpoints));
+}
+
 // Checks one rendered kustomization. `context` holds the image's config and
 // the Secret example's name and keys.
 function checkSet(set, objects, context, report) {
@@ -314,6 +326,7 @@ function checkSet(set, objects, context, report) {
   for (const svc of byKind.Service || []) checkService(set, svc, dep, report);
   for (const pdb of byKind.PodDisruptionBudget || []) checkPdb(set, pdb, dep, report);
   for (const np of byKind.NetworkPolicy || []) checkNetworkPolicy(set, np, dep, report);
+  for (const pm of byKind.PodMonitor || []) checkPodMonitor(set, pm, dep, report);
   const ns = (byKind.Namespace || [])[0];
   if (ns) {
     const namespaced = objects.filter((o) => o.kind !== 'Namespace');
