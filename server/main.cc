@@ -130,31 +130,33 @@ int main(int argc, char** argv) {
                  absl::GetFlag(FLAGS_port_file).c_str());
     return 1;
   }
-  tokenservice::Log(tokenservice::LogLevel::kInfo, "server_started",
-                    {{"port", absl::StrCat((*server)->port())},
-                     {"admin_port", absl::StrCat((*server)->admin_port())},
-                     {"token_url", config->token_url},
-                     {"revoke_url", config->revoke_url},
-                     {"default_profile", config->default_profile}});
+  using tokenservice::Log;
+  using tokenservice::LogLevel;
+  Log(LogLevel::kInfo, "server_started", "serving",
+      {{"port", (*server)->port()},
+       {"admin_port", (*server)->admin_port()},
+       {"token_url", config->token_url},
+       {"revoke_url", config->revoke_url},
+       {"default_profile", config->default_profile}});
   int signal = 0;
   sigwait(&signals, &signal);
   const absl::Duration drain_delay = absl::GetFlag(FLAGS_drain_delay);
-  tokenservice::Log(tokenservice::LogLevel::kInfo, "server_draining",
-                    {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"},
-                     {"drain_delay_ms",
-                      absl::StrCat(absl::ToInt64Milliseconds(drain_delay))}});
+  Log(LogLevel::kInfo, "server_draining",
+      "NOT_SERVING from now on; still serving until the drain delay is over",
+      {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"},
+       {"drain_delay_ms", absl::ToInt64Milliseconds(drain_delay)}});
   (*server)->BeginDrain();
   if (WaitForSignal(signals, drain_delay)) {
-    tokenservice::Log(tokenservice::LogLevel::kInfo, "drain_cut_short",
-                      {{"message", "second signal: closing the port now"}});
+    Log(LogLevel::kInfo, "drain_cut_short",
+        "second signal: closing the port now");
   }
-  tokenservice::Log(
-      tokenservice::LogLevel::kInfo, "server_stopping",
-      {{"shutdown_grace_ms", absl::StrCat(absl::ToInt64Milliseconds(
-                                 absl::GetFlag(FLAGS_shutdown_grace)))}});
+  Log(LogLevel::kInfo, "server_stopping",
+      "port closed, GOAWAY sent; calls in flight get the shutdown grace",
+      {{"shutdown_grace_ms",
+        absl::ToInt64Milliseconds(absl::GetFlag(FLAGS_shutdown_grace))}});
   (*server)->Shutdown(absl::Now() + absl::GetFlag(FLAGS_shutdown_grace));
   // Every call has its answer now, and no request to myPOS is under way.
   server->reset();
-  tokenservice::Log(tokenservice::LogLevel::kInfo, "server_stopped");
+  Log(LogLevel::kInfo, "server_stopped", "every call answered; exiting");
   return 0;
 }

@@ -158,10 +158,9 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
   }
   if (s->policy_->open()) {
     Log(LogLevel::kWarning, "caller_policy_open",
-        {{"message",
-          "no callers are configured: EVERY caller may issue, revoke and "
-          "read metadata for EVERY credential profile; list callers in "
-          "--config to restrict this"}});
+        "no callers are configured: EVERY caller may issue, revoke and "
+        "read metadata for EVERY credential profile; list callers in "
+        "--config to restrict this");
   }
   return s;
 }

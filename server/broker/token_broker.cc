@@ -118,6 +118,7 @@ void TokenBroker::Issue(
   if (!params.rejected_fingerprint.empty() &&
       cache_.Reject(key, params.rejected_fingerprint)) {
     Log(LogLevel::kInfo, "token_rejected_by_caller",
+        "a caller reports that myPOS rejected a token: it is replaced",
         {{"fingerprint", params.rejected_fingerprint},
          {"profile", profile->name}});
   }

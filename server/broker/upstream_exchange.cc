@@ -16,18 +16,21 @@ namespace {
 struct Events {
   const char* ok;
   const char* failed;
+  const char* what;  // for the message
 };
 
 Events EventsOf(UpstreamKind kind) {
   switch (kind) {
     case UpstreamKind::kToken:
-      return {"upstream_token_issued", "upstream_token_failed"};
+      return {"upstream_token_issued", "upstream_token_failed",
+              "token request"};
     case UpstreamKind::kRevoke:
-      return {"upstream_token_revoked", "upstream_revoke_failed"};
+      return {"upstream_token_revoked", "upstream_revoke_failed", "revocation"};
     case UpstreamKind::kGrant:
-      return {"upstream_grant_exchanged", "upstream_grant_failed"};
+      return {"upstream_grant_exchanged", "upstream_grant_failed",
+              "grant exchange"};
   }
-  return {"upstream_request_ok", "upstream_request_failed"};
+  return {"upstream_request_ok", "upstream_request_failed", "request"};
 }
 
 // Whether a failed grant exchange may have reached myPOS: it got no answer
@@ -69,6 +72,8 @@ absl::StatusOr<UpstreamExchange::Call> UpstreamExchange::Start(
       CredentialStore::Load(profile);
   if (!credentials.ok()) {
     Log(LogLevel::kError, "credentials_unreadable",
+        "a profile's client id or secret file cannot be read: no request "
+        "to myPOS is made",
         {{"profile", profile.name},
          {"error", std::string(credentials.status().message())}});
     return credentials.status();
@@ -89,15 +94,17 @@ absl::Status UpstreamExchange::Finish(const Call& call, absl::Status status,
                                options_.upstream_timeout);
   const absl::Duration duration = clock_->Now() - call.start;
   metrics_->RecordUpstream(call.kind, status.code(), duration);
-  fields.insert(
-      fields.begin(),
-      {{"profile", call.profile},
-       {"duration_ms", absl::StrCat(absl::ToInt64Milliseconds(duration))},
-       {"code", absl::StatusCodeToString(status.code())}});
+  fields.insert(fields.begin(),
+                {{"profile", call.profile},
+                 {"duration_ms", absl::ToInt64Milliseconds(duration)},
+                 {"code", absl::StatusCodeToString(status.code())}});
   if (!status.ok()) fields.emplace_back("error", status.message());
   const Events events = EventsOf(call.kind);
   Log(status.ok() ? LogLevel::kInfo : LogLevel::kWarning,
-      status.ok() ? events.ok : events.failed, fields);
+      status.ok() ? events.ok : events.failed,
+      absl::StrCat("myPOS ", events.what,
+                   status.ok() ? " succeeded" : " failed"),
+      fields);
   return status;
 }
 
@@ -121,11 +128,9 @@ absl::StatusOr<ExchangedToken> UpstreamExchange::FinishToken(
   token.upstream_latency = end - call.start;
   result.refresh_token = std::move(reply->refresh_token);
   fields.emplace_back("fingerprint", token.fingerprint);
-  fields.emplace_back("expires_in_s",
-                      absl::StrCat(absl::ToInt64Seconds(reply->expires_in)));
+  fields.emplace_back("expires_in_s", absl::ToInt64Seconds(reply->expires_in));
   if (call.kind == UpstreamKind::kGrant) {
-    fields.emplace_back("refresh_token",
-                        result.refresh_token.empty() ? "no" : "yes");
+    fields.emplace_back("refresh_token", !result.refresh_token.empty());
   }
   Finish(call, absl::OkStatus(), std::move(fields)).IgnoreError();
   return result;

@@ -18,8 +18,7 @@ void FromProtobuf(google::protobuf::LogLevel level, const char* file, int line,
   const LogLevel ours = level == google::protobuf::LOGLEVEL_FATAL
                             ? LogLevel::kError
                             : LogLevel::kDebug;
-  Log(ours, "protobuf_log",
-      {{"file", file}, {"line", absl::StrCat(line)}, {"message", message}});
+  Log(ours, "protobuf_log", message, {{"file", file}, {"line", line}});
 }
 
 void FromGrpc(gpr_log_func_args* args) {
@@ -27,10 +26,8 @@ void FromGrpc(gpr_log_func_args* args) {
       args->severity == GPR_LOG_SEVERITY_ERROR  ? LogLevel::kError
       : args->severity == GPR_LOG_SEVERITY_INFO ? LogLevel::kInfo
                                                 : LogLevel::kDebug;
-  Log(ours, "grpc_log",
-      {{"file", args->file},
-       {"line", absl::StrCat(args->line)},
-       {"message", args->message}});
+  Log(ours, "grpc_log", args->message,
+      {{"file", args->file}, {"line", args->line}});
 }
 
 }  // namespace

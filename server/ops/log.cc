@@ -35,6 +35,21 @@ const char* LevelName(LogLevel level) {
   return "info";
 }
 
+// The severity names Cloud Logging, Loki and most pipelines map as is.
+const char* SeverityName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug:
+      return "DEBUG";
+    case LogLevel::kInfo:
+      return "INFO";
+    case LogLevel::kWarning:
+      return "WARNING";
+    case LogLevel::kError:
+      return "ERROR";
+  }
+  return "INFO";
+}
+
 }  // namespace
 
 std::string JsonQuote(absl::string_view s) {
@@ -53,19 +68,22 @@ std::string JsonQuote(absl::string_view s) {
   return out;
 }
 
-void Log(LogLevel level, absl::string_view event,
+bool LogEnabled(LogLevel level) {
+  return static_cast<int>(level) >= min_level.load(std::memory_order_relaxed);
+}
+
+void Log(LogLevel level, absl::string_view event, absl::string_view message,
          absl::Span<const LogField> fields) {
-  if (static_cast<int>(level) < min_level.load(std::memory_order_relaxed)) {
-    return;
-  }
+  if (!LogEnabled(level)) return;
   std::string line = absl::StrCat(
       "{\"time\":",
       JsonQuote(absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::Now(),
                                  absl::UTCTimeZone())),
-      ",\"level\":\"", LevelName(level), "\",\"event\":", JsonQuote(event));
+      ",\"severity\":\"", SeverityName(level),
+      "\",\"message\":", JsonQuote(message), ",\"event\":", JsonQuote(event));
   for (const LogField& field : fields) {
     absl::StrAppend(&line, ",", JsonQuote(field.first), ":",
-                    JsonQuote(field.second));
+                    field.second.json());
   }
   line.push_back('}');
   MutexLock lock(&SinkMutex());

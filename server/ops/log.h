@@ -10,6 +10,7 @@
 #include <functional>
 #include <initializer_list>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/string_view.h"
@@ -19,12 +20,43 @@ namespace tokenservice {
 
 enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
 
-using LogField = std::pair<absl::string_view, std::string>;
+// `s` as a JSON string literal, quotes included.
+std::string JsonQuote(absl::string_view s);
 
-// Writes {"time":...,"level":...,"event":event, fields...} if `level` is at
-// least the minimum level. Thread-safe. `fields` is usually a braced list.
-void Log(LogLevel level, absl::string_view event,
+// One field's value, as JSON: text quoted and escaped; integers and bools
+// as JSON numbers and literals, so that a pipeline can compare and sum
+// them without parsing strings.
+class LogValue {
+ public:
+  LogValue(absl::string_view text) : json_(JsonQuote(text)) {}   // NOLINT
+  LogValue(const std::string& text) : json_(JsonQuote(text)) {}  // NOLINT
+  LogValue(const char* text) : json_(JsonQuote(text)) {}         // NOLINT
+  template <typename T,
+            std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>,
+                             int> = 0>
+  LogValue(T number) : json_(std::to_string(number)) {}      // NOLINT
+  LogValue(bool value) : json_(value ? "true" : "false") {}  // NOLINT
+
+  const std::string& json() const { return json_; }
+
+ private:
+  std::string json_;
+};
+
+using LogField = std::pair<absl::string_view, LogValue>;
+
+// Writes one line if `level` is at least the minimum level:
+//   {"time":"2026-12-02T10:00:00.000000Z","severity":"INFO",
+//    "message":"...","event":"server_started", fields...}
+// `message` is a sentence for people, `event` the stable name to match on
+// (docs/operations.md lists them), `fields` the rest (usually a braced
+// list). Thread-safe.
+void Log(LogLevel level, absl::string_view event, absl::string_view message,
          absl::Span<const LogField> fields = {});
+
+// Whether a line at `level` would be written: for callers that would
+// otherwise build fields for nothing.
+bool LogEnabled(LogLevel level);
 
 // Lines below `level` are dropped. Default kInfo.
 void SetMinLogLevel(LogLevel level);
@@ -35,9 +67,6 @@ bool ParseLogLevel(absl::string_view text, LogLevel* level);
 // Sends each line (without newline) to `sink` instead of stderr; nullptr
 // restores stderr. For tests that inspect what was logged.
 void SetLogSinkForTesting(std::function<void(absl::string_view)> sink);
-
-// `s` as a JSON string literal, quotes included.
-std::string JsonQuote(absl::string_view s);
 
 }  // namespace tokenservice
 

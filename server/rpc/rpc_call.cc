@@ -7,6 +7,7 @@
 #include "base/fingerprint.h"
 #include "server/ops/log.h"
 #include "server/rpc/grpc_status.h"
+#include "server/rpc/trace_context.h"
 
 namespace tokenservice {
 namespace {
@@ -24,39 +25,111 @@ std::string LoggableProfile(absl::string_view profile) {
 }  // namespace
 
 RpcRecord::RpcRecord(Metrics* metrics, LogRateLimiter* failure_log,
-                     RpcMethod method, absl::string_view profile)
+                     RpcMethod method, absl::string_view profile,
+                     const grpc::ServerContextBase* context,
+                     absl::StatusOr<const CallerRule*> caller)
     : metrics_(metrics),
       failure_log_(failure_log),
       method_(method),
       profile_(LoggableProfile(profile)),
-      start_(absl::Now()) {}
+      start_(absl::Now()),
+      context_(context),
+      caller_(caller.ok() ? *caller : nullptr),
+      authenticated_(caller.ok()) {}
 
 void RpcRecord::set_fingerprint(absl::string_view fingerprint) {
   if (IsFingerprint(fingerprint)) fingerprint_ = std::string(fingerprint);
 }
 
+namespace {
+
+// Whether a failure is the request's (INFO) rather than the server's or
+// myPOS's (WARNING).
+bool CallersFault(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kAborted:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// A Revoke refused before it could act: not an audit event.
+bool RefusedBeforeActing(absl::StatusCode code) {
+  return code == absl::StatusCode::kUnauthenticated ||
+         code == absl::StatusCode::kPermissionDenied ||
+         code == absl::StatusCode::kInvalidArgument;
+}
+
+}  // namespace
+
+void RpcRecord::Write(LogLevel level, absl::string_view event,
+                      const absl::Status& status,
+                      absl::Duration latency) const {
+  const std::string method(RpcMethodName(method_));
+  std::vector<LogField> fields = {
+      {"method", method},
+      {"code", absl::StatusCodeToString(status.code())},
+      {"duration_ms", absl::ToInt64Milliseconds(latency)},
+      {"caller", !authenticated_      ? std::string("(unauthenticated)")
+                 : caller_ == nullptr ? std::string("(any)")
+                                      : caller_->name},
+      {"profile", profile_}};
+  std::string peer;
+  std::string trace_id;
+  if (context_ != nullptr) {
+    peer = context_->peer();
+    fields.emplace_back("peer", peer);
+    const auto& metadata = context_->client_metadata();
+    if (auto it = metadata.find(kTraceparentKey); it != metadata.end()) {
+      trace_id =
+          TraceIdOf(absl::string_view(it->second.data(), it->second.size()));
+    }
+    if (!trace_id.empty()) fields.emplace_back("trace_id", trace_id);
+  }
+  if (!fingerprint_.empty()) fields.emplace_back("fingerprint", fingerprint_);
+  // Status messages never hold secrets or tokens (docs/errors.md).
+  if (!status.ok()) fields.emplace_back("error", status.message());
+  Log(level, event,
+      absl::StrCat(method, status.ok() ? " succeeded" : " failed: ",
+                   status.ok() ? "" : absl::StatusCodeToString(status.code())),
+      fields);
+}
+
 void RpcRecord::End(const absl::Status& status) const {
   const absl::Duration latency = absl::Now() - start_;
   if (metrics_ != nullptr) metrics_->RecordRpc(method_, status.code(), latency);
-  if (status.ok()) return;
+  if (method_ == RpcMethod::kRevoke && !RefusedBeforeActing(status.code())) {
+    Write(status.ok() || CallersFault(status.code()) ? LogLevel::kInfo
+                                                     : LogLevel::kWarning,
+          "revoke_audit", status, latency);
+    return;
+  }
+  if (status.ok()) {
+    if (LogEnabled(LogLevel::kDebug)) {
+      Write(LogLevel::kDebug, "rpc_done", status, latency);
+    }
+    return;
+  }
+  const LogLevel level =
+      CallersFault(status.code()) ? LogLevel::kInfo : LogLevel::kWarning;
+  if (!LogEnabled(level)) return;
   int64_t suppressed = 0;
   if (failure_log_ != nullptr && !failure_log_->Allow(&suppressed)) return;
   if (suppressed > 0) {
     Log(LogLevel::kWarning, "rpc_failed_suppressed",
-        {{"suppressed", absl::StrCat(suppressed)},
-         {"message",
-          "failed calls not logged since the last rpc_failed line (too many "
-          "per second)"}});
+        "failed calls not logged since the last rpc_failed line (too many "
+        "per second)",
+        {{"suppressed", suppressed}});
   }
-  // Status messages never hold secrets or tokens (docs/errors.md).
-  std::vector<LogField> fields = {{"method", RpcMethodName(method_)},
-                                  {"profile", profile_}};
-  if (!fingerprint_.empty()) fields.emplace_back("fingerprint", fingerprint_);
-  fields.emplace_back("duration_ms",
-                      absl::StrCat(absl::ToInt64Milliseconds(latency)));
-  fields.emplace_back("code", absl::StatusCodeToString(status.code()));
-  fields.emplace_back("error", std::string(status.message()));
-  Log(LogLevel::kInfo, "rpc_failed", fields);
+  Write(level, "rpc_failed", status, latency);
 }
 
 namespace {

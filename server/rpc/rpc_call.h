@@ -48,12 +48,15 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "base/cancellation.h"
 #include "base/mutex.h"
+#include "server/ops/log.h"
 #include "server/ops/log_rate_limiter.h"
 #include "server/ops/metrics.h"
+#include "server/rpc/caller_policy.h"
 
 namespace tokenservice {
 
@@ -61,33 +64,57 @@ namespace tokenservice {
 // are cut, and bytes outside printable ASCII become '?'.
 inline constexpr size_t kMaxLoggedProfileLength = 64;
 
-// What the metrics and the failure log need to know of one call. Its start
-// is when it is made. Thread-compatible: one call's handler or work uses it
-// at a time.
+// What the metrics and the log need to know of one call. Its start is when
+// it is made. Thread-compatible: one call's handler or work uses it at a
+// time.
+//
+// Its log lines (docs/operations.md, "Logs") carry method, code,
+// duration_ms, caller (the configured caller's name, "(unauthenticated)",
+// or "(any)" when no callers are configured), peer, profile, the
+// fingerprint the request names, the trace id of a W3C `traceparent`, and
+// error for a failure:
+// - rpc_failed for a failed call, at WARNING when the server or myPOS is
+//   at fault (UNAVAILABLE, INTERNAL, DEADLINE_EXCEEDED, ...), at INFO when
+//   the request is (INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, ...);
+//   at most what `failure_log` allows (null: all), so that failures cannot
+//   grow the log without bound;
+// - revoke_audit for every Revoke the caller was allowed to make, whatever
+//   its outcome, never held back (a Revoke refused before that is an
+//   rpc_failed line like any other);
+// - rpc_done at DEBUG for every other call that succeeded.
 class RpcRecord {
  public:
-  // A failed call is logged (rpc_failed) when `failure_log` allows, which
-  // bounds how fast failures can grow the log; null: always.
+  // `context` (null in tests: no peer, no trace id) must outlive the
+  // record's End(); `caller` is what the caller policy made of the caller.
   RpcRecord(Metrics* metrics, LogRateLimiter* failure_log, RpcMethod method,
-            absl::string_view profile);
+            absl::string_view profile,
+            const grpc::ServerContextBase* context = nullptr,
+            absl::StatusOr<const CallerRule*> caller = nullptr);
 
   // The fingerprint of the token the request names, for the failure log.
   // Ignored unless it has the form of a fingerprint: a caller who put a
   // token (or anything else) there by mistake must not get it logged.
   void set_fingerprint(absl::string_view fingerprint);
 
-  // Records the call's end with `status`, and logs it if it failed.
+  // Records the call's end with `status`, and logs it as described above.
   void End(const absl::Status& status) const;
 
   RpcMethod method() const { return method_; }
 
  private:
+  void Write(LogLevel level, absl::string_view event,
+             const absl::Status& status, absl::Duration latency) const;
+
   Metrics* metrics_;
   LogRateLimiter* failure_log_;
   RpcMethod method_;
   std::string profile_;
   std::string fingerprint_;
   absl::Time start_;
+  const grpc::ServerContextBase* context_;
+  // Pointers and a flag, not the name: the hot path copies no more.
+  const CallerRule* caller_;
+  bool authenticated_;
 };
 
 class RpcCall;

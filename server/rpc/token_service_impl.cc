@@ -173,7 +173,7 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
       google::protobuf::Arena::CreateMessage<IssueRequest>(&arena);
   absl::Status allowed = ReadRequest(caller, *request_bytes, request);
   RpcRecord record(metrics_, &failure_log_, RpcMethod::kIssue,
-                   request->credential());
+                   request->credential(), context, caller);
   record.set_fingerprint(request->rejected_fingerprint());
   if (allowed.ok()) allowed = ValidateIssueRequest(*request);
   if (allowed.ok()) {
@@ -226,7 +226,7 @@ grpc::ServerUnaryReactor* TokenServiceImpl::ExchangeGrant(
   ExchangeGrantRequest request;
   absl::Status allowed = ReadRequest(caller, *request_bytes, &request);
   RpcRecord record(metrics_, &failure_log_, RpcMethod::kExchangeGrant,
-                   request.credential());
+                   request.credential(), context, caller);
   if (allowed.ok()) allowed = ValidateExchangeGrantRequest(request);
   if (allowed.ok()) {
     allowed = Authorize(caller, request.credential(), Action::kIssue);
@@ -272,7 +272,7 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
   RevokeRequest request;
   absl::Status allowed = ReadRequest(caller, *request_bytes, &request);
   RpcRecord record(metrics_, &failure_log_, RpcMethod::kRevoke,
-                   request.credential());
+                   request.credential(), context, caller);
   record.set_fingerprint(request.has_token() ? Fingerprint(request.token())
                                              : request.fingerprint());
   if (allowed.ok()) allowed = ValidateRevokeRequest(request);
@@ -313,7 +313,8 @@ grpc::ServerUnaryReactor* TokenServiceImpl::GetTokenInfo(
   const absl::StatusOr<const CallerRule*> caller = Identify(context);
   GetTokenInfoRequest request;
   absl::Status status = ReadRequest(caller, *request_bytes, &request);
-  RpcRecord record(metrics_, &failure_log_, RpcMethod::kGetTokenInfo, "");
+  RpcRecord record(metrics_, &failure_log_, RpcMethod::kGetTokenInfo, "",
+                   context, caller);
   record.set_fingerprint(request.fingerprint());
   if (status.ok()) status = ValidateGetTokenInfoRequest(request);
   if (status.ok() && *caller != nullptr && !(*caller)->may_read_metadata) {
@@ -348,7 +349,7 @@ grpc::ServerUnaryReactor* TokenServiceImpl::ListTokens(
   ListTokensRequest request;
   absl::Status status = ReadRequest(caller, *request_bytes, &request);
   RpcRecord record(metrics_, &failure_log_, RpcMethod::kListTokens,
-                   request.credential());
+                   request.credential(), context, caller);
   if (status.ok()) status = ValidateListTokensRequest(request);
   if (status.ok()) {
     status = Authorize(caller, request.credential(), Action::kReadMetadata);

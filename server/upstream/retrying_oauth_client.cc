@@ -161,11 +161,13 @@ void RetryingOAuthClient::Attempt(std::shared_ptr<RetryState<Result>> state,
     const absl::Time now = clock_->Now();
     const bool fits = now + wait + options_.min_attempt_time <= state->deadline;
     Log(LogLevel::kWarning, fits ? "upstream_retry" : "upstream_retry_skipped",
+        fits ? "a request to myPOS failed; retrying after the backoff"
+             : "a request to myPOS failed; no time is left for a retry",
         {{"operation", state->operation},
-         {"attempt", absl::StrCat(n)},
+         {"attempt", n},
          {"code", absl::StatusCodeToString(status.code())},
          {"reason", ErrorReason(status)},
-         {"backoff_ms", absl::StrCat(absl::ToInt64Milliseconds(wait))}});
+         {"backoff_ms", absl::ToInt64Milliseconds(wait)}});
     if (!fits) {
       std::move(state->done)(std::move(result));
       return;

@@ -79,7 +79,7 @@ server_pid=$!
 pids+=(${server_pid})
 wait_for_file "${TMP}/server.port"
 export TOKENSERVICE_TARGET="127.0.0.1:$(cat "${TMP}/server.port")"
-admin_port=$(sed -n 's/.*"event":"server_started".*"admin_port":"\([0-9]*\)".*/\1/p' \
+admin_port=$(sed -n 's/.*"event":"server_started".*"admin_port":\([0-9]*\)[,}].*/\1/p' \
   "${TMP}/server.log")
 [[ -n "${admin_port}" && "${admin_port}" != 0 ]] ||
   fail "server_started names no admin_port: $(cat "${TMP}/server.log")"

@@ -9,6 +9,7 @@
 #include "base/fingerprint.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/ops/log.h"
 #include "tests/integration/service_harness.h"
 
 namespace tokenservice {
@@ -41,7 +42,7 @@ TEST_F(LogFieldsTest, UpstreamTokenIssuedNamesProfileFingerprintAndOutcome) {
       ElementsAre(AllOf(
           HasSubstr(Field("profile", "default")),
           HasSubstr(Field("fingerprint", call.response.fingerprint())),
-          HasSubstr("\"duration_ms\":\""), HasSubstr(Field("code", "OK")))));
+          HasSubstr("\"duration_ms\":"), HasSubstr(Field("code", "OK")))));
 }
 
 TEST_F(LogFieldsTest, FailedUpstreamCallAndFailedRpcNameProfileAndOutcome) {
@@ -51,11 +52,13 @@ TEST_F(LogFieldsTest, FailedUpstreamCallAndFailedRpcNameProfileAndOutcome) {
   EXPECT_THAT(
       LogLines("upstream_token_failed"),
       ElementsAre(AllOf(HasSubstr(Field("profile", "default")),
-                        HasSubstr("\"duration_ms\":\""),
+                        HasSubstr("\"duration_ms\":"),
                         HasSubstr(Field("code", "FAILED_PRECONDITION")))));
+  // The server's (or myPOS's) fault, not the caller's: WARNING.
   EXPECT_THAT(LogLines("rpc_failed"),
               ElementsAre(AllOf(HasSubstr(Field("method", "Issue")),
-                                HasSubstr("\"duration_ms\":\""),
+                                HasSubstr(Field("severity", "WARNING")),
+                                HasSubstr("\"duration_ms\":"),
                                 HasSubstr(Field("code", "FAILED_PRECONDITION")),
                                 Not(HasSubstr("\"fingerprint\"")))));
 }
@@ -86,16 +89,75 @@ TEST_F(LogFieldsTest, FailedRpcNamingATokenLogsItsFingerprint) {
   ASSERT_EQ(stub_->Revoke(&by_value, revoke, &revoked).error_code(),
             grpc::UNAVAILABLE);
 
-  const std::vector<std::string> lines = LogLines("rpc_failed");
-  ASSERT_EQ(lines.size(), 3u);
-  EXPECT_THAT(lines[0], AllOf(HasSubstr(Field("method", "Revoke")),
+  // The Revokes are audit lines, whatever their outcome; GetTokenInfo's
+  // failure an rpc_failed one (NOT_FOUND: the caller's, so INFO).
+  const std::vector<std::string> audit = LogLines("revoke_audit");
+  ASSERT_EQ(audit.size(), 2u);
+  EXPECT_THAT(audit[0], AllOf(HasSubstr(Field("method", "Revoke")),
                               HasSubstr(Field("fingerprint", fingerprint)),
                               HasSubstr(Field("code", "NOT_FOUND"))));
-  EXPECT_THAT(lines[1], AllOf(HasSubstr(Field("method", "GetTokenInfo")),
-                              HasSubstr(Field("fingerprint", fingerprint))));
-  EXPECT_THAT(lines[2], AllOf(HasSubstr(Field("method", "Revoke")),
+  EXPECT_THAT(audit[1], AllOf(HasSubstr(Field("method", "Revoke")),
                               HasSubstr(Field("fingerprint", fingerprint)),
+                              HasSubstr(Field("severity", "WARNING")),
                               HasSubstr(Field("code", "UNAVAILABLE"))));
+  EXPECT_THAT(LogLines("rpc_failed"),
+              ElementsAre(AllOf(HasSubstr(Field("method", "GetTokenInfo")),
+                                HasSubstr(Field("severity", "INFO")),
+                                HasSubstr(Field("fingerprint", fingerprint)))));
+}
+
+// Every RPC line says who called, from where, and in which trace.
+TEST_F(LogFieldsTest, RpcLinesNameTheCallerPeerAndTraceId) {
+  constexpr char kTraceId[] = "4bf92f3577b34da6a3ce929d0e0e4736";
+  grpc::ClientContext traced;
+  traced.AddMetadata("traceparent",
+                     absl::StrCat("00-", kTraceId, "-00f067aa0ba902b7-01"));
+  v1::IssueRequest request;
+  request.set_credential("nobody");
+  v1::IssueResponse response;
+  ASSERT_EQ(stub_->Issue(&traced, request, &response).error_code(),
+            grpc::NOT_FOUND);
+  grpc::ClientContext malformed;
+  malformed.AddMetadata("traceparent", "00-not-a-trace");
+  ASSERT_EQ(stub_->Issue(&malformed, request, &response).error_code(),
+            grpc::NOT_FOUND);
+  const std::vector<std::string> lines = LogLines("rpc_failed");
+  ASSERT_EQ(lines.size(), 2u);
+  // No callers are configured here: anyone may call.
+  EXPECT_THAT(lines[0],
+              AllOf(HasSubstr(Field("caller", "(any)")),
+                    HasSubstr("\"peer\":\"ipv4:127.0.0.1:"),
+                    HasSubstr(Field("trace_id", kTraceId)),
+                    HasSubstr(Field("message", "Issue failed: NOT_FOUND"))));
+  EXPECT_THAT(lines[1], AllOf(HasSubstr(Field("caller", "(any)")),
+                              Not(HasSubstr("trace_id"))));
+}
+
+TEST_F(LogFieldsTest, ASuccessfulRevokeIsAnAuditLine) {
+  IssueCall call = Issue(ScopeRequest("payments"));
+  ASSERT_TRUE(call.status.ok()) << call.status.error_message();
+  grpc::ClientContext context;
+  v1::RevokeRequest revoke;
+  revoke.set_fingerprint(call.response.fingerprint());
+  v1::RevokeResponse revoked;
+  ASSERT_TRUE(stub_->Revoke(&context, revoke, &revoked).ok());
+  EXPECT_THAT(
+      LogLines("revoke_audit"),
+      ElementsAre(AllOf(
+          HasSubstr(Field("severity", "INFO")), HasSubstr(Field("code", "OK")),
+          HasSubstr(Field("caller", "(any)")),
+          HasSubstr(Field("fingerprint", call.response.fingerprint())))));
+}
+
+TEST_F(LogFieldsTest, DebugLevelLogsEveryCall) {
+  SetMinLogLevel(LogLevel::kDebug);
+  IssueCall call = Issue(ScopeRequest("payments"));
+  SetMinLogLevel(LogLevel::kInfo);
+  ASSERT_TRUE(call.status.ok()) << call.status.error_message();
+  EXPECT_THAT(LogLines("rpc_done"),
+              ElementsAre(AllOf(HasSubstr(Field("severity", "DEBUG")),
+                                HasSubstr(Field("method", "Issue")),
+                                HasSubstr(Field("code", "OK")))));
 }
 
 TEST_F(LogFieldsTest, SomethingElseInTheFingerprintFieldIsNotLogged) {

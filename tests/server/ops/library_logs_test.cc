@@ -35,7 +35,7 @@ class LibraryLogsTest : public ::testing::Test {
 
 TEST_F(LibraryLogsTest, ProtobufLinesBecomeJsonAtDebugLevel) {
   GOOGLE_LOG(ERROR) << "String field contains invalid UTF-8 data";
-  EXPECT_THAT(lines_, ElementsAre(AllOf(HasSubstr("\"level\":\"debug\""),
+  EXPECT_THAT(lines_, ElementsAre(AllOf(HasSubstr("\"severity\":\"DEBUG\""),
                                         HasSubstr("\"event\":\"protobuf_log\""),
                                         HasSubstr("invalid UTF-8 data"))));
 }
@@ -43,7 +43,7 @@ TEST_F(LibraryLogsTest, ProtobufLinesBecomeJsonAtDebugLevel) {
 TEST_F(LibraryLogsTest, GrpcCoreErrorsBecomeJsonErrors) {
   grpc_init();  // as any server has; it reads GRPC_VERBOSITY (ERROR)
   gpr_log(GPR_ERROR, "address %s in use", "127.0.0.1:1");
-  EXPECT_THAT(lines_, ElementsAre(AllOf(HasSubstr("\"level\":\"error\""),
+  EXPECT_THAT(lines_, ElementsAre(AllOf(HasSubstr("\"severity\":\"ERROR\""),
                                         HasSubstr("\"event\":\"grpc_log\""),
                                         HasSubstr("127.0.0.1:1 in use"))));
   grpc_shutdown();
