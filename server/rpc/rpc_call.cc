@@ -106,10 +106,14 @@ void RpcRecord::Write(LogLevel level, absl::string_view event,
 void RpcRecord::End(const absl::Status& status) const {
   const absl::Duration latency = absl::Now() - start_;
   if (metrics_ != nullptr) metrics_->RecordRpc(method_, status.code(), latency);
-  if (method_ == RpcMethod::kRevoke && !RefusedBeforeActing(status.code())) {
-    Write(status.ok() || CallersFault(status.code()) ? LogLevel::kInfo
-                                                     : LogLevel::kWarning,
-          "revoke_audit", status, latency);
+  const bool audit =
+      method_ == RpcMethod::kRevoke && !RefusedBeforeActing(status.code());
+  const LogLevel level = status.ok() || CallersFault(status.code())
+                             ? LogLevel::kInfo
+                             : LogLevel::kWarning;
+  // A Revoke that revoked, or tried to: never held back.
+  if (audit && (status.ok() || !CallersFault(status.code()))) {
+    Write(level, "revoke_audit", status, latency);
     return;
   }
   if (status.ok()) {
@@ -118,8 +122,8 @@ void RpcRecord::End(const absl::Status& status) const {
     }
     return;
   }
-  const LogLevel level =
-      CallersFault(status.code()) ? LogLevel::kInfo : LogLevel::kWarning;
+  // Failures, a Revoke of nothing (NOT_FOUND) included: bounded, so that a
+  // flood of them cannot grow the log without bound.
   if (!LogEnabled(level)) return;
   int64_t suppressed = 0;
   if (failure_log_ != nullptr && !failure_log_->Allow(&suppressed)) return;
@@ -129,7 +133,7 @@ void RpcRecord::End(const absl::Status& status) const {
         "per second)",
         {{"suppressed", suppressed}});
   }
-  Write(level, "rpc_failed", status, latency);
+  Write(level, audit ? "revoke_audit" : "rpc_failed", status, latency);
 }
 
 namespace {

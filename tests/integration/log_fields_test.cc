@@ -149,6 +149,26 @@ TEST_F(LogFieldsTest, ASuccessfulRevokeIsAnAuditLine) {
           HasSubstr(Field("fingerprint", call.response.fingerprint())))));
 }
 
+// An audit line for a Revoke of nothing is bounded like a failure: a flood
+// of them cannot flood the log (while one that revoked never is held back).
+TEST_F(LogFieldsTest, AFloodOfRevokesOfNothingCannotFloodTheLog) {
+  constexpr int kCalls = 500;
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < kCalls; ++i) {
+    grpc::ClientContext context;
+    v1::RevokeRequest request;
+    request.set_fingerprint("0123456789abcdef");
+    v1::RevokeResponse response;
+    ASSERT_EQ(stub_->Revoke(&context, request, &response).error_code(),
+              grpc::NOT_FOUND);
+  }
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  const size_t audit = LogLines("revoke_audit").size();
+  EXPECT_LE(audit, 50 * (static_cast<size_t>(seconds) + 2));
+  EXPECT_LT(audit, static_cast<size_t>(kCalls));
+  EXPECT_GT(audit, 0u);
+}
+
 TEST_F(LogFieldsTest, DebugLevelLogsEveryCall) {
   SetMinLogLevel(LogLevel::kDebug);
   IssueCall call = Issue(ScopeRequest("payments"));
