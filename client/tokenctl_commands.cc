@@ -3,6 +3,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -129,8 +130,9 @@ CommandOutput List(const CommandArgs& args, v1::TokenService::Stub& stub) {
     return Call(args, stub, &v1::TokenService::Stub::ListTokens, request);
   }
   // Every page, printed as one reply with no next_page_token. A server
-  // that hands back the token it was given would loop: that is an error.
+  // that hands back a token it gave before would loop: that is an error.
   v1::ListTokensResponse all;
+  absl::flat_hash_set<std::string> seen = {request.page_token()};
   for (;;) {
     grpc::ClientContext context;
     PrepareCallContext(context, absl::Now() + args.timeout, args.caller_key);
@@ -141,9 +143,9 @@ CommandOutput List(const CommandArgs& args, v1::TokenService::Stub& stub) {
       *all.add_tokens() = std::move(token);
     }
     if (page.next_page_token().empty()) break;
-    if (page.next_page_token() == request.page_token()) {
+    if (!seen.insert(page.next_page_token()).second) {
       return Error(args, grpc::INTERNAL,
-                   "the server returned the same page token again");
+                   "the server returned a page token it gave before");
     }
     request.set_page_token(page.next_page_token());
   }
@@ -193,7 +195,15 @@ CommandOutput ErrorOutput(const grpc::Status& status, bool json) {
   std::vector<std::string> as_json;
   if (details.ParseFromString(status.error_details())) {
     for (const google::protobuf::Any& any : details.details()) {
-      as_json.push_back(FormatJson(any));
+      // A type tokenctl does not link in cannot be printed as JSON: its
+      // name alone, so that the array stays valid JSON.
+      std::string json = FormatJson(any);
+      if (json.empty()) {
+        google::protobuf::Value type_url;
+        type_url.set_string_value(any.type_url());
+        json = absl::StrCat("{\"@type\":", FormatJson(type_url), "}");
+      }
+      as_json.push_back(std::move(json));
       // Unpacked through the generated pool: ErrorInfo and RetryInfo are
       // linked in; a type we do not know shows as its name.
       const std::string type(

@@ -66,7 +66,8 @@ const std::vector<Flag>& GlobalFlags() {
          i.connection.caller_key_file = v;
        }},
       {"max_attempts", Kind::kInt, "N",
-       "attempts per call on UNAVAILABLE (default 3; 1: no retries)",
+       "attempts per call on UNAVAILABLE or CANCELLED (default 3; 1: no "
+       "retries)",
        [](Invocation& i, const std::string& v) { i.max_attempts = ToInt(v); }},
       {"timeout", Kind::kDuration, "DURATION",
        "deadline of each call (default 10s)",
@@ -323,7 +324,7 @@ absl::StatusOr<Invocation> ParseTokenctlCommandLine(
       value = std::string(text.substr(eq + 1));
     } else if (flag->kind == Kind::kBool) {
       value = "true";
-    } else if (k + 1 < argv.size()) {
+    } else if (k + 1 < argv.size() && !absl::StartsWith(argv[k + 1], "-")) {
       value = argv[++k];
     } else {
       return absl::InvalidArgumentError(

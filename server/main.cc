@@ -141,17 +141,19 @@ int main(int argc, char** argv) {
   int signal = 0;
   sigwait(&signals, &signal);
   const absl::Duration drain_delay = absl::GetFlag(FLAGS_drain_delay);
+  // NOT_SERVING before the line that says so: whoever reads it may check.
+  (*server)->BeginDrain();
   Log(LogLevel::kInfo, "server_draining",
       "NOT_SERVING from now on; still serving until the drain delay is over",
       {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"},
        {"drain_delay_ms", absl::ToInt64Milliseconds(drain_delay)}});
-  (*server)->BeginDrain();
   if (WaitForSignal(signals, drain_delay)) {
     Log(LogLevel::kInfo, "drain_cut_short",
         "second signal: closing the port now");
   }
   Log(LogLevel::kInfo, "server_stopping",
-      "port closed, GOAWAY sent; calls in flight get the shutdown grace",
+      "closing the port and sending GOAWAY; calls in flight get the "
+      "shutdown grace",
       {{"shutdown_grace_ms",
         absl::ToInt64Milliseconds(absl::GetFlag(FLAGS_shutdown_grace))}});
   (*server)->Shutdown(absl::Now() + absl::GetFlag(FLAGS_shutdown_grace));

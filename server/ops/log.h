@@ -34,8 +34,9 @@ class LogValue {
   template <typename T,
             std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>,
                              int> = 0>
-  LogValue(T number) : json_(std::to_string(number)) {}      // NOLINT
-  LogValue(bool value) : json_(value ? "true" : "false") {}  // NOLINT
+  LogValue(T number) : json_(std::to_string(number)) {}  // NOLINT
+  template <typename T, std::enable_if_t<std::is_same_v<T, bool>, int> = 0>
+  LogValue(T value) : json_(value ? "true" : "false") {}  // NOLINT
 
   const std::string& json() const { return json_; }
 

@@ -111,8 +111,10 @@ void RpcRecord::End(const absl::Status& status) const {
   const LogLevel level = status.ok() || CallersFault(status.code())
                              ? LogLevel::kInfo
                              : LogLevel::kWarning;
-  // A Revoke that revoked, or tried to: never held back.
-  if (audit && (status.ok() || !CallersFault(status.code()))) {
+  // A Revoke that revoked: never held back (each one evicted a token or
+  // reached myPOS, so they come no faster than that). A failed one, whose
+  // code cannot tell whether it acted, is bounded like any failure.
+  if (audit && status.ok()) {
     Write(level, "revoke_audit", status, latency);
     return;
   }
@@ -122,8 +124,8 @@ void RpcRecord::End(const absl::Status& status) const {
     }
     return;
   }
-  // Failures, a Revoke of nothing (NOT_FOUND) included: bounded, so that a
-  // flood of them cannot grow the log without bound.
+  // Failures, failed Revokes included: bounded, so that a flood of them
+  // cannot grow the log without bound.
   if (!LogEnabled(level)) return;
   int64_t suppressed = 0;
   if (failure_log_ != nullptr && !failure_log_->Allow(&suppressed)) return;
@@ -144,8 +146,15 @@ grpc::Status Answer(grpc::CallbackServerContext* context,
                     const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   if (std::optional<absl::Duration> delay = RetryDelay(status)) {
+    // A retry the caller's deadline would not wait for is not made (gRFC
+    // A6: a negative pushback), so the caller gets this answer, with its
+    // reason, now rather than DEADLINE_EXCEEDED later.
+    const absl::Time deadline = absl::FromChrono(context->deadline());
     context->AddTrailingMetadata(
-        kRetryPushbackKey, absl::StrCat(absl::ToInt64Milliseconds(*delay)));
+        kRetryPushbackKey,
+        absl::Now() + *delay >= deadline
+            ? std::string("-1")
+            : absl::StrCat(absl::ToInt64Milliseconds(*delay)));
   }
   return ToGrpcStatus(status);
 }

@@ -79,10 +79,10 @@ inline constexpr size_t kMaxLoggedProfileLength = 64;
 //   at most what `failure_log` allows (null: all), so that failures cannot
 //   grow the log without bound;
 // - revoke_audit for every Revoke the caller was allowed to make, whatever
-//   its outcome; never held back when it revoked or tried to (OK, or the
-//   server's or myPOS's failure), bounded like rpc_failed when the request
-//   was at fault (NOT_FOUND: nothing to revoke). A Revoke refused before
-//   it could act is an rpc_failed line like any other;
+//   its outcome; never held back when it succeeded, bounded like
+//   rpc_failed when it failed (its code cannot tell whether it acted). A
+//   Revoke refused before it could act is an rpc_failed line like any
+//   other;
 // - rpc_done at DEBUG for every other call that succeeded.
 class RpcRecord {
  public:

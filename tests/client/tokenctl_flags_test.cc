@@ -65,6 +65,9 @@ TEST(TokenctlFlags, ValuesThatDoNotParseOrCannotBeUsedAreUsageErrors) {
   EXPECT_THAT(ErrorOf({"--timeout=0s", "issue"}),
               HasSubstr("--timeout must be positive"));
   EXPECT_THAT(ErrorOf({"issue", "--scopes"}), HasSubstr("needs a value"));
+  // The next flag is not taken for a value.
+  EXPECT_THAT(ErrorOf({"revoke", "--token", "--fingerprint=f"}),
+              HasSubstr("--token needs a value"));
 }
 
 TEST(TokenctlFlags, RevokeNeedsExactlyOneTokenAndInfoAFingerprint) {

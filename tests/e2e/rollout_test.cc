@@ -51,9 +51,9 @@ constexpr int kChannels = 8;
 // How long after a replica's SIGTERM the front stops sending it
 // connections: the scenario measured in issue 18.
 constexpr absl::Duration kEndpointLag = absl::Seconds(2);
-// The replicas' --drain_delay: the lag plus room for a slow (sanitized)
-// build to act on the signal.
-constexpr char kDrainDelay[] = "4s";
+// The replicas' --drain_delay: the lag plus 4 s of room for a slow
+// (sanitized) build on a busy machine to act on the signal in time.
+constexpr char kDrainDelay[] = "6s";
 // Calls that must succeed before each step and after the last one, so that
 // every phase of the rollout is under load.
 constexpr int kCallsPerPhase = 200;

@@ -205,6 +205,21 @@ TEST_F(UpstreamFaultsTest, RateLimited429RetryAfterPastDeadlineIsNotRetried) {
   EXPECT_EQ(call.pushback_ms, "3000");
 }
 
+// A delay the caller's deadline would not wait for: RetryInfo still says
+// it, but the trailer says "do not retry" (-1), so gRPC answers the caller
+// now, with the reason, instead of DEADLINE_EXCEEDED at its deadline.
+TEST_F(UpstreamFaultsTest, RetryAfterBeyondTheCallersDeadlineIsNoRetry) {
+  StartServer([](ServerConfig& config) {
+    config.broker.upstream_timeout = absl::Seconds(2);
+  });
+  fake_->EnqueueTokenFault(Reply(429, "", {{"Retry-After", "3"}}));
+  IssueCall call = Issue(ScopeRequest("webhooks"), absl::Seconds(2));
+  EXPECT_THAT(call.status, GrpcStatusIs(grpc::StatusCode::UNAVAILABLE,
+                                        "UPSTREAM_RATE_LIMITED"));
+  EXPECT_EQ(call.retry_delay, absl::Seconds(3));
+  EXPECT_EQ(call.pushback_ms, "-1");
+}
+
 TEST_F(UpstreamFaultsTest, ImpatientCallerLeavesWhileTheRetryGoesOn) {
   fake_->EnqueueTokenFault(Reply(429, "", {{"Retry-After", "2"}}));
   IssueCall call = Issue(ScopeRequest("webhooks"), absl::Seconds(1));
