@@ -1,5 +1,6 @@
 #include "client/tokenctl_commands.h"
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -204,24 +205,26 @@ CommandOutput ErrorOutput(const grpc::Status& status, bool json) {
         json = absl::StrCat("{\"@type\":", FormatJson(type_url), "}");
       }
       as_json.push_back(std::move(json));
-      // Unpacked through the generated pool: ErrorInfo and RetryInfo are
-      // linked in; a type we do not know shows as its name.
-      const std::string type(
-          absl::StripPrefix(any.type_url(), "type.googleapis.com/"));
-      const google::protobuf::Descriptor* descriptor =
-          google::protobuf::DescriptorPool::generated_pool()
-              ->FindMessageTypeByName(type);
-      std::unique_ptr<Message> message;
-      if (descriptor != nullptr) {
-        message.reset(google::protobuf::MessageFactory::generated_factory()
-                          ->GetPrototype(descriptor)
-                          ->New());
-      }
-      if (message != nullptr && any.UnpackTo(message.get())) {
-        absl::StrAppend(&human, "  ", descriptor->name(), ":\n",
-                        FormatHuman(*message, 4));
+      // The two kinds the service sends, field by field (protobuf's map
+      // reflection crashed under TSAN); any other by its type name.
+      google::rpc::ErrorInfo info;
+      google::rpc::RetryInfo retry;
+      if (any.UnpackTo(&info)) {
+        absl::StrAppend(&human, "  ErrorInfo:\n    reason: ", info.reason(),
+                        "\n    domain: ", info.domain(), "\n");
+        std::vector<std::string> keys;
+        for (const auto& entry : info.metadata()) keys.push_back(entry.first);
+        std::sort(keys.begin(), keys.end());
+        for (const std::string& key : keys) {
+          absl::StrAppend(&human, "    metadata ", key, ": ",
+                          info.metadata().at(key), "\n");
+        }
+      } else if (any.UnpackTo(&retry)) {
+        absl::StrAppend(&human, "  RetryInfo:\n", FormatHuman(retry, 4));
       } else {
-        absl::StrAppend(&human, "  ", type, "\n");
+        absl::StrAppend(
+            &human, "  ",
+            absl::StripPrefix(any.type_url(), "type.googleapis.com/"), "\n");
       }
     }
   }
