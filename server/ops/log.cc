@@ -21,33 +21,19 @@ Mutex& SinkMutex() {
 std::function<void(absl::string_view)>* sink ABSL_GUARDED_BY(SinkMutex()) =
     nullptr;
 
-const char* LevelName(LogLevel level) {
-  switch (level) {
-    case LogLevel::kDebug:
-      return "debug";
-    case LogLevel::kInfo:
-      return "info";
-    case LogLevel::kWarning:
-      return "warning";
-    case LogLevel::kError:
-      return "error";
-  }
-  return "info";
-}
+// Per level (LogLevel's values index it): the --log_level name, and the
+// severity name Cloud Logging, Loki and most pipelines map as is.
+struct LevelNames {
+  const char* flag;
+  const char* severity;
+};
+constexpr LevelNames kLevelNames[] = {{"debug", "DEBUG"},
+                                      {"info", "INFO"},
+                                      {"warning", "WARNING"},
+                                      {"error", "ERROR"}};
 
-// The severity names Cloud Logging, Loki and most pipelines map as is.
-const char* SeverityName(LogLevel level) {
-  switch (level) {
-    case LogLevel::kDebug:
-      return "DEBUG";
-    case LogLevel::kInfo:
-      return "INFO";
-    case LogLevel::kWarning:
-      return "WARNING";
-    case LogLevel::kError:
-      return "ERROR";
-  }
-  return "INFO";
+const LevelNames& NamesOf(LogLevel level) {
+  return kLevelNames[static_cast<int>(level)];
 }
 
 }  // namespace
@@ -79,7 +65,7 @@ void Log(LogLevel level, absl::string_view event, absl::string_view message,
       "{\"time\":",
       JsonQuote(absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::Now(),
                                  absl::UTCTimeZone())),
-      ",\"severity\":\"", SeverityName(level),
+      ",\"severity\":\"", NamesOf(level).severity,
       "\",\"message\":", JsonQuote(message), ",\"event\":", JsonQuote(event));
   for (const LogField& field : fields) {
     absl::StrAppend(&line, ",", JsonQuote(field.first), ":",
@@ -102,7 +88,7 @@ void SetMinLogLevel(LogLevel level) {
 bool ParseLogLevel(absl::string_view text, LogLevel* level) {
   for (LogLevel l : {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarning,
                      LogLevel::kError}) {
-    if (text == LevelName(l)) {
+    if (text == NamesOf(l).flag) {
       *level = l;
       return true;
     }

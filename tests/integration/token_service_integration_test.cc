@@ -245,17 +245,22 @@ TEST_F(TokenServiceIntegrationTest, UnreachableMyposIsUnavailable) {
             grpc::UNAVAILABLE);
 }
 
-TEST_F(TokenServiceIntegrationTest, HealthIsServingForServerAndService) {
-  auto health = grpc::health::v1::Health::NewStub(channel_);
+// Checks the health of the server ("") and of TokenService over `channel`.
+void ExpectHealth(const std::shared_ptr<grpc::Channel>& channel,
+                  grpc::health::v1::HealthCheckResponse::ServingStatus want) {
+  auto health = grpc::health::v1::Health::NewStub(channel);
   for (const std::string service : {"", "mypos.token.v1.TokenService"}) {
     grpc::ClientContext context;
     grpc::health::v1::HealthCheckRequest request;
     request.set_service(service);
     grpc::health::v1::HealthCheckResponse response;
     ASSERT_TRUE(health->Check(&context, request, &response).ok()) << service;
-    EXPECT_EQ(response.status(),
-              grpc::health::v1::HealthCheckResponse::SERVING);
+    EXPECT_EQ(response.status(), want) << service;
   }
+}
+
+TEST_F(TokenServiceIntegrationTest, HealthIsServingForServerAndService) {
+  ExpectHealth(channel_, grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
 // The drain between SIGTERM and Shutdown: load balancers see NOT_SERVING
@@ -264,17 +269,7 @@ TEST_F(TokenServiceIntegrationTest, DrainingReportsNotServingAndStillServes) {
   server_->BeginDrain();
   auto fresh = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
                                    grpc::InsecureChannelCredentials());
-  auto health = grpc::health::v1::Health::NewStub(fresh);
-  for (const std::string service : {"", "mypos.token.v1.TokenService"}) {
-    grpc::ClientContext context;
-    grpc::health::v1::HealthCheckRequest request;
-    request.set_service(service);
-    grpc::health::v1::HealthCheckResponse response;
-    ASSERT_TRUE(health->Check(&context, request, &response).ok()) << service;
-    EXPECT_EQ(response.status(),
-              grpc::health::v1::HealthCheckResponse::NOT_SERVING)
-        << service;
-  }
+  ExpectHealth(fresh, grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   grpc::ClientContext context;
   v1::IssueResponse response;
   const grpc::Status status = v1::TokenService::NewStub(fresh)->Issue(
