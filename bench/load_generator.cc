@@ -28,6 +28,9 @@ ABSL_FLAG(int, concurrency, 16, "Calls kept in flight.");
 ABSL_FLAG(int, channels, 4, "Channels (connections) the calls spread over.");
 ABSL_FLAG(absl::Duration, warmup, absl::Seconds(2), "Unmeasured start.");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "Measured time.");
+ABSL_FLAG(int64_t, calls, 0,
+          "When above 0: make exactly this many calls (all measured), "
+          "ignoring --warmup and --duration.");
 ABSL_FLAG(std::string, scope, "webhooks", "Scope to Issue for.");
 ABSL_FLAG(int, request_bytes, 10, "Echo request payload size.");
 ABSL_FLAG(int, response_bytes, 200, "Echo response payload size.");
@@ -57,8 +60,14 @@ class Runner {
 
   // Runs the load and returns latencies (ns) of the calls measured.
   std::vector<int64_t> Run(int concurrency) {
-    measure_from_ = absl::Now() + absl::GetFlag(FLAGS_warmup);
-    end_ = measure_from_ + absl::GetFlag(FLAGS_duration);
+    calls_left_ = absl::GetFlag(FLAGS_calls);
+    if (calls_left_ > 0) {
+      measure_from_ = absl::Now();
+      end_ = absl::InfiniteFuture();
+    } else {
+      measure_from_ = absl::Now() + absl::GetFlag(FLAGS_warmup);
+      end_ = measure_from_ + absl::GetFlag(FLAGS_duration);
+    }
     samples_.resize(concurrency);
     active_ = concurrency;
     for (int slot = 0; slot < concurrency; ++slot) Next(slot);
@@ -82,7 +91,8 @@ class Runner {
   };
 
   void Next(int slot) {
-    if (absl::Now() >= end_) {
+    const bool counted = absl::GetFlag(FLAGS_calls) > 0;
+    if (counted ? calls_left_.fetch_sub(1) <= 0 : absl::Now() >= end_) {
       std::lock_guard<std::mutex> lock(mu_);
       if (--active_ == 0) done_.notify_one();
       return;
@@ -127,6 +137,7 @@ class Runner {
   bench::EchoRequest echo_request_;
   absl::Time measure_from_;
   absl::Time end_;
+  std::atomic<int64_t> calls_left_{0};
   std::vector<std::vector<int64_t>> samples_;
   std::atomic<size_t> response_bytes_{0};
   std::mutex mu_;
@@ -149,9 +160,13 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   Runner runner;
   const int concurrency = absl::GetFlag(FLAGS_concurrency);
+  const absl::Time start = absl::Now();
   std::vector<int64_t> latencies = runner.Run(concurrency);
   std::sort(latencies.begin(), latencies.end());
-  const double seconds = absl::ToDoubleSeconds(absl::GetFlag(FLAGS_duration));
+  const double seconds =
+      absl::GetFlag(FLAGS_calls) > 0
+          ? absl::ToDoubleSeconds(absl::Now() - start)
+          : absl::ToDoubleSeconds(absl::GetFlag(FLAGS_duration));
   std::printf(
       "{\"rpc\":\"%s\",\"concurrency\":%d,\"calls\":%zu,\"errors\":%lld,"
       "\"qps\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,"

@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "base/version.h"
 
 namespace tokenservice {
 namespace {
@@ -199,7 +200,8 @@ std::string GlobalHelp() {
   absl::StrAppend(&out, "\nGlobal flags (before or after the command):\n");
   AppendFlagHelp(GlobalFlags(), &out);
   absl::StrAppend(&out,
-                  "\nRun \"tokenctl COMMAND --help\" for a command's flags.\n",
+                  "\nRun \"tokenctl COMMAND --help\" for a command's flags, "
+                  "\"tokenctl --version\" for the version.\n",
                   kExitCodes);
   return out;
 }
@@ -279,6 +281,11 @@ absl::StatusOr<Invocation> ParseTokenctlCommandLine(
         (arg == "help" && command == nullptr)) {
       help = true;
       continue;
+    }
+    if (arg == "--version") {
+      Invocation version;
+      version.help = VersionString("tokenctl");
+      return version;
     }
     if (!absl::StartsWith(arg, "-")) {
       if (command != nullptr) {

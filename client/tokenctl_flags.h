@@ -6,7 +6,8 @@
 // after it, and only those that apply to it: `health --scopes=x` is a usage
 // error naming the flag, as is a flag tokenctl does not know (rather than
 // Abseil's exit 1, which is CANCELLED here). `--help` (or `-h`, or `help`)
-// prints the global help, `COMMAND --help` that command's; both exit 0.
+// prints the global help, `COMMAND --help` that command's, `--version` the
+// version; each exits 0.
 // Values are `--flag=value` or `--flag value`; a boolean flag alone is true.
 
 #ifndef CLIENT_TOKENCTL_FLAGS_H_
@@ -22,8 +23,8 @@
 namespace tokenservice {
 
 struct Invocation {
-  // Set when help was asked for: print it to stdout, exit 0. Nothing else
-  // is set then.
+  // Set when help (or the version) was asked for: print it to stdout, exit
+  // 0. Nothing else is set then.
   std::string help;
   std::string command;
   ConnectionFlags connection;

@@ -17,9 +17,11 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "base/version.h"
 #include "fake_mypos/fake_mypos_server.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "Address to listen on.");
@@ -121,6 +123,11 @@ int Run() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "A fake myPOS OAuth2 auth server for tests and the demo.");
+  absl::FlagsUsageConfig usage;
+  usage.version_string = [] {
+    return tokenservice::VersionString("fake_mypos");
+  };
+  absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
   return tokenservice::Run();
 }

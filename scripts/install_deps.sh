@@ -31,6 +31,7 @@ PACKAGES=(
   libcurl4-openssl-dev     # HTTP transport to myPOS
   libssl-dev               # SHA-256 fingerprints, TLS
   libcpp-httplib-dev       # the fake myPOS server
+  prometheus-cpp-dev       # the /metrics registry and text format (core)
   libgtest-dev             # GoogleTest 1.12
   libgmock-dev             # GoogleMock
   libbenchmark-dev         # Google Benchmark (bench/)
@@ -39,7 +40,8 @@ PACKAGES=(
 )
 
 # The manifest test (tests/deploy/: kubectl renders the kustomizations, node
-# validates them) and the Node client tests (tests/node/). Each counts as
+# validates them), the Node client tests (tests/node/) and promtool (the
+# /metrics exposition and the alert rules, tests/deploy/). Each counts as
 # present when its command is, whichever package brought it: Debian's nodejs
 # (18) and npm (9), or a Node already on the machine (whose own npm would
 # conflict with Debian's npm package).
@@ -47,6 +49,7 @@ TEST_TOOLS=(
   kubernetes-client:kubectl
   nodejs:node
   npm:npm
+  prometheus:promtool
 )
 
 missing=()

@@ -17,6 +17,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "base/version.h"
 #include "server/config/server_config.h"
 #include "server/ops/library_logs.h"
 #include "server/ops/log.h"
@@ -84,6 +85,10 @@ int main(int argc, char** argv) {
     return absl::StrContains(file, "server/");
   };
   usage.contains_helpshort_flags = usage.contains_help_flags;
+  // --version (exit 0): ours, not Abseil's "Debug build" line.
+  usage.version_string = [] {
+    return tokenservice::VersionString("token_server");
+  };
   absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
   // Debian builds Abseil without NDEBUG, so every Abseil mutex (ours and

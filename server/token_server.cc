@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "base/mutex.h"
@@ -104,7 +105,8 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
   upstream_options.reply = config.token_reply;
   s->upstream_ = std::make_unique<RetryingOAuthClient>(
       config.retry,
-      std::make_unique<MyposOAuthClient>(upstream_options, s->transport_),
+      std::make_unique<MyposOAuthClient>(upstream_options, s->transport_,
+                                         &s->metrics_),
       &s->clock_, s->timers_.get());
   s->credentials_ = std::make_unique<CredentialStore>(config.default_profile,
                                                       config.profiles);
@@ -122,9 +124,16 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
       &s->metrics_);
   s->policy_ =
       std::make_unique<CallerPolicy>(config.callers, config.caller_credentials);
+  absl::StatusOr<std::unique_ptr<GrpcServerMetrics>> grpc_metrics =
+      GrpcServerMetrics::Create(
+          s->metrics_.registry(),
+          {"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"},
+          /*recorded_by_handlers=*/{kServiceName});
+  if (!grpc_metrics.ok()) return grpc_metrics.status();
+  s->grpc_metrics_ = *std::move(grpc_metrics);
   s->service_ = std::make_unique<TokenServiceImpl>(
-      s->broker_.get(), s->grants_.get(), &s->pending_, &s->metrics_,
-      s->policy_.get());
+      s->broker_.get(), s->grants_.get(), &s->pending_, s->policy_.get(),
+      s->grpc_metrics_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -136,6 +145,11 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
   // port would start and silently take part of the traffic.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   ApplyLimits(config.grpc, &builder);
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(s->grpc_metrics_->InterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(s->service_.get());
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
@@ -144,6 +158,7 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
   }
   s->server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
   s->serving_ = true;
+  s->metrics_.SetServing(true);
   if (!config.admin_listen_address.empty()) {
     TokenServer* raw = s.get();
     auto admin = AdminServer::Start(
@@ -210,6 +225,7 @@ TokenServer::~TokenServer() {
 
 void TokenServer::BeginDrain() {
   serving_ = false;
+  metrics_.SetServing(false);
   // Start() may have failed before the server existed.
   if (server_ != nullptr) {
     server_->GetHealthCheckService()->SetServingStatus(false);

@@ -20,6 +20,7 @@
 #include "server/config/server_config.h"
 #include "server/ops/admin_server.h"
 #include "server/ops/metrics.h"
+#include "server/rpc/grpc_server_metrics.h"
 #include "server/rpc/token_service_impl.h"
 #include "server/upstream/http_transport.h"
 #include "server/upstream/oauth_client.h"
@@ -84,6 +85,7 @@ class TokenServer {
 
   const SystemClock clock_;
   Metrics metrics_;
+  std::unique_ptr<GrpcServerMetrics> grpc_metrics_;
   // Before everything that may hold a call (the broker's waiters), so that
   // it outlives them.
   PendingCalls pending_;

@@ -1,162 +1,198 @@
 #include "server/ops/metrics.h"
 
 #include <algorithm>
+#include <map>
+#include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "server/ops/log.h"
+#include "base/version.h"
+#include "prometheus/text_serializer.h"
+#include "server/ops/process_metrics.h"
 
 namespace tokenservice {
 namespace {
 
-constexpr const char* kMethods[kRpcMethods] = {
-    "Issue", "Revoke", "GetTokenInfo", "ListTokens", "ExchangeGrant"};
 constexpr const char* kKinds[kUpstreamKinds] = {"token", "revoke", "grant"};
+constexpr const char* kEndpoints[kUpstreamEndpoints] = {"token", "revoke"};
 
-void Header(absl::string_view name, absl::string_view type,
-            absl::string_view help, std::string* out) {
-  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type,
-                  "\n");
+prometheus::Counter* AddCounter(prometheus::Registry& registry,
+                                const std::string& name,
+                                const std::string& help) {
+  return &prometheus::BuildCounter()
+              .Name(name)
+              .Help(help)
+              .Register(registry)
+              .Add({});
 }
 
-// Appends "name{labels} value" for every non-zero code.
-void RenderByCode(absl::string_view name, absl::string_view labels,
-                  const std::array<std::atomic<uint64_t>, 17>& counts,
-                  std::string* out) {
-  for (int code = 0; code < 17; ++code) {
-    const uint64_t n = counts[code].load(std::memory_order_relaxed);
-    if (n == 0) continue;
-    absl::StrAppend(
-        out, name, "{", labels, ",code=\"",
-        absl::StatusCodeToString(static_cast<absl::StatusCode>(code)), "\"} ",
-        n, "\n");
+// "2xx" .. "5xx" for a reply, "none" when no reply arrived.
+std::string StatusClass(int http_status) {
+  if (http_status < 100 || http_status > 599) return "none";
+  return absl::StrCat(http_status / 100, "xx");
+}
+
+// The reason as a label value: one of our ErrorInfo reasons (a fixed set),
+// "OK" for success; anything else (a transport not of ours) "OTHER", so that
+// the label stays bounded.
+std::string ReasonLabel(absl::string_view reason) {
+  if (reason.empty()) return "OK";
+  const bool ours = reason.size() <= 40 &&
+                    std::all_of(reason.begin(), reason.end(), [](char c) {
+                      return absl::ascii_isupper(c) || c == '_';
+                    });
+  return ours ? std::string(reason) : "OTHER";
+}
+
+// tokenservice_token_expiry_timestamp_seconds: per profile and scope set,
+// the latest expiry among the tokens in service (normally there is one).
+prometheus::MetricFamily TokenExpiry(
+    const std::vector<mypos::token::v1::TokenInfo>& tokens, absl::Time now) {
+  std::map<std::pair<std::string, std::string>, double> latest;
+  for (const auto& token : tokens) {
+    if (token.state() == mypos::token::v1::TOKEN_STATE_REVOKED) continue;
+    const absl::Time expiry =
+        absl::FromUnixSeconds(token.expire_time().seconds()) +
+        absl::Nanoseconds(token.expire_time().nanos());
+    // An expired token is no longer served: no series, so that alerts on
+    // little validity left fire for keys in use only.
+    if (expiry <= now) continue;
+    double& value =
+        latest[{token.credential(), absl::StrJoin(token.scopes(), " ")}];
+    value = std::max(value, absl::ToDoubleSeconds(expiry - absl::UnixEpoch()));
   }
+  prometheus::MetricFamily family;
+  family.name = "tokenservice_token_expiry_timestamp_seconds";
+  family.help =
+      "When the latest token in service for a credential profile and scope "
+      "set expires (Unix time).";
+  family.type = prometheus::MetricType::Gauge;
+  for (const auto& [key, value] : latest) {
+    prometheus::ClientMetric metric;
+    metric.label = {{"profile", key.first}, {"scopes", key.second}};
+    metric.gauge.value = value;
+    family.metric.push_back(std::move(metric));
+  }
+  return family;
+}
+
+prometheus::MetricFamily BuildInfo() {
+  prometheus::MetricFamily family;
+  family.name = "tokenservice_build_info";
+  family.help = "Always 1; the labels say which build is running.";
+  family.type = prometheus::MetricType::Gauge;
+  prometheus::ClientMetric metric;
+  metric.label = {{"commit", std::string(BuildCommit())},
+                  {"version", std::string(kVersion)}};
+  metric.gauge.value = 1;
+  family.metric.push_back(std::move(metric));
+  return family;
 }
 
 }  // namespace
 
-void LatencyHistogram::Observe(absl::Duration latency) {
-  const double seconds = absl::ToDoubleSeconds(latency);
-  for (size_t i = 0; i < kBounds.size(); ++i) {
-    if (seconds <= kBounds[i]) {
-      buckets_[i].fetch_add(1, std::memory_order_relaxed);
-      break;
+const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
+  static const auto* const kBuckets =
+      new prometheus::Histogram::BucketBoundaries{
+          0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
+          0.0025,   0.005,   0.01,   0.025,   0.05,   0.1,
+          0.25,     0.5,     1,      2.5,     5,      10};
+  return *kBuckets;
+}
+
+Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  prometheus::Registry& r = *registry_;
+  cache_hits_ = AddCounter(r, "tokenservice_cache_hits_total",
+                           "Issue calls answered from the cache.");
+  cache_misses_ = AddCounter(r, "tokenservice_cache_misses_total",
+                             "Issue calls that waited for a fetch from myPOS.");
+  background_refreshes_ = AddCounter(
+      r, "tokenservice_background_refreshes_total",
+      "Refreshes started ahead of expiry while the token stayed in service.");
+  abandoned_fetches_ = AddCounter(
+      r, "tokenservice_upstream_fetches_abandoned_total",
+      "Token fetches not sent to myPOS because every caller waiting for them "
+      "had left (cancelled or past its deadline) first.");
+  short_validity_ = AddCounter(
+      r, "tokenservice_short_validity_served_total",
+      "Tokens handed out with less validity than the caller needed (must "
+      "stay 0).");
+  waiters_ = &prometheus::BuildGauge()
+                  .Name("tokenservice_fetch_waiters")
+                  .Help("Callers waiting on a shared fetch from myPOS.")
+                  .Register(r)
+                  .Add({});
+  serving_ = &prometheus::BuildGauge()
+                  .Name("tokenservice_serving")
+                  .Help(
+                      "1 while the server reports SERVING on its health "
+                      "checks; 0 before it starts and once it drains.")
+                  .Register(r)
+                  .Add({});
+  auto& upstream =
+      prometheus::BuildCounter()
+          .Name("tokenservice_upstream_requests_total")
+          .Help(
+              "Calls to myPOS as the broker made them (retries included), "
+              "by kind and outcome (gRPC code).")
+          .Register(r);
+  auto& upstream_latency =
+      prometheus::BuildHistogram()
+          .Name("tokenservice_upstream_duration_seconds")
+          .Help("Duration of calls to myPOS, retries included.")
+          .Register(r);
+  for (int k = 0; k < kUpstreamKinds; ++k) {
+    for (int c = 0; c < kCodes; ++c) {
+      upstream_[k][c] = &upstream.Add(
+          {{"kind", kKinds[k]},
+           {"code",
+            absl::StatusCodeToString(static_cast<absl::StatusCode>(c))}});
     }
+    upstream_latency_[k] =
+        &upstream_latency.Add({{"kind", kKinds[k]}}, LatencyBuckets());
   }
-  count_.fetch_add(1, std::memory_order_relaxed);
-  sum_nanos_.fetch_add(std::max<int64_t>(0, absl::ToInt64Nanoseconds(latency)),
-                       std::memory_order_relaxed);
-}
-
-void LatencyHistogram::Render(absl::string_view name, absl::string_view labels,
-                              std::string* out) const {
-  uint64_t cumulative = 0;
-  for (size_t i = 0; i < kBounds.size(); ++i) {
-    cumulative += buckets_[i].load(std::memory_order_relaxed);
-    absl::StrAppend(out, name, "_bucket{", labels, ",le=\"",
-                    absl::StrFormat("%g", kBounds[i]), "\"} ", cumulative,
-                    "\n");
+  attempts_ = &prometheus::BuildCounter()
+                   .Name("tokenservice_upstream_http_attempts_total")
+                   .Help(
+                       "HTTP requests sent to myPOS (each retry is one), by "
+                       "endpoint, HTTP status class (none: no reply) and "
+                       "ErrorInfo reason (OK: succeeded).")
+                   .Register(r);
+  for (const char* endpoint : kEndpoints) {
+    attempts_->Add(
+        {{"endpoint", endpoint}, {"status_class", "2xx"}, {"reason", "OK"}});
   }
-  absl::StrAppend(out, name, "_bucket{", labels, ",le=\"+Inf\"} ", count(),
-                  "\n");
-  absl::StrAppend(
-      out, name, "_sum{", labels, "} ",
-      absl::StrFormat("%.9f", sum_nanos_.load(std::memory_order_relaxed) / 1e9),
-      "\n", name, "_count{", labels, "} ", count(), "\n");
-}
-
-const char* RpcMethodName(RpcMethod method) {
-  return kMethods[static_cast<int>(method)];
-}
-
-void Metrics::RecordRpc(RpcMethod method, absl::StatusCode code,
-                        absl::Duration latency) {
-  const int m = static_cast<int>(method);
-  const int c = std::min(static_cast<int>(code), kCodes - 1);
-  rpcs_[m][c].fetch_add(1, std::memory_order_relaxed);
-  rpc_latency_[m].Observe(latency);
 }
 
 void Metrics::RecordUpstream(UpstreamKind kind, absl::StatusCode code,
                              absl::Duration latency) {
   const int k = static_cast<int>(kind);
-  const int c = std::min(static_cast<int>(code), kCodes - 1);
-  upstream_[k][c].fetch_add(1, std::memory_order_relaxed);
-  upstream_latency_[k].Observe(latency);
+  const int c = std::clamp(static_cast<int>(code), 0, kCodes - 1);
+  upstream_[k][c]->Increment();
+  upstream_latency_[k]->Observe(absl::ToDoubleSeconds(latency));
+}
+
+void Metrics::RecordUpstreamAttempt(UpstreamEndpoint endpoint, int http_status,
+                                    absl::string_view reason) {
+  // Family::Add returns the series these labels already have.
+  attempts_
+      ->Add({{"endpoint", kEndpoints[static_cast<int>(endpoint)]},
+             {"status_class", StatusClass(http_status)},
+             {"reason", ReasonLabel(reason)}})
+      .Increment();
 }
 
 std::string Metrics::Render(
     const std::vector<mypos::token::v1::TokenInfo>& tokens,
     absl::Time now) const {
-  std::string out;
-  Header("tokenservice_rpcs_total", "counter",
-         "RPCs handled, by method and gRPC code.", &out);
-  for (int m = 0; m < kRpcMethods; ++m) {
-    RenderByCode("tokenservice_rpcs_total",
-                 absl::StrCat("method=\"", kMethods[m], "\""), rpcs_[m], &out);
+  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  families.push_back(TokenExpiry(tokens, now));
+  for (auto& family : CollectProcessMetrics()) {
+    families.push_back(std::move(family));
   }
-  Header("tokenservice_rpc_duration_seconds", "histogram",
-         "Time from receiving an RPC to finishing it.", &out);
-  for (int m = 0; m < kRpcMethods; ++m) {
-    rpc_latency_[m].Render("tokenservice_rpc_duration_seconds",
-                           absl::StrCat("method=\"", kMethods[m], "\""), &out);
-  }
-  auto counter = [&out](absl::string_view name, absl::string_view help,
-                        const std::atomic<uint64_t>& value) {
-    Header(name, "counter", help, &out);
-    absl::StrAppend(&out, name, " ", value.load(std::memory_order_relaxed),
-                    "\n");
-  };
-  counter("tokenservice_cache_hits_total",
-          "Issue calls answered from the cache.", cache_hits_);
-  counter("tokenservice_cache_misses_total",
-          "Issue calls that waited for a fetch from myPOS.", cache_misses_);
-  counter("tokenservice_background_refreshes_total",
-          "Refreshes started ahead of expiry while the token stayed in "
-          "service.",
-          background_refreshes_);
-  counter("tokenservice_upstream_fetches_abandoned_total",
-          "Token fetches not sent to myPOS because every caller waiting for "
-          "them had left (cancelled or past its deadline) first.",
-          abandoned_fetches_);
-  counter("tokenservice_short_validity_served_total",
-          "Tokens handed out with less validity than the caller needed "
-          "(must stay 0).",
-          short_validity_);
-  Header("tokenservice_fetch_waiters", "gauge",
-         "Callers waiting on a shared fetch from myPOS.", &out);
-  absl::StrAppend(&out, "tokenservice_fetch_waiters ",
-                  waiters_.load(std::memory_order_relaxed), "\n");
-  Header("tokenservice_upstream_requests_total", "counter",
-         "Requests to myPOS, by kind and outcome (gRPC code).", &out);
-  for (int k = 0; k < kUpstreamKinds; ++k) {
-    RenderByCode("tokenservice_upstream_requests_total",
-                 absl::StrCat("kind=\"", kKinds[k], "\""), upstream_[k], &out);
-  }
-  Header("tokenservice_upstream_duration_seconds", "histogram",
-         "Duration of requests to myPOS, retries included.", &out);
-  for (int k = 0; k < kUpstreamKinds; ++k) {
-    upstream_latency_[k].Render("tokenservice_upstream_duration_seconds",
-                                absl::StrCat("kind=\"", kKinds[k], "\""), &out);
-  }
-  Header("tokenservice_token_remaining_seconds", "gauge",
-         "Validity left of each cached token.", &out);
-  for (const auto& token : tokens) {
-    if (token.state() == mypos::token::v1::TOKEN_STATE_REVOKED) continue;
-    const absl::Duration left =
-        absl::FromUnixSeconds(token.expire_time().seconds()) +
-        absl::Nanoseconds(token.expire_time().nanos()) - now;
-    // An expired token is no longer served: no gauge, so that alerts on
-    // little validity left fire for tokens in use only.
-    if (left <= absl::ZeroDuration()) continue;
-    absl::StrAppend(&out, "tokenservice_token_remaining_seconds{profile=",
-                    JsonQuote(token.credential()),
-                    ",scopes=", JsonQuote(absl::StrJoin(token.scopes(), " ")),
-                    ",fingerprint=\"", token.fingerprint(), "\"} ",
-                    absl::StrFormat("%.3f", absl::ToDoubleSeconds(left)), "\n");
-  }
-  return out;
+  families.push_back(BuildInfo());
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 }  // namespace tokenservice

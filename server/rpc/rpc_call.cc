@@ -24,18 +24,27 @@ std::string LoggableProfile(absl::string_view profile) {
 
 }  // namespace
 
-RpcRecord::RpcRecord(Metrics* metrics, LogRateLimiter* failure_log,
-                     RpcMethod method, absl::string_view profile,
+const char* RpcMethodName(RpcMethod method) {
+  static constexpr const char* kNames[] = {"Issue", "Revoke", "GetTokenInfo",
+                                           "ListTokens", "ExchangeGrant"};
+  return kNames[static_cast<int>(method)];
+}
+
+RpcRecord::RpcRecord(const GrpcServerMetrics::Method* grpc_metrics,
+                     LogRateLimiter* failure_log, RpcMethod method,
+                     absl::string_view profile,
                      const grpc::ServerContextBase* context,
                      absl::StatusOr<const CallerRule*> caller)
-    : metrics_(metrics),
+    : grpc_metrics_(grpc_metrics),
       failure_log_(failure_log),
       method_(method),
       profile_(LoggableProfile(profile)),
       start_(absl::Now()),
       context_(context),
       caller_(caller.ok() ? *caller : nullptr),
-      authenticated_(caller.ok()) {}
+      authenticated_(caller.ok()) {
+  if (grpc_metrics_ != nullptr) grpc_metrics_->Started();
+}
 
 void RpcRecord::set_fingerprint(absl::string_view fingerprint) {
   if (IsFingerprint(fingerprint)) fingerprint_ = std::string(fingerprint);
@@ -105,7 +114,9 @@ void RpcRecord::Write(LogLevel level, absl::string_view event,
 
 void RpcRecord::End(const absl::Status& status) const {
   const absl::Duration latency = absl::Now() - start_;
-  if (metrics_ != nullptr) metrics_->RecordRpc(method_, status.code(), latency);
+  if (grpc_metrics_ != nullptr) {
+    grpc_metrics_->Handled(static_cast<int>(status.code()), latency);
+  }
   const bool audit =
       method_ == RpcMethod::kRevoke && !RefusedBeforeActing(status.code());
   const LogLevel level = status.ok() || CallersFault(status.code())

@@ -19,7 +19,7 @@
 // then).
 //
 // Usage in a callback handler:
-//   RpcRecord record(metrics, RpcMethod::kIssue, profile);
+//   RpcRecord record(grpc_metrics, &failure_log, RpcMethod::kIssue, profile);
 //   if (!allowed.ok()) return FinishInline(context, record, allowed);
 //   RpcCall* call = new RpcCall(context, std::move(record), deadline,
 //                               pending);
@@ -31,9 +31,8 @@
 //   return call->Publish();
 //
 // Either way a retryable failure gets the grpc-retry-pushback-ms trailer
-// (grpc_status.h says when to retry), the end is recorded in `metrics` (may
-// be null), and a failure logged as one `rpc_failed` line with method, profile,
-// fingerprint (when the request named a token), duration, code and message.
+// (grpc_status.h says when to retry), and the end is counted in the gRPC
+// server's metrics (grpc_server_metrics.h) and logged as RpcRecord says.
 
 #ifndef SERVER_RPC_RPC_CALL_H_
 #define SERVER_RPC_RPC_CALL_H_
@@ -55,10 +54,21 @@
 #include "base/mutex.h"
 #include "server/ops/log.h"
 #include "server/ops/log_rate_limiter.h"
-#include "server/ops/metrics.h"
 #include "server/rpc/caller_policy.h"
+#include "server/rpc/grpc_server_metrics.h"
 
 namespace tokenservice {
+
+enum class RpcMethod {
+  kIssue,
+  kRevoke,
+  kGetTokenInfo,
+  kListTokens,
+  kExchangeGrant
+};
+inline constexpr int kRpcMethods = 5;
+// The method's name as in the proto ("Issue", ...).
+const char* RpcMethodName(RpcMethod method);
 
 // The longest caller-supplied profile name a log line carries; longer ones
 // are cut, and bytes outside printable ASCII become '?'.
@@ -86,9 +96,13 @@ inline constexpr size_t kMaxLoggedProfileLength = 64;
 // - rpc_done at DEBUG for every other call that succeeded.
 class RpcRecord {
  public:
-  // `context` (null in tests: no peer, no trace id) must outlive the
-  // record's End(); `caller` is what the caller policy made of the caller.
-  RpcRecord(Metrics* metrics, LogRateLimiter* failure_log, RpcMethod method,
+  // Counts the call as started in `grpc_metrics` (the method's series;
+  // null: not counted), and End() as handled: gRPC runs our methods with
+  // no interceptor (grpc_server_metrics.h). `context` (null in tests: no
+  // peer, no trace id) must outlive the record's End(); `caller` is what
+  // the caller policy made of the caller.
+  RpcRecord(const GrpcServerMetrics::Method* grpc_metrics,
+            LogRateLimiter* failure_log, RpcMethod method,
             absl::string_view profile,
             const grpc::ServerContextBase* context = nullptr,
             absl::StatusOr<const CallerRule*> caller = nullptr);
@@ -107,7 +121,7 @@ class RpcRecord {
   void Write(LogLevel level, absl::string_view event,
              const absl::Status& status, absl::Duration latency) const;
 
-  Metrics* metrics_;
+  const GrpcServerMetrics::Method* grpc_metrics_;
   LogRateLimiter* failure_log_;
   RpcMethod method_;
   std::string profile_;

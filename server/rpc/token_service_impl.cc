@@ -98,6 +98,19 @@ void SetReply(const IssuedToken& issued, grpc::ByteBuffer* response) {
 
 }  // namespace
 
+TokenServiceImpl::TokenServiceImpl(TokenBroker* broker, GrantExchange* grants,
+                                   PendingCalls* pending,
+                                   const CallerPolicy* policy,
+                                   const GrpcServerMetrics* metrics)
+    : broker_(broker), grants_(grants), pending_(pending), policy_(policy) {
+  if (metrics == nullptr) return;
+  for (int m = 0; m < kRpcMethods; ++m) {
+    grpc_metrics_[m] = &metrics->Find(
+        absl::StrCat("/", mypos::token::v1::TokenService::service_full_name(),
+                     "/", RpcMethodName(static_cast<RpcMethod>(m))));
+  }
+}
+
 absl::StatusOr<const CallerRule*> TokenServiceImpl::Identify(
     grpc::CallbackServerContext* context) const {
   if (policy_ == nullptr || policy_->open()) return nullptr;
@@ -172,8 +185,9 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Issue(
   IssueRequest* request =
       google::protobuf::Arena::CreateMessage<IssueRequest>(&arena);
   absl::Status allowed = ReadRequest(caller, *request_bytes, request);
-  RpcRecord record(metrics_, &failure_log_, RpcMethod::kIssue,
-                   request->credential(), context, caller);
+  RpcRecord record(grpc_metrics_[static_cast<int>(RpcMethod::kIssue)],
+                   &failure_log_, RpcMethod::kIssue, request->credential(),
+                   context, caller);
   record.set_fingerprint(request->rejected_fingerprint());
   if (allowed.ok()) allowed = ValidateIssueRequest(*request);
   if (allowed.ok()) {
@@ -225,7 +239,8 @@ grpc::ServerUnaryReactor* TokenServiceImpl::ExchangeGrant(
   const absl::StatusOr<const CallerRule*> caller = Identify(context);
   ExchangeGrantRequest request;
   absl::Status allowed = ReadRequest(caller, *request_bytes, &request);
-  RpcRecord record(metrics_, &failure_log_, RpcMethod::kExchangeGrant,
+  RpcRecord record(grpc_metrics_[static_cast<int>(RpcMethod::kExchangeGrant)],
+                   &failure_log_, RpcMethod::kExchangeGrant,
                    request.credential(), context, caller);
   if (allowed.ok()) allowed = ValidateExchangeGrantRequest(request);
   if (allowed.ok()) {
@@ -271,8 +286,9 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
   const absl::StatusOr<const CallerRule*> caller = Identify(context);
   RevokeRequest request;
   absl::Status allowed = ReadRequest(caller, *request_bytes, &request);
-  RpcRecord record(metrics_, &failure_log_, RpcMethod::kRevoke,
-                   request.credential(), context, caller);
+  RpcRecord record(grpc_metrics_[static_cast<int>(RpcMethod::kRevoke)],
+                   &failure_log_, RpcMethod::kRevoke, request.credential(),
+                   context, caller);
   record.set_fingerprint(request.has_token() ? Fingerprint(request.token())
                                              : request.fingerprint());
   if (allowed.ok()) allowed = ValidateRevokeRequest(request);
@@ -313,8 +329,9 @@ grpc::ServerUnaryReactor* TokenServiceImpl::GetTokenInfo(
   const absl::StatusOr<const CallerRule*> caller = Identify(context);
   GetTokenInfoRequest request;
   absl::Status status = ReadRequest(caller, *request_bytes, &request);
-  RpcRecord record(metrics_, &failure_log_, RpcMethod::kGetTokenInfo, "",
-                   context, caller);
+  RpcRecord record(grpc_metrics_[static_cast<int>(RpcMethod::kGetTokenInfo)],
+                   &failure_log_, RpcMethod::kGetTokenInfo, "", context,
+                   caller);
   record.set_fingerprint(request.fingerprint());
   if (status.ok()) status = ValidateGetTokenInfoRequest(request);
   if (status.ok() && *caller != nullptr && !(*caller)->may_read_metadata) {
@@ -348,8 +365,9 @@ grpc::ServerUnaryReactor* TokenServiceImpl::ListTokens(
   const absl::StatusOr<const CallerRule*> caller = Identify(context);
   ListTokensRequest request;
   absl::Status status = ReadRequest(caller, *request_bytes, &request);
-  RpcRecord record(metrics_, &failure_log_, RpcMethod::kListTokens,
-                   request.credential(), context, caller);
+  RpcRecord record(grpc_metrics_[static_cast<int>(RpcMethod::kListTokens)],
+                   &failure_log_, RpcMethod::kListTokens, request.credential(),
+                   context, caller);
   if (status.ok()) status = ValidateListTokensRequest(request);
   if (status.ok()) {
     status = Authorize(caller, request.credential(), Action::kReadMetadata);

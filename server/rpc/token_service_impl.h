@@ -18,13 +18,15 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <array>
+
 #include "base/clock.h"
 #include "proto/token_service.grpc.pb.h"
 #include "server/broker/grant_exchange.h"
 #include "server/broker/token_broker.h"
 #include "server/ops/log_rate_limiter.h"
-#include "server/ops/metrics.h"
 #include "server/rpc/caller_policy.h"
+#include "server/rpc/grpc_server_metrics.h"
 #include "server/rpc/rpc_call.h"
 
 namespace tokenservice {
@@ -34,9 +36,12 @@ namespace tokenservice {
 // for a profile (or an action) it is not allowed gets PERMISSION_DENIED, worded
 // the same whether or not the profile exists.
 //
-// Thread-safe. Borrows `broker`, `grants`, `metrics` and `policy`, which
-// must outlive the server; `metrics` may be null, and a null `policy` is
-// open.
+// Every call is counted in `metrics` (grpc_server_metrics.h), which must
+// have been told that this service's handlers record their calls.
+//
+// Thread-safe. Borrows `broker`, `grants`, `policy` and `metrics`, which
+// must outlive the server; a null `policy` is open, a null `metrics` counts
+// nothing.
 using TokenServiceBase =
     mypos::token::v1::TokenService::WithRawCallbackMethod_Issue<
         mypos::token::v1::TokenService::WithRawCallbackMethod_ExchangeGrant<
@@ -57,13 +62,8 @@ class TokenServiceImpl final : public TokenServiceBase {
  public:
   // Calls that wait for myPOS are kept in `pending`, for the shutdown.
   TokenServiceImpl(TokenBroker* broker, GrantExchange* grants,
-                   PendingCalls* pending, Metrics* metrics = nullptr,
-                   const CallerPolicy* policy = nullptr)
-      : broker_(broker),
-        grants_(grants),
-        pending_(pending),
-        metrics_(metrics),
-        policy_(policy) {}
+                   PendingCalls* pending, const CallerPolicy* policy = nullptr,
+                   const GrpcServerMetrics* metrics = nullptr);
 
   // `request` holds a serialized IssueRequest; `response` gets a serialized
   // IssueResponse.
@@ -106,8 +106,9 @@ class TokenServiceImpl final : public TokenServiceBase {
   TokenBroker* const broker_;
   GrantExchange* const grants_;
   PendingCalls* const pending_;
-  Metrics* const metrics_;
   const CallerPolicy* const policy_;
+  // Each method's series, by RpcMethod; null when not counted.
+  std::array<const GrpcServerMetrics::Method*, kRpcMethods> grpc_metrics_{};
   // At most kFailedCallLinesPerSecond rpc_failed lines a second.
   const SystemClock clock_;
   LogRateLimiter failure_log_{kFailedCallLinesPerSecond, absl::Seconds(1),

@@ -40,8 +40,24 @@ absl::StatusOr<UpstreamToken> TokenFrom(
 }  // namespace
 
 MyposOAuthClient::MyposOAuthClient(Options options,
-                                   std::shared_ptr<HttpTransport> transport)
-    : options_(std::move(options)), transport_(std::move(transport)) {}
+                                   std::shared_ptr<HttpTransport> transport,
+                                   Metrics* metrics)
+    : options_(std::move(options)),
+      transport_(std::move(transport)),
+      metrics_(metrics) {}
+
+void MyposOAuthClient::RecordAttempt(
+    Metrics* metrics, UpstreamEndpoint endpoint,
+    const absl::StatusOr<HttpResponse>& response, const absl::Status& outcome) {
+  if (metrics == nullptr) return;
+  // Dropped before it was sent (no caller wanted it any more): no attempt.
+  if (!response.ok() &&
+      response.status().code() == absl::StatusCode::kCancelled) {
+    return;
+  }
+  metrics->RecordUpstreamAttempt(endpoint, response.ok() ? response->status : 0,
+                                 outcome.ok() ? "" : ErrorReason(outcome));
+}
 
 void MyposOAuthClient::FetchToken(const ClientCredentials& credentials,
                                   const std::vector<std::string>& scopes,
@@ -66,9 +82,12 @@ void MyposOAuthClient::PostForToken(const ClientCredentials& credentials,
                                     bool idempotent, TokenCallback done) {
   PostForm(
       options_.token_url, credentials, std::move(body), options, idempotent,
-      [reply = options_.reply,
+      [metrics = metrics_, reply = options_.reply,
        done = std::move(done)](absl::StatusOr<HttpResponse> response) mutable {
-        std::move(done)(TokenFrom(response, reply));
+        absl::StatusOr<UpstreamToken> token = TokenFrom(response, reply);
+        RecordAttempt(metrics, UpstreamEndpoint::kToken, response,
+                      token.status());
+        std::move(done)(std::move(token));
       });
 }
 
@@ -79,13 +98,16 @@ void MyposOAuthClient::RevokeToken(const ClientCredentials& credentials,
   PostForm(
       options_.revoke_url, credentials, RevokeRequestBody(token), options,
       /*idempotent=*/true,
-      [done = std::move(done)](absl::StatusOr<HttpResponse> response) mutable {
-        if (!response.ok()) {
-          std::move(done)(response.status());
-          return;
-        }
-        std::move(done)(AnnotateReplyError(
-            ParseRevokeReply(response->status, response->body), *response));
+      [metrics = metrics_,
+       done = std::move(done)](absl::StatusOr<HttpResponse> response) mutable {
+        absl::Status status =
+            response.ok()
+                ? AnnotateReplyError(
+                      ParseRevokeReply(response->status, response->body),
+                      *response)
+                : response.status();
+        RecordAttempt(metrics, UpstreamEndpoint::kRevoke, response, status);
+        std::move(done)(std::move(status));
       });
 }
 

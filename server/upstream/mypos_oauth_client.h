@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "server/ops/metrics.h"
 #include "server/upstream/http_transport.h"
 #include "server/upstream/oauth_client.h"
 #include "server/upstream/oauth_reply.h"
@@ -32,7 +33,12 @@ namespace tokenservice {
 // delay its Retry-After header asked for (HttpResponse::retry_after) as a
 // retry_after.h payload.
 //
-// Thread-safe (as the transport is). Shares ownership of the transport.
+// Each HTTP attempt that was sent (or failed trying) is counted in
+// `metrics` (tokenservice_upstream_http_attempts_total) by endpoint, HTTP
+// status class and the reason its outcome maps to.
+//
+// Thread-safe (as the transport is). Shares ownership of the transport;
+// borrows `metrics` (may be null), which must outlive it.
 class MyposOAuthClient : public OAuthClient {
  public:
   struct Options {
@@ -44,7 +50,8 @@ class MyposOAuthClient : public OAuthClient {
   };
 
   // `transport` must not be null.
-  MyposOAuthClient(Options options, std::shared_ptr<HttpTransport> transport);
+  MyposOAuthClient(Options options, std::shared_ptr<HttpTransport> transport,
+                   Metrics* metrics = nullptr);
 
   void FetchToken(const ClientCredentials& credentials,
                   const std::vector<std::string>& scopes,
@@ -69,8 +76,16 @@ class MyposOAuthClient : public OAuthClient {
                 std::string body, const RequestOptions& options,
                 bool idempotent, HttpCallback done);
 
+  // Counts in `metrics` (may be null) one attempt at `endpoint` that got
+  // `response` and ended as `outcome`. Static: it runs on the transport's
+  // thread and touches nothing of the client.
+  static void RecordAttempt(Metrics* metrics, UpstreamEndpoint endpoint,
+                            const absl::StatusOr<HttpResponse>& response,
+                            const absl::Status& outcome);
+
   const Options options_;
   const std::shared_ptr<HttpTransport> transport_;
+  Metrics* const metrics_;
 };
 
 }  // namespace tokenservice

@@ -61,6 +61,18 @@ for flag in --drain_delay --listen --max_upstream_connections --port_file; do
   grep -q -- "${flag} " "${TMP}/help.out" || fail "--help does not list ${flag}"
 done
 
+# --- --version: ours (not Abseil's "Debug build") on every binary, exit 0
+version="$(sed -n 's/.*kVersion\[\] = "\(.*\)";/\1/p' "${RUNFILES}/base/version.h")"
+[[ -n "${version}" ]] || fail "no kVersion in base/version.h"
+for binary in "${SERVER}" "${FAKE}" "${CTL}"; do
+  name="$(basename "${binary}")"
+  out="$("${binary}" --version)" || fail "${name} --version exited non-zero"
+  case "${out}" in
+    "${name} ${version} (commit "?*")") ;;
+    *) fail "${name} --version printed: ${out}" ;;
+  esac
+done
+
 # --- the round trip ------------------------------------------------------
 "${FAKE}" --port_file="${TMP}/fake.port" --client_id=e2e \
   --client_secret="${CANARY_SECRET}" >"${TMP}/fake.log" 2>&1 &

@@ -7,11 +7,14 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/ops/error_reason.h"
+#include "server/ops/metrics.h"
 #include "server/upstream/retry_after.h"
 #include "tests/server/ops/manual_executor.h"
 #include "tests/server/upstream/mock_http_transport.h"
@@ -71,7 +74,8 @@ class MyposOAuthClientTest : public ::testing::Test {
   ManualExecutor executor_;
   std::shared_ptr<StrictMock<MockHttpTransport>> transport_ =
       std::make_shared<StrictMock<MockHttpTransport>>(&executor_);
-  MyposOAuthClient async_client_{ClientOptions(), transport_};
+  Metrics metrics_;
+  MyposOAuthClient async_client_{ClientOptions(), transport_, &metrics_};
   SyncOAuthClient client_{&async_client_,
                           [this] { return executor_.RunAll() > 0; }};
 };
@@ -236,6 +240,57 @@ TEST_F(MyposOAuthClientTest, RevokeTokenTransportErrorGetsReason) {
   absl::Status status = client_.RevokeToken(credentials_, kToken, deadline_);
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(ErrorReason(status), "UPSTREAM_UNAVAILABLE");
+}
+
+// The value of tokenservice_upstream_http_attempts_total with `labels`
+// (endpoint, reason, status_class, in that order), 0 when not there.
+double Attempts(const Metrics& metrics, const std::string& labels) {
+  const std::string prefix =
+      "tokenservice_upstream_http_attempts_total{" + labels + "} ";
+  const std::string text = metrics.Render({}, absl::Now());
+  const size_t at = text.find(prefix);
+  if (at == std::string::npos) return 0;
+  return std::stod(text.substr(at + prefix.size()));
+}
+
+TEST_F(MyposOAuthClientTest, EachAttemptIsCountedByEndpointClassAndReason) {
+  EXPECT_CALL(*transport_, Post)
+      .WillOnce(Return(Reply(429, "")))
+      .WillOnce(Return(absl::DeadlineExceededError("too late")))
+      .WillOnce(Return(Reply(200, R"({"access_token":"t","expires_in":60})")))
+      .WillOnce(Return(Reply(503, "")));
+  EXPECT_FALSE(client_.FetchToken(credentials_, {}, deadline_).ok());
+  EXPECT_FALSE(client_.FetchToken(credentials_, {}, deadline_).ok());
+  EXPECT_TRUE(client_.FetchToken(credentials_, {}, deadline_).ok());
+  EXPECT_FALSE(client_.RevokeToken(credentials_, kToken, deadline_).ok());
+  EXPECT_EQ(Attempts(metrics_,
+                     "endpoint=\"token\",reason=\"UPSTREAM_RATE_LIMITED\","
+                     "status_class=\"4xx\""),
+            1);
+  EXPECT_EQ(Attempts(metrics_,
+                     "endpoint=\"token\",reason=\"DEADLINE_EXCEEDED\","
+                     "status_class=\"none\""),
+            1);
+  EXPECT_EQ(Attempts(metrics_,
+                     "endpoint=\"token\",reason=\"OK\",status_class=\"2xx\""),
+            1);
+  EXPECT_EQ(Attempts(metrics_,
+                     "endpoint=\"revoke\",reason=\"UPSTREAM_UNAVAILABLE\","
+                     "status_class=\"5xx\""),
+            1);
+}
+
+TEST_F(MyposOAuthClientTest, ARequestDroppedUnsentIsNoAttempt) {
+  EXPECT_CALL(*transport_, Post)
+      .WillOnce(Return(absl::CancelledError("no caller wants it")));
+  EXPECT_FALSE(client_.FetchToken(credentials_, {}, deadline_).ok());
+  const std::string text = metrics_.Render({}, absl::Now());
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (!absl::StartsWith(line, "tokenservice_upstream_http_attempts_total{")) {
+      continue;
+    }
+    EXPECT_TRUE(absl::EndsWith(line, " 0")) << line;
+  }
 }
 
 }  // namespace

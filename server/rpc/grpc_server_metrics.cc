@@ -1,0 +1,182 @@
+#include "server/rpc/grpc_server_metrics.h"
+
+#include <google/protobuf/descriptor.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/ops/metrics.h"
+
+namespace tokenservice {
+namespace {
+
+// gRPC's code names as its Go library (and so go-grpc-prometheus) spells
+// them, by code number.
+constexpr const char* kGoCodeNames[17] = {"OK",
+                                          "Canceled",
+                                          "Unknown",
+                                          "InvalidArgument",
+                                          "DeadlineExceeded",
+                                          "NotFound",
+                                          "AlreadyExists",
+                                          "PermissionDenied",
+                                          "ResourceExhausted",
+                                          "FailedPrecondition",
+                                          "Aborted",
+                                          "OutOfRange",
+                                          "Unimplemented",
+                                          "Internal",
+                                          "Unavailable",
+                                          "DataLoss",
+                                          "Unauthenticated"};
+
+const char* TypeName(const google::protobuf::MethodDescriptor& method) {
+  if (method.client_streaming()) {
+    return method.server_streaming() ? "bidi_stream" : "client_stream";
+  }
+  return method.server_streaming() ? "server_stream" : "unary";
+}
+
+// Records one call: started when made, handled with the code of the status
+// it sends (Canceled when it sends none).
+class MetricsInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  explicit MetricsInterceptor(const GrpcServerMetrics::Method& method)
+      : method_(method), start_(absl::Now()) {
+    method_.Started();
+  }
+
+  ~MetricsInterceptor() override {
+    if (!handled_) Handled(grpc::StatusCode::CANCELLED);
+  }
+
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      Handled(methods->GetSendStatus().error_code());
+    }
+    methods->Proceed();
+  }
+
+ private:
+  void Handled(grpc::StatusCode code) {
+    handled_ = true;
+    method_.Handled(code, absl::Now() - start_);
+  }
+
+  const GrpcServerMetrics::Method& method_;
+  const absl::Time start_;
+  bool handled_ = false;
+};
+
+class Factory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit Factory(const GrpcServerMetrics* metrics) : metrics_(metrics) {}
+
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    const GrpcServerMetrics::Method& method = metrics_->Find(
+        info->method() == nullptr ? absl::string_view() : info->method());
+    // None: gRPC then runs the call on its fast path.
+    if (method.recorded_by_handler()) return nullptr;
+    return new MetricsInterceptor(method);
+  }
+
+ private:
+  const GrpcServerMetrics* const metrics_;
+};
+
+}  // namespace
+
+void GrpcServerMetrics::Method::Handled(int code,
+                                        absl::Duration latency) const {
+  handled_[std::clamp(code, 0, 16)]->Increment();
+  handling_->Observe(absl::ToDoubleSeconds(latency));
+}
+
+absl::StatusOr<std::unique_ptr<GrpcServerMetrics>> GrpcServerMetrics::Create(
+    prometheus::Registry& registry, const std::vector<std::string>& services,
+    const std::vector<std::string>& recorded_by_handlers) {
+  auto& started = prometheus::BuildCounter()
+                      .Name("grpc_server_started_total")
+                      .Help("Total number of RPCs started on the server.")
+                      .Register(registry);
+  auto& handled = prometheus::BuildCounter()
+                      .Name("grpc_server_handled_total")
+                      .Help(
+                          "Total number of RPCs completed on the server, "
+                          "regardless of success or failure.")
+                      .Register(registry);
+  auto& handling =
+      prometheus::BuildHistogram()
+          .Name("grpc_server_handling_seconds")
+          .Help(
+              "Histogram of response latency (seconds) of gRPC that had "
+              "been application-level handled by the server.")
+          .Register(registry);
+  std::unique_ptr<GrpcServerMetrics> metrics(new GrpcServerMetrics());
+  for (bool by_handler : {false, true}) {
+    for (const std::string& name :
+         by_handler ? recorded_by_handlers : services) {
+      if (!metrics->AddService(name, by_handler, started, handled, handling)) {
+        return absl::InternalError(
+            absl::StrCat("no descriptor for service ", name,
+                         ": its generated code is not linked in"));
+      }
+    }
+  }
+  Add(started, handled, handling, "unknown", "unknown", "unknown",
+      &metrics->unknown_);
+  return metrics;
+}
+
+bool GrpcServerMetrics::AddService(
+    const std::string& name, bool recorded_by_handler,
+    prometheus::Family<prometheus::Counter>& started,
+    prometheus::Family<prometheus::Counter>& handled,
+    prometheus::Family<prometheus::Histogram>& handling) {
+  const google::protobuf::ServiceDescriptor* service =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+          name);
+  if (service == nullptr) return false;
+  for (int i = 0; i < service->method_count(); ++i) {
+    const google::protobuf::MethodDescriptor& method = *service->method(i);
+    Method& out = methods_[absl::StrCat("/", name, "/", method.name())];
+    Add(started, handled, handling, TypeName(method), name, method.name(),
+        &out);
+    out.recorded_by_handler_ = recorded_by_handler;
+  }
+  return true;
+}
+
+void GrpcServerMetrics::Add(prometheus::Family<prometheus::Counter>& started,
+                            prometheus::Family<prometheus::Counter>& handled,
+                            prometheus::Family<prometheus::Histogram>& handling,
+                            const std::string& type, const std::string& service,
+                            const std::string& method, Method* out) {
+  const prometheus::Labels labels = {
+      {"grpc_type", type}, {"grpc_service", service}, {"grpc_method", method}};
+  out->started_ = &started.Add(labels);
+  for (int c = 0; c < 17; ++c) {
+    prometheus::Labels with_code = labels;
+    with_code["grpc_code"] = kGoCodeNames[c];
+    out->handled_[c] = &handled.Add(with_code);
+  }
+  out->handling_ = &handling.Add(labels, LatencyBuckets());
+}
+
+const GrpcServerMetrics::Method& GrpcServerMetrics::Find(
+    absl::string_view path) const {
+  auto it = methods_.find(path);
+  return it == methods_.end() ? unknown_ : it->second;
+}
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+GrpcServerMetrics::InterceptorFactory() {
+  return std::make_unique<Factory>(this);
+}
+
+}  // namespace tokenservice
