@@ -127,8 +127,9 @@ log "base image ${BASE_IMAGE} ready ($((SECONDS - start))s)"
 start=${SECONDS}
 log "buildah bud -f deploy/Containerfile -t ${IMAGE} (log: ${TMP}/build.log)"
 revision="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
+version="$(sed -n 's/.*kVersion\[\] = "\(.*\)";/\1/p' base/version.h)"
 if ! buildah bud --isolation chroot --pull=never --layers --force-rm \
-    --build-arg REVISION="${revision}" \
+    --build-arg REVISION="${revision}" --build-arg VERSION="${version}" \
     -f deploy/Containerfile -t "${IMAGE}" . >"${TMP}/build.log" 2>&1; then
   tail -n 40 "${TMP}/build.log" >&2
   fail "the image did not build"
@@ -172,6 +173,11 @@ in_image test -s /etc/ssl/certs/ca-certificates.crt || fail "no CA bundle in the
 in_image sh -c 'for t in bazel g++ gcc protoc java; do
   if command -v "$t"; then exit 1; fi; done' || fail "build tools in the runtime image"
 log "runtime image: every library present, CA bundle present, no build tools"
+reported="$(in_image /usr/local/bin/token_server --version)" ||
+  fail "token_server --version failed in the image"
+[[ "${reported}" == "token_server ${version} (commit ${revision})" ]] ||
+  fail "token_server --version says \"${reported}\", want version ${version}, commit ${revision}"
+log "${reported}"
 
 # --- 5. run it against the fake myPOS -------------------------------------
 bazel build //fake_mypos //client:tokenctl >"${TMP}/bazel.log" 2>&1 ||
