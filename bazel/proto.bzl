@@ -3,8 +3,9 @@
 Runs Debian's /usr/bin/protoc with /usr/bin/grpc_cpp_plugin (including the
 generated gmock stub, *_mock.grpc.pb.h) and wraps the output in a cc_library.
 Imports resolve against the workspace root, /usr/include (the well-known
-types), /usr/share/grpc-proto (Debian's grpc-proto package) and Debian's
-gogo googleapis copy (google.rpc.Status and ErrorInfo).
+types), /usr/share/grpc-proto (Debian's grpc-proto package), Debian's gogo
+googleapis copy (google.rpc.Status and ErrorInfo, google.api's HTTP
+annotations), etcd's v3 API and the gogoproto options it imports.
 """
 
 _PROTOC = "/usr/bin/protoc"
@@ -12,7 +13,19 @@ _GRPC_PLUGIN = "/usr/bin/grpc_cpp_plugin"
 # The last one is Debian's golang-github-gogo-googleapis-dev: plain
 # google/rpc/status.proto and error_details.proto (no gogo imports).
 _GOOGLEAPIS = "/usr/share/gocode/src/github.com/gogo/googleapis"
-_IMPORT_PATHS = "-I. -I/usr/include -I/usr/share/grpc-proto -I" + _GOOGLEAPIS
+# etcd's v3 API from golang-etcd-server-dev (imported as "etcd/..."), and
+# the gogoproto options it imports from golang-github-gogo-protobuf-dev
+# (google/api/annotations.proto comes from the googleapis copy above).
+_ETCD = "/usr/share/gocode/src/go.etcd.io"
+_GOGO = "/usr/share/gocode/src/github.com/gogo/protobuf"
+_IMPORT_PATHS = " ".join([
+    "-I.",
+    "-I/usr/include",
+    "-I/usr/share/grpc-proto",
+    "-I" + _GOOGLEAPIS,
+    "-I" + _ETCD,
+    "-I" + _GOGO,
+])
 
 def cc_grpc_proto(
         name,

@@ -50,16 +50,27 @@ TEST_TOOLS=(
   nodejs:node
   npm:npm
   prometheus:promtool
+  etcd-server:etcd
+)
+
+# etcd's v3 API .proto files (//proto:etcd_cc_grpc compiles them from these
+# paths) and the gogoproto options they import. Only the fleet tests use
+# them so far, so the image's build stage (--build-only) goes without.
+TEST_PACKAGES=(
+  golang-etcd-server-dev
+  golang-github-gogo-protobuf-dev
 )
 
 missing=()
-for package in "${PACKAGES[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "${package}" 2>/dev/null |
+need_package() {
+  if ! dpkg-query -W -f='${Status}' "$1" 2>/dev/null |
       grep -q "install ok installed"; then
-    missing+=("${package}")
+    missing+=("$1")
   fi
-done
+}
+for package in "${PACKAGES[@]}"; do need_package "${package}"; done
 if ((!build_only)); then
+  for package in "${TEST_PACKAGES[@]}"; do need_package "${package}"; done
   for tool in "${TEST_TOOLS[@]}"; do
     if ! command -v "${tool#*:}" >/dev/null; then missing+=("${tool%%:*}"); fi
   done
