@@ -20,19 +20,11 @@ declare -A BINARY=([old]="$(realpath "$1")" [new]="$(realpath "$2")")
 CONCURRENCY="${CONCURRENCY:-1 4 16 64}"
 DURATION="${DURATION:-8s}"
 ROUNDS="${ROUNDS:-3}"
-WORK="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "${WORK}"; }
-trap cleanup EXIT
+bench_setup
 
 bazel build -c opt //fake_mypos //bench:load_generator 2>/dev/null
 BIN="$(bazel info -c opt bazel-bin 2>/dev/null)"
-wait_port() { for _ in $(seq 200); do [[ -s "$1" ]] && return; sleep 0.05; done; exit 1; }
-
-"${BIN}/fake_mypos/fake_mypos" --port_file="${WORK}/fake.port" >/dev/null 2>&1 &
-pids+=($!)
-wait_port "${WORK}/fake.port"
-FAKE="http://127.0.0.1:$(cat "${WORK}/fake.port")"
+start_fake
 for v in old new; do
   MYPOS_CLIENT_ID=demo-client MYPOS_CLIENT_SECRET=demo-secret \
     "${SERVER_CPUS[@]}" "${BINARY[$v]}" --listen=127.0.0.1:0 --port_file="${WORK}/${v}.port" \

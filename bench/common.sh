@@ -1,4 +1,6 @@
-# Shared by bench/run.sh and bench/tail_sensitivity.sh (sourced, not run).
+# Shared by the bench scripts (sourced, not run): CPU pinning, the
+# temporary directory and processes of a run, waiting for ports, the fake
+# myPOS.
 #
 # With 2 or more cores the servers go on CPU 0 and the load generator on the
 # others (PIN=0 to let them float): on a small machine the two otherwise
@@ -20,4 +22,29 @@ field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
 # median: of the numbers on stdin, one per line.
 median() {
   sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# bench_setup: WORK, a temporary directory, and pids, the processes to kill;
+# on exit every one of them is killed and WORK removed.
+bench_setup() {
+  WORK="$(mktemp -d)"
+  pids=()
+  trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "${WORK}"' EXIT
+}
+
+# wait_port FILE [SECONDS]: until a server has written its port to FILE
+# (default 10 s); exits the script when it does not.
+wait_port() {
+  for _ in $(seq $((${2:-10} * 20))); do [[ -s "$1" ]] && return; sleep 0.05; done
+  echo "$0: no port in $1" >&2
+  exit 1
+}
+
+# start_fake: the fake myPOS from ${BIN} on a port it picks; sets FAKE to
+# its base URL.
+start_fake() {
+  "${BIN}/fake_mypos/fake_mypos" --port_file="${WORK}/fake.port" >/dev/null 2>&1 &
+  pids+=($!)
+  wait_port "${WORK}/fake.port"
+  FAKE="http://127.0.0.1:$(cat "${WORK}/fake.port")"
 }

@@ -13,22 +13,15 @@
 # Prints one line per binary: instructions per hit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/common.sh
 (($# >= 1)) || { echo "usage: $0 TOKEN_SERVER [TOKEN_SERVER...]" >&2; exit 64; }
 SHORT="${SHORT:-300}"
 LONG="${LONG:-1500}"
-WORK="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "${WORK}"; }
-trap cleanup EXIT
+bench_setup
 
 bazel build -c opt //fake_mypos //bench:load_generator 2>/dev/null
 BIN="$(bazel info -c opt bazel-bin 2>/dev/null)"
-wait_port() { for _ in $(seq 1200); do [[ -s "$1" ]] && return; sleep 0.05; done; exit 1; }
-
-"${BIN}/fake_mypos/fake_mypos" --port_file="${WORK}/fake.port" >/dev/null 2>&1 &
-pids+=($!)
-wait_port "${WORK}/fake.port"
-FAKE="http://127.0.0.1:$(cat "${WORK}/fake.port")"
+start_fake
 
 # total SERVER CALLS: the server's instruction count for CALLS hits (plus
 # start-up, one miss and shutdown).
@@ -40,7 +33,7 @@ total() {
     --token_url="${FAKE}/oauth/token" --revoke_url="${FAKE}/oauth/revoke" \
     --drain_delay=0s --log_level=error 2>/dev/null &
   local pid=$!
-  wait_port "${WORK}/port"
+  wait_port "${WORK}/port" 60  # valgrind starts slowly
   "${BIN}/bench/load_generator" --rpc=issue --target="127.0.0.1:$(cat "${WORK}/port")" \
     --concurrency=1 --channels=1 --warmup=0s --calls="$2" >/dev/null
   kill -TERM "${pid}"

@@ -22,10 +22,7 @@ DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-2s}"
 ROUNDS="${ROUNDS:-3}"
 OUT="${OUT:-bench/results}"
-WORK="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "${WORK}"; }
-trap cleanup EXIT
+bench_setup
 
 bash scripts/install_deps.sh >/dev/null
 if ! command -v gnuplot >/dev/null; then
@@ -35,12 +32,7 @@ bazel build -c opt //server:token_server //fake_mypos //bench:echo_server \
   //bench:load_generator 2>/dev/null
 BIN="$(bazel info -c opt bazel-bin 2>/dev/null)"
 
-wait_port() { for _ in $(seq 200); do [[ -s "$1" ]] && return; sleep 0.05; done; exit 1; }
-
-"${BIN}/fake_mypos/fake_mypos" --port_file="${WORK}/fake.port" >/dev/null 2>&1 &
-pids+=($!)
-wait_port "${WORK}/fake.port"
-FAKE="http://127.0.0.1:$(cat "${WORK}/fake.port")"
+start_fake
 MYPOS_CLIENT_ID=demo-client MYPOS_CLIENT_SECRET=demo-secret \
   "${SERVER_CPUS[@]}" "${BIN}/server/token_server" --listen=127.0.0.1:0 --port_file="${WORK}/ts.port" \
   --token_url="${FAKE}/oauth/token" --revoke_url="${FAKE}/oauth/revoke" \

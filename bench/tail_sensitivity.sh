@@ -16,10 +16,7 @@ WORK_NS="${WORK_NS:-0 250 500 1000}"
 DURATION="${DURATION:-5s}"
 WARMUP="${WARMUP:-2s}"
 ROUNDS="${ROUNDS:-3}"
-WORK="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "${WORK}"; }
-trap cleanup EXIT
+bench_setup
 
 bazel build -c opt //bench:echo_server //bench:load_generator 2>/dev/null
 BIN="$(bazel info -c opt bazel-bin 2>/dev/null)"
