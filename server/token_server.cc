@@ -110,6 +110,9 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
       &s->clock_, s->timers_.get());
   s->credentials_ = std::make_unique<CredentialStore>(config.default_profile,
                                                       config.profiles);
+  for (const CredentialProfile& profile : config.profiles) {
+    s->metrics_.AddProfile(profile.name);
+  }
   absl::StatusOr<std::unique_ptr<TokenBroker>> broker = TokenBroker::Create(
       config.broker, s->credentials_.get(), s->upstream_.get(),
       s->timers_.get(), &s->clock_, &s->metrics_);

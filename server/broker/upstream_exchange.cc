@@ -93,7 +93,7 @@ absl::Status UpstreamExchange::Finish(const Call& call, absl::Status status,
   status = MapUpstreamDeadline(std::move(status), call.deadline,
                                options_.upstream_timeout);
   const absl::Duration duration = clock_->Now() - call.start;
-  metrics_->RecordUpstream(call.kind, status.code(), duration);
+  metrics_->RecordUpstream(call.kind, call.profile, status.code(), duration);
   fields.insert(fields.begin(),
                 {{"profile", call.profile},
                  {"duration_ms", absl::ToInt64Milliseconds(duration)},

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "base/version.h"
 #include "prometheus/text_serializer.h"
+#include "server/ops/error_reason.h"
 #include "server/ops/process_metrics.h"
 
 namespace tokenservice {
@@ -33,16 +34,19 @@ std::string StatusClass(int http_status) {
   return absl::StrCat(http_status / 100, "xx");
 }
 
-// The reason as a label value: one of our ErrorInfo reasons (a fixed set),
-// "OK" for success; anything else (a transport not of ours) "OTHER", so that
-// the label stays bounded.
-std::string ReasonLabel(absl::string_view reason) {
-  if (reason.empty()) return "OK";
+// The outcome as a label value: "OK" for success, else its ErrorInfo reason
+// if it is one of ours (a fixed set), "UNKNOWN" if it has none and "OTHER"
+// if it has another (from a transport not of ours), so that the label stays
+// bounded.
+std::string ReasonLabel(const absl::Status& outcome) {
+  if (outcome.ok()) return "OK";
+  const std::string reason = ErrorReason(outcome);
+  if (reason.empty()) return "UNKNOWN";
   const bool ours = reason.size() <= 40 &&
                     std::all_of(reason.begin(), reason.end(), [](char c) {
                       return absl::ascii_isupper(c) || c == '_';
                     });
-  return ours ? std::string(reason) : "OTHER";
+  return ours ? reason : "OTHER";
 }
 
 // tokenservice_token_expiry_timestamp_seconds: per profile and scope set,
@@ -130,25 +134,19 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                       "checks; 0 before it starts and once it drains.")
                   .Register(r)
                   .Add({});
-  auto& upstream =
-      prometheus::BuildCounter()
-          .Name("tokenservice_upstream_requests_total")
-          .Help(
-              "Calls to myPOS as the broker made them (retries included), "
-              "by kind and outcome (gRPC code).")
-          .Register(r);
+  upstream_ = &prometheus::BuildCounter()
+                   .Name("tokenservice_upstream_requests_total")
+                   .Help(
+                       "Calls to myPOS as the broker made them (retries "
+                       "included), by credential profile, kind and outcome "
+                       "(gRPC code).")
+                   .Register(r);
   auto& upstream_latency =
       prometheus::BuildHistogram()
           .Name("tokenservice_upstream_duration_seconds")
           .Help("Duration of calls to myPOS, retries included.")
           .Register(r);
   for (int k = 0; k < kUpstreamKinds; ++k) {
-    for (int c = 0; c < kCodes; ++c) {
-      upstream_[k][c] = &upstream.Add(
-          {{"kind", kKinds[k]},
-           {"code",
-            absl::StatusCodeToString(static_cast<absl::StatusCode>(c))}});
-    }
     upstream_latency_[k] =
         &upstream_latency.Add({{"kind", kKinds[k]}}, LatencyBuckets());
   }
@@ -156,30 +154,68 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                    .Name("tokenservice_upstream_http_attempts_total")
                    .Help(
                        "HTTP requests sent to myPOS (each retry is one), by "
-                       "endpoint, HTTP status class (none: no reply) and "
-                       "ErrorInfo reason (OK: succeeded).")
+                       "upstream endpoint, HTTP status class (none: no "
+                       "reply) and ErrorInfo reason (OK: succeeded).")
                    .Register(r);
+  // Success and the common failures exist at zero from the start, so that
+  // a failure ratio has a denominator and a first failure is an increase.
+  const std::pair<const char*, const char*> kCommon[] = {
+      {"2xx", "OK"},
+      {"4xx", kReasonUpstreamRateLimited},
+      {"5xx", kReasonUpstreamUnavailable},
+      {"none", kReasonUpstreamUnavailable},
+      {"none", kReasonDeadlineExceeded},
+      {"none", kReasonUpstreamTlsFailed}};
   for (const char* endpoint : kEndpoints) {
-    attempts_->Add(
-        {{"endpoint", endpoint}, {"status_class", "2xx"}, {"reason", "OK"}});
+    for (const auto& [status_class, reason] : kCommon) {
+      attempts_->Add({{"upstream_endpoint", endpoint},
+                      {"status_class", status_class},
+                      {"reason", reason}});
+    }
   }
 }
 
-void Metrics::RecordUpstream(UpstreamKind kind, absl::StatusCode code,
-                             absl::Duration latency) {
+Metrics::UpstreamSeries& Metrics::SeriesOf(absl::string_view profile) {
+  auto [it, added] = upstream_by_profile_.try_emplace(profile);
+  if (added) {
+    for (int k = 0; k < kUpstreamKinds; ++k) {
+      for (int c = 0; c < kCodes; ++c) {
+        it->second[k][c] = &upstream_->Add(
+            {{"profile", std::string(profile)},
+             {"kind", kKinds[k]},
+             {"code",
+              absl::StatusCodeToString(static_cast<absl::StatusCode>(c))}});
+      }
+    }
+  }
+  return it->second;
+}
+
+void Metrics::AddProfile(absl::string_view profile) {
+  MutexLock lock(&mu_);
+  SeriesOf(profile);
+}
+
+void Metrics::RecordUpstream(UpstreamKind kind, absl::string_view profile,
+                             absl::StatusCode code, absl::Duration latency) {
   const int k = static_cast<int>(kind);
   const int c = std::clamp(static_cast<int>(code), 0, kCodes - 1);
-  upstream_[k][c]->Increment();
+  prometheus::Counter* counter;
+  {
+    MutexLock lock(&mu_);
+    counter = SeriesOf(profile)[k][c];
+  }
+  counter->Increment();
   upstream_latency_[k]->Observe(absl::ToDoubleSeconds(latency));
 }
 
 void Metrics::RecordUpstreamAttempt(UpstreamEndpoint endpoint, int http_status,
-                                    absl::string_view reason) {
+                                    const absl::Status& outcome) {
   // Family::Add returns the series these labels already have.
   attempts_
-      ->Add({{"endpoint", kEndpoints[static_cast<int>(endpoint)]},
+      ->Add({{"upstream_endpoint", kEndpoints[static_cast<int>(endpoint)]},
              {"status_class", StatusClass(http_status)},
-             {"reason", ReasonLabel(reason)}})
+             {"reason", ReasonLabel(outcome)}})
       .Increment();
 }
 

@@ -4,11 +4,14 @@
 // (the gRPC server's families, server/rpc/grpc_server_metrics.h) and the
 // families computed at each scrape: token expiry, process and build info.
 //
-// Every series is created when the Metrics is, so recording is a lookup-free
-// atomic add (a histogram adds under its own short lock). Label sets are
-// small and fixed: upstream request kind x outcome code, endpoint x HTTP
-// status class x reason, profile x scopes. Token values never appear, nor do
-// fingerprints (a label per token would churn on every refresh).
+// The hot path's series (cache hits and misses) exist from the start, so
+// recording one is a lookup-free atomic add. The upstream families, recorded
+// once per call to myPOS, look their series up by label: profile x kind x
+// outcome code (a profile's whole block created, at zero, the first time it
+// is named), upstream endpoint x HTTP status class x reason. Every label set
+// is small and bounded: profiles come from the configuration, reasons from
+// our fixed set. Token values never appear, nor do fingerprints (a label per
+// token would churn on every refresh).
 
 #ifndef SERVER_OPS_METRICS_H_
 #define SERVER_OPS_METRICS_H_
@@ -19,9 +22,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "base/mutex.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
@@ -40,8 +46,10 @@ const prometheus::Histogram::BucketBoundaries& LatencyBuckets();
 // "grant").
 enum class UpstreamKind { kToken, kRevoke, kGrant };
 inline constexpr int kUpstreamKinds = 3;
-// Which myPOS endpoint an HTTP attempt went to (label endpoint="token",
-// "revoke"; a grant exchange goes to the token endpoint).
+// Which myPOS endpoint an HTTP attempt went to (label
+// upstream_endpoint="token", "revoke"; a grant exchange goes to the token
+// endpoint). Not "endpoint": the Prometheus Operator sets that label on
+// every scraped series.
 enum class UpstreamEndpoint { kToken, kRevoke };
 inline constexpr int kUpstreamEndpoints = 2;
 
@@ -57,14 +65,20 @@ class Metrics {
   void RecordBackgroundRefresh() { background_refreshes_->Increment(); }
   // A fetch not sent to myPOS because every caller had left first.
   void RecordAbandonedFetch() { abandoned_fetches_->Increment(); }
-  // One call to myPOS as the broker saw it, retries included.
-  void RecordUpstream(UpstreamKind kind, absl::StatusCode code,
-                      absl::Duration latency);
+  // Creates `profile`'s upstream request series, every kind and code at
+  // zero, so that rate() and alerts see a 0 before its first failure. The
+  // server names every configured profile at startup; RecordUpstream names
+  // one it has not seen.
+  void AddProfile(absl::string_view profile) ABSL_LOCKS_EXCLUDED(mu_);
+  // One call to myPOS for `profile` as the broker saw it, retries included.
+  void RecordUpstream(UpstreamKind kind, absl::string_view profile,
+                      absl::StatusCode code, absl::Duration latency)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // One HTTP attempt (a retry is another): the reply's HTTP status (0 when
-  // none arrived) and the ErrorInfo reason its outcome maps to ("" when it
-  // succeeded).
+  // none arrived) and its outcome, counted by the outcome's ErrorInfo
+  // reason ("OK" when it succeeded, "UNKNOWN" when it failed with none).
   void RecordUpstreamAttempt(UpstreamEndpoint endpoint, int http_status,
-                             absl::string_view reason);
+                             const absl::Status& outcome);
   // Callers waiting on a shared fetch: +n when they join, -n when served.
   void AddWaiters(int64_t n) { waiters_->Increment(static_cast<double>(n)); }
   // A token handed out with less validity than asked for. Must stay zero.
@@ -84,6 +98,13 @@ class Metrics {
 
  private:
   static constexpr int kCodes = 17;
+  // One profile's tokenservice_upstream_requests_total series.
+  using UpstreamSeries =
+      std::array<std::array<prometheus::Counter*, kCodes>, kUpstreamKinds>;
+
+  // The profile's series, created if new.
+  UpstreamSeries& SeriesOf(absl::string_view profile)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Counter* cache_hits_;
@@ -93,8 +114,10 @@ class Metrics {
   prometheus::Counter* short_validity_;
   prometheus::Gauge* waiters_;
   prometheus::Gauge* serving_;
-  std::array<std::array<prometheus::Counter*, kCodes>, kUpstreamKinds>
-      upstream_{};
+  prometheus::Family<prometheus::Counter>* upstream_;
+  Mutex mu_;
+  absl::flat_hash_map<std::string, UpstreamSeries> upstream_by_profile_
+      ABSL_GUARDED_BY(mu_);
   std::array<prometheus::Histogram*, kUpstreamKinds> upstream_latency_{};
   prometheus::Family<prometheus::Counter>* attempts_;
 };

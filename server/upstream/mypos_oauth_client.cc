@@ -56,7 +56,7 @@ void MyposOAuthClient::RecordAttempt(
     return;
   }
   metrics->RecordUpstreamAttempt(endpoint, response.ok() ? response->status : 0,
-                                 outcome.ok() ? "" : ErrorReason(outcome));
+                                 outcome);
 }
 
 void MyposOAuthClient::FetchToken(const ClientCredentials& credentials,

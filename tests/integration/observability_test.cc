@@ -168,12 +168,13 @@ TEST_F(ObservabilityTest, MetricsCountRpcsCacheAndUpstream) {
   EXPECT_EQ(s["grpc_server_handling_seconds_count{" + kIssueLabels + "}"], 2);
   EXPECT_EQ(s["tokenservice_cache_hits_total"], 1);
   EXPECT_EQ(s["tokenservice_cache_misses_total"], 1);
-  EXPECT_EQ(
-      s["tokenservice_upstream_requests_total{code=\"OK\",kind=\"token\"}"], 1);
+  EXPECT_EQ(s["tokenservice_upstream_requests_total{code=\"OK\",kind=\"token\","
+              "profile=\"default\"}"],
+            1);
   EXPECT_EQ(s["tokenservice_upstream_duration_seconds_count{kind=\"token\"}"],
             1);
-  EXPECT_EQ(s["tokenservice_upstream_http_attempts_total{endpoint=\"token\","
-              "reason=\"OK\",status_class=\"2xx\"}"],
+  EXPECT_EQ(s["tokenservice_upstream_http_attempts_total{reason=\"OK\","
+              "status_class=\"2xx\",upstream_endpoint=\"token\"}"],
             1);
   EXPECT_EQ(s["tokenservice_fetch_waiters"], 0);
   EXPECT_EQ(s["tokenservice_short_validity_served_total"], 0);
@@ -185,9 +186,12 @@ TEST_F(ObservabilityTest, MetricsCountRpcsCacheAndUpstream) {
   EXPECT_NEAR(s[expiry],
               first.expire_time().seconds() + first.expire_time().nanos() / 1e9,
               1e-3);
-  // The token itself is never exposed.
-  EXPECT_EQ(admin_->Get("/metrics")->body.find(first.access_token()),
-            std::string::npos);
+  // Neither the token nor its fingerprint is exposed (a label per token
+  // would churn on every refresh).
+  const std::string body = admin_->Get("/metrics")->body;
+  ASSERT_FALSE(first.fingerprint().empty());
+  EXPECT_EQ(body.find(first.access_token()), std::string::npos);
+  EXPECT_EQ(body.find(first.fingerprint()), std::string::npos);
 }
 
 TEST_F(ObservabilityTest, GrpcFamiliesCoverEveryMethodFromTheFirstScrape) {

@@ -58,10 +58,11 @@ class UpstreamExchangeTest : public ::testing::Test {
   }
 
   // The exposition line of tokenservice_upstream_requests_total for
-  // `kind` and `code`, e.g. ...{code="OK",kind="grant"} 1.
+  // `kind` and `code` of the profile, e.g.
+  // ...{code="OK",kind="grant",profile="default"} 1.
   std::string Counted(const std::string& kind, const std::string& code) {
     return absl::StrCat("tokenservice_upstream_requests_total{code=\"", code,
-                        "\",kind=\"", kind, "\"} 1\n");
+                        "\",kind=\"", kind, "\",profile=\"default\"} 1\n");
   }
 
   // The sum of every tokenservice_upstream_requests_total series.

@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "base/version.h"
 #include "gtest/gtest.h"
+#include "server/ops/error_reason.h"
 
 namespace tokenservice {
 namespace {
@@ -49,12 +50,12 @@ TEST(Metrics, RendersCountersGaugesAndCumulativeHistograms) {
   metrics.RecordCacheHit();
   metrics.RecordCacheMiss();
   metrics.RecordCacheMiss();
-  metrics.RecordUpstream(UpstreamKind::kToken, absl::StatusCode::kOk,
+  metrics.RecordUpstream(UpstreamKind::kToken, "default", absl::StatusCode::kOk,
                          absl::Microseconds(40));
-  metrics.RecordUpstream(UpstreamKind::kToken, absl::StatusCode::kOk,
+  metrics.RecordUpstream(UpstreamKind::kToken, "default", absl::StatusCode::kOk,
                          absl::Milliseconds(20));
-  metrics.RecordUpstream(UpstreamKind::kRevoke, absl::StatusCode::kUnavailable,
-                         absl::Seconds(20));
+  metrics.RecordUpstream(UpstreamKind::kRevoke, "default",
+                         absl::StatusCode::kUnavailable, absl::Seconds(20));
   metrics.AddWaiters(3);
   metrics.AddWaiters(-1);
   auto s = Parse(metrics.Render({}, absl::Now()));
@@ -62,10 +63,11 @@ TEST(Metrics, RendersCountersGaugesAndCumulativeHistograms) {
   EXPECT_EQ(s["tokenservice_cache_misses_total"], 2);
   EXPECT_EQ(s["tokenservice_fetch_waiters"], 2);
   EXPECT_EQ(s["tokenservice_short_validity_served_total"], 0);
-  EXPECT_EQ(
-      s["tokenservice_upstream_requests_total{code=\"OK\",kind=\"token\"}"], 2);
+  EXPECT_EQ(s["tokenservice_upstream_requests_total{code=\"OK\",kind=\"token\","
+              "profile=\"default\"}"],
+            2);
   EXPECT_EQ(s["tokenservice_upstream_requests_total{code=\"UNAVAILABLE\","
-              "kind=\"revoke\"}"],
+              "kind=\"revoke\",profile=\"default\"}"],
             1);
   const std::string token = "kind=\"token\"";
   const std::string name = "tokenservice_upstream_duration_seconds";
@@ -79,23 +81,54 @@ TEST(Metrics, RendersCountersGaugesAndCumulativeHistograms) {
   EXPECT_EQ(s[name + "_count{kind=\"token\"}"], 2);
 }
 
-TEST(Metrics, EverySeriesOfAFixedLabelSetExistsFromTheStart) {
+TEST(Metrics, ANamedProfileHasEveryUpstreamSeriesAtZero) {
   // rate() and alerts need a 0 before the first failure, not a gap.
-  auto s = Parse(Metrics().Render({}, absl::Now()));
+  Metrics metrics;
+  metrics.AddProfile("shop");
+  auto s = Parse(metrics.Render({}, absl::Now()));
   for (const char* kind : {"token", "revoke", "grant"}) {
     for (const char* code : {"OK", "UNAVAILABLE", "FAILED_PRECONDITION"}) {
       const std::string series =
           absl::StrCat("tokenservice_upstream_requests_total{code=\"", code,
-                       "\",kind=\"", kind, "\"}");
+                       "\",kind=\"", kind, "\",profile=\"shop\"}");
       ASSERT_EQ(s.count(series), 1u) << series;
       EXPECT_EQ(s[series], 0);
     }
   }
+}
+
+TEST(Metrics, AProfileFirstNamedByARequestGetsItsWholeBlock) {
+  Metrics metrics;
+  metrics.RecordUpstream(UpstreamKind::kGrant, "late",
+                         absl::StatusCode::kUnavailable, absl::Seconds(1));
+  auto s = Parse(metrics.Render({}, absl::Now()));
+  const std::string name = "tokenservice_upstream_requests_total";
+  EXPECT_EQ(s[name + "{code=\"UNAVAILABLE\",kind=\"grant\",profile=\"late\"}"],
+            1);
+  ASSERT_EQ(s.count(name + "{code=\"OK\",kind=\"token\",profile=\"late\"}"),
+            1u);
+  // No profile was named for "default": none of its series exist.
+  EXPECT_EQ(s.count(name + "{code=\"OK\",kind=\"token\",profile=\"default\"}"),
+            0u);
+}
+
+TEST(Metrics, SuccessAndCommonFailuresOfEachEndpointExistFromTheStart) {
+  // A failure ratio needs a denominator, and a first failure must be an
+  // increase from 0 rather than a series that appears at 1.
+  auto s = Parse(Metrics().Render({}, absl::Now()));
+  const std::string name = "tokenservice_upstream_http_attempts_total";
   for (const char* endpoint : {"token", "revoke"}) {
-    EXPECT_EQ(s.count(absl::StrCat(
-                  "tokenservice_upstream_http_attempts_total{endpoint=\"",
-                  endpoint, "\",reason=\"OK\",status_class=\"2xx\"}")),
-              1u);
+    for (const char* labels :
+         {"reason=\"OK\",status_class=\"2xx\"",
+          "reason=\"UPSTREAM_RATE_LIMITED\",status_class=\"4xx\"",
+          "reason=\"UPSTREAM_UNAVAILABLE\",status_class=\"5xx\"",
+          "reason=\"UPSTREAM_UNAVAILABLE\",status_class=\"none\"",
+          "reason=\"DEADLINE_EXCEEDED\",status_class=\"none\""}) {
+      const std::string series = absl::StrCat(
+          name, "{", labels, ",upstream_endpoint=\"", endpoint, "\"}");
+      ASSERT_EQ(s.count(series), 1u) << series;
+      EXPECT_EQ(s[series], 0);
+    }
   }
 }
 
@@ -114,29 +147,42 @@ TEST(Metrics, LatencyBucketsResolveTheCacheHitPath) {
 
 TEST(Metrics, CountsHttpAttemptsByEndpointStatusClassAndReason) {
   Metrics metrics;
-  metrics.RecordUpstreamAttempt(UpstreamEndpoint::kToken, 429,
-                                "UPSTREAM_RATE_LIMITED");
-  metrics.RecordUpstreamAttempt(UpstreamEndpoint::kToken, 429,
-                                "UPSTREAM_RATE_LIMITED");
-  metrics.RecordUpstreamAttempt(UpstreamEndpoint::kToken, 200, "");
-  metrics.RecordUpstreamAttempt(UpstreamEndpoint::kRevoke, 0,
-                                "DEADLINE_EXCEEDED");
+  const absl::Status limited =
+      WithReason(absl::UnavailableError("429"), kReasonUpstreamRateLimited);
+  metrics.RecordUpstreamAttempt(UpstreamEndpoint::kToken, 429, limited);
+  metrics.RecordUpstreamAttempt(UpstreamEndpoint::kToken, 429, limited);
+  metrics.RecordUpstreamAttempt(UpstreamEndpoint::kToken, 200,
+                                absl::OkStatus());
+  metrics.RecordUpstreamAttempt(
+      UpstreamEndpoint::kRevoke, 0,
+      WithReason(absl::DeadlineExceededError("slow"), kReasonDeadlineExceeded));
   metrics.RecordUpstreamAttempt(UpstreamEndpoint::kRevoke, 503,
-                                "a reason \"of someone else's\"");
+                                WithReason(absl::UnavailableError("503"),
+                                           "a reason \"of someone else's\""));
+  // A failure with no reason at all is no success.
+  metrics.RecordUpstreamAttempt(UpstreamEndpoint::kRevoke, 500,
+                                absl::InternalError("no reason"));
   auto s = Parse(metrics.Render({}, absl::Now()));
   const std::string name = "tokenservice_upstream_http_attempts_total";
-  EXPECT_EQ(s[name + "{endpoint=\"token\",reason=\"UPSTREAM_RATE_LIMITED\","
-                     "status_class=\"4xx\"}"],
+  EXPECT_EQ(s[name + "{reason=\"UPSTREAM_RATE_LIMITED\",status_class=\"4xx\","
+                     "upstream_endpoint=\"token\"}"],
             2);
-  EXPECT_EQ(s[name + "{endpoint=\"token\",reason=\"OK\",status_class=\"2xx\"}"],
+  EXPECT_EQ(s[name + "{reason=\"OK\",status_class=\"2xx\","
+                     "upstream_endpoint=\"token\"}"],
             1);
-  EXPECT_EQ(s[name + "{endpoint=\"revoke\",reason=\"DEADLINE_EXCEEDED\","
-                     "status_class=\"none\"}"],
+  EXPECT_EQ(s[name + "{reason=\"DEADLINE_EXCEEDED\",status_class=\"none\","
+                     "upstream_endpoint=\"revoke\"}"],
             1);
   // A reason not of ours does not become a label value.
-  EXPECT_EQ(
-      s[name + "{endpoint=\"revoke\",reason=\"OTHER\",status_class=\"5xx\"}"],
-      1);
+  EXPECT_EQ(s[name + "{reason=\"OTHER\",status_class=\"5xx\","
+                     "upstream_endpoint=\"revoke\"}"],
+            1);
+  EXPECT_EQ(s[name + "{reason=\"UNKNOWN\",status_class=\"5xx\","
+                     "upstream_endpoint=\"revoke\"}"],
+            1);
+  EXPECT_EQ(s[name + "{reason=\"OK\",status_class=\"2xx\","
+                     "upstream_endpoint=\"revoke\"}"],
+            0);
 }
 
 TEST(Metrics, ExpiryTimestampPerProfileAndScopesWithNoFingerprint) {

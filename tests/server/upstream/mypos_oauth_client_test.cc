@@ -243,7 +243,8 @@ TEST_F(MyposOAuthClientTest, RevokeTokenTransportErrorGetsReason) {
 }
 
 // The value of tokenservice_upstream_http_attempts_total with `labels`
-// (endpoint, reason, status_class, in that order), 0 when not there.
+// (reason, status_class, upstream_endpoint, in that order), 0 when not
+// there.
 double Attempts(const Metrics& metrics, const std::string& labels) {
   const std::string prefix =
       "tokenservice_upstream_http_attempts_total{" + labels + "} ";
@@ -264,19 +265,20 @@ TEST_F(MyposOAuthClientTest, EachAttemptIsCountedByEndpointClassAndReason) {
   EXPECT_TRUE(client_.FetchToken(credentials_, {}, deadline_).ok());
   EXPECT_FALSE(client_.RevokeToken(credentials_, kToken, deadline_).ok());
   EXPECT_EQ(Attempts(metrics_,
-                     "endpoint=\"token\",reason=\"UPSTREAM_RATE_LIMITED\","
-                     "status_class=\"4xx\""),
+                     "reason=\"UPSTREAM_RATE_LIMITED\",status_class=\"4xx\","
+                     "upstream_endpoint=\"token\""),
             1);
   EXPECT_EQ(Attempts(metrics_,
-                     "endpoint=\"token\",reason=\"DEADLINE_EXCEEDED\","
-                     "status_class=\"none\""),
+                     "reason=\"DEADLINE_EXCEEDED\",status_class=\"none\","
+                     "upstream_endpoint=\"token\""),
             1);
   EXPECT_EQ(Attempts(metrics_,
-                     "endpoint=\"token\",reason=\"OK\",status_class=\"2xx\""),
+                     "reason=\"OK\",status_class=\"2xx\","
+                     "upstream_endpoint=\"token\""),
             1);
   EXPECT_EQ(Attempts(metrics_,
-                     "endpoint=\"revoke\",reason=\"UPSTREAM_UNAVAILABLE\","
-                     "status_class=\"5xx\""),
+                     "reason=\"UPSTREAM_UNAVAILABLE\",status_class=\"5xx\","
+                     "upstream_endpoint=\"revoke\""),
             1);
 }
 
