@@ -2,7 +2,9 @@
 
 The folders are the layers, lowest first: //base, //server/ops,
 //server/upstream, //server/broker, //server/rpc, //server/config, and the
-composition root //server. Every package is private by default; each target
+composition root //server; //server/fleet (state shared through etcd)
+sits beside the broker, using it, and only the root wires it in. Every
+package is private by default; each target
 opens itself with one of these lists, which name only the layers above it
 (and the trees that test, benchmark and fuzz it), so an upward include does
 not build.
@@ -21,7 +23,13 @@ CONFIG_USERS = ROOT
 
 RPC_USERS = ["//server/config:__pkg__"] + CONFIG_USERS
 
-BROKER_USERS = ["//server/rpc:__pkg__"] + RPC_USERS
+# Fleet mode (//server/fleet): only the composition root wires it in.
+FLEET_USERS = ROOT
+
+BROKER_USERS = [
+    "//server/fleet:__pkg__",
+    "//server/rpc:__pkg__",
+] + RPC_USERS
 
 UPSTREAM_USERS = ["//server/broker:__pkg__"] + BROKER_USERS
 
