@@ -6,9 +6,11 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <random>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -16,6 +18,8 @@
 #include "absl/strings/str_cat.h"
 #include "base/mutex.h"
 #include "base/timers.h"
+#include "server/fleet/etcd_channel.h"
+#include "server/fleet/fleet_keyring.h"
 #include "server/ops/error_reason.h"
 #include "server/ops/listen_check.h"
 #include "server/ops/log.h"
@@ -25,6 +29,42 @@
 
 namespace tokenservice {
 namespace {
+
+// This replica's name in the fleet: the host (a pod's name) and process,
+// and a random part, so that replicas in one process (tests) or one host
+// (the demo) never collide.
+std::string ReplicaId() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  std::random_device random;
+  return absl::StrCat(host[0] == '\0' ? "replica" : host, "-", getpid(), "-",
+                      absl::Hex(random() & 0xffff, absl::kZeroPad4));
+}
+
+// Fleet mode's revocations, not started yet; null outside fleet mode.
+absl::StatusOr<std::unique_ptr<EtcdRevocations>> NewFleet(
+    const FleetConfig& config, const Clock* clock) {
+  if (!config.enabled()) return nullptr;
+  // The keys are checked at start, so that a broken Secret stops start-up.
+  if (absl::StatusOr<FleetKeyring> keys = FleetKeyring::Load(config.keys_dir);
+      !keys.ok()) {
+    return keys.status();
+  }
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      NewEtcdChannel({config.etcd_target, config.etcd_ca_file,
+                      config.etcd_cert_file, config.etcd_key_file});
+  if (!channel.ok()) return channel.status();
+  EtcdRevocationsOptions options;
+  options.prefix = config.etcd_prefix;
+  options.replica_id = ReplicaId();
+  options.confirm_timeout = config.revoke_timeout;
+  Log(LogLevel::kInfo, "fleet_mode",
+      "fleet mode: sharing revocations with the other replicas through etcd",
+      {{"replica", options.replica_id},
+       {"etcd", config.etcd_target},
+       {"prefix", config.etcd_prefix}});
+  return std::make_unique<EtcdRevocations>(*std::move(channel), options, clock);
+}
 
 // The answer to a call still waiting when the shutdown grace ends: retry
 // elsewhere; but a user's grant exchange may have reached myPOS, and its
@@ -113,11 +153,22 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
   for (const CredentialProfile& profile : config.profiles) {
     s->metrics_.AddProfile(profile.name);
   }
+  absl::StatusOr<std::unique_ptr<EtcdRevocations>> fleet =
+      NewFleet(config.fleet, &s->clock_);
+  if (!fleet.ok()) return fleet.status();
   absl::StatusOr<std::unique_ptr<TokenBroker>> broker = TokenBroker::Create(
       config.broker, s->credentials_.get(), s->upstream_.get(),
-      s->timers_.get(), &s->clock_, &s->metrics_);
+      s->timers_.get(), &s->clock_, &s->metrics_, fleet->get());
   if (!broker.ok()) return broker.status();
   s->broker_ = *std::move(broker);
+  s->fleet_ = *std::move(fleet);
+  if (s->fleet_ != nullptr) {
+    TokenBroker* raw_broker = s->broker_.get();
+    s->fleet_->Start(
+        [raw_broker](absl::string_view fingerprint, absl::Time expires) {
+          raw_broker->ApplySharedRevocation(fingerprint, expires);
+        });
+  }
   GrantExchange::Options grant_options;
   grant_options.upstream_timeout = config.broker.upstream_timeout;
   grant_options.deadline_margin = config.broker.deadline_margin;
@@ -167,6 +218,11 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
     auto admin = AdminServer::Start(
         config.admin_listen_address,
         [raw] {
+          if (raw->fleet_ != nullptr) {
+            raw->metrics_.SetFleetStatus(raw->fleet_->connected(),
+                                         raw->fleet_->live_replicas(),
+                                         raw->fleet_->unpublished());
+          }
           return raw->metrics_.Render(raw->broker_->AllTokens(),
                                       raw->clock_.Now());
         },
@@ -212,6 +268,9 @@ int TokenServer::admin_port() const {
 TokenServer::~TokenServer() {
   Shutdown(absl::Now());
   admin_.reset();
+  // Leaves the fleet; Revoke calls still waiting for it are answered, and
+  // what that sends to myPOS is drained below.
+  fleet_.reset();
   // Nothing may call back into the broker once it is gone. A timer's task
   // (a retry) posts, and is answered on the transport's thread; an answer
   // could start a timer. So both are drained in turn until neither has

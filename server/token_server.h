@@ -18,6 +18,7 @@
 #include "server/broker/grant_exchange.h"
 #include "server/broker/token_broker.h"
 #include "server/config/server_config.h"
+#include "server/fleet/etcd_revocations.h"
 #include "server/ops/admin_server.h"
 #include "server/ops/metrics.h"
 #include "server/rpc/grpc_server_metrics.h"
@@ -54,6 +55,8 @@ class TokenServer {
   // The ports actually bound (admin: 0 when disabled).
   int port() const { return port_; }
   int admin_port() const;
+  // Fleet mode's revocations (null outside fleet mode), for its status.
+  const EtcdRevocations* fleet() const { return fleet_.get(); }
 
   // Reports NOT_SERVING on grpc.health.v1 (every service) and 503 on the
   // admin /healthz, and goes on accepting connections and serving every
@@ -97,6 +100,9 @@ class TokenServer {
   std::unique_ptr<OAuthClient> upstream_;
   std::unique_ptr<CredentialStore> credentials_;
   std::unique_ptr<TokenBroker> broker_;
+  // Fleet mode only. After the broker, which it calls back: it goes first
+  // (and is stopped before the timers and transport drain).
+  std::unique_ptr<EtcdRevocations> fleet_;
   std::unique_ptr<CallerPolicy> policy_;
   std::unique_ptr<GrantExchange> grants_;
   std::unique_ptr<TokenServiceImpl> service_;

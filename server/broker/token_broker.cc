@@ -39,19 +39,20 @@ absl::Status CallerDeadlinePassed() {
 
 absl::StatusOr<std::unique_ptr<TokenBroker>> TokenBroker::Create(
     BrokerOptions options, const CredentialStore* credentials,
-    OAuthClient* upstream, Timers* timers, const Clock* clock,
-    Metrics* metrics) {
+    OAuthClient* upstream, Timers* timers, const Clock* clock, Metrics* metrics,
+    SharedRevocations* shared) {
   absl::StatusOr<CallerProfiles> caller_profiles = CallerProfiles::Create();
   if (!caller_profiles.ok()) return caller_profiles.status();
   return std::unique_ptr<TokenBroker>(
       new TokenBroker(std::move(options), credentials, upstream, timers, clock,
-                      metrics, *std::move(caller_profiles)));
+                      metrics, shared, *std::move(caller_profiles)));
 }
 
 TokenBroker::TokenBroker(BrokerOptions options,
                          const CredentialStore* credentials,
                          OAuthClient* upstream, Timers* timers,
                          const Clock* clock, Metrics* metrics,
+                         SharedRevocations* shared,
                          CallerProfiles caller_profiles)
     : options_(std::move(options)),
       credentials_(credentials),
@@ -62,6 +63,7 @@ TokenBroker::TokenBroker(BrokerOptions options,
       caller_profiles_(std::move(caller_profiles)),
       exchange_({options_.upstream_timeout, options_.deadline_margin}, upstream,
                 clock, metrics_),
+      shared_(shared),
       revocations_(clock),
       cache_(&revocations_, /*revoked_retention=*/1000,
              options_.max_caller_credential_tokens,
@@ -471,9 +473,14 @@ void TokenBroker::Revoke(RevokeParams params, RevokeCallback done) {
                       return KeyBelongsTo(key, owner);
                     });
   if (evicted != nullptr) {
-    RevokeUpstream(*profile, evicted->access_token,
-                   RevokeResult{fingerprint, /*was_cached=*/true},
-                   params.deadline, std::move(done));
+    // Out of the fleet's caches too before myPOS is asked.
+    Share(evicted->expire_time, RevokeResult{fingerprint, /*was_cached=*/true},
+          [this, profile = *profile, token = evicted->access_token,
+           deadline = params.deadline,
+           done = std::move(done)](RevokeResult result) mutable {
+            RevokeUpstream(std::move(profile), std::move(token),
+                           std::move(result), deadline, std::move(done));
+          });
     return;
   }
   if (!by_fingerprint) {
@@ -513,21 +520,53 @@ void TokenBroker::RevokeUpstream(CredentialProfile profile, std::string token,
         }
         // myPOS took the revocation from this client id, so a copy cached
         // under any profile of that client id is dead too.
-        if (cache_.Revoke(
+        absl::Time expires = clock_->Now() + options_.max_token_lifetime;
+        if (std::shared_ptr<const CachedToken> evicted = cache_.Revoke(
                 result.fingerprint, clock_->Now(),
                 [&client_id](absl::string_view, const CachedToken& cached) {
                   return cached.client_id == *client_id;
-                }) != nullptr) {
+                });
+            evicted != nullptr) {
           result.was_cached = true;
+          expires = evicted->expire_time;
         } else {
           // Not cached: listed anyway, so that a fetch under way cannot
           // bring it in (unless another client's entry holds it).
-          cache_.ListRevoked(result.fingerprint,
-                             clock_->Now() + options_.max_token_lifetime);
+          cache_.ListRevoked(result.fingerprint, expires);
         }
         cache_.ConfirmRevoked(result.fingerprint);
-        std::move(done)(std::move(result));
+        if (result.reach.has_value()) {  // shared before myPOS was asked
+          std::move(done)(std::move(result));
+          return;
+        }
+        Share(expires, std::move(result),
+              [done = std::move(done)](RevokeResult shared) mutable {
+                std::move(done)(std::move(shared));
+              });
       });
+}
+
+void TokenBroker::Share(absl::Time expires, RevokeResult result,
+                        absl::AnyInvocable<void(RevokeResult) &&> then) {
+  if (shared_ == nullptr) {
+    std::move(then)(std::move(result));
+    return;
+  }
+  const std::string fingerprint = result.fingerprint;
+  shared_->Share(fingerprint, expires,
+                 [result = std::move(result),
+                  then = std::move(then)](RevocationReach reach) mutable {
+                   result.reach = reach;
+                   std::move(then)(std::move(result));
+                 });
+}
+
+void TokenBroker::ApplySharedRevocation(absl::string_view fingerprint,
+                                        absl::Time expires) {
+  // Listed first (unless an entry holds it), then evicted: a fetch that
+  // brings the token in between is refused by the list or dropped here.
+  cache_.ListRevoked(fingerprint, expires);
+  cache_.Revoke(fingerprint, clock_->Now());
 }
 
 absl::StatusOr<TokenInfo> TokenBroker::GetTokenInfo(

@@ -28,6 +28,9 @@
 // an exponential backoff.
 //
 // Revoke drops the token from the cache first, then revokes it at myPOS.
+// In a fleet (SharedRevocations) it is shared with the other replicas too:
+// before myPOS is asked when it was cached here, after myPOS took it when
+// it was not; the caller is answered once the sharing has answered.
 // Revoking again is harmless: by token it asks myPOS again (RFC 7009 says
 // yes to unknown tokens); by fingerprint it retries a revocation myPOS did
 // not confirm, and answers OK without a call once it did.
@@ -56,6 +59,7 @@
 #include "server/broker/caller_profiles.h"
 #include "server/broker/credential_store.h"
 #include "server/broker/revocation_list.h"
+#include "server/broker/shared_revocations.h"
 #include "server/broker/token_cache.h"
 #include "server/broker/upstream_exchange.h"
 #include "server/ops/metrics.h"
@@ -91,6 +95,8 @@ struct RevokeParams {
 struct RevokeResult {
   std::string fingerprint;
   bool was_cached = false;
+  // In a fleet: how far the revocation reached the other replicas.
+  std::optional<RevocationReach> reach;
 };
 
 struct BrokerOptions {
@@ -147,12 +153,13 @@ using RevokeCallback =
 // hold before it is destroyed.
 class TokenBroker {
  public:
-  // `metrics` may be null (the broker then keeps its own). kInternal when
-  // no key for caller-supplied secrets can be made (CallerProfiles).
+  // `metrics` may be null (the broker then keeps its own); `shared` is
+  // null outside a fleet. kInternal when no key for caller-supplied
+  // secrets can be made (CallerProfiles).
   static absl::StatusOr<std::unique_ptr<TokenBroker>> Create(
       BrokerOptions options, const CredentialStore* credentials,
       OAuthClient* upstream, Timers* timers, const Clock* clock,
-      Metrics* metrics = nullptr);
+      Metrics* metrics = nullptr, SharedRevocations* shared = nullptr);
 
   // Calls `done` exactly once: on this thread for a cache hit or an
   // immediate error (an unreadable secret included), otherwise on the
@@ -186,6 +193,11 @@ class TokenBroker {
   // OAuthClient::RevokeToken.
   void Revoke(RevokeParams params, RevokeCallback done);
 
+  // A revocation another replica of the fleet made: the token leaves every
+  // entry here and is never handed out again before `expires`. Never calls
+  // out (no myPOS, no sharing).
+  void ApplySharedRevocation(absl::string_view fingerprint, absl::Time expires);
+
   // Metadata of one cached or recently revoked token; kNotFound otherwise.
   absl::StatusOr<mypos::token::v1::TokenInfo> GetTokenInfo(
       absl::string_view fingerprint) const;
@@ -208,7 +220,8 @@ class TokenBroker {
  private:
   TokenBroker(BrokerOptions options, const CredentialStore* credentials,
               OAuthClient* upstream, Timers* timers, const Clock* clock,
-              Metrics* metrics, CallerProfiles caller_profiles);
+              Metrics* metrics, SharedRevocations* shared,
+              CallerProfiles caller_profiles);
 
   struct Waiter {
     uint64_t id = 0;
@@ -280,6 +293,11 @@ class TokenBroker {
   void RevokeUpstream(CredentialProfile profile, std::string token,
                       RevokeResult result, absl::Time caller_deadline,
                       RevokeCallback done);
+  // Shares the revocation in `result` (a token usable until `expires`)
+  // with the fleet, notes its reach in `result` and passes it on to
+  // `then`; at once without a fleet.
+  void Share(absl::Time expires, RevokeResult result,
+             absl::AnyInvocable<void(RevokeResult) &&> then);
   // Hands each waiter of `key`'s fetch the token through the cache's gate
   // (TokenCache::Lookup); a waiter whose token was revoked or rejected
   // meanwhile waits for a fresh one, once.
@@ -296,6 +314,7 @@ class TokenBroker {
   Metrics* const metrics_;
   const CallerProfiles caller_profiles_;
   const UpstreamExchange exchange_;
+  SharedRevocations* const shared_;  // null outside a fleet
   LocalRevocationList revocations_;
   TokenCache cache_;
 

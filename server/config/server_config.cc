@@ -351,6 +351,9 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
   config.listen_address = absl::GetFlag(FLAGS_listen);
   config.admin_listen_address = absl::GetFlag(FLAGS_admin_listen);
   if (auto s = TlsFromFlags(&config); !s.ok()) return s;
+  absl::StatusOr<FleetConfig> fleet = FleetConfigFromFlags();
+  if (!fleet.ok()) return fleet.status();
+  config.fleet = *std::move(fleet);
   const std::string env = absl::GetFlag(FLAGS_mypos_env);
   if (env != "production" && env != "sandbox") {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "server/broker/credential_store.h"
 #include "server/broker/token_broker.h"
+#include "server/config/fleet_config.h"
 #include "server/rpc/caller_policy.h"
 #include "server/upstream/oauth_reply.h"
 #include "server/upstream/retrying_oauth_client.h"
@@ -81,6 +82,8 @@ struct ServerConfig {
   // Requests to one myPOS host under way at once (the rest wait in the
   // transport's queue; a quarter is kept for refreshes and revocations).
   int max_upstream_connections = 64;
+  // Fleet mode (--etcd_endpoints); off by default.
+  FleetConfig fleet;
   // (broker.max_caller_fetches also bounds grant exchanges under way.)
 };
 

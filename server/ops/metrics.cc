@@ -219,6 +219,30 @@ void Metrics::RecordUpstreamAttempt(UpstreamEndpoint endpoint, int http_status,
       .Increment();
 }
 
+void Metrics::SetFleetStatus(bool connected, int replicas, size_t unshared) {
+  MutexLock lock(&mu_);
+  if (!fleet_.has_value()) {
+    auto gauge = [this](const char* name, const char* help) {
+      return &prometheus::BuildGauge()
+                  .Name(name)
+                  .Help(help)
+                  .Register(*registry_)
+                  .Add({});
+    };
+    fleet_ = FleetGauges{
+        gauge("tokenservice_fleet_connected",
+              "1 while this replica watches the fleet's revocations in "
+              "etcd; 0: degraded (etcd unreachable)."),
+        gauge("tokenservice_fleet_replicas",
+              "Live replicas this one sees in etcd, itself included."),
+        gauge("tokenservice_fleet_unshared_revocations",
+              "Revocations made here that etcd has not received yet.")};
+  }
+  fleet_->connected->Set(connected ? 1 : 0);
+  fleet_->replicas->Set(replicas);
+  fleet_->unshared->Set(static_cast<double>(unshared));
+}
+
 std::string Metrics::Render(
     const std::vector<mypos::token::v1::TokenInfo>& tokens,
     absl::Time now) const {

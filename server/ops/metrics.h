@@ -19,6 +19,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,15 @@ class Metrics {
   // drains).
   void SetServing(bool serving) { serving_->Set(serving ? 1 : 0); }
 
+  // Fleet mode: sets tokenservice_fleet_connected (1 while this replica
+  // watches etcd; 0: degraded), tokenservice_fleet_replicas (the live
+  // replicas it sees, itself included) and
+  // tokenservice_fleet_unshared_revocations (revocations made here that
+  // etcd has not received yet). The families exist from the first call;
+  // the server calls it at every scrape.
+  void SetFleetStatus(bool connected, int replicas, size_t unshared)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // Where other layers register their families (the gRPC server's).
   prometheus::Registry& registry() { return *registry_; }
 
@@ -120,6 +130,13 @@ class Metrics {
       ABSL_GUARDED_BY(mu_);
   std::array<prometheus::Histogram*, kUpstreamKinds> upstream_latency_{};
   prometheus::Family<prometheus::Counter>* attempts_;
+  // Fleet mode's gauges, once SetFleetStatus made them.
+  struct FleetGauges {
+    prometheus::Gauge* connected;
+    prometheus::Gauge* replicas;
+    prometheus::Gauge* unshared;
+  };
+  std::optional<FleetGauges> fleet_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tokenservice

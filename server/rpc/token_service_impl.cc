@@ -316,6 +316,11 @@ grpc::ServerUnaryReactor* TokenServiceImpl::Revoke(
       RevokeResponse message;
       message.set_fingerprint(result->fingerprint);
       message.set_was_cached(result->was_cached);
+      if (result->reach.has_value()) {
+        message.set_replicas_confirmed(result->reach->confirmed);
+        message.set_replicas_live(result->reach->live);
+        message.set_shared(result->reach->published);
+      }
       SetReply(message, response);
     }
     ref->Finish(result.status());

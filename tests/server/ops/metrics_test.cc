@@ -228,5 +228,22 @@ TEST(Metrics, BuildInfoAndProcessFamilies) {
   EXPECT_EQ(s.count("process_cpu_seconds_total"), 1u);
 }
 
+// Outside a fleet there are no fleet families; in one, each scrape shows
+// the status the server set last.
+TEST(Metrics, FleetFamiliesExistOnlyInAFleet) {
+  Metrics metrics;
+  EXPECT_EQ(metrics.Render({}, absl::Now()).find("tokenservice_fleet_"),
+            std::string::npos);
+  metrics.SetFleetStatus(/*connected=*/true, /*replicas=*/3, /*unshared=*/0);
+  auto s = Parse(metrics.Render({}, absl::Now()));
+  EXPECT_EQ(s["tokenservice_fleet_connected"], 1);
+  EXPECT_EQ(s["tokenservice_fleet_replicas"], 3);
+  EXPECT_EQ(s["tokenservice_fleet_unshared_revocations"], 0);
+  metrics.SetFleetStatus(false, 3, 2);
+  s = Parse(metrics.Render({}, absl::Now()));
+  EXPECT_EQ(s["tokenservice_fleet_connected"], 0);
+  EXPECT_EQ(s["tokenservice_fleet_unshared_revocations"], 2);
+}
+
 }  // namespace
 }  // namespace tokenservice

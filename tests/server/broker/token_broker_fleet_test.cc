@@ -1,0 +1,181 @@
+// TokenBroker in a fleet: its revocations go through SharedRevocations
+// (here a fake that holds each Share until the test answers it), and the
+// other replicas' revocations come in through ApplySharedRevocation.
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/fingerprint.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/broker/token_broker.h"
+#include "tests/base/fake_clock.h"
+#include "tests/base/fake_timers.h"
+#include "tests/server/ops/manual_executor.h"
+#include "tests/server/upstream/mock_oauth_client.h"
+
+namespace tokenservice {
+namespace {
+
+using ::mypos::token::v1::TOKEN_STATE_REVOKED;
+using ::testing::_;
+using ::testing::Return;
+
+// Records each Share; the test answers them.
+class FakeSharedRevocations final : public SharedRevocations {
+ public:
+  struct Shared {
+    std::string fingerprint;
+    absl::Time expires;
+    ShareCallback done;
+  };
+
+  void Share(absl::string_view fingerprint, absl::Time expires,
+             ShareCallback done) override {
+    shared.push_back({std::string(fingerprint), expires, std::move(done)});
+  }
+
+  std::vector<Shared> shared;
+};
+
+class TokenBrokerFleetTest : public ::testing::Test {
+ protected:
+  TokenBrokerFleetTest()
+      : credentials_("default", {{"default", {"client-1", "secret-1"}}}),
+        broker_(*TokenBroker::Create(BrokerOptions{}, &credentials_, &upstream_,
+                                     &timers_, &clock_, nullptr, &fleet_)) {}
+
+  UpstreamToken Token(const std::string& value) {
+    UpstreamToken token;
+    token.access_token = value;
+    token.token_type = "Bearer";
+    token.expires_in = absl::Hours(1);
+    return token;
+  }
+
+  // Issue for the default key, the executor run; the token handed out.
+  std::string Issue() {
+    std::string issued;
+    broker_->Issue(IssueParams{}, [&issued](absl::StatusOr<IssuedToken> r) {
+      ASSERT_TRUE(r.ok()) << r.status();
+      issued = r->token->access_token;
+    });
+    executor_.RunAll();
+    return issued;
+  }
+
+  void StartRevoke(RevokeParams params) {
+    broker_->Revoke(std::move(params),
+                    [this](absl::StatusOr<RevokeResult> r) { result_ = r; });
+    executor_.RunAll();
+  }
+
+  FakeClock clock_;
+  ManualExecutor executor_;
+  FakeTimers timers_{&clock_};
+  MockOAuthClient upstream_{&executor_};
+  CredentialStore credentials_;
+  FakeSharedRevocations fleet_;
+  std::unique_ptr<TokenBroker> broker_;
+  std::optional<absl::StatusOr<RevokeResult>> result_;
+};
+
+// A cached token leaves the fleet's caches before myPOS is asked, and the
+// caller hears how many replicas confirmed.
+TEST_F(TokenBrokerFleetTest, ACachedTokenIsSharedBeforeMyposIsAsked) {
+  EXPECT_CALL(upstream_, FetchToken).WillOnce(Return(Token("tok-1")));
+  ASSERT_EQ(Issue(), "tok-1");
+  const absl::Time expires = clock_.Now() + absl::Hours(1);
+  EXPECT_CALL(upstream_, RevokeToken).Times(0);
+  RevokeParams params;
+  params.token = "tok-1";
+  StartRevoke(params);
+  ASSERT_EQ(fleet_.shared.size(), 1u);
+  EXPECT_EQ(fleet_.shared[0].fingerprint, Fingerprint("tok-1"));
+  EXPECT_EQ(fleet_.shared[0].expires, expires);
+  EXPECT_FALSE(result_.has_value());
+
+  ::testing::Mock::VerifyAndClearExpectations(&upstream_);
+  EXPECT_CALL(upstream_, RevokeToken(_, absl::string_view("tok-1"), _))
+      .WillOnce(Return(absl::OkStatus()));
+  std::move(fleet_.shared[0].done)(RevocationReach{true, 3, 3});
+  executor_.RunAll();
+  ASSERT_TRUE(result_.has_value());
+  ASSERT_TRUE(result_->ok()) << result_->status();
+  EXPECT_TRUE((*result_)->was_cached);
+  ASSERT_TRUE((*result_)->reach.has_value());
+  EXPECT_EQ((*result_)->reach->confirmed, 3);
+  EXPECT_EQ((*result_)->reach->live, 3);
+  EXPECT_EQ(fleet_.shared.size(), 1u);  // not shared a second time
+}
+
+// A token not cached here (another replica handed it out) is shared once
+// myPOS took its revocation from this profile's client, which proves the
+// caller may revoke it.
+TEST_F(TokenBrokerFleetTest, ATokenNotCachedHereIsSharedOnceMyposTookIt) {
+  EXPECT_CALL(upstream_, RevokeToken(_, absl::string_view("elsewhere"), _))
+      .WillOnce(Return(absl::OkStatus()));
+  RevokeParams params;
+  params.token = "elsewhere";
+  StartRevoke(params);
+  ASSERT_EQ(fleet_.shared.size(), 1u);
+  EXPECT_EQ(fleet_.shared[0].fingerprint, Fingerprint("elsewhere"));
+  // Unknown expiry: listed for the longest a token may live.
+  EXPECT_EQ(fleet_.shared[0].expires,
+            clock_.Now() + BrokerOptions{}.max_token_lifetime);
+  EXPECT_FALSE(result_.has_value());
+  std::move(fleet_.shared[0].done)(RevocationReach{false, 1, 3});
+  ASSERT_TRUE(result_.has_value());
+  ASSERT_TRUE(result_->ok());
+  EXPECT_FALSE((*result_)->was_cached);
+  EXPECT_FALSE((*result_)->reach->published);
+  EXPECT_EQ((*result_)->reach->confirmed, 1);
+}
+
+TEST_F(TokenBrokerFleetTest, ARevocationMyposRefusedIsNotShared) {
+  EXPECT_CALL(upstream_, RevokeToken)
+      .WillOnce(Return(absl::PermissionDeniedError("not your token")));
+  RevokeParams params;
+  params.token = "someone-elses";
+  StartRevoke(params);
+  EXPECT_TRUE(fleet_.shared.empty());
+  ASSERT_TRUE(result_.has_value());
+  EXPECT_EQ(result_->status().code(), absl::StatusCode::kPermissionDenied);
+}
+
+// Another replica's revocation: the token leaves the cache here and the
+// next caller gets a new one.
+TEST_F(TokenBrokerFleetTest, ASharedRevocationEvictsTheTokenHere) {
+  EXPECT_CALL(upstream_, FetchToken)
+      .WillOnce(Return(Token("tok-1")))
+      .WillOnce(Return(Token("tok-2")));
+  ASSERT_EQ(Issue(), "tok-1");
+  broker_->ApplySharedRevocation(Fingerprint("tok-1"),
+                                 clock_.Now() + absl::Hours(1));
+  EXPECT_EQ(broker_->GetTokenInfo(Fingerprint("tok-1"))->state(),
+            TOKEN_STATE_REVOKED);
+  EXPECT_EQ(Issue(), "tok-2");
+  EXPECT_TRUE(fleet_.shared.empty());  // applied, not shared again
+}
+
+// A revocation that arrives while this replica's fetch is under way: if
+// myPOS answers with the revoked token, it is not handed out (the caller
+// is told to retry, as for any revoked token from myPOS).
+TEST_F(TokenBrokerFleetTest, ASharedRevocationStopsAFetchUnderWay) {
+  EXPECT_CALL(upstream_, FetchToken).WillOnce(Return(Token("tok-1")));
+  std::optional<absl::StatusOr<IssuedToken>> issued;
+  broker_->Issue(IssueParams{},
+                 [&issued](absl::StatusOr<IssuedToken> r) { issued = r; });
+  broker_->ApplySharedRevocation(Fingerprint("tok-1"),
+                                 clock_.Now() + absl::Hours(1));
+  executor_.RunAll();
+  ASSERT_TRUE(issued.has_value());
+  EXPECT_EQ(issued->status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(broker_->GetTokenInfo(Fingerprint("tok-1")).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace tokenservice
