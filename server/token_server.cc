@@ -270,7 +270,7 @@ TokenServer::~TokenServer() {
   admin_.reset();
   // Leaves the fleet; Revoke calls still waiting for it are answered, and
   // what that sends to myPOS is drained below.
-  fleet_.reset();
+  if (fleet_ != nullptr) fleet_->Stop();
   // Nothing may call back into the broker once it is gone. A timer's task
   // (a retry) posts, and is answered on the transport's thread; an answer
   // could start a timer. So both are drained in turn until neither has

@@ -99,10 +99,11 @@ class TokenServer {
   std::unique_ptr<ThreadTimers> timers_;
   std::unique_ptr<OAuthClient> upstream_;
   std::unique_ptr<CredentialStore> credentials_;
-  std::unique_ptr<TokenBroker> broker_;
-  // Fleet mode only. After the broker, which it calls back: it goes first
-  // (and is stopped before the timers and transport drain).
+  // Fleet mode only. Before the broker, which holds it: it outlives the
+  // broker, and is stopped (its threads, which call the broker, joined)
+  // before the timers and the transport drain.
   std::unique_ptr<EtcdRevocations> fleet_;
+  std::unique_ptr<TokenBroker> broker_;
   std::unique_ptr<CallerPolicy> policy_;
   std::unique_ptr<GrantExchange> grants_;
   std::unique_ptr<TokenServiceImpl> service_;

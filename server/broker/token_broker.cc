@@ -35,6 +35,51 @@ absl::Status CallerDeadlinePassed() {
       kReasonDeadlineExceeded);
 }
 
+// A revocation sent to the fleet and to myPOS at once: the caller gets
+// myPOS's outcome, with the fleet's reach, once both have answered (each
+// exactly once, on any thread).
+class RevokeJoin {
+ public:
+  explicit RevokeJoin(RevokeCallback done) : done_(std::move(done)) {}
+
+  void Fleet(std::optional<RevocationReach> reach) ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      MutexLock lock(&mu_);
+      fleet_answered_ = true;
+      reach_ = reach;
+      if (!upstream_.has_value()) return;
+    }
+    Finish();
+  }
+  void Upstream(absl::StatusOr<RevokeResult> result) ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      MutexLock lock(&mu_);
+      upstream_ = std::move(result);
+      if (!fleet_answered_) return;
+    }
+    Finish();
+  }
+
+ private:
+  // Both are in; only the second of Fleet and Upstream gets here.
+  void Finish() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::StatusOr<RevokeResult> answer = absl::UnknownError("");
+    {
+      MutexLock lock(&mu_);
+      answer = *std::move(upstream_);
+      if (answer.ok()) answer->reach = reach_;
+    }
+    std::move(done_)(std::move(answer));
+  }
+
+  Mutex mu_;
+  // Called once, by the one Finish.
+  RevokeCallback done_;
+  bool fleet_answered_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<RevocationReach> reach_ ABSL_GUARDED_BY(mu_);
+  std::optional<absl::StatusOr<RevokeResult>> upstream_ ABSL_GUARDED_BY(mu_);
+};
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TokenBroker>> TokenBroker::Create(
@@ -473,20 +518,24 @@ void TokenBroker::Revoke(RevokeParams params, RevokeCallback done) {
                       return KeyBelongsTo(key, owner);
                     });
   if (evicted != nullptr) {
-    // Out of the fleet's caches too before myPOS is asked.
+    // Out of the fleet's caches too, while myPOS is asked (in parallel, so
+    // that waiting for the fleet does not eat the caller's deadline); the
+    // caller is answered once both have answered.
+    auto join = std::make_shared<RevokeJoin>(std::move(done));
     Share(evicted->expire_time, RevokeResult{fingerprint, /*was_cached=*/true},
-          [this, profile = *profile, token = evicted->access_token,
-           deadline = params.deadline,
-           done = std::move(done)](RevokeResult result) mutable {
-            RevokeUpstream(std::move(profile), std::move(token),
-                           std::move(result), deadline, std::move(done));
-          });
+          [join](RevokeResult shared) { join->Fleet(shared.reach); });
+    RevokeUpstream(*profile, evicted->access_token,
+                   RevokeResult{fingerprint, /*was_cached=*/true},
+                   params.deadline, /*share=*/false,
+                   [join](absl::StatusOr<RevokeResult> result) {
+                     join->Upstream(std::move(result));
+                   });
     return;
   }
   if (!by_fingerprint) {
     RevokeUpstream(*profile, std::move(params.token),
                    RevokeResult{fingerprint, false}, params.deadline,
-                   std::move(done));
+                   /*share=*/true, std::move(done));
     return;
   }
   std::optional<RevokedToken> revoked = cache_.FindRevoked(fingerprint);
@@ -501,18 +550,18 @@ void TokenBroker::Revoke(RevokeParams params, RevokeCallback done) {
   } else {
     RevokeUpstream(*profile, revoked->pending_access_token,
                    RevokeResult{fingerprint, false}, params.deadline,
-                   std::move(done));
+                   /*share=*/true, std::move(done));
   }
 }
 
 void TokenBroker::RevokeUpstream(CredentialProfile profile, std::string token,
                                  RevokeResult result,
-                                 absl::Time caller_deadline,
+                                 absl::Time caller_deadline, bool share,
                                  RevokeCallback done) {
   const std::string fingerprint = result.fingerprint;
   exchange_.RevokeToken(
       profile, token, fingerprint, caller_deadline,
-      [this, result = std::move(result),
+      [this, result = std::move(result), share,
        done = std::move(done)](absl::StatusOr<std::string> client_id) mutable {
         if (!client_id.ok()) {
           std::move(done)(client_id.status());
@@ -535,7 +584,7 @@ void TokenBroker::RevokeUpstream(CredentialProfile profile, std::string token,
           cache_.ListRevoked(result.fingerprint, expires);
         }
         cache_.ConfirmRevoked(result.fingerprint);
-        if (result.reach.has_value()) {  // shared before myPOS was asked
+        if (!share) {  // shared while myPOS was asked
           std::move(done)(std::move(result));
           return;
         }

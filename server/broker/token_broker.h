@@ -29,7 +29,7 @@
 //
 // Revoke drops the token from the cache first, then revokes it at myPOS.
 // In a fleet (SharedRevocations) it is shared with the other replicas too:
-// before myPOS is asked when it was cached here, after myPOS took it when
+// while myPOS is asked when it was cached here, after myPOS took it when
 // it was not; the caller is answered once the sharing has answered.
 // Revoking again is harmless: by token it asks myPOS again (RFC 7009 says
 // yes to unknown tokens); by fingerprint it retries a revocation myPOS did
@@ -290,9 +290,12 @@ class TokenBroker {
   // When a token obtained at `issued` and valid until `expires` should be
   // refreshed, with jitter.
   absl::Time RefreshTime(absl::Time issued, absl::Time expires) const;
+  // Revokes `token` at myPOS; once myPOS took it, evicts every copy cached
+  // for that client id and, when `share`, shares it with the fleet before
+  // answering.
   void RevokeUpstream(CredentialProfile profile, std::string token,
                       RevokeResult result, absl::Time caller_deadline,
-                      RevokeCallback done);
+                      bool share, RevokeCallback done);
   // Shares the revocation in `result` (a token usable until `expires`)
   // with the fleet, notes its reach in `result` and passes it on to
   // `then`; at once without a fleet.

@@ -120,6 +120,15 @@ absl::StatusOr<FleetConfig> FleetConfigFromFlags() {
         return Invalid(flag, "is for fleet mode, which needs --etcd_endpoints");
       }
     }
+    const FleetConfig defaults;
+    if (fleet.etcd_prefix != defaults.etcd_prefix) {
+      return Invalid("etcd_prefix",
+                     "is for fleet mode, which needs --etcd_endpoints");
+    }
+    if (fleet.revoke_timeout != defaults.revoke_timeout) {
+      return Invalid("fleet_revoke_timeout",
+                     "is for fleet mode, which needs --etcd_endpoints");
+    }
     return fleet;
   }
   absl::StatusOr<std::string> target = Target(endpoints);

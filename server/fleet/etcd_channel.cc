@@ -42,6 +42,13 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> NewEtcdChannel(
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  // A dead connection (a half-open TCP, a partitioned node) is noticed in
+  // seconds, not when the kernel gives up; etcd refuses pings more often
+  // than every 5 s (--grpc-keepalive-min-time).
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  // The initial list of revocations may be large.
+  args.SetMaxReceiveMessageSize(64 << 20);
   // Several endpoints: spread over them, and keep using the live ones.
   args.SetLoadBalancingPolicyName("round_robin");
   return grpc::CreateCustomChannel(options.target, credentials, args);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -54,7 +55,9 @@ void EtcdRevocations::Start(ApplyFn apply) {
   work_thread_ = std::thread([this] { WorkLoop(); });
 }
 
-EtcdRevocations::~EtcdRevocations() {
+EtcdRevocations::~EtcdRevocations() { Stop(); }
+
+void EtcdRevocations::Stop() {
   int64_t lease;
   {
     MutexLock lock(&mu_);
@@ -65,7 +68,8 @@ EtcdRevocations::~EtcdRevocations() {
   if (work_thread_.joinable()) work_thread_.join();
   {
     MutexLock lock(&mu_);
-    lease = lease_;
+    lease = std::exchange(lease_, 0);
+    connected_ = false;
   }
   if (lease != 0) {
     // Leave at once rather than when the lease runs out.
@@ -84,8 +88,23 @@ void EtcdRevocations::Bound(grpc::ClientContext* context) const {
 
 void EtcdRevocations::Share(absl::string_view fingerprint, absl::Time expires,
                             ShareCallback done) {
-  MutexLock lock(&mu_);
-  queue_.push_back({std::string(fingerprint), expires, std::move(done)});
+  std::optional<RevocationReach> at_once;
+  {
+    MutexLock lock(&mu_);
+    if (stopping_ || !connected_) {
+      // etcd is not there (or this replica is leaving): remembered, to be
+      // written once it is, and answered now rather than after timeouts.
+      if (!stopping_) {
+        absl::Time& latest = unpublished_[fingerprint];
+        latest = std::max(latest, expires);
+      }
+      at_once = RevocationReach{
+          false, 1, std::max(1, static_cast<int>(replicas_.size()))};
+    } else {
+      queue_.push_back({std::string(fingerprint), expires, std::move(done)});
+    }
+  }
+  if (at_once.has_value()) std::move(done)(*at_once);
 }
 
 bool EtcdRevocations::connected() const {
@@ -124,6 +143,8 @@ void EtcdRevocations::WatchLoop() {
     const bool was_connected = connected_;
     connected_ = false;
     if (stopping_) return;
+    // Fallen behind a compaction: list again at once; no outage.
+    if (absl::IsAborted(ended)) continue;
     if (was_connected) {
       delay = kFirstDelay;
       reported = false;
@@ -149,6 +170,9 @@ absl::Status EtcdRevocations::WatchSession() {
     return status;
   }
   grpc::ClientContext context;
+  // Refused by a member that has lost its cluster's leader, rather than
+  // left open and silent.
+  context.AddMetadata("hasleader", "true");
   {
     MutexLock lock(&mu_);
     if (stopping_) return absl::OkStatus();
@@ -161,21 +185,29 @@ absl::Status EtcdRevocations::WatchSession() {
   create->set_range_end(RangeEnd(options_.prefix));
   create->set_start_revision(listed + 1);
   pb::WatchResponse response;
+  bool compacted = false;
   if (stream->Write(request)) {
-    int replicas;
-    {
-      MutexLock lock(&mu_);
-      connected_ = true;
-      replicas = static_cast<int>(replicas_.size());
-    }
-    Log(LogLevel::kInfo, "fleet_etcd_connected",
-        "listed the fleet's revocations and watching for more",
-        {{"replica", options_.replica_id},
-         {"revision", listed},
-         {"replicas", replicas}});
     while (stream->Read(&response)) {
-      // Fallen behind a compaction (or cancelled): list again.
-      if (response.compact_revision() > 0 || response.canceled()) break;
+      // Fallen behind a compaction: list again. Cancelled: reconnect.
+      if (response.compact_revision() > 0) {
+        compacted = true;
+        break;
+      }
+      if (response.canceled()) break;
+      if (response.created()) {
+        // Watching from `listed` on: this replica misses nothing from now.
+        int replicas;
+        {
+          MutexLock lock(&mu_);
+          connected_ = true;
+          replicas = static_cast<int>(replicas_.size());
+        }
+        Log(LogLevel::kInfo, "fleet_etcd_connected",
+            "listed the fleet's revocations and watching for more",
+            {{"replica", options_.replica_id},
+             {"revision", listed},
+             {"replicas", replicas}});
+      }
       std::vector<std::pair<std::string, absl::Time>> revoked;
       int64_t last_revoked = 0;
       bool lost_registration = false;
@@ -213,7 +245,10 @@ absl::Status EtcdRevocations::WatchSession() {
     watch_context_ = nullptr;
   }
   context.TryCancel();
-  return FromGrpc("watch", stream->Finish());
+  const grpc::Status finished = stream->Finish();
+  if (compacted)
+    return absl::AbortedError("the watch fell behind a compaction");
+  return FromGrpc("watch", finished);
 }
 
 absl::Status EtcdRevocations::ListRevocations(int64_t* revision) {
@@ -251,6 +286,9 @@ absl::Status EtcdRevocations::ListRevocations(int64_t* revision) {
 }
 
 absl::Status EtcdRevocations::ReportApplied(int64_t revision) {
+  // One write of this replica's key at a time (the watch thread's and the
+  // worker's), so that the revision it holds never goes back.
+  MutexLock report(&report_mu_);
   int64_t lease;
   {
     MutexLock lock(&mu_);
@@ -379,6 +417,7 @@ EtcdRevocations::TakeAnsweredLocked(absl::Time now, bool all) {
 void EtcdRevocations::WorkLoop() {
   const absl::Duration keepalive_every = options_.lease_ttl / 3;
   absl::Time next_keepalive = absl::Now();
+  absl::Time renewed = absl::Now();  // the lease, last
   absl::Time retry_unpublished = absl::InfinitePast();
   while (true) {
     std::deque<Queued> queued;
@@ -452,12 +491,20 @@ void EtcdRevocations::WorkLoop() {
 
     if (absl::Now() >= next_keepalive) {
       next_keepalive = absl::Now() + keepalive_every;
-      if (lease != 0) KeepAlive(lease).IgnoreError();
+      bool renewed_now = lease != 0 && KeepAlive(lease).ok();
       {
         MutexLock lock(&mu_);
         lease = lease_;
       }
-      if (lease == 0) Register().IgnoreError();
+      if (lease == 0) renewed_now = Register().ok();
+      if (renewed_now) renewed = absl::Now();
+      if (absl::Now() - renewed > options_.lease_ttl) {
+        // The others count this replica gone (its lease has ended), while
+        // its watch may look alive (a half-open connection): end the
+        // watch, so that it is degraded until it has listed again.
+        MutexLock lock(&mu_);
+        if (watch_context_ != nullptr) watch_context_->TryCancel();
+      }
     }
 
     std::deque<std::pair<ShareCallback, RevocationReach>> answered;

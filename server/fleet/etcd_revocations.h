@@ -82,15 +82,22 @@ class EtcdRevocations final : public SharedRevocations {
   // others no longer waits for it. Pending Share calls are answered.
   ~EtcdRevocations() override;
 
+  // Stops both threads, answers pending Share calls and leaves the fleet;
+  // later Share calls are answered at once (published false). Idempotent;
+  // from the owner's thread.
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
+
   // Starts the threads, handing every revocation seen to `apply`. Returns
   // at once: while etcd cannot be reached the replica keeps trying, and
   // connected() is false. Call once.
   void Start(ApplyFn apply) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Shares the revocation of `fingerprint` (a token that expires at
-  // `expires`) and calls `done` once, on the worker thread: when every
-  // live replica applied it, after confirm_timeout, or at once (published
-  // false) when etcd cannot be reached (within rpc_timeout).
+  // `expires`) and calls `done` once: on the worker thread when every
+  // live replica applied it or after confirm_timeout (or rpc_timeout, when
+  // the write fails); at once, on this thread, when this replica is not
+  // connected to etcd (published false; it is written once etcd is back)
+  // or has stopped.
   void Share(absl::string_view fingerprint, absl::Time expires,
              ShareCallback done) override ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -148,6 +155,8 @@ class EtcdRevocations final : public SharedRevocations {
   std::unique_ptr<etcdserverpb::Lease::Stub> lease_stub_;
   std::unique_ptr<etcdserverpb::Watch::Stub> watch_stub_;
 
+  // Held across each write of this replica's own key; taken before mu_.
+  Mutex report_mu_;
   mutable Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool connected_ ABSL_GUARDED_BY(mu_) = false;

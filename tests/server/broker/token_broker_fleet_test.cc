@@ -82,26 +82,24 @@ class TokenBrokerFleetTest : public ::testing::Test {
   std::optional<absl::StatusOr<RevokeResult>> result_;
 };
 
-// A cached token leaves the fleet's caches before myPOS is asked, and the
-// caller hears how many replicas confirmed.
-TEST_F(TokenBrokerFleetTest, ACachedTokenIsSharedBeforeMyposIsAsked) {
+// A cached token leaves the fleet's caches while myPOS is asked (waiting
+// for the fleet does not eat the caller's deadline), and the caller is
+// answered once both have answered, hearing how many replicas confirmed.
+TEST_F(TokenBrokerFleetTest, ACachedTokenIsSharedWhileMyposIsAsked) {
   EXPECT_CALL(upstream_, FetchToken).WillOnce(Return(Token("tok-1")));
   ASSERT_EQ(Issue(), "tok-1");
   const absl::Time expires = clock_.Now() + absl::Hours(1);
-  EXPECT_CALL(upstream_, RevokeToken).Times(0);
+  EXPECT_CALL(upstream_, RevokeToken(_, absl::string_view("tok-1"), _))
+      .WillOnce(Return(absl::OkStatus()));
   RevokeParams params;
   params.token = "tok-1";
-  StartRevoke(params);
+  StartRevoke(params);  // myPOS has answered
   ASSERT_EQ(fleet_.shared.size(), 1u);
   EXPECT_EQ(fleet_.shared[0].fingerprint, Fingerprint("tok-1"));
   EXPECT_EQ(fleet_.shared[0].expires, expires);
-  EXPECT_FALSE(result_.has_value());
+  EXPECT_FALSE(result_.has_value());  // the fleet has not
 
-  ::testing::Mock::VerifyAndClearExpectations(&upstream_);
-  EXPECT_CALL(upstream_, RevokeToken(_, absl::string_view("tok-1"), _))
-      .WillOnce(Return(absl::OkStatus()));
   std::move(fleet_.shared[0].done)(RevocationReach{true, 3, 3});
-  executor_.RunAll();
   ASSERT_TRUE(result_.has_value());
   ASSERT_TRUE(result_->ok()) << result_->status();
   EXPECT_TRUE((*result_)->was_cached);
@@ -109,6 +107,27 @@ TEST_F(TokenBrokerFleetTest, ACachedTokenIsSharedBeforeMyposIsAsked) {
   EXPECT_EQ((*result_)->reach->confirmed, 3);
   EXPECT_EQ((*result_)->reach->live, 3);
   EXPECT_EQ(fleet_.shared.size(), 1u);  // not shared a second time
+}
+
+// The other order: the fleet answers first, myPOS's failure then reaches
+// the caller (the token stays out of every cache).
+TEST_F(TokenBrokerFleetTest, MyposFailingAfterTheFleetAnsweredIsReported) {
+  EXPECT_CALL(upstream_, FetchToken).WillOnce(Return(Token("tok-1")));
+  ASSERT_EQ(Issue(), "tok-1");
+  EXPECT_CALL(upstream_, RevokeToken)
+      .WillOnce(Return(absl::UnavailableError("myPOS down")));
+  RevokeParams params;
+  params.token = "tok-1";
+  broker_->Revoke(params,
+                  [this](absl::StatusOr<RevokeResult> r) { result_ = r; });
+  ASSERT_EQ(fleet_.shared.size(), 1u);
+  std::move(fleet_.shared[0].done)(RevocationReach{true, 2, 2});
+  EXPECT_FALSE(result_.has_value());
+  executor_.RunAll();
+  ASSERT_TRUE(result_.has_value());
+  EXPECT_EQ(result_->status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(broker_->GetTokenInfo(Fingerprint("tok-1"))->state(),
+            TOKEN_STATE_REVOKED);
 }
 
 // A token not cached here (another replica handed it out) is shared once

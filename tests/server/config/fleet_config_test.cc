@@ -109,7 +109,13 @@ TEST_F(FleetConfigTest, RefusesWhatCannotWork) {
 // a replica silently on its own.
 TEST_F(FleetConfigTest, AFleetFlagWithoutEndpointsIsAnError) {
   absl::SetFlag(&FLAGS_fleet_keys_dir, "/etc/tokenservice/fleet-keys");
-  EXPECT_THAT(Error(), HasSubstr("needs --etcd_endpoints"));
+  EXPECT_THAT(Error(), HasSubstr("--fleet_keys_dir: is for fleet mode"));
+  absl::SetFlag(&FLAGS_fleet_keys_dir, "");
+  absl::SetFlag(&FLAGS_etcd_prefix, "/ts/");
+  EXPECT_THAT(Error(), HasSubstr("--etcd_prefix: is for fleet mode"));
+  absl::SetFlag(&FLAGS_etcd_prefix, "/tokenservice/");
+  absl::SetFlag(&FLAGS_fleet_revoke_timeout, absl::Seconds(5));
+  EXPECT_THAT(Error(), HasSubstr("--fleet_revoke_timeout: is for fleet mode"));
 }
 
 }  // namespace

@@ -252,6 +252,18 @@ TEST_F(EtcdRevocationsTest, ARevocationDuringAnOutageReachesEveryoneAfterIt) {
   EXPECT_EQ(connected, 2);
 }
 
+// A replica that has stopped (its server shutting down) answers a late
+// Share at once instead of never.
+TEST_F(EtcdRevocationsTest, AShareAfterStopIsAnsweredAtOnce) {
+  auto a = Start("a");
+  ASSERT_TRUE(AllSee({a.get()}, 1));
+  a->revocations().Stop();
+  const Answer answer = ShareOn(*a, {});
+  EXPECT_FALSE(answer.reach.published);
+  EXPECT_EQ(answer.reach.confirmed, 1);
+  EXPECT_FALSE(a->revocations().connected());
+}
+
 // A replica that starts while etcd is down starts (connected() false) and
 // catches up once etcd is there.
 TEST_F(EtcdRevocationsTest, AReplicaStartedWhileEtcdIsDownCatchesUp) {
