@@ -48,3 +48,41 @@ start_fake() {
   wait_port "${WORK}/fake.port"
   FAKE="http://127.0.0.1:$(cat "${WORK}/fake.port")"
 }
+
+# free_port: a loopback TCP port nothing listens on (etcd cannot pick its
+# own).
+free_port() {
+  local port
+  while :; do
+    port=$((20000 + RANDOM % 20000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/${port}") 2>/dev/null; then
+      echo "${port}"
+      return
+    fi
+  done
+}
+
+# start_etcd: Debian's etcd on two free loopback ports with its data in
+# WORK, and a fleet keys directory; sets ETCD (HOST:PORT) and FLEET_KEYS.
+# Returns once etcd answers.
+start_etcd() {
+  local client peer
+  client="$(free_port)"
+  peer="$(free_port)"
+  ETCD="127.0.0.1:${client}"
+  etcd --name=bench --data-dir="${WORK}/etcd" \
+    --listen-client-urls="http://${ETCD}" --advertise-client-urls="http://${ETCD}" \
+    --listen-peer-urls="http://127.0.0.1:${peer}" \
+    --initial-advertise-peer-urls="http://127.0.0.1:${peer}" \
+    --initial-cluster="bench=http://127.0.0.1:${peer}" \
+    --log-level=error --logger=zap >/dev/null 2>&1 &
+  pids+=($!)
+  for _ in $(seq 200); do
+    ETCDCTL_API=3 etcdctl --endpoints="${ETCD}" endpoint health >/dev/null 2>&1 && break
+    sleep 0.05
+  done
+  FLEET_KEYS="${WORK}/fleet-keys"
+  mkdir -p "${FLEET_KEYS}"
+  head -c 32 /dev/urandom | base64 >"${FLEET_KEYS}/k1"
+  echo k1 >"${FLEET_KEYS}/active"
+}

@@ -9,6 +9,7 @@
 #   bench/run.sh                      default: concurrency 1 4 16 64, 3 rounds
 #   CONCURRENCY="8 32" DURATION=5s ROUNDS=5 bench/run.sh
 #   OUT=docs/benchmarks bench/run.sh  refresh the committed figures
+#   FLEET=1 bench/run.sh              the server in fleet mode (a local etcd)
 #
 # Each round runs Issue then echo at every concurrency; the table shows the
 # median of the rounds. Servers and load generator run on separate cores
@@ -33,10 +34,15 @@ bazel build -c opt //server:token_server //fake_mypos //bench:echo_server \
 BIN="$(bazel info -c opt bazel-bin 2>/dev/null)"
 
 start_fake
+fleet_flags=()
+if [[ ${FLEET:-0} == 1 ]]; then
+  start_etcd
+  fleet_flags=(--etcd_endpoints="${ETCD}" --fleet_keys_dir="${FLEET_KEYS}")
+fi
 MYPOS_CLIENT_ID=demo-client MYPOS_CLIENT_SECRET=demo-secret \
   "${SERVER_CPUS[@]}" "${BIN}/server/token_server" --listen=127.0.0.1:0 --port_file="${WORK}/ts.port" \
   --token_url="${FAKE}/oauth/token" --revoke_url="${FAKE}/oauth/revoke" \
-  --log_level=error 2>/dev/null &
+  "${fleet_flags[@]}" --log_level=error 2>/dev/null &
 pids+=($!)
 "${SERVER_CPUS[@]}" "${BIN}/bench/echo_server" --port_file="${WORK}/echo.port" &
 pids+=($!)

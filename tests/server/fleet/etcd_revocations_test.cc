@@ -252,6 +252,37 @@ TEST_F(EtcdRevocationsTest, ARevocationDuringAnOutageReachesEveryoneAfterIt) {
   EXPECT_EQ(connected, 2);
 }
 
+// A replica whose lease ended (etcd lost it for longer than lease_ttl;
+// here the lease is revoked behind its back) registers again, and counts
+// in confirmations again.
+TEST_F(EtcdRevocationsTest, AReplicaWhoseLeaseEndedRegistersAgain) {
+  auto a = Start("a"), b = Start("b");
+  ASSERT_TRUE(AllSee({a.get(), b.get()}, 2));
+  auto channel = Channel(etcd_->endpoint());
+  auto kv = pb::KV::NewStub(channel);
+  auto lease = pb::Lease::NewStub(channel);
+  pb::RangeResponse range;
+  {
+    grpc::ClientContext context;
+    pb::RangeRequest request;
+    request.set_key("/test/replicas/a");
+    ASSERT_TRUE(kv->Range(&context, request, &range).ok());
+  }
+  ASSERT_EQ(range.kvs_size(), 1);
+  {
+    grpc::ClientContext context;
+    pb::LeaseRevokeRequest request;
+    request.set_id(range.kvs(0).lease());
+    pb::LeaseRevokeResponse response;
+    ASSERT_TRUE(lease->LeaseRevoke(&context, request, &response).ok());
+  }
+  ASSERT_TRUE(AllSee({b.get()}, 1));           // a is gone...
+  ASSERT_TRUE(AllSee({a.get(), b.get()}, 2));  // ...and back
+  const Answer answer = ShareOn(*b, {a.get()});
+  EXPECT_EQ(answer.reach.confirmed, 2);
+  EXPECT_EQ(answer.others_applied, (std::vector<bool>{true}));
+}
+
 // A replica that has stopped (its server shutting down) answers a late
 // Share at once instead of never.
 TEST_F(EtcdRevocationsTest, AShareAfterStopIsAnsweredAtOnce) {
