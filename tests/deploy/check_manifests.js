@@ -14,9 +14,18 @@
 //    PodDisruptionBudget, and a NetworkPolicy that admits only labelled
 //    callers and lets out only DNS and HTTPS. Every rendered set (the base
 //    and each overlay) is checked on its own.
+// 3. In fleet mode (a Deployment with --etcd_endpoints, overlays/fleet):
+//    etcd's StatefulSet (TLS with client certificates, /health probes,
+//    members that find each other, an odd quorum, data on a claim, non-root
+//    and read-only), its PodDisruptionBudget and NetworkPolicy, the RBAC Job
+//    granting --etcd_prefix, and TokenService's etcd flags: the client
+//    Service and port, and its TLS files and fleet keys from read-only
+//    Secret volumes with examples.
+// 4. The Secret examples: base/secret.example.yaml and the overlays'
+//    *.example.yaml (--example), placeholders only.
 //
 // Usage: node check_manifests.js --containerfile=FILE --secret_example=FILE
-//            NAME=RENDERED.yaml [NAME=RENDERED.yaml ...]
+//            [--example=FILE ...] NAME=RENDERED.yaml [NAME=RENDERED.yaml ...]
 // Prints one TAP-style line per check; exits 1 if any failed.
 
 const fs = require('fs');
@@ -78,9 +87,29 @@ function validateSchema(set, object, report) {
 // The models' declaration files, parsed once per process.
 const parsedFiles = new Map();
 
+// An object's problems by its kind and JSON: an object seen before (the
+// mutation test checks the same objects many times over) is not checked again.
+const knownFieldsCache = new Map();
+
 // Type-checks every object as a literal of its kubernetes-models interface,
 // in one in-memory TypeScript program, and reports one line per object.
 function checkKnownFields(entries, report) {
+  const keyOf = ({object}) => `${modelModule(object)} ${JSON.stringify(object)}`;
+  const unseen = entries.filter((e) => !knownFieldsCache.has(keyOf(e)));
+  if (unseen.length > 0) {
+    const problems = typeCheck(unseen);
+    unseen.forEach((e, i) => knownFieldsCache.set(keyOf(e), problems[i]));
+  }
+  for (const e of entries) {
+    const problems = knownFieldsCache.get(keyOf(e));
+    report(problems.length === 0,
+           `${describe(e.set, e.object)} has only fields the API knows`,
+           problems.join('; '));
+  }
+}
+
+// The TypeScript problems of each of `entries`, as [[text, ...], ...].
+function typeCheck(entries) {
   const file = path.join(__dirname, '__rendered_manifests__.ts');
   const lines = [];
   const firstLine = [];
@@ -128,31 +157,29 @@ function checkKnownFields(entries, report) {
     if (i < 0) throw new Error(`TypeScript: ${text}`);
     problems[i].push(text);
   }
-  entries.forEach(({set, object}, i) => {
-    report(problems[i].length === 0,
-           `${describe(set, object)} has only fields the API knows`,
-           problems[i].join('; '));
-  });
+  return problems;
 }
 
 function parseArgs(argv) {
-  const args = {sets: []};
+  const args = {sets: [], examples: []};
   for (const arg of argv) {
     const flag = /^--(\w+)=(.*)$/.exec(arg);
     const set = /^([^=-][^=]*)=(.*)$/.exec(arg);
-    if (flag) args[flag[1]] = flag[2];
+    if (flag && flag[1] === 'example') args.examples.push(flag[2]);
+    else if (flag) args[flag[1]] = flag[2];
     else if (set) args.sets.push({name: set[1], file: set[2]});
     else throw new Error(`unexpected argument ${arg}`);
   }
   if (!args.containerfile || !args.secret_example || args.sets.length === 0) {
     throw new Error('usage: check_manifests.js --containerfile=FILE ' +
-                    '--secret_example=FILE NAME=RENDERED.yaml...');
+                    '--secret_example=FILE [--example=FILE...] NAME=RENDERED.yaml...');
   }
   return args;
 }
 
 // Runs every check on `inputs` = {containerfile: text, secretObjects: [...],
-// sets: [{name, objects}]} and reports each through report(ok, what, detail).
+// examples: [{name, objects}], sets: [{name, objects}]} and reports each
+// through report(ok, what, detail).
 function runChecks(inputs, report) {
   const entries = [];
   for (const {name, objects} of inputs.sets) {
@@ -161,21 +188,31 @@ function runChecks(inputs, report) {
   for (const object of inputs.secretObjects) {
     entries.push({set: 'secret.example.yaml', object});
   }
+  for (const {name, objects} of inputs.examples) {
+    for (const object of objects) entries.push({set: name, object});
+  }
   for (const {set, object} of entries) validateSchema(set, object, report);
   checkKnownFields(entries, report);
 
   const image = props.imageConfig(inputs.containerfile);
   props.checkImage(image, report);
   const secret = props.secretExample(inputs.secretObjects, report);
+  const examples = props.overlayExamples(inputs.examples, report);
+  examples.set(secret.name, secret.keys);
   for (const {name, objects} of inputs.sets) {
-    props.checkSet(name, objects, {image, secret}, report);
+    props.checkSet(name, objects, {image, secret, examples}, report);
   }
 }
 
+// An overlay's example FILE is named overlays/NAME/FILE in the report.
 function loadInputs(args) {
   return {
     containerfile: fs.readFileSync(args.containerfile, 'utf8'),
     secretObjects: loadObjects(args.secret_example),
+    examples: args.examples.map((file) => ({
+      name: path.relative(path.dirname(path.dirname(path.dirname(file))), file),
+      objects: loadObjects(file),
+    })),
     sets: args.sets.map(({name, file}) => ({name, objects: loadObjects(file)})),
   };
 }

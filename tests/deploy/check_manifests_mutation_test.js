@@ -11,8 +11,31 @@ const find = (objects, kind) => objects.find((o) => o.kind === kind);
 const pod = (objects) => find(objects, 'Deployment').spec.template.spec;
 const container = (objects) => pod(objects).containers[0];
 const netpol = (objects) => find(objects, 'NetworkPolicy').spec;
+// overlays/fleet's objects, whichever set is last.
+const fleet = (inputs) => inputs.sets.find((s) => s.name === 'overlays/fleet').objects;
+const named = (objects, kind, name) =>
+  objects.find((o) => o.kind === kind && o.metadata.name === name);
+const etcdPod = (inputs) => named(fleet(inputs), 'StatefulSet', 'etcd').spec.template.spec;
+const etcdNetpol = (inputs) => named(fleet(inputs), 'NetworkPolicy', 'etcd').spec;
+const rbacPod = (inputs) => named(fleet(inputs), 'Job', 'etcd-rbac').spec.template.spec;
+// Replaces etcd's --NAME=... arg of the StatefulSet.
+const etcdArg = (inputs, name, value) => {
+  const c = etcdPod(inputs).containers[0];
+  c.args = c.args.map((a) => (a.startsWith(`--${name}=`) ? `--${name}=${value}` : a));
+};
+// Replaces a line of overlays/fleet's token_server.flags.
+const fleetFlag = (inputs, re, line) => {
+  const map = fleet(inputs).find((o) => o.kind === 'ConfigMap' &&
+                                        o.metadata.name.startsWith('tokenservice-config'));
+  map.data['token_server.flags'] = map.data['token_server.flags'].replace(re, line);
+};
+const fleetMount = (inputs, name) => fleet(inputs).find((o) => o.kind === 'Deployment')
+    .spec.template.spec.containers[0].volumeMounts.find((m) => m.name === name);
+const example = (inputs, file) =>
+  inputs.examples.find((e) => e.name.endsWith(file)).objects;
 
-// [description, function(objects, inputs)] over the last rendered set.
+// [description, function(objects, inputs)] over the last rendered set (the
+// fleet's over overlays/fleet, the Secret examples over inputs.examples).
 const MUTATIONS = [
   ['one replica', (o) => { find(o, 'Deployment').spec.replicas = 1; }],
   ['replicas as a string (schema)',
@@ -153,6 +176,122 @@ const MUTATIONS = [
   }],
   ['the image running as root',
    (o, inputs) => { inputs.containerfile += '\nUSER root\n'; }],
+  // Fleet mode (overlays/fleet).
+  ['no etcd StatefulSet', (o, i) => {
+    fleet(i).splice(fleet(i).indexOf(named(fleet(i), 'StatefulSet', 'etcd')), 1);
+  }],
+  ['no etcd RBAC Job', (o, i) => {
+    fleet(i).splice(fleet(i).indexOf(named(fleet(i), 'Job', 'etcd-rbac')), 1);
+  }],
+  ['world-readable fleet keys', (o, i) => {
+    fleet(i).find((x) => x.kind === 'Deployment').spec.template.spec.volumes
+        .find((v) => v.name === 'fleet-keys').secret.defaultMode = 0o444;
+  }],
+  ['etcd without client certificates',
+   (o, i) => { etcdArg(i, 'client-cert-auth', 'false'); }],
+  ['etcd peers in plaintext', (o, i) => {
+    etcdArg(i, 'listen-peer-urls', 'http://0.0.0.0:2380');
+  }],
+  ['an etcd certificate not from a Secret volume',
+   (o, i) => { etcdArg(i, 'cert-file', '/etc/etcd/tls.crt'); }],
+  ['an etcd readiness probe on the client port', (o, i) => {
+    etcdPod(i).containers[0].readinessProbe.httpGet.port = 'client';
+  }],
+  ['etcd metrics on loopback only (probes fail)',
+   (o, i) => { etcdArg(i, 'listen-metrics-urls', 'http://127.0.0.1:2381'); }],
+  ['etcd members started one by one (OrderedReady)', (o, i) => {
+    named(fleet(i), 'StatefulSet', 'etcd').spec.podManagementPolicy = 'OrderedReady';
+  }],
+  ['etcd peer names published only once ready', (o, i) => {
+    named(fleet(i), 'Service', 'etcd-peer').spec.publishNotReadyAddresses = false;
+  }],
+  ['etcd scaled to 5 with 3 in --initial-cluster', (o, i) => {
+    named(fleet(i), 'StatefulSet', 'etcd').spec.replicas = 5;
+  }],
+  ['etcd with an even number of members', (o, i) => {
+    named(fleet(i), 'StatefulSet', 'etcd').spec.replicas = 2;
+    etcdArg(i, 'initial-cluster', 'etcd-0=https://etcd-0.etcd-peer.$(POD_NAMESPACE).svc:2380,' +
+                                  'etcd-1=https://etcd-1.etcd-peer.$(POD_NAMESPACE).svc:2380');
+  }],
+  ["etcd's data on the (read-only) root filesystem",
+   (o, i) => { etcdArg(i, 'data-dir', '/data'); }],
+  ['etcd running as root', (o, i) => {
+    etcdPod(i).securityContext.runAsUser = 0;
+  }],
+  ['etcd without resource limits',
+   (o, i) => { delete etcdPod(i).containers[0].resources.limits; }],
+  ['an etcd PodDisruptionBudget that allows losing the quorum', (o, i) => {
+    named(fleet(i), 'PodDisruptionBudget', 'etcd').spec.maxUnavailable = 2;
+  }],
+  ['--etcd_endpoints on the peer port', (o, i) => {
+    fleetFlag(i, /^--etcd_endpoints=.*$/m, '--etcd_endpoints=etcd-client.tokenservice.svc:2380');
+  }],
+  ['--etcd_endpoints in another namespace', (o, i) => {
+    fleetFlag(i, /^--etcd_endpoints=.*$/m, '--etcd_endpoints=etcd-client.default.svc:2379');
+  }],
+  ['the etcd client key mounted writable',
+   (o, i) => { fleetMount(i, 'etcd-client-tls').readOnly = false; }],
+  ['an etcd client key the Secret example does not have', (o, i) => {
+    fleetFlag(i, /^--etcd_key_file=.*$/m, '--etcd_key_file=/var/run/secrets/etcd/client.key');
+  }],
+  ['--fleet_keys_dir not a mounted volume', (o, i) => {
+    fleetFlag(i, /^--fleet_keys_dir=.*$/m, '--fleet_keys_dir=/tmp/fleet-keys');
+  }],
+  ['the fleet keys mounted writable',
+   (o, i) => { fleetMount(i, 'fleet-keys').readOnly = false; }],
+  ['a real-looking fleet key in its example', (o, i) => {
+    example(i, 'fleet-keys.example.yaml')[0].stringData.k1 =
+        'q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=';
+  }],
+  ['a ConfigMap in a Secret example', (o, i) => {
+    example(i, 'etcd-tls.example.yaml').push(
+        {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'x'}, data: {a: 'b'}});
+  }],
+  ['`active` naming no key of the example', (o, i) => {
+    example(i, 'fleet-keys.example.yaml')[0].stringData.active = 'k2';
+  }],
+  ['no NetworkPolicy on etcd', (o, i) => {
+    fleet(i).splice(fleet(i).indexOf(named(fleet(i), 'NetworkPolicy', 'etcd')), 1);
+  }],
+  ["TokenService not admitted to etcd's client port", (o, i) => {
+    etcdNetpol(i).ingress[0].from = etcdNetpol(i).ingress[0].from.slice(1);
+  }],
+  ["etcd's client port open to every namespace", (o, i) => {
+    etcdNetpol(i).ingress[0].from.push({namespaceSelector: {}});
+  }],
+  ["TokenService admitted to etcd's peer port", (o, i) => {
+    etcdNetpol(i).ingress[1].from.push(
+        {podSelector: {matchLabels: {'app.kubernetes.io/name': 'tokenservice'}}});
+  }],
+  ["etcd's metrics port admitted", (o, i) => {
+    etcdNetpol(i).ingress[0].ports.push({port: 'metrics', protocol: 'TCP'});
+  }],
+  ["TokenService's egress to etcd dropped", (o, i) => {
+    const np = named(fleet(i), 'NetworkPolicy', 'tokenservice').spec;
+    np.egress = np.egress.filter((r) => !r.to);
+  }],
+  ["TokenService's egress to etcd's port, anywhere", (o, i) => {
+    delete named(fleet(i), 'NetworkPolicy', 'tokenservice').spec.egress
+        .find((r) => r.to).to;
+  }],
+  ['the RBAC Job granting every key', (o, i) => {
+    const c = rbacPod(i).initContainers.find((x) => x.args.includes('grant-permission'));
+    c.args = c.args.map((a) => (a === '/tokenservice/' ? '/' : a));
+  }],
+  ['the RBAC Job granting TokenService the root role', (o, i) => {
+    rbacPod(i).initContainers.find((x) => x.name === 'grant-user')
+        .args = ['user', 'grant-role', 'tokenservice', 'root'];
+  }],
+  ['the RBAC Job not enabling auth', (o, i) => {
+    const pod = rbacPod(i);
+    pod.containers = [pod.initContainers.pop()];
+  }],
+  ['an --etcd_prefix the RBAC Job does not grant', (o, i) => {
+    fleetFlag(i, /^--etcd_prefix=.*$/m, '--etcd_prefix=/tokens/');
+  }],
+  ['an RBAC Job container with a writable root filesystem', (o, i) => {
+    rbacPod(i).initContainers[0].securityContext.readOnlyRootFilesystem = false;
+  }],
 ];
 
 function failures(inputs) {

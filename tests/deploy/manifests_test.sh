@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Renders deploy/base and every deploy/overlays/*/ with `kubectl kustomize`,
-# then checks every rendered object against the Kubernetes API schema and the
-# properties the deployment relies on (check_manifests.js), and proves that
-# those checks catch broken manifests (check_manifests_mutation_test.js).
+# then checks every rendered object (and the Secret examples) against the
+# Kubernetes API schema and the properties the deployment relies on
+# (check_manifests.js), and proves that those checks catch broken manifests
+# (check_manifests_mutation_test.js).
 #
 # kubectl and node come from the PATH; the npm packages from `npm ci` in this
 # folder of the source tree (package-lock.json is an input of this test, so a
@@ -45,8 +46,12 @@ echo "rendered with $(kubectl version --client 2>/dev/null | head -n 1)"
 args=(
   --containerfile="${work}/Containerfile"
   --secret_example="${work}/base/secret.example.yaml"
-  "${sets[@]}"
 )
+# The overlays' Secret examples (overlays/fleet): checked, never rendered.
+for example in "${work}"/overlays/*/*.example.yaml; do
+  if [[ -e "${example}" ]]; then args+=("--example=${example}"); fi
+done
+args+=("${sets[@]}")
 status=0
 node "${HERE}/check_manifests.js" "${args[@]}" || status=1
 node "${HERE}/check_manifests_mutation_test.js" "${args[@]}" || status=1
