@@ -9,6 +9,7 @@
 #
 #   bench/instructions.sh bazel-bin/server/token_server [OTHER_TOKEN_SERVER]
 #   SHORT=200 LONG=1200 bench/instructions.sh OLD NEW
+#   FLEET=1 bench/instructions.sh SERVER   in fleet mode, with a local etcd
 #
 # Prints one line per binary: instructions per hit.
 set -euo pipefail
@@ -22,6 +23,11 @@ bench_setup
 bazel build -c opt //fake_mypos //bench:load_generator 2>/dev/null
 BIN="$(bazel info -c opt bazel-bin 2>/dev/null)"
 start_fake
+fleet_flags=()
+if [[ ${FLEET:-0} == 1 ]]; then
+  start_etcd
+  fleet_flags=(--etcd_endpoints="${ETCD}" --fleet_keys_dir="${FLEET_KEYS}")
+fi
 
 # total SERVER CALLS: the server's instruction count for CALLS hits (plus
 # start-up, one miss and shutdown).
@@ -31,7 +37,7 @@ total() {
     valgrind --tool=callgrind --callgrind-out-file="${WORK}/out" \
     "$1" --listen=127.0.0.1:0 --port_file="${WORK}/port" --admin_listen= \
     --token_url="${FAKE}/oauth/token" --revoke_url="${FAKE}/oauth/revoke" \
-    --drain_delay=0s --log_level=error 2>/dev/null &
+    --drain_delay=0s --log_level=error "${fleet_flags[@]}" 2>/dev/null &
   local pid=$!
   wait_port "${WORK}/port" 60  # valgrind starts slowly
   "${BIN}/bench/load_generator" --rpc=issue --target="127.0.0.1:$(cat "${WORK}/port")" \
