@@ -27,6 +27,9 @@ PACKAGES=(
   libprotobuf-dev          # protobuf runtime and well-known types
   grpc-proto               # grpc.health.v1 and grpc.reflection .proto files
   golang-github-gogo-googleapis-dev  # google/rpc/status.proto, error_details.proto
+  golang-etcd-server-dev   # etcd's v3 API .proto files (fleet mode's client,
+                           # //proto:etcd_cc_grpc compiles them from there)
+  golang-github-gogo-protobuf-dev  # the gogoproto options they import
   libabsl-dev              # Abseil 20220623
   libcurl4-openssl-dev     # HTTP transport to myPOS
   libssl-dev               # SHA-256 fingerprints, TLS
@@ -53,13 +56,6 @@ TEST_TOOLS=(
   etcd-server:etcd
 )
 
-# etcd's v3 API .proto files (//proto:etcd_cc_grpc compiles them from these
-# paths) and the gogoproto options they import. Only the fleet tests use
-# them so far, so the image's build stage (--build-only) goes without.
-TEST_PACKAGES=(
-  golang-etcd-server-dev
-  golang-github-gogo-protobuf-dev
-)
 
 missing=()
 need_package() {
@@ -70,7 +66,6 @@ need_package() {
 }
 for package in "${PACKAGES[@]}"; do need_package "${package}"; done
 if ((!build_only)); then
-  for package in "${TEST_PACKAGES[@]}"; do need_package "${package}"; done
   for tool in "${TEST_TOOLS[@]}"; do
     if ! command -v "${tool#*:}" >/dev/null; then missing+=("${tool%%:*}"); fi
   done

@@ -40,7 +40,10 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> NewEtcdChannel(
   }
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  // Not GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: it is also the least time a
+  // connection attempt is given (20 s by default), and an etcd busy
+  // replaying its log after a restart may take longer than a short one
+  // to answer the handshake, so that every attempt would time out.
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   // A dead connection (a half-open TCP, a partitioned node) is noticed in
   // seconds, not when the kernel gives up; etcd refuses pings more often
