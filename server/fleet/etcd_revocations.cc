@@ -316,24 +316,27 @@ absl::Status EtcdRevocations::ReportApplied(int64_t revision) {
 // ---------------------------------------------------------------------------
 // The worker thread.
 
-absl::Status EtcdRevocations::Register() {
+absl::StatusOr<int64_t> EtcdRevocations::GrantLease(absl::Duration ttl) {
+  grpc::ClientContext context;
+  Bound(&context);
+  pb::LeaseGrantRequest request;
+  request.set_ttl(std::max<int64_t>(
+      1, absl::ToInt64Seconds(absl::Ceil(ttl, absl::Seconds(1)))));
   pb::LeaseGrantResponse grant;
-  {
-    grpc::ClientContext context;
-    Bound(&context);
-    pb::LeaseGrantRequest request;
-    request.set_ttl(
-        std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(
-                                 options_.lease_ttl, absl::Seconds(1)))));
-    if (absl::Status status = FromGrpc(
-            "lease", lease_stub_->LeaseGrant(&context, request, &grant));
-        !status.ok()) {
-      return status;
-    }
+  if (absl::Status status =
+          FromGrpc("lease", lease_stub_->LeaseGrant(&context, request, &grant));
+      !status.ok()) {
+    return status;
   }
+  return grant.id();
+}
+
+absl::Status EtcdRevocations::Register() {
+  absl::StatusOr<int64_t> lease = GrantLease(options_.lease_ttl);
+  if (!lease.ok()) return lease.status();
   {
     MutexLock lock(&mu_);
-    lease_ = grant.id();
+    lease_ = *lease;
   }
   return ReportApplied(0);
 }
@@ -359,27 +362,15 @@ absl::Status EtcdRevocations::KeepAlive(int64_t lease) {
 
 absl::StatusOr<int64_t> EtcdRevocations::Write(const Queued& revocation) {
   // The key lives as long as the token could be used.
-  const int64_t ttl = std::max<int64_t>(
-      5, absl::ToInt64Seconds(
-             absl::Ceil(revocation.expires - clock_->Now(), absl::Seconds(1))));
-  pb::LeaseGrantResponse grant;
-  {
-    grpc::ClientContext context;
-    Bound(&context);
-    pb::LeaseGrantRequest request;
-    request.set_ttl(ttl);
-    if (absl::Status status = FromGrpc(
-            "lease", lease_stub_->LeaseGrant(&context, request, &grant));
-        !status.ok()) {
-      return status;
-    }
-  }
+  absl::StatusOr<int64_t> lease = GrantLease(
+      std::max(revocation.expires - clock_->Now(), absl::Seconds(5)));
+  if (!lease.ok()) return lease.status();
   grpc::ClientContext context;
   Bound(&context);
   pb::PutRequest request;
   request.set_key(absl::StrCat(revoked_prefix_, revocation.fingerprint));
   request.set_value(absl::StrCat(absl::ToUnixSeconds(revocation.expires)));
-  request.set_lease(grant.id());
+  request.set_lease(*lease);
   pb::PutResponse response;
   if (absl::Status status =
           FromGrpc("put", kv_->Put(&context, request, &response));

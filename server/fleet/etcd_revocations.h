@@ -132,6 +132,8 @@ class EtcdRevocations final : public SharedRevocations {
   // One session: register, list, watch until the stream ends. OK only
   // when asked to stop.
   absl::Status WatchSession();
+  // A new lease of `ttl` (rounded up to whole seconds); its id.
+  absl::StatusOr<int64_t> GrantLease(absl::Duration ttl);
   absl::Status Register() ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status ListRevocations(int64_t* revision) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status ReportApplied(int64_t revision) ABSL_LOCKS_EXCLUDED(mu_);
