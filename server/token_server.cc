@@ -19,6 +19,7 @@
 #include "base/mutex.h"
 #include "base/timers.h"
 #include "server/fleet/etcd_channel.h"
+#include "server/fleet/etcd_tokens.h"
 #include "server/fleet/fleet_keyring.h"
 #include "server/ops/error_reason.h"
 #include "server/ops/listen_check.h"
@@ -41,15 +42,18 @@ std::string ReplicaId() {
                       absl::Hex(random() & 0xffff, absl::kZeroPad4));
 }
 
-// Fleet mode's revocations, not started yet; null outside fleet mode.
-absl::StatusOr<std::unique_ptr<EtcdRevocations>> NewFleet(
-    const FleetConfig& config, const Clock* clock) {
-  if (!config.enabled()) return nullptr;
+// Fleet mode's parts, not started yet; both null outside fleet mode.
+struct Fleet {
+  std::unique_ptr<EtcdRevocations> revocations;
+  std::unique_ptr<EtcdTokens> tokens;
+};
+
+absl::StatusOr<Fleet> NewFleet(const FleetConfig& config, const Clock* clock,
+                               Timers* timers) {
+  if (!config.enabled()) return Fleet{};
   // The keys are checked at start, so that a broken Secret stops start-up.
-  if (absl::StatusOr<FleetKeyring> keys = FleetKeyring::Load(config.keys_dir);
-      !keys.ok()) {
-    return keys.status();
-  }
+  absl::StatusOr<FleetKeyring> keys = FleetKeyring::Load(config.keys_dir);
+  if (!keys.ok()) return keys.status();
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
       NewEtcdChannel({config.etcd_target, config.etcd_ca_file,
                       config.etcd_cert_file, config.etcd_key_file});
@@ -59,11 +63,22 @@ absl::StatusOr<std::unique_ptr<EtcdRevocations>> NewFleet(
   options.replica_id = ReplicaId();
   options.confirm_timeout = config.revoke_timeout;
   Log(LogLevel::kInfo, "fleet_mode",
-      "fleet mode: sharing revocations with the other replicas through etcd",
+      "fleet mode: sharing tokens and revocations with the other replicas "
+      "through etcd",
       {{"replica", options.replica_id},
        {"etcd", config.etcd_target},
        {"prefix", config.etcd_prefix}});
-  return std::make_unique<EtcdRevocations>(*std::move(channel), options, clock);
+  Fleet fleet;
+  fleet.revocations =
+      std::make_unique<EtcdRevocations>(*channel, options, clock);
+  EtcdTokensOptions token_options;
+  token_options.prefix = config.etcd_prefix;
+  token_options.replica_id = options.replica_id;
+  token_options.keys_dir = config.keys_dir;
+  fleet.tokens = std::make_unique<EtcdTokens>(
+      *std::move(channel), token_options, *std::move(keys),
+      fleet.revocations.get(), timers, clock);
+  return fleet;
 }
 
 // The answer to a call still waiting when the shutdown grace ends: retry
@@ -153,20 +168,26 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
   for (const CredentialProfile& profile : config.profiles) {
     s->metrics_.AddProfile(profile.name);
   }
-  absl::StatusOr<std::unique_ptr<EtcdRevocations>> fleet =
-      NewFleet(config.fleet, &s->clock_);
+  absl::StatusOr<Fleet> fleet =
+      NewFleet(config.fleet, &s->clock_, s->timers_.get());
   if (!fleet.ok()) return fleet.status();
   absl::StatusOr<std::unique_ptr<TokenBroker>> broker = TokenBroker::Create(
       config.broker, s->credentials_.get(), s->upstream_.get(),
-      s->timers_.get(), &s->clock_, &s->metrics_, fleet->get());
+      s->timers_.get(), &s->clock_, &s->metrics_, fleet->revocations.get(),
+      fleet->tokens.get());
   if (!broker.ok()) return broker.status();
   s->broker_ = *std::move(broker);
-  s->fleet_ = *std::move(fleet);
+  s->fleet_ = std::move(fleet->revocations);
+  s->fleet_tokens_ = std::move(fleet->tokens);
   if (s->fleet_ != nullptr) {
     TokenBroker* raw_broker = s->broker_.get();
+    EtcdTokens* raw_tokens = s->fleet_tokens_.get();
     s->fleet_->Start(
         [raw_broker](absl::string_view fingerprint, absl::Time expires) {
           raw_broker->ApplySharedRevocation(fingerprint, expires);
+        },
+        [raw_tokens](const mvccpb::Event* event) {
+          raw_tokens->OnEvent(event);
         });
   }
   GrantExchange::Options grant_options;
@@ -222,6 +243,8 @@ absl::StatusOr<std::unique_ptr<TokenServer>> TokenServer::Start(
             raw->metrics_.SetFleetStatus(raw->fleet_->connected(),
                                          raw->fleet_->live_replicas(),
                                          raw->fleet_->unpublished());
+            const LoadedKeys keys = raw->fleet_tokens_->loaded_keys();
+            raw->metrics_.SetFleetKeys(keys.ids, keys.active);
           }
           return raw->metrics_.Render(raw->broker_->AllTokens(),
                                       raw->clock_.Now());
@@ -270,6 +293,9 @@ TokenServer::~TokenServer() {
   admin_.reset();
   // Leaves the fleet; Revoke calls still waiting for it are answered, and
   // what that sends to myPOS is drained below.
+  // Fetches waiting for other replicas ask myPOS instead (and are drained
+  // below); then the session ends, releasing this replica's locks.
+  if (fleet_tokens_ != nullptr) fleet_tokens_->Stop();
   if (fleet_ != nullptr) fleet_->Stop();
   // Nothing may call back into the broker once it is gone. A timer's task
   // (a retry) posts, and is answered on the transport's thread; an answer

@@ -19,6 +19,7 @@
 #include "server/broker/token_broker.h"
 #include "server/config/server_config.h"
 #include "server/fleet/etcd_revocations.h"
+#include "server/fleet/etcd_tokens.h"
 #include "server/ops/admin_server.h"
 #include "server/ops/metrics.h"
 #include "server/rpc/grpc_server_metrics.h"
@@ -103,6 +104,8 @@ class TokenServer {
   // broker, and is stopped (its threads, which call the broker, joined)
   // before the timers and the transport drain.
   std::unique_ptr<EtcdRevocations> fleet_;
+  // Its tokens: on fleet_'s session and watch, so destroyed before it.
+  std::unique_ptr<EtcdTokens> fleet_tokens_;
   std::unique_ptr<TokenBroker> broker_;
   std::unique_ptr<CallerPolicy> policy_;
   std::unique_ptr<GrantExchange> grants_;

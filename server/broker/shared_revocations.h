@@ -10,6 +10,8 @@
 #ifndef SERVER_BROKER_SHARED_REVOCATIONS_H_
 #define SERVER_BROKER_SHARED_REVOCATIONS_H_
 
+#include <cstddef>
+
 #include "absl/functional/any_invocable.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -26,6 +28,14 @@ struct RevocationReach {
   int live = 0;
 };
 
+// How the sharing stands, for GetTokenInfo.
+struct SharingHealth {
+  // False while the shared store is unreachable (degraded).
+  bool connected = false;
+  int live = 0;            // replicas seen, this one included
+  size_t unpublished = 0;  // revocations the store has not received
+};
+
 // Thread-safe.
 class SharedRevocations {
  public:
@@ -38,6 +48,9 @@ class SharedRevocations {
   // implementation's, within a bound the implementation documents.
   virtual void Share(absl::string_view fingerprint, absl::Time expires,
                      ShareCallback done) = 0;
+
+  // How the sharing stands now.
+  virtual SharingHealth Health() const = 0;
 };
 
 }  // namespace tokenservice

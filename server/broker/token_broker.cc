@@ -26,6 +26,14 @@ absl::Status QueueFull() {
                     kReasonUpstreamQueueFull);
 }
 
+absl::Status NoSuchToken(absl::string_view profile,
+                         absl::string_view fingerprint) {
+  return WithReason(
+      absl::NotFoundError(absl::StrCat("no cached token of profile \"", profile,
+                                       "\" has fingerprint ", fingerprint)),
+      kReasonTokenNotFound);
+}
+
 absl::Status CallerDeadlinePassed() {
   return WithReason(
       absl::DeadlineExceededError(
@@ -85,19 +93,19 @@ class RevokeJoin {
 absl::StatusOr<std::unique_ptr<TokenBroker>> TokenBroker::Create(
     BrokerOptions options, const CredentialStore* credentials,
     OAuthClient* upstream, Timers* timers, const Clock* clock, Metrics* metrics,
-    SharedRevocations* shared) {
+    SharedRevocations* shared, SharedTokens* shared_tokens) {
   absl::StatusOr<CallerProfiles> caller_profiles = CallerProfiles::Create();
   if (!caller_profiles.ok()) return caller_profiles.status();
-  return std::unique_ptr<TokenBroker>(
-      new TokenBroker(std::move(options), credentials, upstream, timers, clock,
-                      metrics, shared, *std::move(caller_profiles)));
+  return std::unique_ptr<TokenBroker>(new TokenBroker(
+      std::move(options), credentials, upstream, timers, clock, metrics, shared,
+      shared_tokens, *std::move(caller_profiles)));
 }
 
 TokenBroker::TokenBroker(BrokerOptions options,
                          const CredentialStore* credentials,
                          OAuthClient* upstream, Timers* timers,
                          const Clock* clock, Metrics* metrics,
-                         SharedRevocations* shared,
+                         SharedRevocations* shared, SharedTokens* shared_tokens,
                          CallerProfiles caller_profiles)
     : options_(std::move(options)),
       credentials_(credentials),
@@ -109,6 +117,7 @@ TokenBroker::TokenBroker(BrokerOptions options,
       exchange_({options_.upstream_timeout, options_.deadline_margin}, upstream,
                 clock, metrics_),
       shared_(shared),
+      shared_tokens_(shared_tokens),
       revocations_(clock),
       cache_(&revocations_, /*revoked_retention=*/1000,
              options_.max_caller_credential_tokens,
@@ -339,13 +348,51 @@ void TokenBroker::StartFetch(const std::string& key,
                              const std::vector<std::string>& scopes,
                              uint64_t flight_id, Lane lane) {
   cache_.SetRefreshing(key, true);
-  exchange_.FetchToken(
-      profile, scopes, lane,
-      [this, key, flight_id] { return Wanted(key, flight_id); },
+  SharedTokens::TokenDone fetched =
       [this, key, profile, scopes, flight_id,
        lane](absl::StatusOr<ExchangedToken> exchanged) {
         OnFetched(key, profile, scopes, flight_id, lane, std::move(exchanged));
-      });
+      };
+  SharedTokens::UpstreamFetch upstream = [this, key, profile, scopes, flight_id,
+                                          lane](SharedTokens::TokenDone done) {
+    exchange_.FetchToken(
+        profile, scopes, lane,
+        [this, key, flight_id] { return Wanted(key, flight_id); },
+        std::move(done));
+  };
+  if (shared_tokens_ == nullptr || !profile.secret_hash.empty()) {
+    std::move(upstream)(std::move(fetched));
+    return;
+  }
+  shared_tokens_->Fetch(
+      profile, key,
+      [this, key, flight_id](const CachedToken& token) {
+        return Acceptable(key, flight_id, token);
+      },
+      std::move(upstream), std::move(fetched));
+}
+
+bool TokenBroker::Acceptable(const std::string& key, uint64_t flight_id,
+                             const CachedToken& token) const {
+  const absl::Time now = clock_->Now();
+  if (revocations_.Contains(token.fingerprint, now)) return false;
+  if (std::shared_ptr<const CachedToken> held = cache_.Held(key);
+      held != nullptr && (held->fingerprint == token.fingerprint ||
+                          token.expire_time <= held->expire_time)) {
+    return false;
+  }
+  absl::Duration needed = std::min(options_.default_min_validity,
+                                   (token.expire_time - token.issue_time) / 4);
+  {
+    MutexLock lock(&mu_);
+    auto it = flights_.find(key);
+    if (it != flights_.end() && it->second.id == flight_id) {
+      for (const Waiter& waiter : it->second.waiters) {
+        needed = std::max(needed, waiter.min_validity.value_or(needed));
+      }
+    }
+  }
+  return token.expire_time - now > needed;
 }
 
 bool TokenBroker::Wanted(const std::string& key, uint64_t flight_id) const {
@@ -539,12 +586,26 @@ void TokenBroker::Revoke(RevokeParams params, RevokeCallback done) {
     return;
   }
   std::optional<RevokedToken> revoked = cache_.FindRevoked(fingerprint);
+  if (!revoked.has_value() && shared_tokens_ != nullptr &&
+      profile->secret_hash.empty()) {
+    // Perhaps another replica of the fleet holds it. (A configured
+    // profile: the store's, so the pointer stays valid.)
+    shared_tokens_->Find(
+        fingerprint,
+        [this, profile, fingerprint, deadline = params.deadline,
+         done = std::move(done)](absl::StatusOr<CachedToken> found) mutable {
+          if (!found.ok() || found->credential != profile->name) {
+            std::move(done)(NoSuchToken(profile->name, fingerprint));
+            return;
+          }
+          RevokeUpstream(*profile, found->access_token,
+                         RevokeResult{fingerprint, false}, deadline,
+                         /*share=*/true, std::move(done));
+        });
+    return;
+  }
   if (!revoked.has_value() || revoked->credential != profile->name) {
-    std::move(done)(WithReason(
-        absl::NotFoundError(absl::StrCat("no cached token of profile \"",
-                                         profile->name, "\" has fingerprint ",
-                                         fingerprint)),
-        kReasonTokenNotFound));
+    std::move(done)(NoSuchToken(profile->name, fingerprint));
   } else if (revoked->pending_access_token.empty()) {
     std::move(done)(RevokeResult{fingerprint, false});  // already confirmed
   } else {
@@ -625,6 +686,13 @@ absl::StatusOr<TokenInfo> TokenBroker::GetTokenInfo(
     return WithReason(absl::NotFoundError(absl::StrCat(
                           "no cached token has fingerprint ", fingerprint)),
                       kReasonTokenNotFound);
+  }
+  if (shared_ != nullptr) {
+    const SharingHealth health = shared_->Health();
+    mypos::token::v1::FleetStatus* fleet = info->mutable_fleet();
+    fleet->set_connected(health.connected);
+    fleet->set_replicas_live(health.live);
+    fleet->set_unshared_revocations(static_cast<int32_t>(health.unpublished));
   }
   return *std::move(info);
 }

@@ -27,6 +27,10 @@
 // in service (state FAILED in metadata) and is retried by later hits after
 // an exponential backoff.
 //
+// In a fleet (SharedTokens), a configured profile's fetch goes through the
+// fleet's store: a token another replica fetched is taken from it, and
+// only one replica of the fleet asks myPOS (refreshes included).
+//
 // Revoke drops the token from the cache first, then revokes it at myPOS.
 // In a fleet (SharedRevocations) it is shared with the other replicas too:
 // while myPOS is asked when it was cached here, after myPOS took it when
@@ -60,6 +64,7 @@
 #include "server/broker/credential_store.h"
 #include "server/broker/revocation_list.h"
 #include "server/broker/shared_revocations.h"
+#include "server/broker/shared_tokens.h"
 #include "server/broker/token_cache.h"
 #include "server/broker/upstream_exchange.h"
 #include "server/ops/metrics.h"
@@ -153,13 +158,14 @@ using RevokeCallback =
 // hold before it is destroyed.
 class TokenBroker {
  public:
-  // `metrics` may be null (the broker then keeps its own); `shared` is
-  // null outside a fleet. kInternal when no key for caller-supplied
-  // secrets can be made (CallerProfiles).
+  // `metrics` may be null (the broker then keeps its own); `shared` and
+  // `shared_tokens` are null outside a fleet. kInternal when no key for
+  // caller-supplied secrets can be made (CallerProfiles).
   static absl::StatusOr<std::unique_ptr<TokenBroker>> Create(
       BrokerOptions options, const CredentialStore* credentials,
       OAuthClient* upstream, Timers* timers, const Clock* clock,
-      Metrics* metrics = nullptr, SharedRevocations* shared = nullptr);
+      Metrics* metrics = nullptr, SharedRevocations* shared = nullptr,
+      SharedTokens* shared_tokens = nullptr);
 
   // Calls `done` exactly once: on this thread for a cache hit or an
   // immediate error (an unreadable secret included), otherwise on the
@@ -188,9 +194,10 @@ class TokenBroker {
              absl::FunctionRef<WaitingCaller()> later) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Removes the token from the cache (so it is never handed out again),
-  // then revokes it at myPOS and calls `done` once. Errors: kNotFound
-  // unknown profile or uncached fingerprint; upstream errors as
-  // OAuthClient::RevokeToken.
+  // then revokes it at myPOS and calls `done` once. By fingerprint, a token
+  // this replica does not hold is looked up in the fleet's store. Errors:
+  // kNotFound unknown profile or a fingerprint of no token held here (or
+  // in the fleet); upstream errors as OAuthClient::RevokeToken.
   void Revoke(RevokeParams params, RevokeCallback done);
 
   // A revocation another replica of the fleet made: the token leaves every
@@ -221,7 +228,7 @@ class TokenBroker {
   TokenBroker(BrokerOptions options, const CredentialStore* credentials,
               OAuthClient* upstream, Timers* timers, const Clock* clock,
               Metrics* metrics, SharedRevocations* shared,
-              CallerProfiles caller_profiles);
+              SharedTokens* shared_tokens, CallerProfiles caller_profiles);
 
   struct Waiter {
     uint64_t id = 0;
@@ -273,10 +280,17 @@ class TokenBroker {
   void StartRefresh(const std::string& key, const CredentialProfile& profile,
                     const std::vector<std::string>& scopes)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Sends flight `flight_id`'s request to myPOS.
+  // Sends flight `flight_id`'s request to myPOS, or in a fleet hands it to
+  // SharedTokens (configured profiles' tokens only: a caller-supplied
+  // secret's are this replica's own).
   void StartFetch(const std::string& key, const CredentialProfile& profile,
                   const std::vector<std::string>& scopes, uint64_t flight_id,
                   Lane lane) ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether a token another replica of the fleet stored will do for flight
+  // `flight_id` of `key`: not revoked, newer than the one held under `key`
+  // (which it replaces), and valid for as long as every waiter needs.
+  bool Acceptable(const std::string& key, uint64_t flight_id,
+                  const CachedToken& token) const ABSL_LOCKS_EXCLUDED(mu_);
   // Whether flight `flight_id` of `key` still has a reason to be sent.
   bool Wanted(const std::string& key, uint64_t flight_id) const
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -317,7 +331,8 @@ class TokenBroker {
   Metrics* const metrics_;
   const CallerProfiles caller_profiles_;
   const UpstreamExchange exchange_;
-  SharedRevocations* const shared_;  // null outside a fleet
+  SharedRevocations* const shared_;    // null outside a fleet
+  SharedTokens* const shared_tokens_;  // null outside a fleet
   LocalRevocationList revocations_;
   TokenCache cache_;
 

@@ -240,6 +240,13 @@ std::shared_ptr<const CachedToken> TokenCache::FindByFingerprint(
   return entry == nullptr ? nullptr : entry->token;
 }
 
+std::shared_ptr<const CachedToken> TokenCache::Held(
+    const std::string& key) const {
+  ReaderMutexLock lock(&mu_);
+  auto it = entries_.find(key);
+  return it == entries_.end() ? nullptr : it->second.token;
+}
+
 std::shared_ptr<const CachedToken> TokenCache::Revoke(
     absl::string_view fingerprint, absl::Time now, RevokePredicate may_revoke) {
   MutexLock lock(&mu_);

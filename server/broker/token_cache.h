@@ -163,6 +163,11 @@ class TokenCache {
   std::shared_ptr<const CachedToken> FindByFingerprint(
       absl::string_view fingerprint) const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // The token under `key` whatever its state (rejected, expired), or
+  // nullptr: never to hand out (that is Lookup), only to compare with.
+  std::shared_ptr<const CachedToken> Held(const std::string& key) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // Revokes the token with `fingerprint` here, if `may_revoke(key, token)`
   // holds for an entry that holds it (checked under the same lock): drops
   // every entry holding it with that entry's client id (the same myPOS

@@ -49,8 +49,9 @@ EtcdRevocations::EtcdRevocations(std::shared_ptr<grpc::Channel> channel,
       lease_stub_(pb::Lease::NewStub(channel)),
       watch_stub_(pb::Watch::NewStub(channel)) {}
 
-void EtcdRevocations::Start(ApplyFn apply) {
+void EtcdRevocations::Start(ApplyFn apply, EventFn others) {
   apply_ = std::move(apply);
+  others_ = std::move(others);
   watch_thread_ = std::thread([this] { WatchLoop(); });
   work_thread_ = std::thread([this] { WorkLoop(); });
 }
@@ -130,6 +131,17 @@ size_t EtcdRevocations::unpublished() const {
   return unpublished_.size();
 }
 
+SharingHealth EtcdRevocations::Health() const {
+  MutexLock lock(&mu_);
+  return SharingHealth{connected_, static_cast<int>(replicas_.size()),
+                       unpublished_.size()};
+}
+
+int64_t EtcdRevocations::lease() const {
+  MutexLock lock(&mu_);
+  return lease_;
+}
+
 // ---------------------------------------------------------------------------
 // The watch thread.
 
@@ -207,10 +219,12 @@ absl::Status EtcdRevocations::WatchSession() {
             {{"replica", options_.replica_id},
              {"revision", listed},
              {"replicas", replicas}});
+        if (others_) others_(nullptr);
       }
       std::vector<std::pair<std::string, absl::Time>> revoked;
       int64_t last_revoked = 0;
       bool lost_registration = false;
+      std::vector<const mvccpb::Event*> other_events;
       {
         MutexLock lock(&mu_);
         for (const mvccpb::Event& event : response.events()) {
@@ -230,6 +244,8 @@ absl::Status EtcdRevocations::WatchSession() {
             } else if (absl::SimpleAtoi(event.kv().value(), &number)) {
               replicas_[key] = number;
             }
+          } else {
+            other_events.push_back(&event);
           }
         }
         // Our lease ran out (etcd lost us for longer than lease_ttl): the
@@ -237,6 +253,9 @@ absl::Status EtcdRevocations::WatchSession() {
         if (lost_registration) lease_ = 0;
       }
       for (auto& [fingerprint, expires] : revoked) apply_(fingerprint, expires);
+      if (others_) {
+        for (const mvccpb::Event* event : other_events) others_(event);
+      }
       if (last_revoked > 0) ReportApplied(last_revoked).IgnoreError();
     }
   }

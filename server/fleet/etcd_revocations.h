@@ -74,6 +74,11 @@ class EtcdRevocations final : public SharedRevocations {
   // own included, and those listed at start; must not block on etcd.
   using ApplyFn = absl::AnyInvocable<void(absl::string_view fingerprint,
                                           absl::Time expires)>;
+  // Called on the watch thread for every event under the prefix outside
+  // revoked/ and replicas/ (the fleet's other state: EtcdTokens), and with
+  // null each time the watch (re)starts, after which events missed while
+  // it was down are not replayed; must not block on etcd.
+  using EventFn = absl::AnyInvocable<void(const mvccpb::Event* event)>;
   // Talks to etcd through `channel` (its credentials decide TLS and client
   // certificates) once started.
   EtcdRevocations(std::shared_ptr<grpc::Channel> channel,
@@ -89,8 +94,9 @@ class EtcdRevocations final : public SharedRevocations {
 
   // Starts the threads, handing every revocation seen to `apply`. Returns
   // at once: while etcd cannot be reached the replica keeps trying, and
-  // connected() is false. Call once.
-  void Start(ApplyFn apply) ABSL_LOCKS_EXCLUDED(mu_);
+  // connected() is false. Call once. `others`, when set, is told of the
+  // prefix's other events (see EventFn).
+  void Start(ApplyFn apply, EventFn others = nullptr) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Shares the revocation of `fingerprint` (a token that expires at
   // `expires`) and calls `done` once: on the worker thread when every
@@ -115,6 +121,12 @@ class EtcdRevocations final : public SharedRevocations {
 
   // Revocations made here that etcd has not received yet.
   size_t unpublished() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  SharingHealth Health() const override ABSL_LOCKS_EXCLUDED(mu_);
+
+  // This replica's lease (its session: keys on it end with the replica),
+  // kept alive while it lives; 0 while it has none.
+  int64_t lease() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Waiting {
@@ -151,7 +163,8 @@ class EtcdRevocations final : public SharedRevocations {
   const EtcdRevocationsOptions options_;
   const std::string revoked_prefix_;
   const std::string replicas_prefix_;
-  ApplyFn apply_;  // the watch thread's only
+  ApplyFn apply_;   // the watch thread's only
+  EventFn others_;  // the watch thread's only
   const Clock* const clock_;
   std::unique_ptr<etcdserverpb::KV::Stub> kv_;
   std::unique_ptr<etcdserverpb::Lease::Stub> lease_stub_;

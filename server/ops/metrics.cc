@@ -243,6 +243,47 @@ void Metrics::SetFleetStatus(bool connected, int replicas, size_t unshared) {
   fleet_->unshared->Set(static_cast<double>(unshared));
 }
 
+void Metrics::SetFleetKeys(const std::vector<std::string>& ids,
+                           const std::string& active) {
+  MutexLock lock(&mu_);
+  if (fleet_keys_ == nullptr) {
+    fleet_keys_ = &prometheus::BuildGauge()
+                       .Name("tokenservice_fleet_key")
+                       .Help(
+                           "1 for each key this replica has loaded from "
+                           "--fleet_keys_dir, by key id.")
+                       .Register(*registry_);
+    fleet_active_key_ =
+        &prometheus::BuildGauge()
+             .Name("tokenservice_fleet_active_key")
+             .Help("1 for the key this replica seals new tokens with.")
+             .Register(*registry_);
+  }
+  for (auto it = fleet_key_series_.begin(); it != fleet_key_series_.end();) {
+    if (std::find(ids.begin(), ids.end(), it->first) == ids.end()) {
+      fleet_keys_->Remove(it->second);
+      fleet_key_series_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  for (const std::string& id : ids) {
+    if (!fleet_key_series_.contains(id)) {
+      prometheus::Gauge* gauge = &fleet_keys_->Add({{"key_id", id}});
+      gauge->Set(1);
+      fleet_key_series_[id] = gauge;
+    }
+  }
+  if (fleet_active_series_.first != active) {
+    if (fleet_active_series_.second != nullptr) {
+      fleet_active_key_->Remove(fleet_active_series_.second);
+    }
+    prometheus::Gauge* gauge = &fleet_active_key_->Add({{"key_id", active}});
+    gauge->Set(1);
+    fleet_active_series_ = {active, gauge};
+  }
+}
+
 std::string Metrics::Render(
     const std::vector<mypos::token::v1::TokenInfo>& tokens,
     absl::Time now) const {

@@ -97,6 +97,13 @@ class Metrics {
   void SetFleetStatus(bool connected, int replicas, size_t unshared)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Fleet mode: tokenservice_fleet_key{key_id} is 1 for every key this
+  // replica has loaded from --fleet_keys_dir (a key rotation waits until
+  // every replica has the new one), and tokenservice_fleet_active_key
+  // {key_id} is 1 for the one its new writes use.
+  void SetFleetKeys(const std::vector<std::string>& ids,
+                    const std::string& active) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Where other layers register their families (the gRPC server's).
   prometheus::Registry& registry() { return *registry_; }
 
@@ -137,6 +144,16 @@ class Metrics {
     prometheus::Gauge* unshared;
   };
   std::optional<FleetGauges> fleet_ ABSL_GUARDED_BY(mu_);
+  // Fleet mode's key families, once SetFleetKeys made them, and their
+  // series by key id.
+  prometheus::Family<prometheus::Gauge>* fleet_keys_ ABSL_GUARDED_BY(mu_) =
+      nullptr;
+  prometheus::Family<prometheus::Gauge>* fleet_active_key_
+      ABSL_GUARDED_BY(mu_) = nullptr;
+  absl::flat_hash_map<std::string, prometheus::Gauge*> fleet_key_series_
+      ABSL_GUARDED_BY(mu_);
+  std::pair<std::string, prometheus::Gauge*> fleet_active_series_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tokenservice

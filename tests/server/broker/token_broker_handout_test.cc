@@ -85,6 +85,8 @@ TEST_F(TokenBrokerHandOutTest, TokenRevokedByOneWaiterIsNotHandedToTheNext) {
   EXPECT_EQ(second, "tok-2");
   EXPECT_EQ(broker_->GetTokenInfo(Fingerprint("tok-1"))->state(),
             TOKEN_STATE_REVOKED);
+  // No fleet: no fleet status.
+  EXPECT_FALSE(broker_->GetTokenInfo(Fingerprint("tok-2"))->has_fleet());
 }
 
 TEST_F(TokenBrokerHandOutTest, ReportByOneWaiterRefreshesOnceForEveryone) {

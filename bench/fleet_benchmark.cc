@@ -1,13 +1,20 @@
-// fleet_revocation_benchmark: how long a revocation takes to reach a fleet.
-// Three TokenServers in fleet mode (this process; each with its own cache,
-// channel and etcd session) against the fake myPOS and Debian's etcd on
-// loopback. Each round: replica B issues a token; replica A revokes it by
-// value; the time from the Revoke's start until it answers is the time
-// until every replica had stopped handing it out (Revoke answers only once
-// every live replica confirmed; the round also checks B hands out a new
-// one). Prints p50/p99 over --revocations rounds.
+// fleet_benchmark: what a fleet costs myPOS and how fast a revocation
+// reaches it. Three TokenServers in fleet mode (this process; each with its
+// own cache, channel and etcd session) against the fake myPOS and Debian's
+// etcd on loopback.
 //
-//   bazel run -c opt //bench:fleet_revocation_benchmark
+// First the cold stampede: --stampede_callers Issue calls at once, spread
+// over the replicas, while myPOS takes --stampede_latency to answer; prints
+// how many requests reached myPOS (the target is 1) and how many distinct
+// tokens the callers got (1).
+//
+// Then the revocations. Each round: replica B issues a token; replica A
+// revokes it by value; the time from the Revoke's start until it answers
+// is the time until every replica had stopped handing it out (Revoke
+// answers only once every live replica confirmed; the round also checks no
+// replica hands it out again). Prints p50/p99 over --revocations rounds.
+//
+//   bazel run -c opt //bench:fleet_benchmark
 
 #include <grpcpp/grpcpp.h>
 
@@ -19,10 +26,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "base/mutex.h"
 #include "fake_mypos/fake_mypos_server.h"
 #include "proto/token_service.grpc.pb.h"
 #include "server/ops/log.h"
@@ -31,6 +40,9 @@
 #include "tests/testing/etcd_server.h"
 
 ABSL_FLAG(int, revocations, 100, "Rounds: one revocation each.");
+ABSL_FLAG(int, stampede_callers, 1000, "Cold callers at once, over the fleet.");
+ABSL_FLAG(absl::Duration, stampede_latency, absl::Milliseconds(100),
+          "How long myPOS takes to answer during the stampede.");
 ABSL_FLAG(int, replicas, 3, "Replicas in the fleet.");
 
 namespace v1 = ::mypos::token::v1;
@@ -98,6 +110,55 @@ int main(int argc, char** argv) {
     stubs[replica]->Issue(&context, v1::IssueRequest(), &response);
     return response.access_token();
   };
+
+  {
+    struct Call {
+      grpc::ClientContext context;
+      v1::IssueRequest request;
+      v1::IssueResponse response;
+      grpc::Status status;
+    };
+    const int callers = absl::GetFlag(FLAGS_stampede_callers);
+    std::vector<Call> calls(callers);
+    fake.SetLatency(absl::GetFlag(FLAGS_stampede_latency));
+    Mutex mu;
+    int left = callers;
+    const absl::Time start = absl::Now();
+    for (int i = 0; i < callers; ++i) {
+      calls[i].context.set_deadline(
+          absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+      stubs[i % n]->async()->Issue(&calls[i].context, &calls[i].request,
+                                   &calls[i].response,
+                                   [&mu, &left, &calls, i](grpc::Status s) {
+                                     MutexLock lock(&mu);
+                                     calls[i].status = std::move(s);
+                                     --left;
+                                   });
+    }
+    {
+      MutexLock lock(&mu);
+      auto all = [&left]() { return left == 0; };
+      mu.Await(absl::Condition(&all));
+    }
+    const double elapsed_ms = absl::ToDoubleMilliseconds(absl::Now() - start);
+    fake.SetLatency(absl::ZeroDuration());
+    int failed = 0;
+    absl::flat_hash_set<std::string> tokens;
+    for (const Call& call : calls) {
+      if (!call.status.ok())
+        ++failed;
+      else
+        tokens.insert(call.response.access_token());
+    }
+    std::printf(
+        "{\"stampede\":{\"replicas\":%d,\"callers\":%d,\"failed\":%d,"
+        "\"upstream_requests\":%d,\"distinct_tokens\":%zu,"
+        "\"all_answered_ms\":%.1f}}\n",
+        n, callers, failed, fake.token_requests(), tokens.size(), elapsed_ms);
+    if (failed != 0 || fake.token_requests() != 1 || tokens.size() != 1) {
+      return 1;
+    }
+  }
 
   const int rounds = absl::GetFlag(FLAGS_revocations);
   std::vector<double> ms;

@@ -1,0 +1,495 @@
+// EtcdTokens against Debian's real etcd: "replicas" (an EtcdRevocations
+// session and an EtcdTokens each, with channels of their own) in this
+// process, and a myPOS that the test answers by hand, so that each test
+// decides when a fetch ends.
+
+#include "server/fleet/etcd_tokens.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdlib>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "base/clock.h"
+#include "base/fingerprint.h"
+#include "base/mutex.h"
+#include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "server/fleet/fleet_keyring.h"
+#include "tests/base/fake_clock.h"
+#include "tests/base/fake_timers.h"
+#include "tests/server/fleet/key_dir.h"
+#include "tests/testing/etcd_server.h"
+
+namespace tokenservice {
+namespace {
+
+namespace pb = ::etcdserverpb;
+
+constexpr char kPrefix[] = "/t/";
+constexpr char kClientId[] = "client-id-canary-5d1e";
+constexpr char kSecret[] = "secret-canary-77aa";
+constexpr char kCacheKey[] = "default\x1fpayments";
+constexpr absl::Duration kPatience = absl::Seconds(20);
+
+std::shared_ptr<grpc::Channel> Channel(const std::string& endpoint) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  return grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(),
+                                   args);
+}
+
+CredentialProfile Profile() {
+  CredentialProfile profile;
+  profile.name = "default";
+  profile.credentials = {kClientId, kSecret};
+  profile.default_scopes = {"payments"};
+  return profile;
+}
+
+ExchangedToken Token(const std::string& value, absl::Time now) {
+  ExchangedToken exchanged;
+  CachedToken& token = exchanged.token;
+  token.credential = "default";
+  token.client_id = kClientId;
+  token.access_token = value;
+  token.token_type = "Bearer";
+  token.fingerprint = Fingerprint(value);
+  token.scopes = {"payments"};
+  token.issue_time = now;
+  token.expire_time = now + absl::Hours(1);
+  token.upstream_latency = absl::Milliseconds(3);
+  return exchanged;
+}
+
+// myPOS, answered by the test: each fetch waits until Complete.
+class ManualUpstream {
+ public:
+  SharedTokens::UpstreamFetch Fetch() {
+    return [this](SharedTokens::TokenDone done) {
+      MutexLock lock(&mu_);
+      pending_.push_back(std::move(done));
+      ++calls_;
+    };
+  }
+  int calls() const {
+    MutexLock lock(&mu_);
+    return calls_;
+  }
+  bool AwaitCalls(int n) const {
+    MutexLock lock(&mu_);
+    auto reached = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return calls_ >= n;
+    };
+    return mu_.AwaitWithDeadline(absl::Condition(&reached),
+                                 absl::Now() + kPatience);
+  }
+  // Answers the oldest fetch still waiting.
+  void Complete(absl::StatusOr<ExchangedToken> result) {
+    SharedTokens::TokenDone done;
+    {
+      MutexLock lock(&mu_);
+      ASSERT_FALSE(pending_.empty());
+      done = std::move(pending_.front());
+      pending_.pop_front();
+    }
+    std::move(done)(std::move(result));
+  }
+
+ private:
+  mutable Mutex mu_;
+  std::deque<SharedTokens::TokenDone> pending_ ABSL_GUARDED_BY(mu_);
+  int calls_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// What one Fetch answered.
+class Outcome {
+ public:
+  SharedTokens::TokenDone Done() {
+    return [this](absl::StatusOr<ExchangedToken> result) {
+      MutexLock lock(&mu_);
+      result_ = std::move(result);
+    };
+  }
+  // The access token answered, or the error's message.
+  std::string Await() const {
+    MutexLock lock(&mu_);
+    auto answered = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return result_.has_value();
+    };
+    if (!mu_.AwaitWithDeadline(absl::Condition(&answered),
+                               absl::Now() + kPatience)) {
+      return "(no answer)";
+    }
+    if (!result_->ok()) return std::string(result_->status().message());
+    return (*result_)->token.access_token;
+  }
+  bool answered() const {
+    MutexLock lock(&mu_);
+    return result_.has_value();
+  }
+
+ private:
+  mutable Mutex mu_;
+  std::optional<absl::StatusOr<ExchangedToken>> result_ ABSL_GUARDED_BY(mu_);
+};
+
+// One replica: its session and its tokens.
+class Replica {
+ public:
+  Replica(const std::string& endpoint, const std::string& id,
+          const std::string& keys_dir, FakeClock* clock, FakeTimers* timers) {
+    EtcdRevocationsOptions session_options;
+    session_options.prefix = kPrefix;
+    session_options.replica_id = id;
+    session_options.max_reconnect_delay = absl::Milliseconds(200);
+    session_ = std::make_unique<EtcdRevocations>(Channel(endpoint),
+                                                 session_options, &real_clock_);
+    EtcdTokensOptions options;
+    options.prefix = kPrefix;
+    options.replica_id = id;
+    options.keys_dir = keys_dir;
+    absl::StatusOr<FleetKeyring> keyring = FleetKeyring::Load(keys_dir);
+    EXPECT_TRUE(keyring.ok()) << keyring.status();
+    tokens_ = std::make_unique<EtcdTokens>(Channel(endpoint), options,
+                                           *std::move(keyring), session_.get(),
+                                           timers, clock);
+    session_->Start(
+        [](absl::string_view, absl::Time) {},
+        [this](const mvccpb::Event* event) { tokens_->OnEvent(event); });
+  }
+  ~Replica() { Stop(); }
+
+  // As a replica that shuts down: its fetches end, then its session (and
+  // with it its locks).
+  void Stop() {
+    tokens_->Stop();
+    session_->Stop();
+  }
+
+  EtcdRevocations& session() { return *session_; }
+  EtcdTokens& tokens() { return *tokens_; }
+
+  // Fetches the profile's token, taking any stored token.
+  void Fetch(
+      ManualUpstream* upstream, Outcome* outcome,
+      SharedTokens::Acceptable acceptable = [](const CachedToken&) {
+        return true;
+      }) {
+    tokens_->Fetch(Profile(), kCacheKey, std::move(acceptable),
+                   upstream->Fetch(), outcome->Done());
+  }
+
+ private:
+  SystemClock real_clock_;
+  std::unique_ptr<EtcdRevocations> session_;
+  std::unique_ptr<EtcdTokens> tokens_;
+};
+
+class EtcdTokensTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto etcd = EtcdServer::Start(absl::StrCat(
+        std::getenv("TEST_TMPDIR"), "/etcd-",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    ASSERT_TRUE(etcd.ok()) << etcd.status();
+    etcd_ = *std::move(etcd);
+    keys_.AddKey("k1");
+    keys_.Activate("k1");
+  }
+
+  // Starts `n` replicas and waits until each sees all of them.
+  void StartReplicas(int n) {
+    for (int i = 0; i < n; ++i) {
+      replicas_.push_back(
+          std::make_unique<Replica>(etcd_->endpoint(), absl::StrCat("r", i),
+                                    keys_.path(), &clock_, &timers_));
+    }
+    for (auto& replica : replicas_) {
+      ASSERT_TRUE(replica->session().AwaitReplicas(n, absl::Now() + kPatience));
+    }
+  }
+
+  // Every key and value under the prefix, as etcd holds them.
+  std::vector<std::pair<std::string, std::string>> Dump() {
+    auto kv = pb::KV::NewStub(Channel(etcd_->endpoint()));
+    grpc::ClientContext context;
+    pb::RangeRequest request;
+    request.set_key(kPrefix);
+    request.set_range_end("/t0");  // '/' + 1
+    pb::RangeResponse response;
+    EXPECT_TRUE(kv->Range(&context, request, &response).ok());
+    std::vector<std::pair<std::string, std::string>> all;
+    for (const auto& item : response.kvs()) {
+      all.emplace_back(item.key(), item.value());
+    }
+    return all;
+  }
+
+  void DeleteKey(const std::string& key) {
+    auto kv = pb::KV::NewStub(Channel(etcd_->endpoint()));
+    grpc::ClientContext context;
+    pb::DeleteRangeRequest request;
+    request.set_key(key);
+    pb::DeleteRangeResponse response;
+    ASSERT_TRUE(kv->DeleteRange(&context, request, &response).ok());
+    ASSERT_EQ(response.deleted(), 1);
+  }
+
+  std::string LockKey() const {
+    return absl::StrCat(kPrefix, "locks/",
+                        EtcdTokens::KeyName(kClientId, kCacheKey));
+  }
+
+  FakeClock clock_;
+  FakeTimers timers_{&clock_};
+  std::unique_ptr<EtcdServer> etcd_;
+  KeyDir keys_;
+  std::vector<std::unique_ptr<Replica>> replicas_;
+};
+
+// Guarantee 1: the replica that takes the lock asks myPOS; the one that
+// waited takes its token and never asks.
+TEST_F(EtcdTokensTest, OneReplicaFetchesAndTheOtherTakesItsToken) {
+  StartReplicas(2);
+  ManualUpstream upstream_a, upstream_b;
+  Outcome on_a, on_b;
+  replicas_[0]->Fetch(&upstream_a, &on_a);
+  ASSERT_TRUE(upstream_a.AwaitCalls(1));  // A holds the lock
+  replicas_[1]->Fetch(&upstream_b, &on_b);
+  ASSERT_TRUE(replicas_[1]->tokens().AwaitWaiting(1, absl::Now() + kPatience));
+  EXPECT_FALSE(on_b.answered());
+
+  upstream_a.Complete(Token("token-one", clock_.Now()));
+  EXPECT_EQ(on_a.Await(), "token-one");
+  EXPECT_EQ(on_b.Await(), "token-one");
+  EXPECT_EQ(upstream_b.calls(), 0);
+
+  // A later fetch anywhere takes the stored token at once.
+  ManualUpstream upstream_c;
+  Outcome on_c;
+  replicas_[0]->Fetch(&upstream_c, &on_c);
+  EXPECT_EQ(on_c.Await(), "token-one");
+  EXPECT_EQ(upstream_c.calls(), 0);
+}
+
+// Guarantee 2: etcd holds no token, secret or client id, in values or
+// key names.
+TEST_F(EtcdTokensTest, EtcdHoldsNothingUsable) {
+  StartReplicas(2);
+  ManualUpstream upstream;
+  Outcome first, second;
+  replicas_[0]->Fetch(&upstream, &first);
+  ASSERT_TRUE(upstream.AwaitCalls(1));
+  upstream.Complete(Token("access-token-canary-9f3b", clock_.Now()));
+  ASSERT_EQ(first.Await(), "access-token-canary-9f3b");
+  // B reads it back: the commit has landed.
+  replicas_[1]->Fetch(&upstream, &second);
+  ASSERT_EQ(second.Await(), "access-token-canary-9f3b");
+
+  bool saw_token = false;
+  for (const auto& [key, value] : Dump()) {
+    for (const char* canary :
+         {"access-token-canary-9f3b", kSecret, kClientId, "default"}) {
+      EXPECT_FALSE(absl::StrContains(key, canary)) << key;
+      EXPECT_FALSE(absl::StrContains(value, canary)) << key;
+    }
+    if (absl::StartsWith(key, absl::StrCat(kPrefix, "tokens/"))) {
+      saw_token = true;
+    }
+  }
+  EXPECT_TRUE(saw_token);
+}
+
+// A token the broker does not take (revoked, the one it replaces) is
+// fetched anew by one replica, and replaces the stored one.
+TEST_F(EtcdTokensTest, AnUnacceptableStoredTokenIsReplaced) {
+  StartReplicas(1);
+  ManualUpstream upstream;
+  Outcome first, second, third;
+  replicas_[0]->Fetch(&upstream, &first);
+  ASSERT_TRUE(upstream.AwaitCalls(1));
+  upstream.Complete(Token("old", clock_.Now()));
+  ASSERT_EQ(first.Await(), "old");
+
+  replicas_[0]->Fetch(&upstream, &second, [](const CachedToken& token) {
+    return token.access_token != "old";
+  });
+  ASSERT_TRUE(upstream.AwaitCalls(2));
+  upstream.Complete(Token("new", clock_.Now()));
+  ASSERT_EQ(second.Await(), "new");
+  replicas_[0]->tokens().Stop();  // returns once the commit is written
+
+  Replica reader(etcd_->endpoint(), "reader", keys_.path(), &clock_, &timers_);
+  ASSERT_TRUE(reader.session().AwaitReplicas(2, absl::Now() + kPatience));
+  reader.Fetch(&upstream, &third);
+  EXPECT_EQ(third.Await(), "new");
+  EXPECT_EQ(upstream.calls(), 2);
+}
+
+// Guarantee 1's fencing: a holder whose lock was taken over mid-fetch
+// cannot overwrite the newer token.
+TEST_F(EtcdTokensTest, AHolderThatLostItsLockCannotOverwriteTheNewerToken) {
+  StartReplicas(2);
+  ManualUpstream upstream_a, upstream_b;
+  Outcome on_a, on_b;
+  replicas_[0]->Fetch(&upstream_a, &on_a);
+  ASSERT_TRUE(upstream_a.AwaitCalls(1));
+  // A's lock ends (as when its session lease runs out) and B takes it.
+  DeleteKey(LockKey());
+  replicas_[1]->Fetch(&upstream_b, &on_b,
+                      [](const CachedToken&) { return true; });
+  ASSERT_TRUE(upstream_b.AwaitCalls(1));
+  upstream_b.Complete(Token("newer", clock_.Now()));
+  ASSERT_EQ(on_b.Await(), "newer");
+  replicas_[1]->tokens().Stop();  // B's commit is written
+
+  upstream_a.Complete(Token("stale", clock_.Now()));
+  EXPECT_EQ(on_a.Await(), "stale");  // A's own callers still get it
+  replicas_[0]->tokens().Stop();     // A's commit attempt is over
+
+  Replica reader(etcd_->endpoint(), "reader", keys_.path(), &clock_, &timers_);
+  ASSERT_TRUE(reader.session().AwaitReplicas(3, absl::Now() + kPatience));
+  ManualUpstream upstream_c;
+  Outcome on_c;
+  reader.Fetch(&upstream_c, &on_c);
+  EXPECT_EQ(on_c.Await(), "newer");
+  EXPECT_EQ(upstream_c.calls(), 0);
+}
+
+// Guarantee 6: a replica that stops mid-fetch releases its lock with its
+// session; of the two replicas waiting, one fetches and the other takes
+// its token (no storm).
+TEST_F(EtcdTokensTest, AHolderStoppedMidFetchIsTakenOverByOneReplica) {
+  StartReplicas(3);
+  ManualUpstream upstream_a, upstream_bc;
+  Outcome on_a, on_b, on_c;
+  replicas_[0]->Fetch(&upstream_a, &on_a);
+  ASSERT_TRUE(upstream_a.AwaitCalls(1));
+  replicas_[1]->Fetch(&upstream_bc, &on_b);
+  replicas_[2]->Fetch(&upstream_bc, &on_c);
+  ASSERT_TRUE(replicas_[1]->tokens().AwaitWaiting(1, absl::Now() + kPatience));
+  ASSERT_TRUE(replicas_[2]->tokens().AwaitWaiting(1, absl::Now() + kPatience));
+
+  replicas_[0]->Stop();  // A restarts: its lease, and its lock, end
+  upstream_a.Complete(absl::UnavailableError("shutting down"));
+
+  // One of B and C takes the lock and asks myPOS; the other waits for it.
+  ASSERT_TRUE(upstream_bc.AwaitCalls(1));
+  upstream_bc.Complete(Token("after-restart", clock_.Now()));
+  EXPECT_EQ(on_b.Await(), "after-restart");
+  EXPECT_EQ(on_c.Await(), "after-restart");
+  EXPECT_EQ(upstream_bc.calls(), 1);
+}
+
+// What one Find answered.
+class Found {
+ public:
+  SharedTokens::FindDone Done() {
+    return [this](absl::StatusOr<CachedToken> token) {
+      MutexLock lock(&mu_);
+      token_ = std::move(token);
+    };
+  }
+  absl::StatusOr<CachedToken> Await() const {
+    MutexLock lock(&mu_);
+    auto answered = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return token_.has_value();
+    };
+    if (!mu_.AwaitWithDeadline(absl::Condition(&answered),
+                               absl::Now() + kPatience)) {
+      return absl::DeadlineExceededError("no answer");
+    }
+    return *token_;
+  }
+
+ private:
+  mutable Mutex mu_;
+  std::optional<absl::StatusOr<CachedToken>> token_ ABSL_GUARDED_BY(mu_);
+};
+
+// Revoke by fingerprint on a replica that never held the token finds it.
+TEST_F(EtcdTokensTest, FindsAStoredTokenByFingerprint) {
+  StartReplicas(2);
+  ManualUpstream upstream;
+  Outcome fetched;
+  replicas_[0]->Fetch(&upstream, &fetched);
+  ASSERT_TRUE(upstream.AwaitCalls(1));
+  upstream.Complete(Token("held-by-a", clock_.Now()));
+  ASSERT_EQ(fetched.Await(), "held-by-a");
+  replicas_[0]->tokens().Stop();  // the commit is written
+
+  Found found, missing;
+  replicas_[1]->tokens().Find(Fingerprint("held-by-a"), found.Done());
+  absl::StatusOr<CachedToken> token = found.Await();
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_EQ(token->access_token, "held-by-a");
+  EXPECT_EQ(token->credential, "default");
+
+  replicas_[1]->tokens().Find("0000000000000000", missing.Done());
+  EXPECT_TRUE(absl::IsNotFound(missing.Await().status()));
+}
+
+// Guarantee 5: without etcd, a replica asks myPOS itself.
+TEST_F(EtcdTokensTest, WithEtcdDownAFetchAsksMyposHere) {
+  StartReplicas(1);
+  etcd_->Kill();
+  // Whether or not the watch has noticed yet, the fetch goes to myPOS.
+  ManualUpstream upstream;
+  Outcome outcome;
+  replicas_[0]->Fetch(&upstream, &outcome);
+  ASSERT_TRUE(upstream.AwaitCalls(1));
+  upstream.Complete(Token("local", clock_.Now()));
+  EXPECT_EQ(outcome.Await(), "local");
+}
+
+// A key rotation needs no restart: a value sealed with a key this replica
+// has not loaded makes it read the directory at once, and the directory
+// is read again when due anyway.
+TEST_F(EtcdTokensTest, ReadsTheKeysAgainForARotation) {
+  StartReplicas(1);
+  Replica& old_replica = *replicas_[0];
+  EXPECT_EQ(old_replica.tokens().loaded_keys().ids,
+            std::vector<std::string>{"k1"});
+
+  keys_.AddKey("k2");
+  keys_.Activate("k2");
+  EXPECT_EQ(old_replica.tokens().loaded_keys().ids,
+            std::vector<std::string>{"k1"});  // not due yet
+  // A replica started now loads k2 and seals with it.
+  Replica new_replica(etcd_->endpoint(), "new", keys_.path(), &clock_,
+                      &timers_);
+  ASSERT_TRUE(new_replica.session().AwaitReplicas(2, absl::Now() + kPatience));
+  EXPECT_EQ(new_replica.tokens().loaded_keys().active, "k2");
+  ManualUpstream upstream;
+  Outcome on_new, on_old;
+  new_replica.Fetch(&upstream, &on_new);
+  ASSERT_TRUE(upstream.AwaitCalls(1));
+  upstream.Complete(Token("sealed-with-k2", clock_.Now()));
+  ASSERT_EQ(on_new.Await(), "sealed-with-k2");
+  new_replica.tokens().Stop();
+
+  old_replica.Fetch(&upstream, &on_old);
+  EXPECT_EQ(on_old.Await(), "sealed-with-k2");
+  EXPECT_EQ(upstream.calls(), 1);
+  LoadedKeys loaded = old_replica.tokens().loaded_keys();
+  EXPECT_EQ(loaded.ids, (std::vector<std::string>{"k1", "k2"}));
+  EXPECT_EQ(loaded.active, "k2");
+
+  // The old key is deleted: gone from the keyring once it is read again.
+  keys_.Remove("k1");
+  clock_.Advance(absl::Seconds(11));
+  EXPECT_EQ(old_replica.tokens().loaded_keys().ids,
+            std::vector<std::string>{"k2"});
+}
+
+}  // namespace
+}  // namespace tokenservice
