@@ -33,8 +33,9 @@ TokenClient* Client() {
     ON_CALL(*stub, Issue(_, _, _))
         .WillByDefault(
             DoAll(SetArgPointee<2>(response), Return(grpc::Status::OK)));
-    auto* c = new TokenClient(stub, TokenClient::Options{},
-                              std::make_shared<SystemClock>());
+    TokenClient::Options options;
+    options.watch_revocations = false;  // the mock cannot stream
+    auto* c = new TokenClient(stub, options, std::make_shared<SystemClock>());
     c->GetToken(TokenKey("default", {"webhooks"})).IgnoreError();
     return c;
   }();

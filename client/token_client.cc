@@ -1,6 +1,8 @@
 #include "client/token_client.h"
 
+#include <algorithm>
 #include <future>
+#include <limits>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -48,6 +50,9 @@ absl::Status TokenClient::ValidateOptions(const Options& options) {
     return absl::InvalidArgumentError(
         "min_validity must be longer than expiry_margin");
   }
+  if (options.revocation_grace <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("revocation_grace must be positive");
+  }
   if (!options.caller_key.empty()) {
     return ValidateCallerKey("options", options.caller_key);
   }
@@ -71,10 +76,119 @@ TokenClient::TokenClient(std::shared_ptr<v1::TokenService::StubInterface> stub,
                          Options options, std::shared_ptr<const Clock> clock)
     : stub_(std::move(stub)),
       options_(std::move(options)),
-      clock_(std::move(clock)) {}
+      clock_(std::move(clock)),
+      serve_until_(
+          options_.watch_revocations
+              ? absl::ToUnixNanos(clock_->Now() + options_.revocation_grace)
+              : std::numeric_limits<int64_t>::max()) {
+  if (options_.watch_revocations) {
+    watch_thread_ = std::thread([this] { WatchLoop(); });
+  }
+}
+
+TokenClient::~TokenClient() {
+  {
+    MutexLock lock(&mu_);
+    stopping_ = true;
+    if (watch_context_ != nullptr) watch_context_->TryCancel();
+  }
+  if (watch_thread_.joinable()) watch_thread_.join();
+}
 
 bool TokenClient::IsUsable(const Token& token, absl::Time now) const {
-  return now < token.expire_time - options_.expiry_margin;
+  if (now >= token.expire_time - options_.expiry_margin) return false;
+  const int64_t until = serve_until_.load(std::memory_order_relaxed);
+  return until == std::numeric_limits<int64_t>::max() ||
+         absl::ToUnixNanos(now) < until;
+}
+
+void TokenClient::DropLocked(const v1::RevocationBatch* named) {
+  bool dropped = false;
+  for (auto& [key, entry] : entries_) {
+    if (entry.token == nullptr) continue;
+    if (named == nullptr ||
+        std::find(named->fingerprints().begin(), named->fingerprints().end(),
+                  entry.token->fingerprint) != named->fingerprints().end()) {
+      entry.token = nullptr;
+      dropped = true;
+    }
+  }
+  if (dropped) local_.Invalidate();  // in every thread
+  if (named == nullptr) return;
+  for (const std::string& fingerprint : named->fingerprints()) {
+    recent_revocations_.push_back(fingerprint);
+    if (recent_revocations_.size() > kRecentRevocations) {
+      recent_revocations_.pop_front();
+    }
+  }
+}
+
+void TokenClient::WatchLoop() {
+  constexpr absl::Duration kFirstDelay = absl::Milliseconds(100);
+  constexpr absl::Duration kMaxDelay = absl::Seconds(5);
+  absl::Duration delay = kFirstDelay;
+  while (true) {
+    grpc::ClientContext context;
+    PrepareCallContext(context, absl::InfiniteFuture(), options_.caller_key);
+    {
+      MutexLock lock(&mu_);
+      if (stopping_) return;
+      watch_context_ = &context;
+    }
+    std::unique_ptr<grpc::ClientReaderInterface<v1::RevocationBatch>> reader =
+        stub_->WatchRevocations(&context, v1::WatchRevocationsRequest());
+    v1::RevocationBatch batch;
+    bool live = false;
+    while (reader->Read(&batch)) {
+      MutexLock lock(&mu_);
+      if (!live) {
+        // Revocations made while the stream was down are not replayed.
+        live = watch_live_ = true;
+        DropLocked(nullptr);
+        serve_until_.store(std::numeric_limits<int64_t>::max(),
+                           std::memory_order_relaxed);
+        delay = kFirstDelay;
+      }
+      DropLocked(&batch);
+    }
+    const grpc::Status status = reader->Finish();
+    MutexLock lock(&mu_);
+    watch_context_ = nullptr;
+    if (live) {
+      watch_live_ = false;
+      serve_until_.store(
+          absl::ToUnixNanos(clock_->Now() + options_.revocation_grace),
+          std::memory_order_relaxed);
+    }
+    if (stopping_) return;
+    if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      // A server from before WatchRevocations: cache as before.
+      serve_until_.store(std::numeric_limits<int64_t>::max(),
+                         std::memory_order_relaxed);
+      return;
+    }
+    mu_.AwaitWithDeadline(absl::Condition(&stopping_), absl::Now() + delay);
+    if (stopping_) return;
+    delay = std::min(delay * 2, kMaxDelay);
+  }
+}
+
+bool TokenClient::AwaitWatchForTesting(bool live, absl::Time deadline) const {
+  MutexLock lock(&mu_);
+  auto reached = [this, live]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return watch_live_ == live;
+  };
+  return mu_.AwaitWithDeadline(absl::Condition(&reached), deadline);
+}
+
+bool TokenClient::AwaitRevocationForTesting(absl::string_view fingerprint,
+                                            absl::Time deadline) const {
+  MutexLock lock(&mu_);
+  auto seen = [this, fingerprint]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return std::find(recent_revocations_.begin(), recent_revocations_.end(),
+                     fingerprint) != recent_revocations_.end();
+  };
+  return mu_.AwaitWithDeadline(absl::Condition(&seen), deadline);
 }
 
 absl::StatusOr<TokenClient::TokenPtr> TokenClient::GetToken(
@@ -142,7 +256,11 @@ absl::StatusOr<TokenClient::TokenPtr> TokenClient::Fetch(
       {
         MutexLock lock(&mu_);
         Entry& entry = entries_[key.cache_key()];
-        if (result.ok()) {
+        // Not kept when the stream brought its revocation while the call
+        // was answered (the server handed it out just before).
+        if (result.ok() &&
+            std::find(recent_revocations_.begin(), recent_revocations_.end(),
+                      (*result)->fingerprint) == recent_revocations_.end()) {
           entry.token = *result;
           local_.Invalidate();  // threads' copies of the old one are stale
         }

@@ -18,12 +18,27 @@
 //     token = (*client)->ReportRejected(**token);  // drop, refresh once
 //     if (token.ok()) status = CallMypos((*token)->AuthorizationHeader());
 //   }
+//
+// Revocations: the client subscribes to TokenService.WatchRevocations (a
+// thread of its own), so a token revoked anywhere (this replica, or any
+// replica of a fleet) leaves this cache within milliseconds. While that
+// stream is down, or not yet up, a cached token is served for at most
+// Options::revocation_grace after it went down (after the client was
+// created, before it first connected); after that every GetToken asks
+// TokenService (each call a round trip) until the stream is back, and
+// then everything cached is dropped once, since revocations may have been
+// missed. Against a server without WatchRevocations (UNIMPLEMENTED) the
+// client caches as before, with no revocation push.
 
 #ifndef CLIENT_TOKEN_CLIENT_H_
 #define CLIENT_TOKEN_CLIENT_H_
 
+#include <atomic>
+#include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -73,6 +88,11 @@ class TokenClient {
     // Validity left that Issue asks the server for; must exceed
     // expiry_margin so that each fetched token is usable for a while.
     absl::Duration min_validity = absl::Seconds(90);
+    // Subscribe to WatchRevocations (see above). Off only for stubs that
+    // cannot stream (tests' mocks).
+    bool watch_revocations = true;
+    // How long cached tokens are served while that stream is down.
+    absl::Duration revocation_grace = absl::Seconds(10);
   };
 
   // Connects as `channel` says. kInvalidArgument for bad options (see
@@ -94,6 +114,8 @@ class TokenClient {
 
   TokenClient(const TokenClient&) = delete;
   TokenClient& operator=(const TokenClient&) = delete;
+  // Ends the revocation stream and joins its thread.
+  ~TokenClient();
 
   // A token for `key` with at least expiry_margin left: the cached one, or
   // a fresh one from TokenService (waiting for a call already in flight for
@@ -127,6 +149,17 @@ class TokenClient {
   void AwaitFlightWaitersForTesting(const TokenKey& key, int n) const
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // For tests: waits until the revocation stream is `live` (or not), or
+  // `deadline`; true if it is.
+  bool AwaitWatchForTesting(bool live, absl::Time deadline) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // For tests: waits until the stream brought the revocation of
+  // `fingerprint` (one of the last kRecentRevocations), or `deadline`;
+  // true if it did.
+  bool AwaitRevocationForTesting(absl::string_view fingerprint,
+                                 absl::Time deadline) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   struct Flight;
   struct Entry {
@@ -135,6 +168,13 @@ class TokenClient {
   };
 
   bool IsUsable(const Token& token, absl::Time now) const;
+  // The revocation stream's thread: connects, drops what it names, and
+  // reconnects with backoff until the client is destroyed.
+  void WatchLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  // Drops every cached token (`named` null) or those `named` names, and
+  // remembers the names (AwaitRevocationForTesting).
+  void DropLocked(const mypos::token::v1::RevocationBatch* named)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Returns a usable cached token, or joins or starts an Issue call for
   // `key` that reports `rejected_fingerprint` (may be empty).
   absl::StatusOr<TokenPtr> Fetch(const TokenKey& key,
@@ -154,6 +194,18 @@ class TokenClient {
   // exclusively) whenever an entry's token is replaced or dropped, so that
   // its generation read under mu_ vouches for the tokens read with it.
   ThreadLocalTokenCache local_;
+
+  // Unix nanoseconds from which no cached token is served: INT64_MAX
+  // while the revocation stream is live (read on the hit path).
+  std::atomic<int64_t> serve_until_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool watch_live_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::ClientContext* watch_context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // The last kRecentRevocations fingerprints the stream brought: a call
+  // answered with one of them is not cached.
+  static constexpr size_t kRecentRevocations = 256;
+  std::deque<std::string> recent_revocations_ ABSL_GUARDED_BY(mu_);
+  std::thread watch_thread_;  // last: starts once the fields above exist
 };
 
 }  // namespace tokenservice

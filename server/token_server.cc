@@ -324,6 +324,9 @@ void TokenServer::Shutdown(absl::Time deadline) {
   if (shut_down_) return;
   shut_down_ = true;
   BeginDrain();
+  // Watch streams never end by themselves: end them first, so that their
+  // clients reconnect elsewhere and the shutdown does not wait for them.
+  if (service_ != nullptr) service_->CloseWatches();
   if (server_ != nullptr) {
     // At `deadline` the requests still under way at myPOS are ended, which
     // answers the calls waiting on them UNAVAILABLE with reason

@@ -565,6 +565,7 @@ void TokenBroker::Revoke(RevokeParams params, RevokeCallback done) {
                       return KeyBelongsTo(key, owner);
                     });
   if (evicted != nullptr) {
+    feed_.Publish(fingerprint);
     // Out of the fleet's caches too, while myPOS is asked (in parallel, so
     // that waiting for the fleet does not eat the caller's deadline); the
     // caller is answered once both have answered.
@@ -645,6 +646,7 @@ void TokenBroker::RevokeUpstream(CredentialProfile profile, std::string token,
           cache_.ListRevoked(result.fingerprint, expires);
         }
         cache_.ConfirmRevoked(result.fingerprint);
+        feed_.Publish(result.fingerprint);
         if (!share) {  // shared while myPOS was asked
           std::move(done)(std::move(result));
           return;
@@ -677,6 +679,7 @@ void TokenBroker::ApplySharedRevocation(absl::string_view fingerprint,
   // brings the token in between is refused by the list or dropped here.
   cache_.ListRevoked(fingerprint, expires);
   cache_.Revoke(fingerprint, clock_->Now());
+  feed_.Publish(fingerprint);
 }
 
 absl::StatusOr<TokenInfo> TokenBroker::GetTokenInfo(

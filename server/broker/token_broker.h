@@ -62,6 +62,7 @@
 #include "proto/token_service.pb.h"
 #include "server/broker/caller_profiles.h"
 #include "server/broker/credential_store.h"
+#include "server/broker/revocation_feed.h"
 #include "server/broker/revocation_list.h"
 #include "server/broker/shared_revocations.h"
 #include "server/broker/shared_tokens.h"
@@ -219,6 +220,10 @@ class TokenBroker {
       const std::function<bool(absl::string_view profile)>& visible =
           nullptr) const;
 
+  // Every token revoked here from now on, by fingerprint: by Revoke (once
+  // it left the cache, or myPOS took it) and by ApplySharedRevocation.
+  RevocationFeed& revocation_feed() { return feed_; }
+
   // The profile used when a caller names none.
   const std::string& default_profile() const {
     return credentials_->default_profile();
@@ -335,6 +340,7 @@ class TokenBroker {
   SharedTokens* const shared_tokens_;  // null outside a fleet
   LocalRevocationList revocations_;
   TokenCache cache_;
+  RevocationFeed feed_;
 
   mutable Mutex mu_;
   // Cache key -> the fetch that is running for it.

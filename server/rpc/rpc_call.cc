@@ -25,8 +25,9 @@ std::string LoggableProfile(absl::string_view profile) {
 }  // namespace
 
 const char* RpcMethodName(RpcMethod method) {
-  static constexpr const char* kNames[] = {"Issue", "Revoke", "GetTokenInfo",
-                                           "ListTokens", "ExchangeGrant"};
+  static constexpr const char* kNames[] = {"Issue",         "Revoke",
+                                           "GetTokenInfo",  "ListTokens",
+                                           "ExchangeGrant", "WatchRevocations"};
   return kNames[static_cast<int>(method)];
 }
 

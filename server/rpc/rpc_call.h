@@ -64,9 +64,10 @@ enum class RpcMethod {
   kRevoke,
   kGetTokenInfo,
   kListTokens,
-  kExchangeGrant
+  kExchangeGrant,
+  kWatchRevocations
 };
-inline constexpr int kRpcMethods = 5;
+inline constexpr int kRpcMethods = 6;
 // The method's name as in the proto ("Issue", ...).
 const char* RpcMethodName(RpcMethod method);
 

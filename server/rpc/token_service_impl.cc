@@ -102,7 +102,11 @@ TokenServiceImpl::TokenServiceImpl(TokenBroker* broker, GrantExchange* grants,
                                    PendingCalls* pending,
                                    const CallerPolicy* policy,
                                    const GrpcServerMetrics* metrics)
-    : broker_(broker), grants_(grants), pending_(pending), policy_(policy) {
+    : broker_(broker),
+      grants_(grants),
+      watches_(&broker->revocation_feed()),
+      pending_(pending),
+      policy_(policy) {
   if (metrics == nullptr) return;
   for (int m = 0; m < kRpcMethods; ++m) {
     grpc_metrics_[m] = &metrics->Find(
@@ -396,6 +400,17 @@ grpc::ServerUnaryReactor* TokenServiceImpl::ListTokens(
              response);
   }
   return FinishInline(context, record, status);
+}
+
+grpc::ServerWriteReactor<mypos::token::v1::RevocationBatch>*
+TokenServiceImpl::WatchRevocations(
+    grpc::CallbackServerContext* context,
+    const mypos::token::v1::WatchRevocationsRequest*) {
+  const absl::StatusOr<const CallerRule*> caller = Identify(context);
+  RpcRecord record(
+      grpc_metrics_[static_cast<int>(RpcMethod::kWatchRevocations)],
+      &failure_log_, RpcMethod::kWatchRevocations, "", context, caller);
+  return watches_.Open(std::move(record), caller.status());
 }
 
 }  // namespace tokenservice

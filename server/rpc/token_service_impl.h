@@ -27,6 +27,7 @@
 #include "server/ops/log_rate_limiter.h"
 #include "server/rpc/caller_policy.h"
 #include "server/rpc/grpc_server_metrics.h"
+#include "server/rpc/revocation_streams.h"
 #include "server/rpc/rpc_call.h"
 
 namespace tokenservice {
@@ -50,7 +51,10 @@ using TokenServiceBase =
                     WithRawCallbackMethod_GetTokenInfo<
                         mypos::token::v1::TokenService::
                             WithRawCallbackMethod_ListTokens<
-                                mypos::token::v1::TokenService::Service>>>>>;
+                                mypos::token::v1::TokenService::
+                                    WithCallbackMethod_WatchRevocations<
+                                        mypos::token::v1::TokenService::
+                                            Service>>>>>>;
 
 // rpc_failed lines written per second at most; the rest are counted in an
 // rpc_failed_suppressed line.
@@ -88,6 +92,16 @@ class TokenServiceImpl final : public TokenServiceBase {
                                        const grpc::ByteBuffer* request,
                                        grpc::ByteBuffer* response) override;
 
+  // A stream of revoked fingerprints (server/rpc/revocation_streams.h), for
+  // any caller the policy knows.
+  grpc::ServerWriteReactor<mypos::token::v1::RevocationBatch>* WatchRevocations(
+      grpc::CallbackServerContext* context,
+      const mypos::token::v1::WatchRevocationsRequest* request) override;
+
+  // Ends every WatchRevocations stream (UNAVAILABLE) and refuses new ones:
+  // before the server's shutdown, which would otherwise wait for them.
+  void CloseWatches() { watches_.CloseAll(); }
+
  private:
   // The caller (nullptr under an open policy), or kUnauthenticated.
   absl::StatusOr<const CallerRule*> Identify(
@@ -105,6 +119,7 @@ class TokenServiceImpl final : public TokenServiceBase {
 
   TokenBroker* const broker_;
   GrantExchange* const grants_;
+  RevocationStreams watches_;
   PendingCalls* const pending_;
   const CallerPolicy* const policy_;
   // Each method's series, by RpcMethod; null when not counted.

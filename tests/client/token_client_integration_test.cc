@@ -54,7 +54,11 @@ class TokenClientIntegrationTest : public ::testing::Test {
     options.caller_key = "integration-caller";
     auto client = TokenClient::Create(channel, options, clock_);
     EXPECT_TRUE(client.ok()) << client.status();
-    return client.ok() ? *std::move(client) : nullptr;
+    if (!client.ok()) return nullptr;
+    // Live before the test begins, so that the grace plays no part.
+    EXPECT_TRUE(
+        (*client)->AwaitWatchForTesting(true, absl::Now() + absl::Seconds(20)));
+    return *std::move(client);
   }
 
   TokenClient::TokenPtr MustGet(TokenClient& client) {
@@ -167,6 +171,45 @@ TEST_F(TokenClientIntegrationTest, MyposFailureIsUnavailable) {
     env_.fake().EnqueueTokenFault(
         {503, R"({"error":"temporarily_unavailable"})"});
   }
+  EXPECT_EQ(client_->GetToken(key_).status().code(),
+            absl::StatusCode::kUnavailable);
+}
+
+// A Revoke drops the token from every client's in-process cache through
+// WatchRevocations; the next GetToken gets a new one.
+TEST_F(TokenClientIntegrationTest, ARevocationReachesTheClientsCache) {
+  std::unique_ptr<TokenClient> other = NewClient();
+  TokenClient::TokenPtr token = MustGet(*client_);
+  ASSERT_NE(token, nullptr);
+  ASSERT_EQ(MustGet(*other)->access_token, token->access_token);
+
+  auto stub = v1::TokenService::NewStub(
+      grpc::CreateChannel(env_.target(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  v1::RevokeRequest request;
+  request.set_fingerprint(token->fingerprint);
+  v1::RevokeResponse response;
+  ASSERT_TRUE(stub->Revoke(&context, request, &response).ok());
+  for (TokenClient* client : {client_.get(), other.get()}) {
+    ASSERT_TRUE(client->AwaitRevocationForTesting(
+        token->fingerprint, absl::Now() + absl::Seconds(10)));
+    EXPECT_NE(MustGet(*client)->access_token, token->access_token);
+  }
+}
+
+// While the stream is down, cached tokens are served for the grace only;
+// then the client asks the service (here: gone) again.
+TEST_F(TokenClientIntegrationTest, WithoutTheStreamCachedTokensLastTheGrace) {
+  TokenClient::TokenPtr token = MustGet(*client_);
+  ASSERT_NE(token, nullptr);
+  env_.StopTokenService();
+  ASSERT_TRUE(
+      client_->AwaitWatchForTesting(false, absl::Now() + absl::Seconds(20)));
+  clock_->Advance(TokenClient::Options().revocation_grace - absl::Seconds(1));
+  absl::StatusOr<TokenClient::TokenPtr> cached = client_->GetToken(key_);
+  ASSERT_TRUE(cached.ok()) << cached.status();  // from the cache
+  EXPECT_EQ((*cached)->access_token, token->access_token);
+  clock_->Advance(absl::Seconds(2));
   EXPECT_EQ(client_->GetToken(key_).status().code(),
             absl::StatusCode::kUnavailable);
 }

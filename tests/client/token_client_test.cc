@@ -112,6 +112,7 @@ class TokenClientTest : public ::testing::Test {
     options_.call_timeout = absl::Seconds(7);
     options_.expiry_margin = absl::Seconds(30);
     options_.min_validity = absl::Seconds(90);
+    options_.watch_revocations = false;  // the mock cannot stream
     client_ = std::make_unique<TokenClient>(stub_, options_, clock_);
   }
 
@@ -526,6 +527,10 @@ TEST(TokenClientOptions, ValidateOptionsChecksDurationsAndCallerKey) {
             absl::StatusCode::kInvalidArgument);
   options = TokenClient::Options();
   options.call_timeout = absl::ZeroDuration();
+  EXPECT_EQ(TokenClient::ValidateOptions(options).code(),
+            absl::StatusCode::kInvalidArgument);
+  options = TokenClient::Options();
+  options.revocation_grace = absl::ZeroDuration();
   EXPECT_EQ(TokenClient::ValidateOptions(options).code(),
             absl::StatusCode::kInvalidArgument);
   options = TokenClient::Options();

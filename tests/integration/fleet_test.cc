@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "base/fingerprint.h"
 #include "base/mutex.h"
+#include "client/token_client.h"
 #include "fake_mypos/fake_mypos_server.h"
 #include "gtest/gtest.h"
 #include "proto/token_service.grpc.pb.h"
@@ -222,6 +223,28 @@ TEST_F(FleetTest, EtcdRestartedWithItsDataCausesNoFetchStorm) {
     ASSERT_EQ(issued, token);
   }
   EXPECT_EQ(fake_->token_requests(), 1);
+}
+
+// The client library: a Revoke on A drops the token from the in-process
+// cache of a TokenClient connected to B, through B's WatchRevocations.
+TEST_F(FleetTest, ARevokeOnOneReplicaReachesAClientOfAnother) {
+  ChannelOptions channel;
+  channel.target = absl::StrCat("127.0.0.1:", servers_[1]->port());
+  auto client = TokenClient::Create(channel, TokenClient::Options());
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE(
+      (*client)->AwaitWatchForTesting(true, absl::Now() + absl::Seconds(20)));
+  const TokenKey key;
+  absl::StatusOr<TokenClient::TokenPtr> token = (*client)->GetToken(key);
+  ASSERT_TRUE(token.ok()) << token.status();
+
+  v1::RevokeResponse response;
+  ASSERT_TRUE(Revoke(0, (*token)->access_token, &response).ok());
+  ASSERT_TRUE((*client)->AwaitRevocationForTesting(
+      (*token)->fingerprint, absl::Now() + absl::Seconds(10)));
+  absl::StatusOr<TokenClient::TokenPtr> after = (*client)->GetToken(key);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_NE((*after)->access_token, (*token)->access_token);
 }
 
 TEST_F(FleetTest, GetTokenInfoSaysTheFleetIsWhole) {

@@ -298,6 +298,27 @@ TEST_F(ObservabilityTest, ServingGaugeFollowsTheDrain) {
   EXPECT_EQ(Scrape()["tokenservice_serving"], 0);
 }
 
+// A WatchRevocations stream never ends by itself; the shutdown ends it
+// with UNAVAILABLE (its client reconnects to another replica) instead of
+// waiting out its grace for it.
+TEST_F(ObservabilityTest, ShutdownEndsRevocationStreams) {
+  StartServer();
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReader<v1::RevocationBatch>> reader =
+      stub_->WatchRevocations(&context, v1::WatchRevocationsRequest());
+  v1::RevocationBatch batch;
+  ASSERT_TRUE(reader->Read(&batch));  // live
+  EXPECT_EQ(batch.fingerprints_size(), 0);
+  std::thread stop(
+      [this] { server_->Shutdown(absl::Now() + absl::Seconds(60)); });
+  EXPECT_FALSE(reader->Read(&batch));
+  const grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::UNAVAILABLE);
+  EXPECT_NE(status.error_message().find("shutting down"), std::string::npos)
+      << status.error_message();
+  stop.join();
+}
+
 TEST_F(ObservabilityTest, InFlightCallCompletesDuringDrain) {
   auto transport = std::make_shared<GatedTransport>();
   StartServer(transport);

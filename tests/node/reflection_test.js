@@ -72,7 +72,7 @@ async function filesFor(reflection, symbol) {
 // `grpcurl describe SERVICE` output for a service descriptor.
 function describeService(pkg, service) {
   const lines = service.method.map((m) =>
-    `  rpc ${m.name} ( ${m.inputType} ) returns ( ${m.outputType} );`);
+    `  rpc ${m.name} ( ${m.inputType} ) returns ( ${m.serverStreaming ? 'stream ' : ''}${m.outputType} );`);
   return [`${pkg}.${service.name} is a service:`, `service ${service.name} {`,
           ...lines, '}'].join('\n');
 }
@@ -90,7 +90,7 @@ test('list shows TokenService, health and reflection', async () => {
   }
 });
 
-test('describe TokenService gives its five methods and their types', async () => {
+test('describe TokenService gives its six methods and their types', async () => {
   const files = await filesFor(reflection, 'mypos.token.v1.TokenService');
   const api = files.find((f) => f.package === 'mypos.token.v1');
   assert.equal(api.name, 'proto/token_service.proto');
@@ -105,6 +105,7 @@ test('describe TokenService gives its five methods and their types', async () =>
     '  rpc Revoke ( .mypos.token.v1.RevokeRequest ) returns ( .mypos.token.v1.RevokeResponse );',
     '  rpc GetTokenInfo ( .mypos.token.v1.GetTokenInfoRequest ) returns ( .mypos.token.v1.TokenInfo );',
     '  rpc ListTokens ( .mypos.token.v1.ListTokensRequest ) returns ( .mypos.token.v1.ListTokensResponse );',
+    '  rpc WatchRevocations ( .mypos.token.v1.WatchRevocationsRequest ) returns ( stream .mypos.token.v1.RevocationBatch );',
     '}',
   ].join('\n'));
 

@@ -1,7 +1,8 @@
 // TokenService from Node.js, as any internal service in another language
 // would use it: stubs made at run time from proto/token_service.proto alone
 // (@grpc/proto-loader + @grpc/grpc-js), against the real server and the
-// fake myPOS. Issue, use the token, report a rejection, revoke.
+// fake myPOS. Issue, use the token, report a rejection, revoke, watch
+// revocations.
 'use strict';
 
 const test = require('node:test');
@@ -80,6 +81,26 @@ test('Revoke by fingerprint, for operators who never see tokens', async () => {
   const revoked = await unary(client, 'Revoke', { fingerprint: token.fingerprint });
   assert.equal(revoked.was_cached, true);
   assert.equal(await ping(token.access_token), 401);
+});
+
+test('WatchRevocations streams the fingerprint of a revoked token', async () => {
+  const token = await issue({ scopes: ['node.watch'] });
+  const stream = client.WatchRevocations({});
+  const messages = [];
+  const seen = new Promise((resolve, reject) => {
+    stream.on('data', (batch) => {
+      messages.push(batch.fingerprints);
+      if (batch.fingerprints.includes(token.fingerprint)) resolve();
+    });
+    stream.on('error', reject);
+  });
+  // The first message, empty, says the stream is live: revoke after it.
+  await new Promise((resolve) => stream.once('data', resolve));
+  await unary(client, 'Revoke', { fingerprint: token.fingerprint });
+  await seen;
+  assert.deepEqual(messages[0], []);
+  assert.ok(!JSON.stringify(messages).includes(token.access_token));
+  stream.cancel();
 });
 
 test('ListTokens describes cached tokens without their values', async () => {

@@ -337,6 +337,27 @@ TEST_F(TokenBrokerFleetTest, RevokeByFingerprintFindsATokenHeldElsewhere) {
   EXPECT_EQ(result_->status().code(), absl::StatusCode::kNotFound);
 }
 
+// What WatchRevocations streams: a revocation made here (once the token
+// left the cache) and one another replica shared.
+TEST_F(TokenBrokerFleetTest, TheFeedHearsEveryRevocation) {
+  std::vector<std::string> heard;
+  broker_->revocation_feed().Subscribe([&heard](absl::string_view fingerprint) {
+    heard.emplace_back(fingerprint);
+  });
+  EXPECT_CALL(upstream_, FetchToken).WillOnce(Return(Token("tok-1")));
+  ASSERT_EQ(Issue(), "tok-1");
+  EXPECT_CALL(upstream_, RevokeToken).WillOnce(Return(absl::OkStatus()));
+  RevokeParams params;
+  params.token = "tok-1";
+  StartRevoke(params);
+  ASSERT_FALSE(heard.empty());
+  EXPECT_EQ(heard[0], Fingerprint("tok-1"));
+
+  broker_->ApplySharedRevocation(Fingerprint("elsewhere"),
+                                 clock_.Now() + absl::Hours(1));
+  EXPECT_EQ(heard.back(), Fingerprint("elsewhere"));
+}
+
 // Guarantee 5: GetTokenInfo says how this replica stands in the fleet.
 TEST_F(TokenBrokerFleetTest, GetTokenInfoSaysWhetherTheFleetIsDegraded) {
   EXPECT_CALL(upstream_, FetchToken).WillOnce(Return(Token("tok-1")));
