@@ -100,6 +100,13 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateTokenServiceChannel(
   if (options.max_attempts > 1) {
     args.SetServiceConfigJSON(RetryServiceConfigJson(options.max_attempts));
   }
+  // Pings while a call is open (TokenClient's revocation stream, which is
+  // silent between revocations), so that a peer gone without a reset (a
+  // lost node, a partition) ends the stream within 30 s rather than never.
+  // The server accepts a ping every 10 s while a call is open.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
   return grpc::CreateCustomChannel(options.target, *credentials, args);
 }
 

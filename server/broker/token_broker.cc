@@ -677,9 +677,12 @@ void TokenBroker::ApplySharedRevocation(absl::string_view fingerprint,
                                         absl::Time expires) {
   // Listed first (unless an entry holds it), then evicted: a fetch that
   // brings the token in between is refused by the list or dropped here.
+  // Published once: the watch hands back this replica's own revocations,
+  // and every live one again each time it lists.
+  const bool known = revocations_.Contains(fingerprint, clock_->Now());
   cache_.ListRevoked(fingerprint, expires);
   cache_.Revoke(fingerprint, clock_->Now());
-  feed_.Publish(fingerprint);
+  if (!known) feed_.Publish(fingerprint);
 }
 
 absl::StatusOr<TokenInfo> TokenBroker::GetTokenInfo(

@@ -20,9 +20,9 @@ namespace tokenservice {
 
 namespace pb = ::etcdserverpb;
 
-// One Fetch on its way through the steps. `phase`, `wait_after`, `seen`
-// and `timer` are guarded by the owner's mu_; the rest is written before
-// the attempt is shared and then read only by the step that runs.
+// One Fetch on its way through the steps. `phase`, `wait_after`, `seen`,
+// `epoch` and `timer` are guarded by the owner's mu_; the rest is written
+// before the attempt is shared and then read only by the step that runs.
 struct EtcdTokens::Attempt {
   enum class Phase { kBusy, kWaiting, kDone };
 
@@ -37,6 +37,7 @@ struct EtcdTokens::Attempt {
 
   Phase phase = Phase::kBusy;
   int64_t read_mod = 0;    // tokens/N's mod revision last read; 0: none
+  uint64_t epoch = 0;      // the watch's restarts when it last read
   int64_t wait_after = 0;  // while kWaiting: the revision looked at
   int64_t seen = 0;        // the newest event of `name` seen
   std::optional<TimerId> timer;
@@ -162,6 +163,20 @@ std::shared_ptr<const FleetKeyring> EtcdTokens::Keyring(bool force) {
   return keyring_;
 }
 
+void EtcdTokens::DoneLocked(const AttemptPtr& attempt) {
+  auto it = attempts_.find(attempt->name);
+  if (it != attempts_.end()) {
+    it->second.erase(attempt);
+    if (it->second.empty()) attempts_.erase(it);
+  }
+  attempt->phase = Attempt::Phase::kDone;
+  // Its wait bound holds this object and the attempt: dropped now.
+  if (attempt->timer.has_value()) {
+    timers_->Cancel(*attempt->timer);
+    attempt->timer.reset();
+  }
+}
+
 int EtcdTokens::WaitingLocked() const {
   int n = 0;
   for (const auto& [name, attempts] : attempts_) {
@@ -247,6 +262,10 @@ void EtcdTokens::Read(AttemptPtr attempt) {
   if (!BeginCall()) {
     FetchHere(std::move(attempt));
     return;
+  }
+  {
+    MutexLock lock(&mu_);
+    attempt->epoch = epoch_;
   }
   auto call = std::make_shared<Call<pb::RangeRequest, pb::RangeResponse>>();
   Bound(&call->context);
@@ -344,8 +363,10 @@ void EtcdTokens::Wait(AttemptPtr attempt, int64_t after) {
     MutexLock lock(&mu_);
     if (stopping_ || clock_->Now() >= attempt->give_up) {
       here = true;
-    } else if (attempt->seen > after) {
-      again = true;  // the holder finished while we asked
+    } else if (attempt->seen > after || attempt->epoch != epoch_) {
+      // The holder finished while we asked, or the watch restarted since
+      // we read (what it missed is not replayed): read again.
+      again = true;
     } else {
       attempt->phase = Attempt::Phase::kWaiting;
       attempt->wait_after = after;
@@ -378,6 +399,7 @@ void EtcdTokens::OnEvent(const mvccpb::Event* event) {
   {
     MutexLock lock(&mu_);
     if (event == nullptr) {
+      ++epoch_;
       retry.swap(unfinished_);
       // The watch restarted: what it missed is not replayed, so every
       // waiting fetch looks again.
@@ -416,12 +438,7 @@ void EtcdTokens::OnEvent(const mvccpb::Event* event) {
 void EtcdTokens::FetchUpstream(AttemptPtr attempt, int64_t lock_revision) {
   {
     MutexLock lock(&mu_);
-    auto it = attempts_.find(attempt->name);
-    if (it != attempts_.end()) {
-      it->second.erase(attempt);
-      if (it->second.empty()) attempts_.erase(it);
-    }
-    attempt->phase = Attempt::Phase::kDone;
+    DoneLocked(attempt);
   }
   std::move(attempt->fetch)(
       [this, attempt,
@@ -443,8 +460,14 @@ void EtcdTokens::Commit(AttemptPtr attempt, int64_t lock_revision,
   if (fetched.ok()) {
     absl::StatusOr<std::string> value = Seal(
         *Keyring(), tokens_prefix_ + attempt->name, Serialize(fetched->token));
-    if (value.ok()) {
+    // The index holds the token too, sealed for its own key name, so that
+    // Find opens it after tokens/N has moved on to a newer token.
+    absl::StatusOr<std::string> indexed =
+        Seal(*Keyring(), fingerprints_prefix_ + fetched->token.fingerprint,
+             Serialize(fetched->token));
+    if (value.ok() && indexed.ok()) {
       commit.sealed = *std::move(value);
+      commit.sealed_index = *std::move(indexed);
       commit.fingerprint = fetched->token.fingerprint;
       commit.expires = fetched->token.expire_time;
     }
@@ -477,7 +500,7 @@ void EtcdTokens::RunCommit(PendingCommit commit) {
       pb::PutRequest* index =
           call->request.add_success()->mutable_request_put();
       index->set_key(fingerprints_prefix_ + commit.fingerprint);
-      index->set_value(commit.name);
+      index->set_value(commit.sealed_index);
       index->set_lease(lease);
     }
     call->request.add_success()->mutable_request_delete_range()->set_key(
@@ -534,19 +557,33 @@ void EtcdTokens::Remember(PendingCommit commit) {
   {
     MutexLock lock(&mu_);
     unfinished_.push_back(std::move(commit));
+    // Also on a timer: etcd may have failed one call while the watch
+    // stayed up, and the lock would hold the key for the whole fleet.
+    if (!retry_scheduled_ && !stopping_) {
+      retry_scheduled_ = true;
+      timers_->RunAt(clock_->Now() + options_.commit_retry,
+                     [this] { RetryUnfinished(); });
+    }
   }
   if (then) then();
+}
+
+void EtcdTokens::RetryUnfinished() {
+  std::vector<PendingCommit> retry;
+  {
+    MutexLock lock(&mu_);
+    retry_scheduled_ = false;
+    retry.swap(unfinished_);
+  }
+  for (PendingCommit& commit : retry) {
+    if (BeginCall()) RunCommit(std::move(commit));
+  }
 }
 
 void EtcdTokens::Finish(AttemptPtr attempt, CachedToken token) {
   {
     MutexLock lock(&mu_);
-    auto it = attempts_.find(attempt->name);
-    if (it != attempts_.end()) {
-      it->second.erase(attempt);
-      if (it->second.empty()) attempts_.erase(it);
-    }
-    attempt->phase = Attempt::Phase::kDone;
+    DoneLocked(attempt);
   }
   ExchangedToken exchanged;
   exchanged.token = std::move(token);
@@ -556,12 +593,7 @@ void EtcdTokens::Finish(AttemptPtr attempt, CachedToken token) {
 void EtcdTokens::FetchHere(AttemptPtr attempt) {
   {
     MutexLock lock(&mu_);
-    auto it = attempts_.find(attempt->name);
-    if (it != attempts_.end()) {
-      it->second.erase(attempt);
-      if (it->second.empty()) attempts_.erase(it);
-    }
-    attempt->phase = Attempt::Phase::kDone;
+    DoneLocked(attempt);
   }
   std::move(attempt->fetch)(std::move(attempt->done));
 }
@@ -578,40 +610,26 @@ void EtcdTokens::Find(absl::string_view fingerprint, FindDone done) {
   }
   // gRPC's callbacks are std::function, so copyable.
   auto answer = std::make_shared<FindDone>(std::move(done));
-  auto index = std::make_shared<Call<pb::RangeRequest, pb::RangeResponse>>();
-  Bound(&index->context);
-  index->request.set_key(absl::StrCat(fingerprints_prefix_, fingerprint));
+  auto call = std::make_shared<Call<pb::RangeRequest, pb::RangeResponse>>();
+  Bound(&call->context);
+  call->request.set_key(absl::StrCat(fingerprints_prefix_, fingerprint));
   kv_->async()->Range(
-      &index->context, &index->request, &index->response,
-      [this, index, not_found, fingerprint = std::string(fingerprint),
+      &call->context, &call->request, &call->response,
+      [this, call, not_found, fingerprint = std::string(fingerprint),
        answer](grpc::Status status) {
-        if (!status.ok() || index->response.kvs_size() == 0 || !BeginCall()) {
-          std::move (*answer)(not_found());
-          EndCall();
-          return;
+        std::optional<CachedToken> found;
+        if (status.ok() && call->response.kvs_size() > 0) {
+          const mvccpb::KeyValue& kv = call->response.kvs(0);
+          absl::StatusOr<CachedToken> token = Open(kv.key(), kv.value());
+          if (token.ok() && token->fingerprint == fingerprint) {
+            found = *std::move(token);
+          }
         }
-        auto read =
-            std::make_shared<Call<pb::RangeRequest, pb::RangeResponse>>();
-        Bound(&read->context);
-        read->request.set_key(tokens_prefix_ + index->response.kvs(0).value());
-        kv_->async()->Range(
-            &read->context, &read->request, &read->response,
-            [this, read, not_found, fingerprint, answer](grpc::Status status) {
-              std::optional<CachedToken> found;
-              if (status.ok() && read->response.kvs_size() > 0) {
-                const mvccpb::KeyValue& kv = read->response.kvs(0);
-                absl::StatusOr<CachedToken> token = Open(kv.key(), kv.value());
-                if (token.ok() && token->fingerprint == fingerprint) {
-                  found = *std::move(token);
-                }
-              }
-              if (found.has_value()) {
-                std::move (*answer)(*std::move(found));
-              } else {
-                std::move (*answer)(not_found());
-              }
-              EndCall();
-            });
+        if (found.has_value()) {
+          std::move (*answer)(*std::move(found));
+        } else {
+          std::move (*answer)(not_found());
+        }
         EndCall();
       });
 }

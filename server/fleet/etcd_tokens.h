@@ -11,8 +11,10 @@
 //   locks/N         held by the replica fetching N's token; its value is
 //                   the replica id, on that replica's session lease
 //                   (EtcdRevocations::lease), so it ends with the replica
-//   fingerprints/F  N, for the token with fingerprint F (Revoke by
-//                   fingerprint on a replica that never held it)
+//   fingerprints/F  the token with fingerprint F, sealed for this key name,
+//                   on the token's lease (Revoke by fingerprint on a
+//                   replica that never held it, also once tokens/N holds
+//                   a newer token)
 //
 // Fetch is etcd's lock recipe (clientv3's concurrency.Mutex) with the
 // token as the guarded state:
@@ -81,6 +83,9 @@ struct EtcdTokensOptions {
   absl::Duration keys_reload_interval = absl::Seconds(10);
   // Each call to etcd.
   absl::Duration rpc_timeout = absl::Seconds(2);
+  // How soon a commit etcd did not answer is tried again (also whenever
+  // the watch restarts).
+  absl::Duration commit_retry = absl::Seconds(1);
   // The longest a fetch waits for other replicas' fetches of its key
   // before it asks myPOS itself: above the upstream timeout, so that a
   // holder that is merely slow is waited for.
@@ -93,8 +98,10 @@ struct LoadedKeys {
   std::string active;
 };
 
-// Thread-safe. Borrows every pointer; each must outlive it. `session`
-// must be started with OnEvent as its EventFn.
+// Thread-safe. Borrows every pointer; each must outlive it, and `timers`
+// must have run or dropped every task it was given (wait bounds, commit
+// retries) before it is destroyed. `session` must be started with OnEvent
+// as its EventFn.
 class EtcdTokens final : public SharedTokens {
  public:
   EtcdTokens(std::shared_ptr<grpc::Channel> channel, EtcdTokensOptions options,
@@ -103,9 +110,10 @@ class EtcdTokens final : public SharedTokens {
   ~EtcdTokens() override;
 
   // Fetches go to myPOS from now on; the ones waiting for other replicas
-  // do so at once. Returns once no call to etcd is under way (a token
-  // already handed to this replica's callers is committed first), so
-  // nothing of this replica's writes to etcd after it. Idempotent.
+  // do so at once. Returns once no call to etcd is under way (a commit
+  // begun is finished first), so nothing of this replica's writes to etcd
+  // after it; a fetch still at myPOS then answers its callers without
+  // writing, and its lock ends with the session. Idempotent.
   void Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
   void Fetch(const CredentialProfile& profile, const std::string& key,
@@ -140,7 +148,8 @@ class EtcdTokens final : public SharedTokens {
     std::string name;
     std::string profile;
     int64_t lock_revision = 0;
-    std::string sealed;  // empty: release the lock only
+    std::string sealed;        // empty: release the lock only
+    std::string sealed_index;  // the same token, for fingerprints/F
     std::string fingerprint;
     absl::Time expires;
     // Answers the fetch's callers, on the first try only.
@@ -174,6 +183,9 @@ class EtcdTokens final : public SharedTokens {
   // etcd did not answer is remembered.
   void RunCommit(PendingCommit commit) ABSL_LOCKS_EXCLUDED(mu_);
   void Remember(PendingCommit commit) ABSL_LOCKS_EXCLUDED(mu_);
+  void RetryUnfinished() ABSL_LOCKS_EXCLUDED(mu_);
+  // Takes `attempt` out of attempts_ and cancels its wait bound.
+  void DoneLocked(const AttemptPtr& attempt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends `attempt`: with `token` (from etcd), or by asking myPOS here.
   void Finish(AttemptPtr attempt, CachedToken token) ABSL_LOCKS_EXCLUDED(mu_);
   void FetchHere(AttemptPtr attempt) ABSL_LOCKS_EXCLUDED(mu_);
@@ -205,6 +217,10 @@ class EtcdTokens final : public SharedTokens {
       ABSL_GUARDED_BY(mu_);
   // Commits etcd did not answer, tried again when the watch restarts.
   std::vector<PendingCommit> unfinished_ ABSL_GUARDED_BY(mu_);
+  bool retry_scheduled_ ABSL_GUARDED_BY(mu_) = false;
+  // Counts the watch's restarts: a fetch that read before one reads again
+  // rather than wait for events the watch may have missed.
+  uint64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace tokenservice

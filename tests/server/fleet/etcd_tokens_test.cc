@@ -336,7 +336,7 @@ TEST_F(EtcdTokensTest, AnUnacceptableStoredTokenIsReplaced) {
 }
 
 // Guarantee 1's fencing: a holder whose lock was taken over mid-fetch
-// cannot overwrite the newer token.
+// cannot write its token, neither while the new holder fetches nor after.
 TEST_F(EtcdTokensTest, AHolderThatLostItsLockCannotOverwriteTheNewerToken) {
   StartReplicas(2);
   ManualUpstream upstream_a, upstream_b;
@@ -345,17 +345,20 @@ TEST_F(EtcdTokensTest, AHolderThatLostItsLockCannotOverwriteTheNewerToken) {
   ASSERT_TRUE(upstream_a.AwaitCalls(1));
   // A's lock ends (as when its session lease runs out) and B takes it.
   DeleteKey(LockKey());
-  replicas_[1]->Fetch(&upstream_b, &on_b,
-                      [](const CachedToken&) { return true; });
+  replicas_[1]->Fetch(&upstream_b, &on_b);
   ASSERT_TRUE(upstream_b.AwaitCalls(1));
-  upstream_b.Complete(Token("newer", clock_.Now()));
-  ASSERT_EQ(on_b.Await(), "newer");
-  replicas_[1]->tokens().Stop();  // B's commit is written
 
+  // A finishes while B holds the lock: a lock exists, but not A's.
   upstream_a.Complete(Token("stale", clock_.Now()));
   EXPECT_EQ(on_a.Await(), "stale");  // A's own callers still get it
   replicas_[0]->tokens().Stop();     // A's commit attempt is over
+  for (const auto& [key, value] : Dump()) {
+    EXPECT_FALSE(absl::StartsWith(key, absl::StrCat(kPrefix, "tokens/")))
+        << "A wrote its token under B's lock";
+  }
 
+  upstream_b.Complete(Token("newer", clock_.Now()));
+  ASSERT_EQ(on_b.Await(), "newer");
   Replica reader(etcd_->endpoint(), "reader", keys_.path(), &clock_, &timers_);
   ASSERT_TRUE(reader.session().AwaitReplicas(3, absl::Now() + kPatience));
   ManualUpstream upstream_c;
@@ -363,6 +366,24 @@ TEST_F(EtcdTokensTest, AHolderThatLostItsLockCannotOverwriteTheNewerToken) {
   reader.Fetch(&upstream_c, &on_c);
   EXPECT_EQ(on_c.Await(), "newer");
   EXPECT_EQ(upstream_c.calls(), 0);
+}
+
+// A holder that never finishes (hung, yet its session alive) holds the
+// others up for lock_wait at most; then they ask myPOS themselves.
+TEST_F(EtcdTokensTest, AWaiterAsksMyposItselfAfterTheLockWait) {
+  StartReplicas(2);
+  ManualUpstream upstream_a, upstream_b;
+  Outcome on_a, on_b;
+  replicas_[0]->Fetch(&upstream_a, &on_a);
+  ASSERT_TRUE(upstream_a.AwaitCalls(1));
+  replicas_[1]->Fetch(&upstream_b, &on_b);
+  ASSERT_TRUE(replicas_[1]->tokens().AwaitWaiting(1, absl::Now() + kPatience));
+  timers_.Advance(EtcdTokensOptions().lock_wait);
+  ASSERT_TRUE(upstream_b.AwaitCalls(1));
+  upstream_b.Complete(Token("asked-here", clock_.Now()));
+  EXPECT_EQ(on_b.Await(), "asked-here");
+  upstream_a.Complete(absl::UnavailableError("gave up"));
+  EXPECT_EQ(on_a.Await(), "gave up");
 }
 
 // Guarantee 6: a replica that stops mid-fetch releases its lock with its
@@ -436,6 +457,30 @@ TEST_F(EtcdTokensTest, FindsAStoredTokenByFingerprint) {
 
   replicas_[1]->tokens().Find("0000000000000000", missing.Done());
   EXPECT_TRUE(absl::IsNotFound(missing.Await().status()));
+}
+
+// A token replaced in tokens/N by a newer one is still found by its
+// fingerprint while it lives: other replicas may still hand it out.
+TEST_F(EtcdTokensTest, FindsATokenThatHasBeenReplaced) {
+  StartReplicas(1);
+  ManualUpstream upstream;
+  Outcome first, second;
+  replicas_[0]->Fetch(&upstream, &first);
+  ASSERT_TRUE(upstream.AwaitCalls(1));
+  upstream.Complete(Token("older", clock_.Now()));
+  ASSERT_EQ(first.Await(), "older");
+  replicas_[0]->Fetch(&upstream, &second, [](const CachedToken& token) {
+    return token.access_token != "older";
+  });
+  ASSERT_TRUE(upstream.AwaitCalls(2));
+  upstream.Complete(Token("newer", clock_.Now()));
+  ASSERT_EQ(second.Await(), "newer");
+
+  Found found;
+  replicas_[0]->tokens().Find(Fingerprint("older"), found.Done());
+  absl::StatusOr<CachedToken> token = found.Await();
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_EQ(token->access_token, "older");
 }
 
 // Guarantee 5: without etcd, a replica asks myPOS itself.
