@@ -50,8 +50,11 @@ class ABSL_LOCKABLE Mutex {
 
   void Lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { mu_.lock(); }
   void Unlock() ABSL_UNLOCK_FUNCTION() {
+    // Wakes Await() callers to re-check; before unlocking, so that a waiter
+    // that then finds its condition met and destroys this mutex (a stack
+    // object a callback signals) cannot do so while we still touch it.
+    changed_.notify_all();
     mu_.unlock();
-    changed_.notify_all();  // wakes Await() callers to re-check
   }
   void ReaderLock() ABSL_SHARED_LOCK_FUNCTION() { mu_.lock_shared(); }
   void ReaderUnlock() ABSL_UNLOCK_FUNCTION() { mu_.unlock_shared(); }

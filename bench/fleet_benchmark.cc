@@ -118,27 +118,36 @@ int main(int argc, char** argv) {
       v1::IssueResponse response;
       grpc::Status status;
     };
+    // Shared with the callbacks: the last one may still be unlocking the
+    // mutex when the wait below ends.
+    struct State {
+      explicit State(int n) : calls(n), left(n) {}
+      std::vector<Call> calls;
+      Mutex mu;
+      int left ABSL_GUARDED_BY(mu);
+    };
     const int callers = absl::GetFlag(FLAGS_stampede_callers);
-    std::vector<Call> calls(callers);
+    auto state = std::make_shared<State>(callers);
+    std::vector<Call>& calls = state->calls;
     fake.SetLatency(absl::GetFlag(FLAGS_stampede_latency));
-    Mutex mu;
-    int left = callers;
     const absl::Time start = absl::Now();
     for (int i = 0; i < callers; ++i) {
       calls[i].context.set_deadline(
           absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
       stubs[i % n]->async()->Issue(&calls[i].context, &calls[i].request,
                                    &calls[i].response,
-                                   [&mu, &left, &calls, i](grpc::Status s) {
-                                     MutexLock lock(&mu);
-                                     calls[i].status = std::move(s);
-                                     --left;
+                                   [state, i](grpc::Status s) {
+                                     MutexLock lock(&state->mu);
+                                     state->calls[i].status = std::move(s);
+                                     --state->left;
                                    });
     }
     {
-      MutexLock lock(&mu);
-      auto all = [&left]() { return left == 0; };
-      mu.Await(absl::Condition(&all));
+      MutexLock lock(&state->mu);
+      auto all = [&state]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu) {
+        return state->left == 0;
+      };
+      state->mu.Await(absl::Condition(&all));
     }
     const double elapsed_ms = absl::ToDoubleMilliseconds(absl::Now() - start);
     fake.SetLatency(absl::ZeroDuration());

@@ -100,28 +100,37 @@ class FleetTest : public ::testing::Test {
       v1::IssueRequest request;
       v1::IssueResponse response;
     };
-    std::vector<Call> calls(n);
-    std::vector<std::string> tokens(n);
-    Mutex mu;
-    int left = n;
+    // Shared with the callbacks: the last one may still be unlocking the
+    // mutex when this returns.
+    struct State {
+      explicit State(int n) : calls(n), tokens(n), left(n) {}
+      std::vector<Call> calls;
+      std::vector<std::string> tokens;
+      Mutex mu;
+      int left ABSL_GUARDED_BY(mu);
+    };
+    auto state = std::make_shared<State>(n);
     for (int i = 0; i < n; ++i) {
-      Call& call = calls[i];
+      Call& call = state->calls[i];
       call.context.set_deadline(
           absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
       call.request.set_rejected_fingerprint(rejected);
       stubs_[i % stubs_.size()]->async()->Issue(
           &call.context, &call.request, &call.response,
-          [&, i](grpc::Status status) {
-            MutexLock lock(&mu);
-            tokens[i] = status.ok() ? calls[i].response.access_token()
-                                    : "error: " + status.error_message();
-            --left;
+          [state, i](grpc::Status status) {
+            MutexLock lock(&state->mu);
+            state->tokens[i] = status.ok()
+                                   ? state->calls[i].response.access_token()
+                                   : "error: " + status.error_message();
+            --state->left;
           });
     }
-    MutexLock lock(&mu);
-    auto all = [&left]() { return left == 0; };
-    mu.Await(absl::Condition(&all));
-    return tokens;
+    MutexLock lock(&state->mu);
+    auto all = [&state]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu) {
+      return state->left == 0;
+    };
+    state->mu.Await(absl::Condition(&all));
+    return state->tokens;
   }
 
   std::unique_ptr<FakeMyposServer> fake_;
