@@ -381,8 +381,8 @@ bool TokenBroker::Acceptable(const std::string& key, uint64_t flight_id,
                           token.expire_time <= held->expire_time)) {
     return false;
   }
-  absl::Duration needed = std::min(options_.default_min_validity,
-                                   (token.expire_time - token.issue_time) / 4);
+  absl::Duration needed =
+      DefaultMinValidity(token.expire_time - token.issue_time);
   {
     MutexLock lock(&mu_);
     auto it = flights_.find(key);
@@ -479,13 +479,16 @@ absl::Time TokenBroker::RefreshTime(absl::Time issued,
   return expires - window - window * (0.2 * jitter);
 }
 
+absl::Duration TokenBroker::DefaultMinValidity(absl::Duration lifetime) const {
+  return std::min(options_.default_min_validity, lifetime / 4);
+}
+
 std::shared_ptr<const CachedToken> TokenBroker::Prepare(
     ExchangedToken exchanged) const {
   auto token = std::make_shared<CachedToken>(std::move(exchanged.token));
   const absl::Duration lifetime = token->expire_time - token->issue_time;
   token->refresh_time = RefreshTime(token->issue_time, token->expire_time);
-  token->default_min_validity =
-      std::min(options_.default_min_validity, lifetime / 4);
+  token->default_min_validity = DefaultMinValidity(lifetime);
   token->hit_reply = SerializeHitReply(*token);
   return token;
 }

@@ -303,6 +303,9 @@ class TokenBroker {
                  const std::vector<std::string>& scopes, uint64_t flight_id,
                  Lane lane, absl::StatusOr<ExchangedToken> exchanged)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // The validity a caller who asks for none needs of a token that lives
+  // `lifetime`: the server's default, at most a quarter of the lifetime.
+  absl::Duration DefaultMinValidity(absl::Duration lifetime) const;
   // The cached form of a token from myPOS: refresh time, default minimum
   // validity and serialized reply.
   std::shared_ptr<const CachedToken> Prepare(ExchangedToken exchanged) const;

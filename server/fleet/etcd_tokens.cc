@@ -458,13 +458,14 @@ void EtcdTokens::Commit(AttemptPtr attempt, int64_t lock_revision,
   commit.profile = attempt->profile.name;
   commit.lock_revision = lock_revision;
   if (fetched.ok()) {
-    absl::StatusOr<std::string> value = Seal(
-        *Keyring(), tokens_prefix_ + attempt->name, Serialize(fetched->token));
+    const std::shared_ptr<const FleetKeyring> keyring = Keyring();
+    const std::string plaintext = Serialize(fetched->token);
+    absl::StatusOr<std::string> value =
+        Seal(*keyring, tokens_prefix_ + attempt->name, plaintext);
     // The index holds the token too, sealed for its own key name, so that
     // Find opens it after tokens/N has moved on to a newer token.
-    absl::StatusOr<std::string> indexed =
-        Seal(*Keyring(), fingerprints_prefix_ + fetched->token.fingerprint,
-             Serialize(fetched->token));
+    absl::StatusOr<std::string> indexed = Seal(
+        *keyring, fingerprints_prefix_ + fetched->token.fingerprint, plaintext);
     if (value.ok() && indexed.ok()) {
       commit.sealed = *std::move(value);
       commit.sealed_index = *std::move(indexed);

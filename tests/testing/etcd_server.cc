@@ -64,6 +64,14 @@ EtcdServer::EtcdServer(std::string data_dir, int client_port, int peer_port)
 
 EtcdServer::~EtcdServer() { Kill(); }
 
+std::shared_ptr<grpc::Channel> EtcdTestChannel(const std::string& endpoint) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  return grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(),
+                                   args);
+}
+
 std::string EtcdServer::endpoint() const {
   return absl::StrCat("127.0.0.1:", client_port_);
 }

@@ -11,6 +11,8 @@
 #ifndef TESTS_TESTING_ETCD_SERVER_H_
 #define TESTS_TESTING_ETCD_SERVER_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
 
@@ -19,6 +21,12 @@
 #include "tests/testing/subprocess.h"
 
 namespace tokenservice {
+
+// A plaintext channel to `endpoint` that reconnects within half a second
+// once etcd is back (gRPC's default backoff grows to two minutes). Not
+// GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: it also bounds each connection
+// attempt (see server/fleet/etcd_channel.cc).
+std::shared_ptr<grpc::Channel> EtcdTestChannel(const std::string& endpoint);
 
 // Not thread-safe: one test owns it.
 class EtcdServer {

@@ -32,18 +32,6 @@ constexpr char kFingerprint[] = "0123456789abcdef";
 // soon as what it waits for happens.
 constexpr absl::Duration kPatience = absl::Seconds(20);
 
-std::shared_ptr<grpc::Channel> Channel(const std::string& endpoint) {
-  grpc::ChannelArguments args;
-  // Reconnect quickly after etcd comes back (gRPC's default backoff grows
-  // to two minutes).
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  // (Not GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: it also bounds each
-  // connection attempt; see server/fleet/etcd_channel.cc.)
-  return grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(),
-                                   args);
-}
-
 // One replica: its EtcdRevocations and what it has applied.
 class Replica {
  public:
@@ -54,8 +42,8 @@ class Replica {
     options.replica_id = id;
     options.confirm_timeout = confirm_timeout;
     options.max_reconnect_delay = absl::Milliseconds(200);
-    revocations_ =
-        std::make_unique<EtcdRevocations>(Channel(endpoint), options, &clock_);
+    revocations_ = std::make_unique<EtcdRevocations>(EtcdTestChannel(endpoint),
+                                                     options, &clock_);
     revocations_->Start([this](absl::string_view fingerprint, absl::Time) {
       MutexLock lock(&mu_);
       applied_.insert(std::string(fingerprint));
@@ -184,7 +172,7 @@ TEST_F(EtcdRevocationsTest, AStoppedReplicaIsNotWaitedFor) {
 TEST_F(EtcdRevocationsTest, AHungReplicaIsReportedNotWaitedForForever) {
   auto a = Start("a", /*confirm_timeout=*/absl::Milliseconds(300));
   auto b = Start("b");
-  auto channel = Channel(etcd_->endpoint());
+  auto channel = EtcdTestChannel(etcd_->endpoint());
   auto lease = pb::Lease::NewStub(channel);
   auto kv = pb::KV::NewStub(channel);
   pb::LeaseGrantResponse grant;
@@ -259,7 +247,7 @@ TEST_F(EtcdRevocationsTest, ARevocationDuringAnOutageReachesEveryoneAfterIt) {
 TEST_F(EtcdRevocationsTest, AReplicaWhoseLeaseEndedRegistersAgain) {
   auto a = Start("a"), b = Start("b");
   ASSERT_TRUE(AllSee({a.get(), b.get()}, 2));
-  auto channel = Channel(etcd_->endpoint());
+  auto channel = EtcdTestChannel(etcd_->endpoint());
   auto kv = pb::KV::NewStub(channel);
   auto lease = pb::Lease::NewStub(channel);
   pb::RangeResponse range;

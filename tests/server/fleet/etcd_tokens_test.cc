@@ -39,14 +39,6 @@ constexpr char kSecret[] = "secret-canary-77aa";
 constexpr char kCacheKey[] = "default\x1fpayments";
 constexpr absl::Duration kPatience = absl::Seconds(20);
 
-std::shared_ptr<grpc::Channel> Channel(const std::string& endpoint) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  return grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(),
-                                   args);
-}
-
 CredentialProfile Profile() {
   CredentialProfile profile;
   profile.name = "default";
@@ -151,7 +143,7 @@ class Replica {
     session_options.prefix = kPrefix;
     session_options.replica_id = id;
     session_options.max_reconnect_delay = absl::Milliseconds(200);
-    session_ = std::make_unique<EtcdRevocations>(Channel(endpoint),
+    session_ = std::make_unique<EtcdRevocations>(EtcdTestChannel(endpoint),
                                                  session_options, &real_clock_);
     EtcdTokensOptions options;
     options.prefix = kPrefix;
@@ -159,7 +151,7 @@ class Replica {
     options.keys_dir = keys_dir;
     absl::StatusOr<FleetKeyring> keyring = FleetKeyring::Load(keys_dir);
     EXPECT_TRUE(keyring.ok()) << keyring.status();
-    tokens_ = std::make_unique<EtcdTokens>(Channel(endpoint), options,
+    tokens_ = std::make_unique<EtcdTokens>(EtcdTestChannel(endpoint), options,
                                            *std::move(keyring), session_.get(),
                                            timers, clock);
     session_->Start(
@@ -220,7 +212,7 @@ class EtcdTokensTest : public ::testing::Test {
 
   // Every key and value under the prefix, as etcd holds them.
   std::vector<std::pair<std::string, std::string>> Dump() {
-    auto kv = pb::KV::NewStub(Channel(etcd_->endpoint()));
+    auto kv = pb::KV::NewStub(EtcdTestChannel(etcd_->endpoint()));
     grpc::ClientContext context;
     pb::RangeRequest request;
     request.set_key(kPrefix);
@@ -235,7 +227,7 @@ class EtcdTokensTest : public ::testing::Test {
   }
 
   void DeleteKey(const std::string& key) {
-    auto kv = pb::KV::NewStub(Channel(etcd_->endpoint()));
+    auto kv = pb::KV::NewStub(EtcdTestChannel(etcd_->endpoint()));
     grpc::ClientContext context;
     pb::DeleteRangeRequest request;
     request.set_key(key);
