@@ -11,7 +11,7 @@
 #                                      against the fake myPOS
 # and ends with the line "N passed, N failed": one per test target and
 # configuration, plus one per fuzz harness, plus the format check and the
-# image smoke test.
+# image smoke test, plus the check that Bazel kept no action sandbox.
 # TOKENSERVICE_SKIP_IMAGE=1 skips the image (then counted as skipped, and
 # said so). Each stage's wall-clock time is printed as it ends.
 # Usage: scripts/test.sh [extra bazel test flags]
@@ -59,12 +59,29 @@ stage "bazel test --config=asan" bazel test --config=asan //... "$@"
 stage "bazel test --config=tsan" bazel test --config=tsan //... "$@"
 stage "fuzz" bash scripts/fuzz.sh
 
+# Bazel removes each action's sandbox when it ends unless --sandbox_debug is
+# on, as Debian's /etc/bazel/bazelrc has it (.bazelrc turns it off). Kept
+# sandboxes filled the disk once: catch them coming back.
+sandboxes_removed() {
+  local kept
+  kept="$(bazel info output_base 2>/dev/null)/sandbox/processwrapper-sandbox"
+  if [[ -d "${kept}" ]] && [[ -n "$(ls -A "${kept}")" ]]; then
+    echo "test.sh: Bazel kept $(ls "${kept}" | wc -l) action sandboxes" \
+      "($(du -sh "${kept}" | cut -f1)) in ${kept}: is --sandbox_debug on?"
+    return 1
+  fi
+  echo "test.sh: no action sandbox was kept"
+}
+sandboxes_ok=1
+sandboxes_removed || { sandboxes_ok=0; status=1; }
+
 for timing in "${timings[@]}"; do echo "stage time ${timing}"; done
 # Bazel's summary has one line per test target: "//pkg:name  PASSED in 0.1s";
 # scripts/fuzz.sh prints one such line per harness.
 passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "${log}")
 failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|INCOMPLETE|FAILED TO BUILD|FLAKY)' "${log}")
 if ((format_ok)); then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+if ((sandboxes_ok)); then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 if ((status != 0 && failed == 0)); then failed=1; fi  # e.g. a build error
 
 skipped=0
