@@ -165,6 +165,7 @@ void TokenClient::WatchLoop() {
       // A server from before WatchRevocations: cache as before.
       serve_until_.store(std::numeric_limits<int64_t>::max(),
                          std::memory_order_relaxed);
+      watch_unsupported_ = true;
       return;
     }
     mu_.AwaitWithDeadline(absl::Condition(&stopping_), absl::Now() + delay);
@@ -179,6 +180,11 @@ bool TokenClient::AwaitWatchForTesting(bool live, absl::Time deadline) const {
     return watch_live_ == live;
   };
   return mu_.AwaitWithDeadline(absl::Condition(&reached), deadline);
+}
+
+bool TokenClient::AwaitWatchUnsupportedForTesting(absl::Time deadline) const {
+  MutexLock lock(&mu_);
+  return mu_.AwaitWithDeadline(absl::Condition(&watch_unsupported_), deadline);
 }
 
 bool TokenClient::AwaitRevocationForTesting(absl::string_view fingerprint,

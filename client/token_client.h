@@ -153,6 +153,10 @@ class TokenClient {
   // `deadline`; true if it is.
   bool AwaitWatchForTesting(bool live, absl::Time deadline) const
       ABSL_LOCKS_EXCLUDED(mu_);
+  // For tests: waits until the client has given the stream up for good
+  // (the server has no WatchRevocations), or `deadline`; true if it has.
+  bool AwaitWatchUnsupportedForTesting(absl::Time deadline) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   // For tests: waits until the stream brought the revocation of
   // `fingerprint` (one of the last kRecentRevocations), or `deadline`;
   // true if it did.
@@ -200,6 +204,7 @@ class TokenClient {
   std::atomic<int64_t> serve_until_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool watch_live_ ABSL_GUARDED_BY(mu_) = false;
+  bool watch_unsupported_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ClientContext* watch_context_ ABSL_GUARDED_BY(mu_) = nullptr;
   // The last kRecentRevocations fingerprints the stream brought: a call
   // answered with one of them is not cached.

@@ -202,6 +202,11 @@ absl::Status EtcdRevocations::WatchSession() {
     while (stream->Read(&response)) {
       // Fallen behind a compaction: list again. Cancelled: reconnect.
       if (response.compact_revision() > 0) {
+        Log(LogLevel::kInfo, "fleet_watch_compacted",
+            "the watch fell behind etcd's compaction: listing again",
+            {{"replica", options_.replica_id},
+             {"revision", listed},
+             {"compact_revision", response.compact_revision()}});
         compacted = true;
         break;
       }

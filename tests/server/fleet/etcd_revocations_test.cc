@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -35,8 +36,12 @@ constexpr absl::Duration kPatience = absl::Seconds(20);
 // One replica: its EtcdRevocations and what it has applied.
 class Replica {
  public:
+  // `on_apply`, if set, runs on the watch thread before each fingerprint
+  // is recorded as applied.
   Replica(const std::string& endpoint, const std::string& id,
-          absl::Duration confirm_timeout = absl::Seconds(5)) {
+          absl::Duration confirm_timeout = absl::Seconds(5),
+          std::function<void(const std::string&)> on_apply = nullptr)
+      : on_apply_(std::move(on_apply)) {
     EtcdRevocationsOptions options;
     options.prefix = "/test/";
     options.replica_id = id;
@@ -45,6 +50,7 @@ class Replica {
     revocations_ = std::make_unique<EtcdRevocations>(EtcdTestChannel(endpoint),
                                                      options, &clock_);
     revocations_->Start([this](absl::string_view fingerprint, absl::Time) {
+      if (on_apply_) on_apply_(std::string(fingerprint));
       MutexLock lock(&mu_);
       applied_.insert(std::string(fingerprint));
     });
@@ -71,6 +77,7 @@ class Replica {
 
  private:
   SystemClock clock_;
+  const std::function<void(const std::string&)> on_apply_;
   mutable Mutex mu_;
   std::set<std::string> applied_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<EtcdRevocations> revocations_;
@@ -282,6 +289,70 @@ TEST_F(EtcdRevocationsTest, AShareAfterStopIsAnsweredAtOnce) {
   EXPECT_FALSE(answer.reach.published);
   EXPECT_EQ(answer.reach.confirmed, 1);
   EXPECT_FALSE(a->revocations().connected());
+}
+
+// Guarantee 6, compaction: a watch asked for changes etcd has compacted
+// away lists again and misses nothing. The replica's first list applies
+// "seed"; while it does (before its watch starts), a revocation "late" is
+// written and etcd compacted past it, so the watch starts at a revision
+// etcd no longer has.
+TEST_F(EtcdRevocationsTest, AWatchBehindACompactionListsAgain) {
+  auto channel = EtcdTestChannel(etcd_->endpoint());
+  auto kv = pb::KV::NewStub(channel);
+  const std::string expires =
+      absl::StrCat(absl::ToUnixSeconds(absl::Now() + absl::Hours(1)));
+  auto put = [&](const std::string& key) {
+    grpc::ClientContext context;
+    pb::PutRequest request;
+    request.set_key(key);
+    request.set_value(expires);
+    pb::PutResponse response;
+    EXPECT_TRUE(kv->Put(&context, request, &response).ok());
+    return response.header().revision();
+  };
+  put("/test/revoked/seed");
+  Mutex log_mu;
+  std::vector<std::string> lines;
+  SetLogSinkForTesting([&](absl::string_view line) {
+    MutexLock lock(&log_mu);
+    lines.emplace_back(line);
+  });
+  bool compacted = false;  // the watch thread's only
+  int64_t compact_revision = 0;
+  auto b = std::make_unique<Replica>(
+      etcd_->endpoint(), "b", absl::Seconds(5),
+      [&](const std::string& fingerprint) {
+        if (fingerprint != "seed" || compacted) return;
+        compacted = true;
+        put("/test/revoked/late");
+        // Compacting at the revision after "late" keeps only that one.
+        compact_revision = put("/test/filler");
+        grpc::ClientContext context;
+        pb::CompactionRequest request;
+        request.set_revision(compact_revision);
+        pb::CompactionResponse response;
+        EXPECT_TRUE(kv->Compact(&context, request, &response).ok());
+      });
+  EXPECT_TRUE(b->AwaitApplied("late"));
+  EXPECT_TRUE(b->Applied("seed"));
+  b.reset();
+  SetLogSinkForTesting(nullptr);
+  ASSERT_GT(compact_revision, 0);
+  int compacted_lines = 0, lost_lines = 0;
+  for (const std::string& line : lines) {
+    if (line.find("\"event\":\"fleet_watch_compacted\"") != std::string::npos) {
+      ++compacted_lines;
+      EXPECT_NE(
+          line.find(absl::StrCat("\"compact_revision\":", compact_revision)),
+          std::string::npos)
+          << line;
+    }
+    if (line.find("\"event\":\"fleet_etcd_lost\"") != std::string::npos) {
+      ++lost_lines;
+    }
+  }
+  EXPECT_EQ(compacted_lines, 1);
+  EXPECT_EQ(lost_lines, 0);  // not an outage
 }
 
 // A replica that starts while etcd is down starts (connected() false) and

@@ -403,6 +403,66 @@ TEST_F(EtcdTokensTest, AHolderStoppedMidFetchIsTakenOverByOneReplica) {
   EXPECT_EQ(upstream_bc.calls(), 1);
 }
 
+// Guarantee 6, a crash: a holder that died mid-fetch never releases its
+// lock; it ends when etcd expires its lease. The crashed replica is played
+// by the test: a lock on a lease of etcd's shortest lifetime (2 s) that
+// nobody keeps alive. Of the two replicas waiting, one fetches once the
+// lease ends and the other takes its token.
+TEST_F(EtcdTokensTest, ACrashedHoldersLockEndsWithItsLeaseAndOneTakesOver) {
+  StartReplicas(2);
+  auto channel = EtcdTestChannel(etcd_->endpoint());
+  pb::LeaseGrantResponse grant;
+  {
+    grpc::ClientContext context;
+    pb::LeaseGrantRequest request;
+    request.set_ttl(1);  // etcd makes it its minimum, 2 s
+    ASSERT_TRUE(pb::Lease::NewStub(channel)
+                    ->LeaseGrant(&context, request, &grant)
+                    .ok());
+  }
+  {
+    grpc::ClientContext context;
+    pb::PutRequest request;
+    request.set_key(LockKey());
+    request.set_value("crashed");
+    request.set_lease(grant.id());
+    pb::PutResponse response;
+    ASSERT_TRUE(
+        pb::KV::NewStub(channel)->Put(&context, request, &response).ok());
+  }
+  ManualUpstream upstream;
+  Outcome on_b, on_c;
+  replicas_[0]->Fetch(&upstream, &on_b);
+  replicas_[1]->Fetch(&upstream, &on_c);
+  ASSERT_TRUE(replicas_[0]->tokens().AwaitWaiting(1, absl::Now() + kPatience));
+  ASSERT_TRUE(replicas_[1]->tokens().AwaitWaiting(1, absl::Now() + kPatience));
+  EXPECT_EQ(upstream.calls(), 0);  // nobody asks while the lock is held
+
+  ASSERT_TRUE(upstream.AwaitCalls(1));  // the lease ended
+  upstream.Complete(Token("after-crash", clock_.Now()));
+  EXPECT_EQ(on_b.Await(), "after-crash");
+  EXPECT_EQ(on_c.Await(), "after-crash");
+  EXPECT_EQ(upstream.calls(), 1);
+}
+
+// A replica that stops while its callers wait for another's fetch does
+// not leave them waiting: it asks myPOS for them itself.
+TEST_F(EtcdTokensTest, StopSendsTheFetchesWaitingHereToMypos) {
+  StartReplicas(2);
+  ManualUpstream upstream_a, upstream_b;
+  Outcome on_a, on_b;
+  replicas_[0]->Fetch(&upstream_a, &on_a);
+  ASSERT_TRUE(upstream_a.AwaitCalls(1));
+  replicas_[1]->Fetch(&upstream_b, &on_b);
+  ASSERT_TRUE(replicas_[1]->tokens().AwaitWaiting(1, absl::Now() + kPatience));
+  replicas_[1]->tokens().Stop();
+  ASSERT_TRUE(upstream_b.AwaitCalls(1));
+  upstream_b.Complete(Token("asked-at-stop", clock_.Now()));
+  EXPECT_EQ(on_b.Await(), "asked-at-stop");
+  upstream_a.Complete(Token("a", clock_.Now()));
+  EXPECT_EQ(on_a.Await(), "a");
+}
+
 // What one Find answered.
 class Found {
  public:
