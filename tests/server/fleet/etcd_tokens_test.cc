@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "base/clock.h"
@@ -27,6 +28,7 @@
 #include "tests/base/fake_timers.h"
 #include "tests/server/fleet/key_dir.h"
 #include "tests/testing/etcd_server.h"
+#include "tests/testing/tcp_proxy.h"
 
 namespace tokenservice {
 namespace {
@@ -137,8 +139,13 @@ class Outcome {
 // One replica: its session and its tokens.
 class Replica {
  public:
+  // The tokens' calls go to `tokens_endpoint` when set (a proxy the test
+  // can cut), the session's always to `endpoint`.
   Replica(const std::string& endpoint, const std::string& id,
-          const std::string& keys_dir, FakeClock* clock, FakeTimers* timers) {
+          const std::string& keys_dir, FakeClock* clock, FakeTimers* timers,
+          const std::string& tokens_endpoint = "")
+      : tokens_channel_(EtcdTestChannel(
+            tokens_endpoint.empty() ? endpoint : tokens_endpoint)) {
     EtcdRevocationsOptions session_options;
     session_options.prefix = kPrefix;
     session_options.replica_id = id;
@@ -151,7 +158,7 @@ class Replica {
     options.keys_dir = keys_dir;
     absl::StatusOr<FleetKeyring> keyring = FleetKeyring::Load(keys_dir);
     EXPECT_TRUE(keyring.ok()) << keyring.status();
-    tokens_ = std::make_unique<EtcdTokens>(EtcdTestChannel(endpoint), options,
+    tokens_ = std::make_unique<EtcdTokens>(tokens_channel_, options,
                                            *std::move(keyring), session_.get(),
                                            timers, clock);
     session_->Start(
@@ -169,6 +176,7 @@ class Replica {
 
   EtcdRevocations& session() { return *session_; }
   EtcdTokens& tokens() { return *tokens_; }
+  grpc::Channel& tokens_channel() { return *tokens_channel_; }
 
   // Fetches the profile's token, taking any stored token.
   void Fetch(
@@ -182,6 +190,7 @@ class Replica {
 
  private:
   SystemClock real_clock_;
+  const std::shared_ptr<grpc::Channel> tokens_channel_;
   std::unique_ptr<EtcdRevocations> session_;
   std::unique_ptr<EtcdTokens> tokens_;
 };
@@ -461,6 +470,42 @@ TEST_F(EtcdTokensTest, StopSendsTheFetchesWaitingHereToMypos) {
   EXPECT_EQ(on_b.Await(), "asked-at-stop");
   upstream_a.Complete(Token("a", clock_.Now()));
   EXPECT_EQ(on_a.Await(), "a");
+}
+
+// A commit etcd did not answer while the replica's watch stayed up (its
+// calls cut off from etcd, its session not) is tried again on a timer:
+// else its lock would hold every other replica up for the whole lock_wait.
+TEST_F(EtcdTokensTest, ACommitEtcdDidNotAnswerIsRetriedOnATimer) {
+  int port = 0;
+  const std::string endpoint = etcd_->endpoint();
+  ASSERT_TRUE(absl::SimpleAtoi(
+      absl::string_view(endpoint).substr(endpoint.rfind(':') + 1), &port));
+  auto proxy = TcpProxy::Start(port);
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  StartReplicas(1);  // B
+  Replica a(endpoint, "a", keys_.path(), &clock_, &timers_,
+            (*proxy)->endpoint());
+  ASSERT_TRUE(a.session().AwaitReplicas(2, absl::Now() + kPatience));
+  ASSERT_TRUE(
+      replicas_[0]->session().AwaitReplicas(2, absl::Now() + kPatience));
+  ManualUpstream upstream_a, upstream_b;
+  Outcome on_a, on_b;
+  a.Fetch(&upstream_a, &on_a);
+  ASSERT_TRUE(upstream_a.AwaitCalls(1));  // A holds the lock
+  replicas_[0]->Fetch(&upstream_b, &on_b);
+  ASSERT_TRUE(replicas_[0]->tokens().AwaitWaiting(1, absl::Now() + kPatience));
+
+  (*proxy)->Sever();
+  upstream_a.Complete(Token("from-a", clock_.Now()));
+  EXPECT_EQ(on_a.Await(), "from-a");  // answered; the commit is remembered
+  EXPECT_FALSE(on_b.answered());
+
+  (*proxy)->Restore();
+  ASSERT_TRUE(a.tokens_channel().WaitForConnected(
+      absl::ToChronoTime(absl::Now() + kPatience)));
+  timers_.Advance(EtcdTokensOptions().commit_retry);
+  EXPECT_EQ(on_b.Await(), "from-a");
+  EXPECT_EQ(upstream_b.calls(), 0);
 }
 
 // What one Find answered.
