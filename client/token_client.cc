@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "base/blocking_stream.h"
 #include "base/fingerprint.h"
 #include "base/time_util.h"
 #include "client/call_context.h"
@@ -135,8 +136,23 @@ void TokenClient::WatchLoop() {
       if (stopping_) return;
       watch_context_ = &context;
     }
-    std::unique_ptr<grpc::ClientReaderInterface<v1::RevocationBatch>> reader =
-        stub_->WatchRevocations(&context, v1::WatchRevocationsRequest());
+    v1::TokenService::StubInterface::async_interface* async = stub_->async();
+    if (async == nullptr) {
+      // A stub without the callback API (a mock): cache as before.
+      MutexLock lock(&mu_);
+      watch_context_ = nullptr;
+      serve_until_.store(std::numeric_limits<int64_t>::max(),
+                         std::memory_order_relaxed);
+      watch_unsupported_ = true;
+      return;
+    }
+    // On the callback API, so that this thread waits outside gRPC's poller
+    // and the calling process's own gRPC server keeps its speed
+    // (base/blocking_stream.h says why).
+    auto reader = std::make_shared<
+        BlockingReader<v1::WatchRevocationsRequest, v1::RevocationBatch>>();
+    async->WatchRevocations(&context, &reader->request(), reader.get());
+    reader->Start();
     v1::RevocationBatch batch;
     bool live = false;
     while (reader->Read(&batch)) {

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "base/blocking_stream.h"
 #include "server/ops/log.h"
 
 namespace tokenservice {
@@ -190,79 +191,82 @@ absl::Status EtcdRevocations::WatchSession() {
     if (stopping_) return absl::OkStatus();
     watch_context_ = &context;
   }
-  auto stream = watch_stub_->Watch(&context);
   pb::WatchRequest request;
   pb::WatchCreateRequest* create = request.mutable_create_request();
   create->set_key(options_.prefix);
   create->set_range_end(RangeEnd(options_.prefix));
   create->set_start_revision(listed + 1);
+  // On the callback API: this thread waits for a response outside gRPC's
+  // poller (base/blocking_stream.h says why).
+  auto stream = std::make_shared<
+      BlockingBidiStream<pb::WatchRequest, pb::WatchResponse>>();
+  watch_stub_->async()->Watch(&context, stream.get());
+  stream->Start(std::move(request));
   pb::WatchResponse response;
   bool compacted = false;
-  if (stream->Write(request)) {
-    while (stream->Read(&response)) {
-      // Fallen behind a compaction: list again. Cancelled: reconnect.
-      if (response.compact_revision() > 0) {
-        Log(LogLevel::kInfo, "fleet_watch_compacted",
-            "the watch fell behind etcd's compaction: listing again",
-            {{"replica", options_.replica_id},
-             {"revision", listed},
-             {"compact_revision", response.compact_revision()}});
-        compacted = true;
-        break;
-      }
-      if (response.canceled()) break;
-      if (response.created()) {
-        // Watching from `listed` on: this replica misses nothing from now.
-        int replicas;
-        {
-          MutexLock lock(&mu_);
-          connected_ = true;
-          replicas = static_cast<int>(replicas_.size());
-        }
-        Log(LogLevel::kInfo, "fleet_etcd_connected",
-            "listed the fleet's revocations and watching for more",
-            {{"replica", options_.replica_id},
-             {"revision", listed},
-             {"replicas", replicas}});
-        if (others_) others_(nullptr);
-      }
-      std::vector<std::pair<std::string, absl::Time>> revoked;
-      int64_t last_revoked = 0;
-      bool lost_registration = false;
-      std::vector<const mvccpb::Event*> other_events;
+  while (stream->Read(&response)) {
+    // Fallen behind a compaction: list again. Cancelled: reconnect.
+    if (response.compact_revision() > 0) {
+      Log(LogLevel::kInfo, "fleet_watch_compacted",
+          "the watch fell behind etcd's compaction: listing again",
+          {{"replica", options_.replica_id},
+           {"revision", listed},
+           {"compact_revision", response.compact_revision()}});
+      compacted = true;
+      break;
+    }
+    if (response.canceled()) break;
+    if (response.created()) {
+      // Watching from `listed` on: this replica misses nothing from now.
+      int replicas;
       {
         MutexLock lock(&mu_);
-        for (const mvccpb::Event& event : response.events()) {
-          absl::string_view key = event.kv().key();
-          const bool put = event.type() == mvccpb::Event::PUT;
-          int64_t number = 0;
-          if (absl::ConsumePrefix(&key, revoked_prefix_)) {
-            if (put && absl::SimpleAtoi(event.kv().value(), &number)) {
-              revoked.emplace_back(std::string(key),
-                                   absl::FromUnixSeconds(number));
-              last_revoked = event.kv().mod_revision();
-            }
-          } else if (absl::ConsumePrefix(&key, replicas_prefix_)) {
-            if (!put) {
-              replicas_.erase(key);
-              if (key == options_.replica_id) lost_registration = true;
-            } else if (absl::SimpleAtoi(event.kv().value(), &number)) {
-              replicas_[key] = number;
-            }
-          } else {
-            other_events.push_back(&event);
-          }
-        }
-        // Our lease ran out (etcd lost us for longer than lease_ttl): the
-        // worker registers again.
-        if (lost_registration) lease_ = 0;
+        connected_ = true;
+        replicas = static_cast<int>(replicas_.size());
       }
-      for (auto& [fingerprint, expires] : revoked) apply_(fingerprint, expires);
-      if (others_) {
-        for (const mvccpb::Event* event : other_events) others_(event);
-      }
-      if (last_revoked > 0) ReportApplied(last_revoked).IgnoreError();
+      Log(LogLevel::kInfo, "fleet_etcd_connected",
+          "listed the fleet's revocations and watching for more",
+          {{"replica", options_.replica_id},
+           {"revision", listed},
+           {"replicas", replicas}});
+      if (others_) others_(nullptr);
     }
+    std::vector<std::pair<std::string, absl::Time>> revoked;
+    int64_t last_revoked = 0;
+    bool lost_registration = false;
+    std::vector<const mvccpb::Event*> other_events;
+    {
+      MutexLock lock(&mu_);
+      for (const mvccpb::Event& event : response.events()) {
+        absl::string_view key = event.kv().key();
+        const bool put = event.type() == mvccpb::Event::PUT;
+        int64_t number = 0;
+        if (absl::ConsumePrefix(&key, revoked_prefix_)) {
+          if (put && absl::SimpleAtoi(event.kv().value(), &number)) {
+            revoked.emplace_back(std::string(key),
+                                 absl::FromUnixSeconds(number));
+            last_revoked = event.kv().mod_revision();
+          }
+        } else if (absl::ConsumePrefix(&key, replicas_prefix_)) {
+          if (!put) {
+            replicas_.erase(key);
+            if (key == options_.replica_id) lost_registration = true;
+          } else if (absl::SimpleAtoi(event.kv().value(), &number)) {
+            replicas_[key] = number;
+          }
+        } else {
+          other_events.push_back(&event);
+        }
+      }
+      // Our lease ran out (etcd lost us for longer than lease_ttl): the
+      // worker registers again.
+      if (lost_registration) lease_ = 0;
+    }
+    for (auto& [fingerprint, expires] : revoked) apply_(fingerprint, expires);
+    if (others_) {
+      for (const mvccpb::Event* event : other_events) others_(event);
+    }
+    if (last_revoked > 0) ReportApplied(last_revoked).IgnoreError();
   }
   {
     MutexLock lock(&mu_);

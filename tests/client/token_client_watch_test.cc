@@ -53,82 +53,167 @@ v1::RevocationBatch Batch(std::initializer_list<std::string> tokens) {
   return batch;
 }
 
-// One WatchRevocations stream, fed by the test. The client owns it (and
-// destroys it after Finish); the test keeps a pointer only until End.
+// One WatchRevocations stream, fed by the test: gRPC's side of a
+// callback-API call, as the client's reactor sees it.
 class ScriptedStream final
-    : public grpc::ClientReaderInterface<v1::RevocationBatch> {
+    : public grpc::ClientCallbackReader<v1::RevocationBatch> {
  public:
-  void Push(v1::RevocationBatch batch) ABSL_LOCKS_EXCLUDED(mu_) {
+  void Bind(grpc::ClientReadReactor<v1::RevocationBatch>* reactor)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    BindReactor(reactor);
     MutexLock lock(&mu_);
-    batches_.push_back(std::move(batch));
+    reactor_ = reactor;
+  }
+
+  void Push(v1::RevocationBatch batch) ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      MutexLock lock(&mu_);
+      batches_.push_back(std::move(batch));
+    }
+    Deliver();
   }
   // Ends the stream with `status` once what was pushed is read.
   void End(grpc::Status status) ABSL_LOCKS_EXCLUDED(mu_) {
-    MutexLock lock(&mu_);
-    end_ = std::move(status);
+    {
+      MutexLock lock(&mu_);
+      end_ = std::move(status);
+    }
+    Deliver();
   }
 
-  bool Read(v1::RevocationBatch* batch) override ABSL_LOCKS_EXCLUDED(mu_) {
+  void StartCall() override {}
+  void Read(v1::RevocationBatch* batch) override ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      MutexLock lock(&mu_);
+      reading_ = batch;
+    }
+    Deliver();
+  }
+  void AddHold(int holds) override ABSL_LOCKS_EXCLUDED(mu_) {
     MutexLock lock(&mu_);
-    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return !batches_.empty() || end_.has_value();
-    };
-    mu_.Await(absl::Condition(&ready));
-    if (batches_.empty()) return false;
-    *batch = std::move(batches_.front());
-    batches_.pop_front();
-    return true;
+    holds_ += holds;
   }
-  grpc::Status Finish() override ABSL_LOCKS_EXCLUDED(mu_) {
-    MutexLock lock(&mu_);
-    return *end_;
+  void RemoveHold() override ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      MutexLock lock(&mu_);
+      --holds_;
+    }
+    Deliver();
   }
-  bool NextMessageSize(uint32_t* size) override {
-    *size = UINT32_MAX;
-    return true;
-  }
-  void WaitForInitialMetadata() override {}
 
  private:
+  // Runs the reactions that are due, as gRPC would, outside the lock.
+  void Deliver() ABSL_LOCKS_EXCLUDED(mu_) {
+    enum { kNothing, kRead, kReadFailed, kDone } next = kNothing;
+    grpc::Status status;
+    grpc::ClientReadReactor<v1::RevocationBatch>* reactor;
+    {
+      MutexLock lock(&mu_);
+      reactor = reactor_;
+      if (reactor == nullptr) {
+        // Not called yet.
+      } else if (reading_ != nullptr && !batches_.empty()) {
+        *reading_ = std::move(batches_.front());
+        batches_.pop_front();
+        reading_ = nullptr;
+        next = kRead;
+      } else if (reading_ != nullptr && end_.has_value()) {
+        reading_ = nullptr;
+        next = kReadFailed;
+      } else if (reading_ == nullptr && end_.has_value() && holds_ == 0 &&
+                 !done_) {
+        done_ = true;
+        status = *end_;
+        next = kDone;
+      }
+    }
+    switch (next) {
+      case kRead:
+        reactor->OnReadDone(true);
+        break;
+      case kReadFailed:
+        reactor->OnReadDone(false);
+        Deliver();  // OnDone, once the holds allow it
+        break;
+      case kDone:
+        reactor->OnDone(status);
+        break;
+      case kNothing:
+        break;
+    }
+  }
+
   Mutex mu_;
+  grpc::ClientReadReactor<v1::RevocationBatch>* reactor_ ABSL_GUARDED_BY(mu_) =
+      nullptr;
   std::deque<v1::RevocationBatch> batches_ ABSL_GUARDED_BY(mu_);
   std::optional<grpc::Status> end_ ABSL_GUARDED_BY(mu_);
+  v1::RevocationBatch* reading_ ABSL_GUARDED_BY(mu_) = nullptr;
+  int holds_ ABSL_GUARDED_BY(mu_) = 0;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// The generated mock, with a callback API whose WatchRevocations is
+// `stream` (nullptr: the stub has no callback API, as the plain mock).
+class StubWithStream final : public v1::MockTokenServiceStub {
+ public:
+  explicit StubWithStream(ScriptedStream* stream) : async_(stream) {}
+  async_interface* async() override {
+    return async_.stream == nullptr ? nullptr : &async_;
+  }
+
+ private:
+  using Done = std::function<void(grpc::Status)>;
+  struct Async final : async_interface {
+    explicit Async(ScriptedStream* s) : stream(s) {}
+    void WatchRevocations(
+        grpc::ClientContext*, const v1::WatchRevocationsRequest*,
+        grpc::ClientReadReactor<v1::RevocationBatch>* reactor) override {
+      stream->Bind(reactor);
+    }
+    // The client calls none of the others on this API.
+    void Issue(grpc::ClientContext*, const v1::IssueRequest*,
+               v1::IssueResponse*, Done) override {}
+    void Issue(grpc::ClientContext*, const v1::IssueRequest*,
+               v1::IssueResponse*, grpc::ClientUnaryReactor*) override {}
+    void ExchangeGrant(grpc::ClientContext*, const v1::ExchangeGrantRequest*,
+                       v1::ExchangeGrantResponse*, Done) override {}
+    void ExchangeGrant(grpc::ClientContext*, const v1::ExchangeGrantRequest*,
+                       v1::ExchangeGrantResponse*,
+                       grpc::ClientUnaryReactor*) override {}
+    void Revoke(grpc::ClientContext*, const v1::RevokeRequest*,
+                v1::RevokeResponse*, Done) override {}
+    void Revoke(grpc::ClientContext*, const v1::RevokeRequest*,
+                v1::RevokeResponse*, grpc::ClientUnaryReactor*) override {}
+    void GetTokenInfo(grpc::ClientContext*, const v1::GetTokenInfoRequest*,
+                      v1::TokenInfo*, Done) override {}
+    void GetTokenInfo(grpc::ClientContext*, const v1::GetTokenInfoRequest*,
+                      v1::TokenInfo*, grpc::ClientUnaryReactor*) override {}
+    void ListTokens(grpc::ClientContext*, const v1::ListTokensRequest*,
+                    v1::ListTokensResponse*, Done) override {}
+    void ListTokens(grpc::ClientContext*, const v1::ListTokensRequest*,
+                    v1::ListTokensResponse*,
+                    grpc::ClientUnaryReactor*) override {}
+    ScriptedStream* const stream;
+  };
+  Async async_;
 };
 
 class TokenClientWatchTest : public ::testing::Test {
  protected:
-  TokenClientWatchTest()
-      : stub_(std::make_shared<v1::MockTokenServiceStub>()),
-        clock_(std::make_shared<FakeClock>()) {}
-
   ~TokenClientWatchTest() override {
-    // The client's watch thread reads the stream until it ends; a server
-    // without the method makes it stop for good.
-    if (stream_ != nullptr) {
-      stream_->End(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, ""));
-    }
+    // The client reads its stream until it ends; "no such method" makes it
+    // stop for good.
+    stream_.End(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, ""));
     client_.reset();
   }
 
-  // A client whose stream is `stream` (nullptr: a server without
-  // WatchRevocations).
-  void StartClient(ScriptedStream* stream) {
-    stream_ = stream;
-    if (stream == nullptr) {
-      stream = new ScriptedStream;
-      stream->End(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no method"));
-    }
-    absl::Notification opened;
-    EXPECT_CALL(*stub_, WatchRevocationsRaw(_, _))
-        .WillOnce(Invoke([stream, &opened](grpc::ClientContext*,
-                                           const v1::WatchRevocationsRequest&) {
-          opened.Notify();
-          return stream;
-        }));
+  // A client on a stub whose WatchRevocations is stream_, or that has no
+  // callback API at all.
+  void StartClient(bool callback_api = true) {
+    stub_ = std::make_shared<StubWithStream>(callback_api ? &stream_ : nullptr);
     client_ =
         std::make_unique<TokenClient>(stub_, TokenClient::Options(), clock_);
-    // The client owns the stream from here on.
-    opened.WaitForNotification();
   }
 
   void ExpectIssue(const std::string& token) {
@@ -144,9 +229,9 @@ class TokenClientWatchTest : public ::testing::Test {
                       : std::string(token.status().message());
   }
 
-  std::shared_ptr<v1::MockTokenServiceStub> stub_;
-  std::shared_ptr<FakeClock> clock_;
-  ScriptedStream* stream_ = nullptr;
+  ScriptedStream stream_;  // outlives the client
+  std::shared_ptr<StubWithStream> stub_;
+  std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>();
   std::unique_ptr<TokenClient> client_;
   const TokenKey key_{"default", {"webhooks"}};
 };
@@ -154,7 +239,8 @@ class TokenClientWatchTest : public ::testing::Test {
 // A server from before WatchRevocations (UNIMPLEMENTED): the client caches
 // as it did before the stream, with no grace.
 TEST_F(TokenClientWatchTest, WithoutTheMethodTokensAreCachedAsBefore) {
-  StartClient(nullptr);
+  stream_.End(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no method"));
+  StartClient();
   ASSERT_TRUE(
       client_->AwaitWatchUnsupportedForTesting(absl::Now() + kPatience));
   ExpectIssue("tok-1");
@@ -164,8 +250,19 @@ TEST_F(TokenClientWatchTest, WithoutTheMethodTokensAreCachedAsBefore) {
 }
 
 // Before the stream is live, a cached token lasts the grace only.
+// A stub with no callback API (the generated mock): the same.
+TEST_F(TokenClientWatchTest, WithoutACallbackApiTokensAreCachedAsBefore) {
+  StartClient(/*callback_api=*/false);
+  ASSERT_TRUE(
+      client_->AwaitWatchUnsupportedForTesting(absl::Now() + kPatience));
+  ExpectIssue("tok-1");
+  EXPECT_EQ(Get(), "tok-1");
+  clock_->Advance(TokenClient::Options().revocation_grace + absl::Minutes(1));
+  EXPECT_EQ(Get(), "tok-1");
+}
+
 TEST_F(TokenClientWatchTest, BeforeTheStreamIsLiveTokensLastTheGrace) {
-  StartClient(new ScriptedStream);
+  StartClient();
   ExpectIssue("tok-1");
   EXPECT_EQ(Get(), "tok-1");
   clock_->Advance(TokenClient::Options().revocation_grace);
@@ -175,14 +272,13 @@ TEST_F(TokenClientWatchTest, BeforeTheStreamIsLiveTokensLastTheGrace) {
 
 // A batch that names a cached token drops it; the next call asks again.
 TEST_F(TokenClientWatchTest, ARevocationDropsTheCachedToken) {
-  auto* stream = new ScriptedStream;
-  StartClient(stream);
-  stream->Push({});  // live
+  StartClient();
+  stream_.Push({});  // live
   ASSERT_TRUE(client_->AwaitWatchForTesting(true, absl::Now() + kPatience));
   ExpectIssue("tok-1");
   EXPECT_EQ(Get(), "tok-1");
   EXPECT_EQ(Get(), "tok-1");  // cached
-  stream->Push(Batch({"tok-1"}));
+  stream_.Push(Batch({"tok-1"}));
   ASSERT_TRUE(client_->AwaitRevocationForTesting(Fingerprint("tok-1"),
                                                  absl::Now() + kPatience));
   ExpectIssue("tok-2");
@@ -194,9 +290,8 @@ TEST_F(TokenClientWatchTest, ARevocationDropsTheCachedToken) {
 // the client must not cache what it names. (It still answers the one call
 // that asked: the server handed it out.)
 TEST_F(TokenClientWatchTest, ATokenRevokedWhileItsIssueWasAnsweredIsNotCached) {
-  auto* stream = new ScriptedStream;
-  StartClient(stream);
-  stream->Push({});
+  StartClient();
+  stream_.Push({});
   ASSERT_TRUE(client_->AwaitWatchForTesting(true, absl::Now() + kPatience));
   absl::Notification issue_started, revoked;
   EXPECT_CALL(*stub_, Issue(_, _, _))
@@ -211,7 +306,7 @@ TEST_F(TokenClientWatchTest, ATokenRevokedWhileItsIssueWasAnsweredIsNotCached) {
   std::string first;
   std::thread caller([&] { first = Get(); });
   issue_started.WaitForNotification();
-  stream->Push(Batch({"tok-1"}));
+  stream_.Push(Batch({"tok-1"}));
   ASSERT_TRUE(client_->AwaitRevocationForTesting(Fingerprint("tok-1"),
                                                  absl::Now() + kPatience));
   revoked.Notify();
