@@ -7,8 +7,11 @@
 // (a watch) takes its turns as the process's poller, so the calls of the
 // process's own gRPC server are read on it and handed over to the server's
 // threads: measured in fleet mode, 6 times the context switches per call
-// and a quarter fewer cache hits a second. Here gRPC's own threads run the
-// stream, and the reading thread waits outside gRPC.
+// and a quarter fewer cache hits a second (bench/fleet_ab.sh). Here the
+// stream runs on gRPC's callback threads, which a callback-API server (as
+// ours) has anyway, and the reading thread waits outside gRPC. In a
+// process with no other callback-API use, gRPC 1.51 starts those threads
+// (at least two) for it: not measured to be better or worse there.
 //
 //   auto stream = std::make_shared<BlockingReader<Request, Batch>>();
 //   stub->async()->Watch(&context, &stream->request(), stream.get());
@@ -54,11 +57,18 @@ class Reads : public Reactor,
     return true;
   }
 
-  // Blocks until gRPC is done with the stream; its status. Call it once,
-  // after the last Read: only then may the call end (before it, Read may
-  // start another read).
+  // Blocks until gRPC is done with the stream; its status. Only then may
+  // the call end (before it, Read may start another read), so call it
+  // after the last Read, and after cancelling the ClientContext unless a
+  // Read returned false: a live stream would not end. Idempotent.
   grpc::Status Finish() ABSL_LOCKS_EXCLUDED(mu_) {
-    this->RemoveHold();
+    bool release;
+    {
+      MutexLock lock(&mu_);
+      release = !finishing_;
+      finishing_ = true;
+    }
+    if (release) this->RemoveHold();
     MutexLock lock(&mu_);
     mu_.Await(absl::Condition(&done_));
     return status_;
@@ -100,6 +110,7 @@ class Reads : public Reactor,
   Response response_;  // gRPC's while reading_
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
   bool read_ok_ ABSL_GUARDED_BY(mu_) = false;
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;  // the hold is released
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status status_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<Reads> self_ ABSL_GUARDED_BY(mu_);

@@ -20,7 +20,7 @@ bash scripts/install_deps.sh >/dev/null
 if ! command -v perf >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends linux-perf >/dev/null
 fi
-bazel build -c opt //server:token_server //fake_mypos //bench:load_generator 2>/dev/null
+bazel build -c opt //server:token_server //fake_mypos //bench:load_generator
 BIN="$(bazel info -c opt bazel-bin 2>/dev/null)"
 start_fake
 start_etcd
@@ -40,7 +40,13 @@ serve() {
 serve plain
 serve fleet --etcd_endpoints="${ETCD}" --fleet_keys_dir="${FLEET_KEYS}"
 seconds="${DURATION%s}"
+if ! [[ ${seconds} =~ ^[0-9]+$ ]]; then
+  echo "$0: DURATION must be whole seconds, as 5s" >&2
+  exit 1
+fi
 # load NAME: hits a second, context switches and CPU ms per 1,000 hits.
+# perf counts from just before the warm-up second to just after the load,
+# and the hits of that whole span are taken at the measured rate.
 load() {
   local pid_var="PID_$1" addr_var="ADDR_$1" qps
   perf stat -x, -e context-switches,task-clock -p "${!pid_var}" \
@@ -48,7 +54,10 @@ load() {
   local perf_pid=$!
   qps="$("${CLIENT_CPUS[@]}" "${BIN}/bench/load_generator" --target="${!addr_var}" \
     --rpc=issue --concurrency="${CONCURRENCY}" --warmup=1s --duration="${DURATION}" | field qps)"
-  wait "${perf_pid}" || true
+  if ! wait "${perf_pid}" || [[ ! -s ${WORK}/perf || -z ${qps} ]]; then
+    echo "$0: perf stat or the load generator failed" >&2
+    exit 1
+  fi
   awk -F, -v q="${qps}" -v s="${seconds}" '
     $3 == "context-switches" { cs = $1 } $3 == "task-clock" { ms = $1 }
     END { printf "%.0f %.0f %.1f", q, cs / (q * (s + 1)) * 1000, ms / (q * (s + 1)) * 1000 }' \
@@ -57,10 +66,19 @@ load() {
 printf "%-6s %10s %10s %6s %12s %12s %10s %10s\n" round plain_qps fleet_qps ratio \
   plain_cs/1k fleet_cs/1k plain_ms/1k fleet_ms/1k
 for round in $(seq "${ROUNDS}"); do
-  read -r p_qps p_cs p_ms <<<"$(load plain)"
-  read -r f_qps f_cs f_ms <<<"$(load fleet)"
+  # Plain first in odd rounds, fleet first in even ones.
+  if ((round % 2)); then
+    p="$(load plain)"
+    f="$(load fleet)"
+  else
+    f="$(load fleet)"
+    p="$(load plain)"
+  fi
+  read -r p_qps p_cs p_ms <<<"${p}"
+  read -r f_qps f_cs f_ms <<<"${f}"
   awk -v r="${round}" -v pq="${p_qps}" -v fq="${f_qps}" -v pc="${p_cs}" -v fc="${f_cs}" \
     -v pm="${p_ms}" -v fm="${f_ms}" \
     'BEGIN { printf "%-6s %10d %10d %6.2f %12d %12d %10.1f %10.1f\n", r, pq, fq, fq / pq, pc, fc, pm, fm }'
 done
-echo "concurrency ${CONCURRENCY}, ${DURATION} per load, both servers on CPU 0 beside one etcd"
+echo "concurrency ${CONCURRENCY}, ${DURATION} per load, both servers beside one etcd," \
+  "$([[ ${PIN} == 1 ]] && echo "on CPU 0, the load generator on the others" || echo "unpinned")"

@@ -136,26 +136,38 @@ void TokenClient::WatchLoop() {
       if (stopping_) return;
       watch_context_ = &context;
     }
-    v1::TokenService::StubInterface::async_interface* async = stub_->async();
-    if (async == nullptr) {
-      // A stub without the callback API (a mock): cache as before.
-      MutexLock lock(&mu_);
-      watch_context_ = nullptr;
-      serve_until_.store(std::numeric_limits<int64_t>::max(),
-                         std::memory_order_relaxed);
-      watch_unsupported_ = true;
-      return;
+    // On the callback API where the stub has one, so that this thread
+    // waits outside gRPC's poller (base/blocking_stream.h says why); else
+    // (a hand-written stub) on the sync API.
+    std::shared_ptr<
+        BlockingReader<v1::WatchRevocationsRequest, v1::RevocationBatch>>
+        reader;
+    std::unique_ptr<grpc::ClientReaderInterface<v1::RevocationBatch>>
+        sync_reader;
+    if (auto* async = stub_->async(); async != nullptr) {
+      reader = std::make_shared<
+          BlockingReader<v1::WatchRevocationsRequest, v1::RevocationBatch>>();
+      async->WatchRevocations(&context, &reader->request(), reader.get());
+      reader->Start();
+    } else {
+      sync_reader =
+          stub_->WatchRevocations(&context, v1::WatchRevocationsRequest());
+      if (sync_reader == nullptr) {
+        // A generated mock with no stream set up: cache as before.
+        MutexLock lock(&mu_);
+        watch_context_ = nullptr;
+        serve_until_.store(std::numeric_limits<int64_t>::max(),
+                           std::memory_order_relaxed);
+        watch_unsupported_ = true;
+        return;
+      }
     }
-    // On the callback API, so that this thread waits outside gRPC's poller
-    // and the calling process's own gRPC server keeps its speed
-    // (base/blocking_stream.h says why).
-    auto reader = std::make_shared<
-        BlockingReader<v1::WatchRevocationsRequest, v1::RevocationBatch>>();
-    async->WatchRevocations(&context, &reader->request(), reader.get());
-    reader->Start();
+    auto read = [&](v1::RevocationBatch* batch) {
+      return reader != nullptr ? reader->Read(batch) : sync_reader->Read(batch);
+    };
     v1::RevocationBatch batch;
     bool live = false;
-    while (reader->Read(&batch)) {
+    while (read(&batch)) {
       MutexLock lock(&mu_);
       if (!live) {
         // Revocations made while the stream was down are not replayed.
@@ -167,7 +179,8 @@ void TokenClient::WatchLoop() {
       }
       DropLocked(&batch);
     }
-    const grpc::Status status = reader->Finish();
+    const grpc::Status status =
+        reader != nullptr ? reader->Finish() : sync_reader->Finish();
     MutexLock lock(&mu_);
     watch_context_ = nullptr;
     if (live) {

@@ -28,8 +28,8 @@
 // TokenService (each call a round trip) until the stream is back, and
 // then everything cached is dropped once, since revocations may have been
 // missed. Against a server without WatchRevocations (UNIMPLEMENTED), or
-// with a stub that has no callback API (async() null, as a generated mock),
-// the client caches as before, with no revocation push.
+// with a generated mock stub that sets up no stream, the client caches as
+// before, with no revocation push.
 
 #ifndef CLIENT_TOKEN_CLIENT_H_
 #define CLIENT_TOKEN_CLIENT_H_

@@ -63,8 +63,13 @@ stage "fuzz" bash scripts/fuzz.sh
 # on, as Debian's /etc/bazel/bazelrc has it (.bazelrc turns it off). Kept
 # sandboxes filled the disk once: catch them coming back.
 sandboxes_removed() {
-  local kept
-  kept="$(bazel info output_base 2>/dev/null)/sandbox/processwrapper-sandbox"
+  local base kept
+  base="$(bazel info output_base 2>/dev/null)"
+  if [[ -z "${base}" ]]; then
+    echo "test.sh: bazel info output_base failed: cannot check the sandboxes"
+    return 1
+  fi
+  kept="${base}/sandbox/processwrapper-sandbox"
   if [[ -d "${kept}" ]] && [[ -n "$(ls -A "${kept}")" ]]; then
     echo "test.sh: Bazel kept $(ls "${kept}" | wc -l) action sandboxes" \
       "($(du -sh "${kept}" | cut -f1)) in ${kept}: is --sandbox_debug on?"

@@ -4,6 +4,8 @@
 // a batch that drops a cached token, and the grace while the stream is
 // down.
 
+#include <grpcpp/test/mock_stream.h>
+
 #include <deque>
 #include <memory>
 #include <optional>
@@ -97,6 +99,8 @@ class ScriptedStream final
     {
       MutexLock lock(&mu_);
       --holds_;
+      EXPECT_GE(holds_, 0) << "a hold released twice";
+      EXPECT_FALSE(done_) << "a hold released after OnDone";
     }
     Deliver();
   }
@@ -205,6 +209,8 @@ class TokenClientWatchTest : public ::testing::Test {
     // The client reads its stream until it ends; "no such method" makes it
     // stop for good.
     stream_.End(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, ""));
+    if (!sync_revoke_.HasBeenNotified()) sync_revoke_.Notify();
+    if (!sync_end_.HasBeenNotified()) sync_end_.Notify();
     client_.reset();
   }
 
@@ -230,6 +236,9 @@ class TokenClientWatchTest : public ::testing::Test {
   }
 
   ScriptedStream stream_;  // outlives the client
+  // For the sync API's stream: its second and third Read return once
+  // these are notified.
+  absl::Notification sync_revoke_, sync_end_;
   std::shared_ptr<StubWithStream> stub_;
   std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>();
   std::unique_ptr<TokenClient> client_;
@@ -250,15 +259,36 @@ TEST_F(TokenClientWatchTest, WithoutTheMethodTokensAreCachedAsBefore) {
 }
 
 // Before the stream is live, a cached token lasts the grace only.
-// A stub with no callback API (the generated mock): the same.
-TEST_F(TokenClientWatchTest, WithoutACallbackApiTokensAreCachedAsBefore) {
-  StartClient(/*callback_api=*/false);
-  ASSERT_TRUE(
-      client_->AwaitWatchUnsupportedForTesting(absl::Now() + kPatience));
+// A stub with no callback API (hand-written): the sync API's stream, with
+// the same effect.
+TEST_F(TokenClientWatchTest, WithoutACallbackApiTheSyncStreamDropsTokens) {
+  stub_ = std::make_shared<StubWithStream>(nullptr);
+  auto* reader = new grpc::testing::MockClientReader<v1::RevocationBatch>();
+  EXPECT_CALL(*reader, Read(_))
+      .WillOnce(Return(true))  // the empty first batch: live
+      .WillOnce(Invoke([this](v1::RevocationBatch* batch) {
+        sync_revoke_.WaitForNotification();
+        *batch = Batch({"tok-1"});
+        return true;
+      }))
+      .WillOnce(Invoke([this](v1::RevocationBatch*) {
+        sync_end_.WaitForNotification();
+        return false;
+      }));
+  EXPECT_CALL(*reader, Finish())
+      .WillOnce(Return(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "")));
+  EXPECT_CALL(*stub_, WatchRevocationsRaw(_, _)).WillOnce(Return(reader));
+  client_ =
+      std::make_unique<TokenClient>(stub_, TokenClient::Options(), clock_);
+  ASSERT_TRUE(client_->AwaitWatchForTesting(true, absl::Now() + kPatience));
   ExpectIssue("tok-1");
   EXPECT_EQ(Get(), "tok-1");
-  clock_->Advance(TokenClient::Options().revocation_grace + absl::Minutes(1));
-  EXPECT_EQ(Get(), "tok-1");
+  EXPECT_EQ(Get(), "tok-1");  // cached
+  sync_revoke_.Notify();
+  ASSERT_TRUE(client_->AwaitRevocationForTesting(Fingerprint("tok-1"),
+                                                 absl::Now() + kPatience));
+  ExpectIssue("tok-2");
+  EXPECT_EQ(Get(), "tok-2");
 }
 
 TEST_F(TokenClientWatchTest, BeforeTheStreamIsLiveTokensLastTheGrace) {
@@ -307,9 +337,9 @@ TEST_F(TokenClientWatchTest, ATokenRevokedWhileItsIssueWasAnsweredIsNotCached) {
   std::thread caller([&] { first = Get(); });
   issue_started.WaitForNotification();
   stream_.Push(Batch({"tok-1"}));
-  ASSERT_TRUE(client_->AwaitRevocationForTesting(Fingerprint("tok-1"),
+  EXPECT_TRUE(client_->AwaitRevocationForTesting(Fingerprint("tok-1"),
                                                  absl::Now() + kPatience));
-  revoked.Notify();
+  revoked.Notify();  // whatever the wait said, or `caller` never ends
   caller.join();
   EXPECT_EQ(first, "tok-1");
   ExpectIssue("tok-2");

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <filesystem>
+#include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -62,7 +64,13 @@ EtcdServer::EtcdServer(std::string data_dir, int client_port, int peer_port)
       client_port_(client_port),
       peer_port_(peer_port) {}
 
-EtcdServer::~EtcdServer() { Kill(); }
+EtcdServer::~EtcdServer() {
+  Kill();
+  // Over 100 MB of preallocated write-ahead log each: not left for the
+  // test's sandbox to hold.
+  std::error_code ignored;
+  std::filesystem::remove_all(data_dir_, ignored);
+}
 
 std::shared_ptr<grpc::Channel> EtcdTestChannel(const std::string& endpoint) {
   grpc::ChannelArguments args;

@@ -37,7 +37,7 @@ class EtcdServer {
   static absl::StatusOr<std::unique_ptr<EtcdServer>> Start(
       const std::string& data_dir);
 
-  // SIGKILLs etcd if it runs.
+  // SIGKILLs etcd if it runs, and removes its data directory.
   ~EtcdServer();
 
   // HOST:PORT of the client port, for a gRPC channel.

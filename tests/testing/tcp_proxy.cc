@@ -9,6 +9,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 namespace tokenservice {
 namespace {
@@ -82,7 +84,7 @@ std::string TcpProxy::endpoint() const {
   return absl::StrCat("127.0.0.1:", port_);
 }
 
-void TcpProxy::Sever() {
+bool TcpProxy::Sever() {
   {
     MutexLock lock(&mu_);
     severed_ = true;
@@ -90,7 +92,8 @@ void TcpProxy::Sever() {
   }
   Wake();
   MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(&sever_applied_));
+  return mu_.AwaitWithDeadline(absl::Condition(&sever_applied_),
+                               absl::Now() + absl::Seconds(10));
 }
 
 void TcpProxy::Restore() {

@@ -32,8 +32,9 @@ class TcpProxy {
   std::string endpoint() const;
 
   // Closes every connection (before it returns); until Restore, each new
-  // one is closed as soon as it is accepted.
-  void Sever() ABSL_LOCKS_EXCLUDED(mu_);
+  // one is closed as soon as it is accepted. False if the forwarding
+  // thread did not get round to it within 10 s (a peer stopped reading).
+  [[nodiscard]] bool Sever() ABSL_LOCKS_EXCLUDED(mu_);
   void Restore() ABSL_LOCKS_EXCLUDED(mu_);
 
   TcpProxy(int listen_fd, int port, int target_port, int wake_read,

@@ -413,10 +413,12 @@ TEST_F(EtcdTokensTest, AHolderStoppedMidFetchIsTakenOverByOneReplica) {
 }
 
 // Guarantee 6, a crash: a holder that died mid-fetch never releases its
-// lock; it ends when etcd expires its lease. The crashed replica is played
-// by the test: a lock on a lease of etcd's shortest lifetime (2 s) that
-// nobody keeps alive. Of the two replicas waiting, one fetches once the
-// lease ends and the other takes its token.
+// lock; the lock ends when etcd ends its lease, once its TTL has run out
+// with no keep-alive. The crashed replica is played by the test: a lock on
+// a lease of its own, which it ends once both replicas wait (etcd deletes
+// the lock then exactly as at expiry; ending it by hand keeps the test
+// free of timing). Of the two replicas waiting, one fetches and the other
+// takes its token.
 TEST_F(EtcdTokensTest, ACrashedHoldersLockEndsWithItsLeaseAndOneTakesOver) {
   StartReplicas(2);
   auto channel = EtcdTestChannel(etcd_->endpoint());
@@ -424,7 +426,7 @@ TEST_F(EtcdTokensTest, ACrashedHoldersLockEndsWithItsLeaseAndOneTakesOver) {
   {
     grpc::ClientContext context;
     pb::LeaseGrantRequest request;
-    request.set_ttl(1);  // etcd makes it its minimum, 2 s
+    request.set_ttl(60);
     ASSERT_TRUE(pb::Lease::NewStub(channel)
                     ->LeaseGrant(&context, request, &grant)
                     .ok());
@@ -447,7 +449,16 @@ TEST_F(EtcdTokensTest, ACrashedHoldersLockEndsWithItsLeaseAndOneTakesOver) {
   ASSERT_TRUE(replicas_[1]->tokens().AwaitWaiting(1, absl::Now() + kPatience));
   EXPECT_EQ(upstream.calls(), 0);  // nobody asks while the lock is held
 
-  ASSERT_TRUE(upstream.AwaitCalls(1));  // the lease ended
+  {
+    grpc::ClientContext context;
+    pb::LeaseRevokeRequest request;
+    request.set_id(grant.id());
+    pb::LeaseRevokeResponse response;
+    ASSERT_TRUE(pb::Lease::NewStub(channel)
+                    ->LeaseRevoke(&context, request, &response)
+                    .ok());
+  }
+  ASSERT_TRUE(upstream.AwaitCalls(1));
   upstream.Complete(Token("after-crash", clock_.Now()));
   EXPECT_EQ(on_b.Await(), "after-crash");
   EXPECT_EQ(on_c.Await(), "after-crash");
@@ -495,7 +506,7 @@ TEST_F(EtcdTokensTest, ACommitEtcdDidNotAnswerIsRetriedOnATimer) {
   replicas_[0]->Fetch(&upstream_b, &on_b);
   ASSERT_TRUE(replicas_[0]->tokens().AwaitWaiting(1, absl::Now() + kPatience));
 
-  (*proxy)->Sever();
+  ASSERT_TRUE((*proxy)->Sever());
   upstream_a.Complete(Token("from-a", clock_.Now()));
   EXPECT_EQ(on_a.Await(), "from-a");  // answered; the commit is remembered
   EXPECT_FALSE(on_b.answered());

@@ -11,6 +11,8 @@
 #include <string>
 
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "base/clock.h"
 #include "gtest/gtest.h"
 #include "proto/token_service.grpc.pb.h"
@@ -43,6 +45,10 @@ class WatchOnly final
   SystemClock clock_;
   LogRateLimiter failure_log_{50, absl::Seconds(1), &clock_};
 };
+
+// A stream that loses what it should deliver fails here, not at Bazel's
+// timeout.
+constexpr absl::Duration kPatience = absl::Seconds(30);
 
 std::string Fingerprint(int i) { return absl::StrFormat("%016x", i); }
 
@@ -82,6 +88,7 @@ class RevocationStreamsTest : public ::testing::Test {
 // empty batch, however they were batched.
 TEST_F(RevocationStreamsTest, AReaderGetsEveryFingerprintPublished) {
   grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + kPatience));
   auto reader = stub_->WatchRevocations(&context, {});
   v1::RevocationBatch batch;
   ASSERT_TRUE(reader->Read(&batch));
@@ -103,6 +110,7 @@ TEST_F(RevocationStreamsTest, AReaderGetsEveryFingerprintPublished) {
 // after what was already under way.
 TEST_F(RevocationStreamsTest, ACallerThatDoesNotReadGetsResourceExhausted) {
   grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + kPatience));
   auto reader = stub_->WatchRevocations(&context, {});
   v1::RevocationBatch batch;
   ASSERT_TRUE(reader->Read(&batch));
