@@ -39,8 +39,8 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "proto/token_service.grpc.pb.h"
-#include "tests/e2e/tcp_front.h"
 #include "tests/testing/subprocess.h"
+#include "tests/testing/tcp_front.h"
 
 namespace tokenservice {
 namespace {

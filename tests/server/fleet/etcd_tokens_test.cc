@@ -28,7 +28,7 @@
 #include "tests/base/fake_timers.h"
 #include "tests/server/fleet/key_dir.h"
 #include "tests/testing/etcd_server.h"
-#include "tests/testing/tcp_proxy.h"
+#include "tests/testing/tcp_front.h"
 
 namespace tokenservice {
 namespace {
@@ -491,11 +491,12 @@ TEST_F(EtcdTokensTest, ACommitEtcdDidNotAnswerIsRetriedOnATimer) {
   const std::string endpoint = etcd_->endpoint();
   ASSERT_TRUE(absl::SimpleAtoi(
       absl::string_view(endpoint).substr(endpoint.rfind(':') + 1), &port));
-  auto proxy = TcpProxy::Start(port);
-  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  auto front = TcpFront::Start();
+  ASSERT_TRUE(front.ok()) << front.status();
+  (*front)->SetBackends({port});
   StartReplicas(1);  // B
   Replica a(endpoint, "a", keys_.path(), &clock_, &timers_,
-            (*proxy)->endpoint());
+            absl::StrCat("127.0.0.1:", (*front)->port()));
   ASSERT_TRUE(a.session().AwaitReplicas(2, absl::Now() + kPatience));
   ASSERT_TRUE(
       replicas_[0]->session().AwaitReplicas(2, absl::Now() + kPatience));
@@ -506,12 +507,13 @@ TEST_F(EtcdTokensTest, ACommitEtcdDidNotAnswerIsRetriedOnATimer) {
   replicas_[0]->Fetch(&upstream_b, &on_b);
   ASSERT_TRUE(replicas_[0]->tokens().AwaitWaiting(1, absl::Now() + kPatience));
 
-  ASSERT_TRUE((*proxy)->Sever());
+  (*front)->SetBackends({});  // cut off from etcd
+  (*front)->CutConnections();
   upstream_a.Complete(Token("from-a", clock_.Now()));
   EXPECT_EQ(on_a.Await(), "from-a");  // answered; the commit is remembered
   EXPECT_FALSE(on_b.answered());
 
-  (*proxy)->Restore();
+  (*front)->SetBackends({port});
   ASSERT_TRUE(a.tokens_channel().WaitForConnected(
       absl::ToChronoTime(absl::Now() + kPatience)));
   timers_.Advance(EtcdTokensOptions().commit_retry);

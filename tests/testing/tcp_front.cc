@@ -1,4 +1,4 @@
-#include "tests/e2e/tcp_front.h"
+#include "tests/testing/tcp_front.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -92,6 +92,12 @@ TcpFront::~TcpFront() {
   for (int fd : fds) close(fd);
   close(listen_fd_);
   close(stop_fd_);
+}
+
+void TcpFront::CutConnections() {
+  MutexLock lock(&mu_);
+  // Closed only by the destructor, so these are still ours.
+  for (int fd : relayed_fds_) shutdown(fd, SHUT_RDWR);
 }
 
 void TcpFront::SetBackends(std::vector<int> ports) {

@@ -4,8 +4,8 @@
 // The test changes the list, as late as Kubernetes' endpoint updates come;
 // connections already relayed are left alone, as kube-proxy leaves them.
 
-#ifndef TESTS_E2E_TCP_FRONT_H_
-#define TESTS_E2E_TCP_FRONT_H_
+#ifndef TESTS_TESTING_TCP_FRONT_H_
+#define TESTS_TESTING_TCP_FRONT_H_
 
 #include <map>
 #include <memory>
@@ -31,6 +31,10 @@ class TcpFront {
 
   // Backend ports (on 127.0.0.1) for new connections.
   void SetBackends(std::vector<int> ports) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Cuts every connection relayed so far, both ends at once, as a network
+  // partition would; new ones still go to the backends (none: refused).
+  void CutConnections() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Connections sent to `port` so far.
   int ConnectionsTo(int port) const ABSL_LOCKS_EXCLUDED(mu_);
@@ -62,4 +66,4 @@ class TcpFront {
 
 }  // namespace tokenservice
 
-#endif  // TESTS_E2E_TCP_FRONT_H_
+#endif  // TESTS_TESTING_TCP_FRONT_H_
