@@ -1,5 +1,6 @@
 // echo_server: the baseline TokenService is measured against. Same gRPC
-// callback API, same message sizes, no work.
+// callback API, same message sizes, no work; with --token_server_limits,
+// also the same limits on the port.
 
 #include <grpcpp/grpcpp.h>
 
@@ -13,9 +14,15 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "bench/echo.grpc.pb.h"
+#include "server/rpc/grpc_limits.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "Address, HOST:PORT.");
 ABSL_FLAG(std::string, port_file, "", "Write the bound port here.");
+ABSL_FLAG(bool, token_server_limits, false,
+          "Put token_server's default limits on the port (stream cap, "
+          "memory quota, connection idle and age, keepalive enforcement: "
+          "server/rpc/grpc_limits.h), so that the floor pays what gRPC "
+          "charges for them (BENCHMARKS.md, \"What a hit costs\").");
 ABSL_FLAG(int64_t, work_ns, 0,
           "Busy-wait this long in each call: shows how the tail at a given "
           "concurrency responds to per-call work (BENCHMARKS.md).");
@@ -64,6 +71,9 @@ int main(int argc, char** argv) {
   builder.AddListeningPort(absl::GetFlag(FLAGS_listen),
                            grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
+  if (absl::GetFlag(FLAGS_token_server_limits)) {
+    tokenservice::ApplyLimits(tokenservice::GrpcLimits(), &builder);
+  }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) return 1;
   const std::string port_file = absl::GetFlag(FLAGS_port_file);

@@ -2,7 +2,6 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
@@ -24,6 +23,7 @@
 #include "server/ops/error_reason.h"
 #include "server/ops/listen_check.h"
 #include "server/ops/log.h"
+#include "server/rpc/grpc_limits.h"
 #include "server/upstream/curl_http_transport.h"
 #include "server/upstream/mypos_oauth_client.h"
 #include "server/upstream/retrying_oauth_client.h"
@@ -97,37 +97,6 @@ absl::Status ShuttingDownStatus(RpcMethod method) {
           "the server is shutting down and the call did not complete within "
           "--shutdown_grace; retry: another replica answers"),
       kReasonServerShuttingDown);
-}
-
-// What one connection may hold: without these, one unauthenticated client
-// opening streams it never finishes grows the server without bound (gRPC
-// advertises 2^32-1 streams and never times such streams out).
-void ApplyLimits(const ServerConfig::GrpcLimits& limits,
-                 grpc::ServerBuilder* builder) {
-  auto ms = [](absl::Duration d) {
-    return static_cast<int>(
-        std::min<int64_t>(absl::ToInt64Milliseconds(d), INT32_MAX));
-  };
-  builder->AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
-                              limits.max_concurrent_streams);
-  grpc::ResourceQuota quota("tokenservice");
-  quota.Resize(limits.memory_bytes);
-  quota.SetMaxThreads(limits.max_threads);
-  builder->SetResourceQuota(quota);
-  builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
-                              ms(limits.max_connection_idle));
-  builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
-                              ms(limits.max_connection_age));
-  builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
-                              ms(limits.max_connection_age_grace));
-  // Keepalive enforcement: pings only with calls in flight, at most every
-  // 10 s; the third offence closes the connection.
-  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
-  builder->AddChannelArgument(
-      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
-  builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
-  builder->AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE,
-                              limits.max_metadata_bytes);
 }
 
 }  // namespace

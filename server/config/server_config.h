@@ -17,6 +17,7 @@
 #include "server/broker/token_broker.h"
 #include "server/config/fleet_config.h"
 #include "server/rpc/caller_policy.h"
+#include "server/rpc/grpc_limits.h"
 #include "server/upstream/oauth_reply.h"
 #include "server/upstream/retrying_oauth_client.h"
 
@@ -62,22 +63,7 @@ struct ServerConfig {
   TokenReplyOptions token_reply;
   // The longest one HTTP attempt to myPOS may take.
   absl::Duration upstream_attempt_timeout = absl::Seconds(5);
-  // Limits on the gRPC port, so that no connection (authenticated or not)
-  // can hold unbounded memory: streams per connection, the memory gRPC may
-  // use for all of them, and how long a connection may stay idle or live.
-  // Pings without calls are refused, and clients that ping more often than
-  // every 10 s are disconnected after 2 strikes.
-  struct GrpcLimits {
-    int max_concurrent_streams = 100;
-    size_t memory_bytes = 64 << 20;
-    // Threads gRPC may start for synchronous services (reflection).
-    int max_threads = 32;
-    absl::Duration max_connection_idle = absl::Minutes(5);
-    absl::Duration max_connection_age = absl::Minutes(30);
-    absl::Duration max_connection_age_grace = absl::Seconds(30);
-    // Largest request metadata (headers) accepted, in bytes.
-    int max_metadata_bytes = 16 << 10;
-  };
+  // Limits on the gRPC port (server/rpc/grpc_limits.h).
   GrpcLimits grpc;
   // Requests to one myPOS host under way at once (the rest wait in the
   // transport's queue; a quarter is kept for refreshes and revocations).
