@@ -506,19 +506,36 @@ void EtcdTokens::RunCommit(PendingCommit commit) {
     }
     call->request.add_success()->mutable_request_delete_range()->set_key(
         lock_key);
+    // When the lock is not ours, what tokens/N holds: our own value when an
+    // earlier try of this commit was applied but its answer was lost.
+    if (lease != 0) {
+      call->request.add_failure()->mutable_request_range()->set_key(
+          tokens_prefix_ + commit.name);
+    }
     kv_->async()->Txn(
         &call->context, &call->request, &call->response,
-        [this, call, commit = std::move(commit)](grpc::Status status) mutable {
+        [this, call, lease,
+         commit = std::move(commit)](grpc::Status status) mutable {
           if (!status.ok()) {
             Remember(std::move(commit));
           } else {
-            if (!call->response.succeeded()) {
-              // Our session ended mid-fetch and another replica took the
-              // lock: its token is the newer one.
-              Log(LogLevel::kWarning, "fleet_lock_lost",
-                  "this replica's lock on a token ended while it fetched: "
-                  "the token is used here but not written to etcd",
-                  {{"profile", commit.profile}});
+            // Releasing the lock only, a lock already gone is no loss.
+            if (!call->response.succeeded() && lease != 0) {
+              RevokeUnusedLease(lease);
+              const pb::TxnResponse& response = call->response;
+              const bool landed_before =
+                  response.responses_size() == 1 &&
+                  response.responses(0).response_range().kvs_size() == 1 &&
+                  response.responses(0).response_range().kvs(0).value() ==
+                      commit.sealed;
+              if (!landed_before) {
+                // Our session ended mid-fetch and another replica took
+                // the lock: its token is the newer one.
+                Log(LogLevel::kWarning, "fleet_lock_lost",
+                    "this replica's lock on a token ended while it fetched: "
+                    "the token is used here but not written to etcd",
+                    {{"profile", commit.profile}});
+              }
             }
             if (commit.then) commit.then();
           }
@@ -547,6 +564,21 @@ void EtcdTokens::RunCommit(PendingCommit commit) {
           EndCall();
         }
       });
+}
+
+void EtcdTokens::RevokeUnusedLease(int64_t lease) {
+  {
+    MutexLock lock(&mu_);
+    ++calls_;
+  }
+  auto call =
+      std::make_shared<Call<pb::LeaseRevokeRequest, pb::LeaseRevokeResponse>>();
+  Bound(&call->context);
+  call->request.set_id(lease);
+  // Best effort: a lease etcd did not revoke ends with its TTL.
+  lease_stub_->async()->LeaseRevoke(&call->context, &call->request,
+                                    &call->response,
+                                    [this, call](grpc::Status) { EndCall(); });
 }
 
 void EtcdTokens::Remember(PendingCommit commit) {

@@ -38,7 +38,11 @@
 //
 // A holder whose commit etcd did not answer (etcd went away) tries it
 // again when the watch is back, so the token lands and the lock is
-// released once etcd is.
+// released once etcd is. A retry that finds the lock gone and its own
+// value in tokens/N knows the earlier try landed. A commit whose compare
+// failed revokes the lease it took for the token; one whose transaction
+// failed outright leaves its lease to end with its TTL (it may have been
+// applied, and then the lease holds the token).
 //
 // A lock holder that crashes is noticed when its session lease ends
 // (--fleet lease, 10 s) and one that stops cleanly at once (its lease is
@@ -183,6 +187,10 @@ class EtcdTokens final : public SharedTokens {
   // etcd did not answer is remembered.
   void RunCommit(PendingCommit commit) ABSL_LOCKS_EXCLUDED(mu_);
   void Remember(PendingCommit commit) ABSL_LOCKS_EXCLUDED(mu_);
+  // Revokes a lease granted for a commit that did not use it, on a call
+  // of its own; called only inside a counted call (so even when stopping:
+  // Stop waits for it too).
+  void RevokeUnusedLease(int64_t lease) ABSL_LOCKS_EXCLUDED(mu_);
   void RetryUnfinished() ABSL_LOCKS_EXCLUDED(mu_);
   // Takes `attempt` out of attempts_ and cancels its wait bound.
   void DoneLocked(const AttemptPtr& attempt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

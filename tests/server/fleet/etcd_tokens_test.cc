@@ -7,6 +7,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <deque>
 #include <memory>
@@ -24,6 +25,7 @@
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "server/fleet/fleet_keyring.h"
+#include "server/ops/log.h"
 #include "tests/base/fake_clock.h"
 #include "tests/base/fake_timers.h"
 #include "tests/server/fleet/key_dir.h"
@@ -139,13 +141,14 @@ class Outcome {
 // One replica: its session and its tokens.
 class Replica {
  public:
-  // The tokens' calls go to `tokens_endpoint` when set (a proxy the test
-  // can cut), the session's always to `endpoint`.
+  // The tokens' calls go over `tokens_channel` when given (through a
+  // proxy the test can cut, or an interceptor), the session's always to
+  // `endpoint`.
   Replica(const std::string& endpoint, const std::string& id,
           const std::string& keys_dir, FakeClock* clock, FakeTimers* timers,
-          const std::string& tokens_endpoint = "")
-      : tokens_channel_(EtcdTestChannel(
-            tokens_endpoint.empty() ? endpoint : tokens_endpoint)) {
+          std::shared_ptr<grpc::Channel> tokens_channel = nullptr)
+      : tokens_channel_(tokens_channel != nullptr ? std::move(tokens_channel)
+                                                  : EtcdTestChannel(endpoint)) {
     EtcdRevocationsOptions session_options;
     session_options.prefix = kPrefix;
     session_options.replica_id = id;
@@ -243,6 +246,15 @@ class EtcdTokensTest : public ::testing::Test {
     pb::DeleteRangeResponse response;
     ASSERT_TRUE(kv->DeleteRange(&context, request, &response).ok());
     ASSERT_EQ(response.deleted(), 1);
+  }
+
+  // The leases etcd holds: each live session's, and one per stored token.
+  int LeaseCount() {
+    auto lease = pb::Lease::NewStub(EtcdTestChannel(etcd_->endpoint()));
+    grpc::ClientContext context;
+    pb::LeaseLeasesResponse response;
+    EXPECT_TRUE(lease->LeaseLeases(&context, {}, &response).ok());
+    return response.leases_size();
   }
 
   std::string LockKey() const {
@@ -350,13 +362,28 @@ TEST_F(EtcdTokensTest, AHolderThatLostItsLockCannotOverwriteTheNewerToken) {
   ASSERT_TRUE(upstream_b.AwaitCalls(1));
 
   // A finishes while B holds the lock: a lock exists, but not A's.
+  Mutex log_mu;
+  std::vector<std::string> lines;
+  SetLogSinkForTesting([&](absl::string_view line) {
+    MutexLock lock(&log_mu);
+    lines.emplace_back(line);
+  });
   upstream_a.Complete(Token("stale", clock_.Now()));
   EXPECT_EQ(on_a.Await(), "stale");  // A's own callers still get it
   replicas_[0]->tokens().Stop();     // A's commit attempt is over
+  SetLogSinkForTesting(nullptr);
+  int lost = 0;
+  for (const std::string& line : lines) {
+    if (line.find("\"event\":\"fleet_lock_lost\"") != std::string::npos) ++lost;
+  }
+  EXPECT_EQ(lost, 1) << "A's lost lock was not reported";
   for (const auto& [key, value] : Dump()) {
     EXPECT_FALSE(absl::StartsWith(key, absl::StrCat(kPrefix, "tokens/")))
         << "A wrote its token under B's lock";
   }
+  // The lease A took for its token holds nothing: revoked, not left to
+  // its TTL (the token's lifetime). The two sessions' remain.
+  EXPECT_EQ(LeaseCount(), 2);
 
   upstream_b.Complete(Token("newer", clock_.Now()));
   ASSERT_EQ(on_b.Await(), "newer");
@@ -496,7 +523,7 @@ TEST_F(EtcdTokensTest, ACommitEtcdDidNotAnswerIsRetriedOnATimer) {
   (*front)->SetBackends({port});
   StartReplicas(1);  // B
   Replica a(endpoint, "a", keys_.path(), &clock_, &timers_,
-            absl::StrCat("127.0.0.1:", (*front)->port()));
+            EtcdTestChannel(absl::StrCat("127.0.0.1:", (*front)->port())));
   ASSERT_TRUE(a.session().AwaitReplicas(2, absl::Now() + kPatience));
   ASSERT_TRUE(
       replicas_[0]->session().AwaitReplicas(2, absl::Now() + kPatience));
@@ -519,6 +546,101 @@ TEST_F(EtcdTokensTest, ACommitEtcdDidNotAnswerIsRetriedOnATimer) {
   timers_.Advance(EtcdTokensOptions().commit_retry);
   EXPECT_EQ(on_b.Await(), "from-a");
   EXPECT_EQ(upstream_b.calls(), 0);
+}
+
+// Makes the first `lose` Txn answers that were OK look lost (UNAVAILABLE),
+// as when etcd applied a transaction and the connection broke before its
+// answer arrived; counts every Txn answered.
+class LoseTxnAnswers final : public grpc::experimental::Interceptor {
+ public:
+  LoseTxnAnswers(std::atomic<int>* lose, std::atomic<int>* answered)
+      : lose_(lose), answered_(answered) {}
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::POST_RECV_STATUS)) {
+      answered_->fetch_add(1);
+      grpc::Status* status = methods->GetRecvStatus();
+      if (status->ok() && lose_->fetch_sub(1) > 0) {
+        *status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                               "the answer was lost (test)");
+      }
+    }
+    methods->Proceed();
+  }
+
+ private:
+  std::atomic<int>* const lose_;
+  std::atomic<int>* const answered_;
+};
+
+class LoseTxnAnswersFactory final
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  LoseTxnAnswersFactory(std::atomic<int>* lose, std::atomic<int>* answered)
+      : lose_(lose), answered_(answered) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo* info) override {
+    if (absl::string_view(info->method()) != "/etcdserverpb.KV/Txn") {
+      return nullptr;
+    }
+    return new LoseTxnAnswers(lose_, answered_);
+  }
+
+ private:
+  std::atomic<int>* const lose_;
+  std::atomic<int>* const answered_;
+};
+
+// A commit etcd applied but whose answer was lost is tried again, and
+// finds the lock gone (the first try deleted it): that is our own token in
+// place, not a lost lock. No warning, and the retry's lease is revoked.
+TEST_F(EtcdTokensTest, ARetriedCommitThatHadLandedIsNotALostLock) {
+  std::atomic<int> lose{0}, txns{0};
+  std::vector<
+      std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(std::make_unique<LoseTxnAnswersFactory>(&lose, &txns));
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+  auto channel = grpc::experimental::CreateCustomChannelWithInterceptors(
+      etcd_->endpoint(), grpc::InsecureChannelCredentials(), args,
+      std::move(interceptors));
+  StartReplicas(1);  // B
+  Replica a(etcd_->endpoint(), "a", keys_.path(), &clock_, &timers_, channel);
+  ASSERT_TRUE(a.session().AwaitReplicas(2, absl::Now() + kPatience));
+  ASSERT_TRUE(
+      replicas_[0]->session().AwaitReplicas(2, absl::Now() + kPatience));
+  ManualUpstream upstream_a, upstream_b;
+  Outcome on_a, on_b;
+  a.Fetch(&upstream_a, &on_a);
+  ASSERT_TRUE(upstream_a.AwaitCalls(1));  // A holds the lock
+  replicas_[0]->Fetch(&upstream_b, &on_b);
+  ASSERT_TRUE(replicas_[0]->tokens().AwaitWaiting(1, absl::Now() + kPatience));
+
+  Mutex log_mu;
+  std::vector<std::string> lines;
+  SetLogSinkForTesting([&](absl::string_view line) {
+    MutexLock lock(&log_mu);
+    lines.emplace_back(line);
+  });
+  const int lock_txns = txns.load();  // A's taking of the lock
+  lose = 1;                           // the commit's answer is lost
+  upstream_a.Complete(Token("from-a", clock_.Now()));
+  EXPECT_EQ(on_a.Await(), "from-a");
+  EXPECT_EQ(on_b.Await(), "from-a");  // the first try did land
+  EXPECT_EQ(upstream_b.calls(), 0);
+  EXPECT_EQ(txns.load(), lock_txns + 1);
+  timers_.Advance(EtcdTokensOptions().commit_retry);  // the retry
+  a.tokens().Stop();  // waits for it, and for any lease it revokes
+  SetLogSinkForTesting(nullptr);
+
+  EXPECT_EQ(txns.load(), lock_txns + 2) << "the commit was not tried again";
+  for (const std::string& line : lines) {
+    EXPECT_EQ(line.find("fleet_lock_lost"), std::string::npos) << line;
+  }
+  // Two sessions and the stored token's lease; the retry's is gone.
+  EXPECT_EQ(LeaseCount(), 3);
 }
 
 // What one Find answered.
