@@ -23,7 +23,7 @@ struct GrpcLimits {
   // Threads gRPC may start for synchronous services (reflection).
   int max_threads = 32;
   // gRPC 1.51 enforces these two with a filter on every call (MaxAgeFilter):
-  // about 5,000 instructions a call, BENCHMARKS.md "What a hit costs".
+  // 3,400-5,300 instructions a call, BENCHMARKS.md "What a hit costs".
   absl::Duration max_connection_idle = absl::Minutes(5);
   absl::Duration max_connection_age = absl::Minutes(30);
   absl::Duration max_connection_age_grace = absl::Seconds(30);
