@@ -73,11 +73,20 @@ EtcdServer::~EtcdServer() {
 }
 
 std::shared_ptr<grpc::Channel> EtcdTestChannel(const std::string& endpoint) {
+  return EtcdTestChannel(endpoint, {});
+}
+
+std::shared_ptr<grpc::Channel> EtcdTestChannel(
+    const std::string& endpoint,
+    std::vector<
+        std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+        interceptors) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  return grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(),
-                                   args);
+  return grpc::experimental::CreateCustomChannelWithInterceptors(
+      endpoint, grpc::InsecureChannelCredentials(), args,
+      std::move(interceptors));
 }
 
 std::string EtcdServer::endpoint() const {

@@ -15,6 +15,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -27,6 +28,12 @@ namespace tokenservice {
 // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: it also bounds each connection
 // attempt (see server/fleet/etcd_channel.cc).
 std::shared_ptr<grpc::Channel> EtcdTestChannel(const std::string& endpoint);
+// The same, with client interceptors on every call.
+std::shared_ptr<grpc::Channel> EtcdTestChannel(
+    const std::string& endpoint,
+    std::vector<
+        std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+        interceptors);
 
 // Not thread-safe: one test owns it.
 class EtcdServer {

@@ -222,6 +222,23 @@ class EtcdTokensTest : public ::testing::Test {
     }
   }
 
+  // Replica B (replicas_[0]) and replica A (replicas_[1], its tokens'
+  // calls over `a_tokens`): A fetches and holds the lock, and B's fetch
+  // waits for it, each with its own myPOS and outcome in contest_.
+  void HoldAndWait(std::shared_ptr<grpc::Channel> a_tokens) {
+    StartReplicas(1);  // B
+    replicas_.push_back(std::make_unique<Replica>(
+        etcd_->endpoint(), "a", keys_.path(), &clock_, &timers_, a_tokens));
+    Replica& a = *replicas_[1];
+    Replica& b = *replicas_[0];
+    ASSERT_TRUE(a.session().AwaitReplicas(2, absl::Now() + kPatience));
+    ASSERT_TRUE(b.session().AwaitReplicas(2, absl::Now() + kPatience));
+    a.Fetch(&contest_.upstream_a, &contest_.on_a);
+    ASSERT_TRUE(contest_.upstream_a.AwaitCalls(1));  // A holds the lock
+    b.Fetch(&contest_.upstream_b, &contest_.on_b);
+    ASSERT_TRUE(b.tokens().AwaitWaiting(1, absl::Now() + kPatience));
+  }
+
   // Every key and value under the prefix, as etcd holds them.
   std::vector<std::pair<std::string, std::string>> Dump() {
     auto kv = pb::KV::NewStub(EtcdTestChannel(etcd_->endpoint()));
@@ -266,6 +283,11 @@ class EtcdTokensTest : public ::testing::Test {
   FakeTimers timers_{&clock_};
   std::unique_ptr<EtcdServer> etcd_;
   KeyDir keys_;
+  // HoldAndWait's; before replicas_, which end first.
+  struct Contest {
+    ManualUpstream upstream_a, upstream_b;
+    Outcome on_a, on_b;
+  } contest_;
   std::vector<std::unique_ptr<Replica>> replicas_;
 };
 
@@ -521,18 +543,10 @@ TEST_F(EtcdTokensTest, ACommitEtcdDidNotAnswerIsRetriedOnATimer) {
   auto front = TcpFront::Start();
   ASSERT_TRUE(front.ok()) << front.status();
   (*front)->SetBackends({port});
-  StartReplicas(1);  // B
-  Replica a(endpoint, "a", keys_.path(), &clock_, &timers_,
-            EtcdTestChannel(absl::StrCat("127.0.0.1:", (*front)->port())));
-  ASSERT_TRUE(a.session().AwaitReplicas(2, absl::Now() + kPatience));
-  ASSERT_TRUE(
-      replicas_[0]->session().AwaitReplicas(2, absl::Now() + kPatience));
-  ManualUpstream upstream_a, upstream_b;
-  Outcome on_a, on_b;
-  a.Fetch(&upstream_a, &on_a);
-  ASSERT_TRUE(upstream_a.AwaitCalls(1));  // A holds the lock
-  replicas_[0]->Fetch(&upstream_b, &on_b);
-  ASSERT_TRUE(replicas_[0]->tokens().AwaitWaiting(1, absl::Now() + kPatience));
+  ASSERT_NO_FATAL_FAILURE(HoldAndWait(
+      EtcdTestChannel(absl::StrCat("127.0.0.1:", (*front)->port()))));
+  Replica& a = *replicas_[1];
+  auto& [upstream_a, upstream_b, on_a, on_b] = contest_;
 
   (*front)->SetBackends({});  // cut off from etcd
   (*front)->CutConnections();
@@ -601,22 +615,10 @@ TEST_F(EtcdTokensTest, ARetriedCommitThatHadLandedIsNotALostLock) {
       std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
       interceptors;
   interceptors.push_back(std::make_unique<LoseTxnAnswersFactory>(&lose, &txns));
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
-  auto channel = grpc::experimental::CreateCustomChannelWithInterceptors(
-      etcd_->endpoint(), grpc::InsecureChannelCredentials(), args,
-      std::move(interceptors));
-  StartReplicas(1);  // B
-  Replica a(etcd_->endpoint(), "a", keys_.path(), &clock_, &timers_, channel);
-  ASSERT_TRUE(a.session().AwaitReplicas(2, absl::Now() + kPatience));
-  ASSERT_TRUE(
-      replicas_[0]->session().AwaitReplicas(2, absl::Now() + kPatience));
-  ManualUpstream upstream_a, upstream_b;
-  Outcome on_a, on_b;
-  a.Fetch(&upstream_a, &on_a);
-  ASSERT_TRUE(upstream_a.AwaitCalls(1));  // A holds the lock
-  replicas_[0]->Fetch(&upstream_b, &on_b);
-  ASSERT_TRUE(replicas_[0]->tokens().AwaitWaiting(1, absl::Now() + kPatience));
+  ASSERT_NO_FATAL_FAILURE(
+      HoldAndWait(EtcdTestChannel(etcd_->endpoint(), std::move(interceptors))));
+  Replica& a = *replicas_[1];
+  auto& [upstream_a, upstream_b, on_a, on_b] = contest_;
 
   Mutex log_mu;
   std::vector<std::string> lines;
