@@ -23,6 +23,8 @@ bool IsValidScope(absl::string_view scope);
 
 // Sorted and without duplicates, so that equal scope sets compare equal.
 std::vector<std::string> NormalizeScopes(std::vector<std::string> scopes);
+// Whether `scopes` is already what NormalizeScopes makes of it.
+bool IsNormalized(const std::vector<std::string>& scopes);
 
 // Splits a space-separated `scope` value into its tokens.
 std::vector<std::string> SplitScopes(absl::string_view scope);

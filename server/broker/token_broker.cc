@@ -88,6 +88,19 @@ class RevokeJoin {
   std::optional<absl::StatusOr<RevokeResult>> upstream_ ABSL_GUARDED_BY(mu_);
 };
 
+// The scope set of a request: the caller's `scopes` as they came when they
+// are already sorted and unique (one scope, the usual case), else sorted
+// and unique in `normalized`; the profile's (normalised at start-up) when
+// there are none.
+const std::vector<std::string>& NormalizedScopes(
+    const std::vector<std::string>& scopes, const CredentialProfile& profile,
+    std::vector<std::string>* normalized) {
+  if (scopes.empty()) return profile.default_scopes;
+  if (IsNormalized(scopes)) return scopes;
+  *normalized = NormalizeScopes(scopes);
+  return *normalized;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TokenBroker>> TokenBroker::Create(
@@ -131,10 +144,10 @@ absl::StatusOr<const CredentialProfile*> TokenBroker::ResolveProfile(
   return supplied_profile;
 }
 
-void TokenBroker::Issue(IssueParams params, IssueCallback done,
+void TokenBroker::Issue(const IssueParams& params, IssueCallback done,
                         Cancellation* cancellation) {
   Issue(
-      std::move(params),
+      params,
       [&done](absl::StatusOr<IssuedToken> result) {
         std::move(done)(std::move(result));
       },
@@ -144,12 +157,11 @@ void TokenBroker::Issue(IssueParams params, IssueCallback done,
 }
 
 void TokenBroker::Issue(
-    IssueParams params,
+    const IssueParams& params,
     absl::FunctionRef<void(absl::StatusOr<IssuedToken>)> at_once,
     absl::FunctionRef<WaitingCaller()> later) {
-  // The hit path copies nothing but the cache key: the profile is the
-  // store's, the scopes are the caller's (or the profile's, normalised at
-  // start-up).
+  // The hit path copies nothing: the profile is the store's, the scopes
+  // the caller's or the profile's, and the key is built on the stack.
   CredentialProfile supplied;
   absl::StatusOr<const CredentialProfile*> resolved =
       ResolveProfile(params.credential, params.caller_credentials, &supplied);
@@ -158,40 +170,39 @@ void TokenBroker::Issue(
     return;
   }
   const CredentialProfile* profile = *resolved;
-  if (!params.scopes.empty()) {
-    params.scopes = NormalizeScopes(std::move(params.scopes));
-  }
+  std::vector<std::string> normalized;
   const std::vector<std::string>& scopes =
-      params.scopes.empty() ? profile->default_scopes : params.scopes;
-  const std::string key =
-      profile->secret_hash.empty()
-          ? CacheKey(profile->name, scopes)
-          : CacheKey(CallerProfiles::CacheOwner(*profile), scopes);
+      NormalizedScopes(params.scopes, *profile, &normalized);
+  const StackCacheKey key(profile->secret_hash.empty()
+                              ? absl::string_view(profile->name)
+                              : CallerProfiles::CacheOwner(*profile),
+                          scopes);
   std::optional<absl::Duration> min_validity;
   if (params.min_validity > absl::ZeroDuration()) {
     min_validity = params.min_validity;
   }
   if (!params.rejected_fingerprint.empty() &&
-      cache_.Reject(key, params.rejected_fingerprint)) {
+      cache_.Reject(key.str(), params.rejected_fingerprint)) {
     Log(LogLevel::kInfo, "token_rejected_by_caller",
         "a caller reports that myPOS rejected a token: it is replaced",
         {{"fingerprint", params.rejected_fingerprint},
          {"profile", profile->name}});
   }
   const absl::Time now = clock_->Now();
-  CacheLookup hit = cache_.Lookup(key, now, min_validity);
+  CacheLookup hit = cache_.Lookup(key.view(), now, min_validity);
   if (hit.token != nullptr) {
     metrics_->RecordCacheHit();
     if (hit.token->expire_time - now <
         min_validity.value_or(hit.token->default_min_validity)) {
       metrics_->RecordShortValidity();  // the cache must never allow this
     }
-    if (hit.refresh_due) StartRefresh(key, *profile, scopes);
+    if (hit.refresh_due) StartRefresh(key.str(), *profile, scopes);
     at_once(IssuedToken{std::move(hit.token), /*cached=*/true});
     return;
   }
   if (min_validity.has_value()) {
-    if (absl::Status refused = RefuseForcedRefresh(key, now, *min_validity);
+    if (absl::Status refused =
+            RefuseForcedRefresh(key.str(), now, *min_validity);
         !refused.ok()) {
       at_once(refused);
       return;
@@ -203,7 +214,7 @@ void TokenBroker::Issue(
   waiter.done = std::move(caller.done);
   waiter.cancellation = caller.cancellation;
   waiter.deadline = params.deadline;
-  JoinFetch(key, *profile, scopes, std::move(waiter));
+  JoinFetch(key.str(), *profile, scopes, std::move(waiter));
 }
 
 absl::Status TokenBroker::RefuseForcedRefresh(

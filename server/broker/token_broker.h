@@ -179,7 +179,7 @@ class TokenBroker {
   // first; upstream errors as OAuthClient::FetchToken returns.
   // When `cancellation` fires, a caller still waiting is answered CANCELLED
   // at once (see WaitingCaller).
-  void Issue(IssueParams params, IssueCallback done,
+  void Issue(const IssueParams& params, IssueCallback done,
              Cancellation* cancellation = nullptr) ABSL_LOCKS_EXCLUDED(mu_);
 
   // The same, for a caller that answers differently when the answer is at
@@ -190,7 +190,7 @@ class TokenBroker {
   // once: on the transport's or the timers' thread, or on this thread before
   // Issue returns when a fetch stored the token meanwhile, too many fetches
   // are under way, or the caller had already gone).
-  void Issue(IssueParams params,
+  void Issue(const IssueParams& params,
              absl::FunctionRef<void(absl::StatusOr<IssuedToken>)> at_once,
              absl::FunctionRef<WaitingCaller()> later) ABSL_LOCKS_EXCLUDED(mu_);
 

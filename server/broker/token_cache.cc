@@ -10,20 +10,46 @@ namespace tokenservice {
 
 using mypos::token::v1::TokenInfo;
 
-std::string CacheKey(absl::string_view credential,
-                     const std::vector<std::string>& normalized_scopes) {
-  // Built in place (one allocation): it runs on every Issue.
+namespace {
+
+size_t KeySize(absl::string_view credential,
+               const std::vector<std::string>& normalized_scopes) {
   size_t size = credential.size() + 1 + normalized_scopes.size();
   for (const std::string& scope : normalized_scopes) size += scope.size();
-  std::string key;
-  key.reserve(size);
-  key.append(credential.data(), credential.size());
-  key.push_back('\n');
+  return size - (normalized_scopes.empty() ? 0 : 1);
+}
+
+// Writes the key into `out`, which has room for KeySize bytes.
+void WriteKey(absl::string_view credential,
+              const std::vector<std::string>& normalized_scopes, char* out) {
+  out = std::copy(credential.begin(), credential.end(), out);
+  *out++ = '\n';
   for (size_t i = 0; i < normalized_scopes.size(); ++i) {
-    if (i > 0) key.push_back(' ');
-    key.append(normalized_scopes[i]);
+    if (i > 0) *out++ = ' ';
+    out = std::copy(normalized_scopes[i].begin(), normalized_scopes[i].end(),
+                    out);
   }
+}
+
+}  // namespace
+
+std::string CacheKey(absl::string_view credential,
+                     const std::vector<std::string>& normalized_scopes) {
+  std::string key(KeySize(credential, normalized_scopes), '\0');
+  WriteKey(credential, normalized_scopes, key.data());
   return key;
+}
+
+StackCacheKey::StackCacheKey(absl::string_view credential,
+                             const std::vector<std::string>& normalized_scopes)
+    : size_(KeySize(credential, normalized_scopes)) {
+  char* out = inline_;
+  if (size_ > sizeof(inline_)) {
+    heap_.resize(size_);
+    out = heap_.data();
+  }
+  WriteKey(credential, normalized_scopes, out);
+  data_ = out;
 }
 
 bool KeyBelongsTo(absl::string_view key, absl::string_view credential) {
@@ -38,7 +64,7 @@ TokenCache::TokenCache(RevocationList* revocations, size_t revoked_retention,
       max_bounded_(max_bounded),
       max_entries_(max_entries) {}
 
-CacheLookup TokenCache::Lookup(const std::string& key, absl::Time now,
+CacheLookup TokenCache::Lookup(absl::string_view key, absl::Time now,
                                std::optional<absl::Duration> min_validity,
                                bool count_hit) const {
   ReaderMutexLock lock(&mu_);

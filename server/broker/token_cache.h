@@ -90,6 +90,26 @@ struct RevokedToken {
 std::string CacheKey(absl::string_view credential,
                      const std::vector<std::string>& normalized_scopes);
 
+// The same key, built on the stack when it is short (as keys are: a
+// profile name and a scope or two), so that a cache hit allocates nothing
+// for it. Not copyable: view() points into it.
+class StackCacheKey {
+ public:
+  StackCacheKey(absl::string_view credential,
+                const std::vector<std::string>& normalized_scopes);
+  StackCacheKey(const StackCacheKey&) = delete;
+  StackCacheKey& operator=(const StackCacheKey&) = delete;
+
+  absl::string_view view() const { return {data_, size_}; }
+  std::string str() const { return std::string(view()); }
+
+ private:
+  char inline_[128];
+  std::string heap_;  // for a key longer than inline_
+  const char* data_;
+  size_t size_;
+};
+
 // True when `key` (from CacheKey) belongs to `credential`.
 bool KeyBelongsTo(absl::string_view key, absl::string_view credential);
 
@@ -110,7 +130,7 @@ class TokenCache {
   // The gate. The token under `key` if it has more than zero and at least
   // `min_validity` left at `now` (the token's default_min_validity when
   // unset) and was not rejected; a hit when `count_hit`.
-  CacheLookup Lookup(const std::string& key, absl::Time now,
+  CacheLookup Lookup(absl::string_view key, absl::Time now,
                      std::optional<absl::Duration> min_validity,
                      bool count_hit = true) const ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -1,6 +1,7 @@
 #include "base/scopes.h"
 
 #include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -48,6 +49,20 @@ TEST(IsValidScope, AgreesWithValidateScope) {
 
 TEST(NormalizeScopes, SortsAndRemovesDuplicates) {
   EXPECT_THAT(NormalizeScopes({"b", "a", "b"}), ElementsAre("a", "b"));
+}
+
+TEST(IsNormalized, OnlyWhatNormalizeScopesWouldLeaveAsItIs) {
+  EXPECT_TRUE(IsNormalized({}));
+  EXPECT_TRUE(IsNormalized({"a"}));
+  EXPECT_TRUE(IsNormalized({"a", "b", "c"}));
+  EXPECT_FALSE(IsNormalized({"b", "a"}));
+  EXPECT_FALSE(IsNormalized({"a", "a"}));
+  EXPECT_FALSE(IsNormalized({"a", "c", "b"}));
+  for (const std::vector<std::string>& scopes :
+       std::vector<std::vector<std::string>>{
+           {"b", "a", "b"}, {"x"}, {"a", "b"}, {"b", "b"}}) {
+    EXPECT_EQ(IsNormalized(scopes), NormalizeScopes(scopes) == scopes);
+  }
 }
 
 TEST(SplitScopes, SplitsOnSpacesSkippingEmpty) {

@@ -9,8 +9,10 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/fingerprint.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/rpc/caller_policy.h"
@@ -19,6 +21,11 @@
 
 namespace tokenservice {
 namespace {
+
+namespace v1 = ::mypos::token::v1;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kKey[] = "canary-raw-caller-key-1e9b";
 
@@ -76,6 +83,33 @@ TEST_F(RawRequestsTest, UnparsableBytesAreInvalidArgumentForEveryRpc) {
   }
   // Logged like any failure: two per RPC.
   EXPECT_EQ(LogEvents("rpc_failed"), 10);
+}
+
+// Issue parses into a message each gRPC thread reuses: an unknown caller,
+// whose bytes are never parsed, must not be logged with what the request
+// before it on that thread named.
+TEST_F(RawRequestsTest, AnUnknownCallersLineNamesNothingOfAnEarlierRequest) {
+  const std::string fingerprint = Fingerprint("canary-earlier-request-token");
+  AddCanary("canary-earlier-request-token");
+  v1::IssueRequest earlier;
+  earlier.set_credential("default");
+  earlier.add_scopes("payments");
+  earlier.set_rejected_fingerprint(fingerprint);
+  // gRPC picks the thread: enough pairs that the unknown callers' calls
+  // run where an earlier request was parsed.
+  constexpr int kPairs = 20;
+  for (int i = 0; i < kPairs; ++i) {
+    ASSERT_TRUE(Call("Issue", earlier.SerializeAsString()).ok());
+    ASSERT_THAT(Call("Issue", "", /*with_key=*/false),
+                GrpcStatusIs(grpc::UNAUTHENTICATED, "UNAUTHENTICATED"));
+  }
+  const std::vector<std::string> lines = LogLines("rpc_failed");
+  ASSERT_EQ(lines.size(), static_cast<size_t>(kPairs));
+  for (const std::string& line : lines) {
+    EXPECT_THAT(line, AllOf(HasSubstr("\"code\":\"UNAUTHENTICATED\""),
+                            HasSubstr("\"profile\":\"\""),
+                            Not(HasSubstr("\"fingerprint\""))));
+  }
 }
 
 TEST_F(RawRequestsTest, AnUnknownCallerLearnsNothingAboutItsBytes) {

@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/fingerprint.h"
 #include "gtest/gtest.h"
@@ -45,6 +46,23 @@ TEST(CacheKeyTest, IsTheCredentialThenTheScopesSpaceSeparated) {
   EXPECT_EQ(CacheKey("default", {"webhooks"}), "default\nwebhooks");
   EXPECT_EQ(CacheKey("other", {}), "other\n");
   EXPECT_NE(CacheKey("a", {"b"}), CacheKey("a\nb", {}));
+}
+
+TEST(CacheKeyTest, TheStackKeyIsTheSameKeyShortOrLong) {
+  const std::vector<std::vector<std::string>> scope_sets = {
+      {}, {"webhooks"}, {"a", "b"}, {std::string(200, 's'), "t"}};
+  for (const std::vector<std::string>& scopes : scope_sets) {
+    const StackCacheKey key("default", scopes);
+    EXPECT_EQ(key.view(), CacheKey("default", scopes));
+    EXPECT_EQ(key.str(), CacheKey("default", scopes));
+  }
+}
+
+TEST_F(TokenCacheTest, LookupTakesTheStackKey) {
+  cache_.Put(key_, MakeToken("t1", clock_.Now()));
+  const StackCacheKey key("default", {"a", "b"});
+  EXPECT_NE(cache_.Lookup(key.view(), clock_.Now(), std::nullopt).token,
+            nullptr);
 }
 
 TEST_F(TokenCacheTest, LookupOfEmptyCacheMisses) {
