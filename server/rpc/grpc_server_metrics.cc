@@ -89,11 +89,11 @@ class Factory final
 
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    const GrpcServerMetrics::Method& method = metrics_->Find(
-        info->method() == nullptr ? absl::string_view() : info->method());
+    const absl::string_view path =
+        info->method() == nullptr ? absl::string_view() : info->method();
     // None: gRPC then runs the call on its fast path.
-    if (method.recorded_by_handler()) return nullptr;
-    return new MetricsInterceptor(method);
+    if (metrics_->RecordedByHandler(path)) return nullptr;
+    return new MetricsInterceptor(metrics_->Find(path));
   }
 
  private:
@@ -155,10 +155,12 @@ bool GrpcServerMetrics::AddService(
   if (service == nullptr) return false;
   for (int i = 0; i < service->method_count(); ++i) {
     const google::protobuf::MethodDescriptor& method = *service->method(i);
-    Method& out = methods_[absl::StrCat("/", name, "/", method.name())];
+    const std::string path = absl::StrCat("/", name, "/", method.name());
+    Method& out = methods_[path];
     Add(started, handled, handling, TypeName(method), name, method.name(),
         &out);
     out.recorded_by_handler_ = recorded_by_handler;
+    if (recorded_by_handler) handler_paths_.push_back(path);
   }
   return true;
 }
@@ -183,6 +185,11 @@ const GrpcServerMetrics::Method& GrpcServerMetrics::Find(
     absl::string_view path) const {
   auto it = methods_.find(path);
   return it == methods_.end() ? unknown_ : it->second;
+}
+
+bool GrpcServerMetrics::RecordedByHandler(absl::string_view path) const {
+  return std::find(handler_paths_.begin(), handler_paths_.end(), path) !=
+         handler_paths_.end();
 }
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>

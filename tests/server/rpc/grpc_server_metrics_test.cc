@@ -35,6 +35,16 @@ TEST(GrpcServerMetrics, HandlerRecordedMethodsAreMarkedAndCount) {
   EXPECT_FALSE(unknown.recorded_by_handler());
   EXPECT_NE(&unknown, &issue);
   EXPECT_EQ(&unknown, &(*metrics)->Find(""));
+  // What the interceptor factory asks for every call says the same.
+  for (const char* path :
+       {"/mypos.token.v1.TokenService/Issue",
+        "/mypos.token.v1.TokenService/WatchRevocations",
+        "/mypos.token.v1.TokenService/Nope", "/mypos.token.v1.TokenService/",
+        "/grpc.health.v1.Health/Check", ""}) {
+    EXPECT_EQ((*metrics)->RecordedByHandler(path),
+              (*metrics)->Find(path).recorded_by_handler())
+        << path;
+  }
 
   issue.Started();
   issue.Handled(static_cast<int>(absl::StatusCode::kUnavailable),
