@@ -69,6 +69,19 @@ std::string Serialize(const CachedToken& token) {
   return out.SerializeAsString();
 }
 
+// Whether a commit's Txn whose compare failed found an earlier try of the
+// commit applied: its failure branch reads tokens/N and fingerprints/F,
+// and one of them holds the commit's own sealed value.
+bool LandedBefore(const pb::TxnResponse& response, absl::string_view sealed,
+                  absl::string_view sealed_index) {
+  auto holds = [&response](int i, absl::string_view value) {
+    return response.responses_size() > i &&
+           response.responses(i).response_range().kvs_size() == 1 &&
+           response.responses(i).response_range().kvs(0).value() == value;
+  };
+  return holds(0, sealed) || holds(1, sealed_index);
+}
+
 }  // namespace
 
 EtcdTokens::EtcdTokens(std::shared_ptr<grpc::Channel> channel,
@@ -483,8 +496,9 @@ void EtcdTokens::Commit(AttemptPtr attempt, int64_t lock_revision,
 }
 
 void EtcdTokens::RunCommit(PendingCommit commit) {
-  // Without a token: only the lock is released.
-  auto write = [this](PendingCommit commit, int64_t lease) {
+  // Without a token: only the lock is released. `reused`: the lease is an
+  // earlier try's.
+  auto write = [this](PendingCommit commit, int64_t lease, bool reused) {
     auto call = std::make_shared<Call<pb::TxnRequest, pb::TxnResponse>>();
     Bound(&call->context);
     const std::string lock_key = locks_prefix_ + commit.name;
@@ -506,29 +520,36 @@ void EtcdTokens::RunCommit(PendingCommit commit) {
     }
     call->request.add_success()->mutable_request_delete_range()->set_key(
         lock_key);
-    // When the lock is not ours, what tokens/N holds: our own value when an
-    // earlier try of this commit was applied but its answer was lost.
+    // When the lock is not ours, what tokens/N and fingerprints/F hold: our
+    // own values when an earlier try of this commit was applied but its
+    // answer was lost (tokens/N may hold a newer token since).
     if (lease != 0) {
       call->request.add_failure()->mutable_request_range()->set_key(
           tokens_prefix_ + commit.name);
+      call->request.add_failure()->mutable_request_range()->set_key(
+          fingerprints_prefix_ + commit.fingerprint);
     }
     kv_->async()->Txn(
         &call->context, &call->request, &call->response,
-        [this, call, lease,
+        [this, call, lease, reused,
          commit = std::move(commit)](grpc::Status status) mutable {
           if (!status.ok()) {
+            if (reused && status.error_code() == grpc::StatusCode::NOT_FOUND) {
+              // etcd no longer has the earlier try's lease (it ran out or
+              // was revoked), so that try did not land: a new one.
+              commit.lease = 0;
+              RunCommit(std::move(commit));  // ends this call
+              return;
+            }
+            commit.lease = lease;
             Remember(std::move(commit));
           } else {
             // Releasing the lock only, a lock already gone is no loss.
             if (!call->response.succeeded() && lease != 0) {
-              RevokeUnusedLease(lease);
-              const pb::TxnResponse& response = call->response;
-              const bool landed_before =
-                  response.responses_size() == 1 &&
-                  response.responses(0).response_range().kvs_size() == 1 &&
-                  response.responses(0).response_range().kvs(0).value() ==
-                      commit.sealed;
-              if (!landed_before) {
+              if (!LandedBefore(call->response, commit.sealed,
+                                commit.sealed_index)) {
+                // No try of ours was applied, so the lease is unused.
+                RevokeUnusedLease(lease);
                 // Our session ended mid-fetch and another replica took
                 // the lock: its token is the newer one.
                 Log(LogLevel::kWarning, "fleet_lock_lost",
@@ -543,7 +564,12 @@ void EtcdTokens::RunCommit(PendingCommit commit) {
         });
   };
   if (commit.sealed.empty()) {
-    write(std::move(commit), 0);
+    write(std::move(commit), 0, false);
+    return;
+  }
+  if (commit.lease != 0) {
+    const int64_t lease = commit.lease;
+    write(std::move(commit), lease, true);
     return;
   }
   // The token's key lives as long as the token.
@@ -558,7 +584,7 @@ void EtcdTokens::RunCommit(PendingCommit commit) {
       [this, grant, write,
        commit = std::move(commit)](grpc::Status status) mutable {
         if (status.ok()) {
-          write(std::move(commit), grant->response.id());
+          write(std::move(commit), grant->response.id(), false);
         } else {
           Remember(std::move(commit));
           EndCall();

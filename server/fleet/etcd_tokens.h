@@ -156,6 +156,10 @@ class EtcdTokens final : public SharedTokens {
     std::string sealed_index;  // the same token, for fingerprints/F
     std::string fingerprint;
     absl::Time expires;
+    // The lease an earlier try was granted, for every later try: a try
+    // whose Txn failed may have been applied, so its lease may hold the
+    // token and is neither revoked nor replaced. 0: none yet.
+    int64_t lease = 0;
     // Answers the fetch's callers, on the first try only.
     std::function<void()> then;
   };

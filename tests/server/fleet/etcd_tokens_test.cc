@@ -274,6 +274,32 @@ class EtcdTokensTest : public ::testing::Test {
     return response.leases_size();
   }
 
+  // Revokes every lease no key is attached to; returns how many.
+  int RevokeLeasesWithoutKeys() {
+    auto lease = pb::Lease::NewStub(EtcdTestChannel(etcd_->endpoint()));
+    grpc::ClientContext list_context;
+    pb::LeaseLeasesResponse leases;
+    EXPECT_TRUE(lease->LeaseLeases(&list_context, {}, &leases).ok());
+    int revoked = 0;
+    for (const pb::LeaseStatus& status : leases.leases()) {
+      grpc::ClientContext context;
+      pb::LeaseTimeToLiveRequest request;
+      request.set_id(status.id());
+      request.set_keys(true);
+      pb::LeaseTimeToLiveResponse live;
+      EXPECT_TRUE(lease->LeaseTimeToLive(&context, request, &live).ok());
+      if (live.keys_size() > 0) continue;
+      grpc::ClientContext revoke_context;
+      pb::LeaseRevokeRequest revoke;
+      revoke.set_id(status.id());
+      pb::LeaseRevokeResponse revoke_response;
+      EXPECT_TRUE(
+          lease->LeaseRevoke(&revoke_context, revoke, &revoke_response).ok());
+      ++revoked;
+    }
+    return revoked;
+  }
+
   std::string LockKey() const {
     return absl::StrCat(kPrefix, "locks/",
                         EtcdTokens::KeyName(kClientId, kCacheKey));
@@ -562,20 +588,37 @@ TEST_F(EtcdTokensTest, ACommitEtcdDidNotAnswerIsRetriedOnATimer) {
   EXPECT_EQ(upstream_b.calls(), 0);
 }
 
-// Makes the first `lose` Txn answers that were OK look lost (UNAVAILABLE),
-// as when etcd applied a transaction and the connection broke before its
-// answer arrived; counts every Txn answered.
-class LoseTxnAnswers final : public grpc::experimental::Interceptor {
+// Trouble for the Txn calls of one channel, counted down: the next
+// `refuse` are sent as a request etcd refuses and applies nothing of
+// (INVALID_ARGUMENT: a put without a key), as a try that failed before
+// etcd applied it; the next `lose` OK answers look lost (UNAVAILABLE), as
+// when etcd applied a transaction and the connection broke before its
+// answer arrived. `answered` counts every Txn answered.
+struct TxnTrouble {
+  std::atomic<int> refuse{0};
+  std::atomic<int> lose{0};
+  std::atomic<int> answered{0};
+};
+
+class TroubleTxns final : public grpc::experimental::Interceptor {
  public:
-  LoseTxnAnswers(std::atomic<int>* lose, std::atomic<int>* answered)
-      : lose_(lose), answered_(answered) {}
+  explicit TroubleTxns(TxnTrouble* trouble) : trouble_(trouble) {}
   void Intercept(
       grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_MESSAGE) &&
+        trouble_->refuse.fetch_sub(1) > 0) {
+      pb::TxnRequest refused;
+      refused.add_success()->mutable_request_put();
+      const std::string bytes = refused.SerializeAsString();
+      grpc::Slice slice(bytes);
+      *methods->GetSerializedSendMessage() = grpc::ByteBuffer(&slice, 1);
+    }
+    if (methods->QueryInterceptionHookPoint(
             grpc::experimental::InterceptionHookPoints::POST_RECV_STATUS)) {
-      answered_->fetch_add(1);
+      trouble_->answered.fetch_add(1);
       grpc::Status* status = methods->GetRecvStatus();
-      if (status->ok() && lose_->fetch_sub(1) > 0) {
+      if (status->ok() && trouble_->lose.fetch_sub(1) > 0) {
         *status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                "the answer was lost (test)");
       }
@@ -584,39 +627,42 @@ class LoseTxnAnswers final : public grpc::experimental::Interceptor {
   }
 
  private:
-  std::atomic<int>* const lose_;
-  std::atomic<int>* const answered_;
+  TxnTrouble* const trouble_;
 };
 
-class LoseTxnAnswersFactory final
+class TroubleTxnsFactory final
     : public grpc::experimental::ClientInterceptorFactoryInterface {
  public:
-  LoseTxnAnswersFactory(std::atomic<int>* lose, std::atomic<int>* answered)
-      : lose_(lose), answered_(answered) {}
+  explicit TroubleTxnsFactory(TxnTrouble* trouble) : trouble_(trouble) {}
   grpc::experimental::Interceptor* CreateClientInterceptor(
       grpc::experimental::ClientRpcInfo* info) override {
     if (absl::string_view(info->method()) != "/etcdserverpb.KV/Txn") {
       return nullptr;
     }
-    return new LoseTxnAnswers(lose_, answered_);
+    return new TroubleTxns(trouble_);
   }
 
  private:
-  std::atomic<int>* const lose_;
-  std::atomic<int>* const answered_;
+  TxnTrouble* const trouble_;
 };
+
+// A channel to the test's etcd whose Txn calls meet `trouble`.
+std::shared_ptr<grpc::Channel> TroubledChannel(const std::string& endpoint,
+                                               TxnTrouble* trouble) {
+  std::vector<
+      std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(std::make_unique<TroubleTxnsFactory>(trouble));
+  return EtcdTestChannel(endpoint, std::move(interceptors));
+}
 
 // A commit etcd applied but whose answer was lost is tried again, and
 // finds the lock gone (the first try deleted it): that is our own token in
 // place, not a lost lock. No warning, and the retry's lease is revoked.
 TEST_F(EtcdTokensTest, ARetriedCommitThatHadLandedIsNotALostLock) {
-  std::atomic<int> lose{0}, txns{0};
-  std::vector<
-      std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
-      interceptors;
-  interceptors.push_back(std::make_unique<LoseTxnAnswersFactory>(&lose, &txns));
+  TxnTrouble trouble;
   ASSERT_NO_FATAL_FAILURE(
-      HoldAndWait(EtcdTestChannel(etcd_->endpoint(), std::move(interceptors))));
+      HoldAndWait(TroubledChannel(etcd_->endpoint(), &trouble)));
   Replica& a = *replicas_[1];
   auto& [upstream_a, upstream_b, on_a, on_b] = contest_;
 
@@ -626,8 +672,9 @@ TEST_F(EtcdTokensTest, ARetriedCommitThatHadLandedIsNotALostLock) {
     MutexLock lock(&log_mu);
     lines.emplace_back(line);
   });
+  std::atomic<int>& txns = trouble.answered;
   const int lock_txns = txns.load();  // A's taking of the lock
-  lose = 1;                           // the commit's answer is lost
+  trouble.lose = 1;                   // the commit's answer is lost
   upstream_a.Complete(Token("from-a", clock_.Now()));
   EXPECT_EQ(on_a.Await(), "from-a");
   EXPECT_EQ(on_b.Await(), "from-a");  // the first try did land
@@ -641,7 +688,53 @@ TEST_F(EtcdTokensTest, ARetriedCommitThatHadLandedIsNotALostLock) {
   for (const std::string& line : lines) {
     EXPECT_EQ(line.find("fleet_lock_lost"), std::string::npos) << line;
   }
-  // Two sessions and the stored token's lease; the retry's is gone.
+  // Two sessions and the stored token's lease, which the retry took again
+  // (and did not revoke: it holds the token).
+  EXPECT_EQ(LeaseCount(), 3);
+}
+
+// A commit whose Txn failed is tried again with the lease its first try
+// was granted: the lease may hold the token if that try was applied, and a
+// new one per try would leave each old one for the token's lifetime.
+TEST_F(EtcdTokensTest, ACommitTriedAgainKeepsItsLease) {
+  TxnTrouble trouble;
+  ASSERT_NO_FATAL_FAILURE(
+      HoldAndWait(TroubledChannel(etcd_->endpoint(), &trouble)));
+  Replica& a = *replicas_[1];
+  auto& [upstream_a, upstream_b, on_a, on_b] = contest_;
+
+  trouble.refuse = 1;  // the commit's first try
+  upstream_a.Complete(Token("from-a", clock_.Now()));
+  EXPECT_EQ(on_a.Await(), "from-a");  // answered; the commit is remembered
+  EXPECT_FALSE(on_b.answered());
+  EXPECT_EQ(LeaseCount(), 3);  // two sessions and the commit's
+  timers_.Advance(EtcdTokensOptions().commit_retry);
+  EXPECT_EQ(on_b.Await(), "from-a");
+  EXPECT_EQ(upstream_b.calls(), 0);
+  a.tokens().Stop();
+  EXPECT_EQ(LeaseCount(), 3) << "the retry took a lease of its own";
+}
+
+// The lease an earlier try was granted can be gone by the retry (its TTL
+// ran out, or an operator revoked it): etcd answers NOT_FOUND, and the
+// retry takes a new one.
+TEST_F(EtcdTokensTest, ACommitWhoseLeaseIsGoneTakesANewOne) {
+  TxnTrouble trouble;
+  ASSERT_NO_FATAL_FAILURE(
+      HoldAndWait(TroubledChannel(etcd_->endpoint(), &trouble)));
+  Replica& a = *replicas_[1];
+  auto& [upstream_a, upstream_b, on_a, on_b] = contest_;
+
+  trouble.refuse = 1;
+  upstream_a.Complete(Token("from-a", clock_.Now()));
+  EXPECT_EQ(on_a.Await(), "from-a");
+  EXPECT_EQ(RevokeLeasesWithoutKeys(), 1);  // the commit's, unused
+  const int txns = trouble.answered.load();
+  timers_.Advance(EtcdTokensOptions().commit_retry);
+  EXPECT_EQ(on_b.Await(), "from-a");
+  EXPECT_EQ(upstream_b.calls(), 0);
+  a.tokens().Stop();
+  EXPECT_EQ(trouble.answered.load(), txns + 2) << "NOT_FOUND, then landed";
   EXPECT_EQ(LeaseCount(), 3);
 }
 
