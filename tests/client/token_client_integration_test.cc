@@ -15,9 +15,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/token_service.grpc.pb.h"
-#include "server/ops/log.h"
 #include "tests/base/fake_clock.h"
 #include "tests/client/mypos_test_env.h"
+#include "tests/testing/log_capture.h"
 
 namespace tokenservice {
 namespace {
@@ -29,21 +29,17 @@ using ::testing::Not;
 class TokenClientIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    SetLogSinkForTesting([this](absl::string_view line) {
-      MutexLock lock(&log_mu_);
-      log_.append(line.data(), line.size()).append("\n");
-    });
     ASSERT_TRUE(env_.Start().ok());
     client_ = NewClient();
   }
 
   void TearDown() override {
     client_.reset();
-    SetLogSinkForTesting(nullptr);
-    MutexLock lock(&log_mu_);
-    EXPECT_THAT(log_, Not(HasSubstr(MyposTestEnv::kCanarySecret)));
+    log_.Stop();
+    const std::string log = log_.Text();
+    EXPECT_THAT(log, Not(HasSubstr(MyposTestEnv::kCanarySecret)));
     for (const std::string& token : tokens_seen_) {
-      EXPECT_THAT(log_, Not(HasSubstr(token)));
+      EXPECT_THAT(log, Not(HasSubstr(token)));
     }
   }
 
@@ -96,8 +92,7 @@ class TokenClientIntegrationTest : public ::testing::Test {
   std::unique_ptr<TokenClient> client_;
   const TokenKey key_{"", {"webhooks"}};
   std::vector<std::string> tokens_seen_;
-  Mutex log_mu_;
-  std::string log_ ABSL_GUARDED_BY(log_mu_);
+  LogCapture log_;
 };
 
 TEST_F(TokenClientIntegrationTest, RepeatedGetTokenIsServedInProcess) {

@@ -13,9 +13,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/token_service.grpc.pb.h"
-#include "server/ops/log.h"
 #include "server/rpc/caller_policy.h"
 #include "server/token_server.h"
+#include "tests/testing/log_capture.h"
 
 namespace tokenservice {
 namespace {
@@ -29,10 +29,6 @@ constexpr char kCanarySecret[] = "canary-tenant-secret-77e1";
 class CallerCredentialsIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    SetLogSinkForTesting([this](absl::string_view line) {
-      MutexLock lock(&mu_);
-      log_.append(line.data(), line.size()).append("\n");
-    });
     FakeMyposServer::Options options;
     options.clients = {{"server-id", "server-secret"},
                        {"tenant", kCanarySecret}};
@@ -46,9 +42,8 @@ class CallerCredentialsIntegrationTest : public ::testing::Test {
 
   void TearDown() override {
     server_.reset();
-    SetLogSinkForTesting(nullptr);
-    MutexLock lock(&mu_);
-    EXPECT_THAT(log_, Not(HasSubstr(kCanarySecret)));
+    log_.Stop();
+    EXPECT_THAT(log_.Text(), Not(HasSubstr(kCanarySecret)));
   }
 
   grpc::Status Issue(v1::IssueResponse* response, const std::string& key = "") {
@@ -74,8 +69,7 @@ class CallerCredentialsIntegrationTest : public ::testing::Test {
   ServerConfig config_;
   std::unique_ptr<TokenServer> server_;
   std::unique_ptr<v1::TokenService::Stub> stub_;
-  Mutex mu_;
-  std::string log_ ABSL_GUARDED_BY(mu_);
+  LogCapture log_;
 };
 
 TEST_F(CallerCredentialsIntegrationTest, RefusedUnlessEnabled) {

@@ -28,7 +28,6 @@ std::string Field(const std::string& name, const std::string& value) {
 class LogFieldsTest : public ServiceHarness {
  protected:
   void SetUp() override {
-    ServiceHarness::SetUp();
     StartFake();
     StartServer();
   }

@@ -40,7 +40,6 @@ const std::string kTruncated(
 class RawRequestsTest : public ServiceHarness {
  protected:
   void SetUp() override {
-    ServiceHarness::SetUp();
     StartFake();
     StartServer([](ServerConfig& config) {
       config.callers = {{"raw",

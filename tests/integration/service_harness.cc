@@ -1,36 +1,29 @@
 #include "tests/integration/service_harness.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "google/rpc/status.pb.h"
-#include "server/ops/log.h"
 
 namespace tokenservice {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-void ServiceHarness::SetUp() {
-  SetLogSinkForTesting([this](absl::string_view line) {
-    MutexLock lock(&mu_);
-    log_.append(line.data(), line.size()).append("\n");
-  });
-}
-
 void ServiceHarness::TearDown() {
   stub_.reset();
   server_.reset();
   fake_.reset();
-  SetLogSinkForTesting(nullptr);
+  log_.Stop();
+  const std::string log = log_.Text();
+  EXPECT_THAT(log, Not(HasSubstr(kCanaryPrefix)));
   MutexLock lock(&mu_);
-  EXPECT_THAT(log_, Not(HasSubstr(kCanaryPrefix)));
   for (const std::string& canary : canaries_) {
-    EXPECT_THAT(log_, Not(HasSubstr(canary))) << "a token was logged";
+    EXPECT_THAT(log, Not(HasSubstr(canary))) << "a token was logged";
   }
 }
 
@@ -142,23 +135,17 @@ ExchangeCall ServiceHarness::Exchange(
 }
 
 int ServiceHarness::LogEvents(const std::string& event) {
-  MutexLock lock(&mu_);
-  const std::string needle = absl::StrCat("\"event\":\"", event, "\"");
-  int count = 0;
-  for (size_t at = log_.find(needle); at != std::string::npos;
-       at = log_.find(needle, at + 1)) {
-    ++count;
-  }
-  return count;
+  return log_.Count(absl::StrCat("\"event\":\"", event, "\""));
 }
 
 std::vector<std::string> ServiceHarness::LogLines(const std::string& event) {
-  MutexLock lock(&mu_);
   const std::string needle = absl::StrCat("\"event\":\"", event, "\"");
-  std::vector<std::string> lines;
-  for (absl::string_view line : absl::StrSplit(log_, '\n')) {
-    if (absl::StrContains(line, needle)) lines.emplace_back(line);
-  }
+  std::vector<std::string> lines = log_.Lines();
+  lines.erase(std::remove_if(lines.begin(), lines.end(),
+                             [&](const std::string& line) {
+                               return !absl::StrContains(line, needle);
+                             }),
+              lines.end());
   return lines;
 }
 

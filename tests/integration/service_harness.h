@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "proto/token_service.grpc.pb.h"
 #include "server/token_server.h"
+#include "tests/testing/log_capture.h"
 
 namespace tokenservice {
 
@@ -49,7 +50,6 @@ using ExchangeCall = FinishedCall<mypos::token::v1::ExchangeGrantResponse>;
 
 class ServiceHarness : public ::testing::Test {
  protected:
-  void SetUp() override;
   void TearDown() override;
 
   // Starts the fake myPOS (TLS when both files are set).
@@ -85,8 +85,8 @@ class ServiceHarness : public ::testing::Test {
   std::unique_ptr<mypos::token::v1::TokenService::Stub> stub_;
 
  private:
+  LogCapture log_;
   Mutex mu_;
-  std::string log_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> canaries_ ABSL_GUARDED_BY(mu_);
 };
 

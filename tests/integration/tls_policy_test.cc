@@ -14,9 +14,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/token_service.grpc.pb.h"
-#include "server/ops/log.h"
 #include "server/rpc/caller_policy.h"
 #include "server/token_server.h"
+#include "tests/testing/log_capture.h"
 #include "tests/testing/test_certs.h"
 
 namespace tokenservice {
@@ -291,12 +291,7 @@ TEST_F(TlsPolicyTest, RenewedServerCertificateIsServedWithoutRestart) {
 }
 
 TEST(OpenPolicy, StartUpWarnsThatEveryCallerMayUseEveryProfile) {
-  Mutex mu;
-  std::string log;
-  SetLogSinkForTesting([&](absl::string_view line) {
-    MutexLock lock(&mu);
-    log.append(line.data(), line.size());
-  });
+  LogCapture log;
   ServerConfig config;
   config.listen_address = "127.0.0.1:0";
   config.token_url = "http://127.0.0.1:1/oauth/token";
@@ -304,10 +299,9 @@ TEST(OpenPolicy, StartUpWarnsThatEveryCallerMayUseEveryProfile) {
   config.profiles = {{"default", {"id", "secret"}}};
   auto server = TokenServer::Start(config);
   ASSERT_TRUE(server.ok());
-  SetLogSinkForTesting(nullptr);
-  MutexLock lock(&mu);
-  EXPECT_THAT(log, HasSubstr("\"event\":\"caller_policy_open\""));
-  EXPECT_THAT(log, HasSubstr("EVERY caller"));
+  log.Stop();
+  EXPECT_THAT(log.Text(), HasSubstr("\"event\":\"caller_policy_open\""));
+  EXPECT_THAT(log.Text(), HasSubstr("EVERY caller"));
 }
 
 }  // namespace

@@ -19,8 +19,8 @@
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "proto/token_service.grpc.pb.h"
-#include "server/ops/log.h"
 #include "server/token_server.h"
+#include "tests/testing/log_capture.h"
 
 namespace tokenservice {
 namespace {
@@ -37,10 +37,6 @@ constexpr char kCanarySecret[] = "canary-S3cr:t+/&=% \xc3\xa9";
 class TokenServiceIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    SetLogSinkForTesting([this](absl::string_view line) {
-      MutexLock lock(&log_mu_);
-      log_.append(line.data(), line.size()).append("\n");
-    });
     FakeMyposServer::Options fake_options;
     fake_options.clients = {{kClientId, kCanarySecret}};
     fake_ = std::make_unique<FakeMyposServer>(fake_options);
@@ -51,12 +47,12 @@ class TokenServiceIntegrationTest : public ::testing::Test {
   void TearDown() override {
     server_.reset();
     fake_.reset();
-    SetLogSinkForTesting(nullptr);
+    log_.Stop();
     // No secret and no token ever reaches a log line.
-    MutexLock lock(&log_mu_);
-    EXPECT_THAT(log_, Not(HasSubstr("canary-S3cr")));
+    const std::string log = log_.Text();
+    EXPECT_THAT(log, Not(HasSubstr("canary-S3cr")));
     for (const std::string& token : tokens_seen_) {
-      EXPECT_THAT(log_, Not(HasSubstr(token)));
+      EXPECT_THAT(log, Not(HasSubstr(token)));
     }
   }
 
@@ -105,8 +101,7 @@ class TokenServiceIntegrationTest : public ::testing::Test {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::TokenService::Stub> stub_;
   std::vector<std::string> tokens_seen_;
-  Mutex log_mu_;
-  std::string log_ ABSL_GUARDED_BY(log_mu_);
+  LogCapture log_;
 };
 
 TEST_F(TokenServiceIntegrationTest, IssueCachesRevokeEvictsThenIssueRefetches) {

@@ -43,7 +43,6 @@ absl::Time ExpireTime(const IssueCall& call) {
 class UpstreamFaultsTest : public ServiceHarness {
  protected:
   void SetUp() override {
-    ServiceHarness::SetUp();
     StartFake();
     StartServer();
   }

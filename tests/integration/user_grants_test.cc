@@ -27,7 +27,6 @@ const std::string kVerifier = "canary-verifier-" + std::string(40, 'v');
 class UserGrantsTest : public ServiceHarness {
  protected:
   void SetUp() override {
-    ServiceHarness::SetUp();
     StartFake();
     StartServer();
     AddCanary(kVerifier);

@@ -19,7 +19,6 @@
 #include <httplib.h>
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,6 +32,7 @@
 #include "server/rpc/caller_policy.h"
 #include "server/rpc/request_validation.h"
 #include "server/token_server.h"
+#include "tests/testing/log_capture.h"
 
 namespace tokenservice {
 namespace {
@@ -73,10 +73,6 @@ class SecretHygieneTest : public ::testing::Test {
  protected:
   void SetUp() override {
     SetMinLogLevel(LogLevel::kDebug);
-    SetLogSinkForTesting([this](absl::string_view line) {
-      std::lock_guard<std::mutex> lock(log_mu_);
-      log_lines_.emplace_back(line);
-    });
     FakeMyposServer::Options options;
     options.clients = {{kClientId, kSecret}};
     fake_ = std::make_unique<FakeMyposServer>(options);
@@ -87,14 +83,12 @@ class SecretHygieneTest : public ::testing::Test {
     for (auto& server : servers_) ScrapeAdmin(*server);
     servers_.clear();
     fake_.reset();
-    SetLogSinkForTesting(nullptr);
+    log_.Stop();
     SetMinLogLevel(LogLevel::kInfo);
-    {
-      std::lock_guard<std::mutex> lock(log_mu_);
-      EXPECT_FALSE(log_lines_.empty()) << "nothing was logged";
-      for (std::string& line : log_lines_) {
-        observed_.push_back({"log line", std::move(line)});
-      }
+    std::vector<std::string> lines = log_.Lines();
+    EXPECT_FALSE(lines.empty()) << "nothing was logged";
+    for (std::string& line : lines) {
+      observed_.push_back({"log line", std::move(line)});
     }
     const std::vector<Canary> canaries = Canaries();
     for (const Observed& seen : observed_) {
@@ -306,8 +300,7 @@ class SecretHygieneTest : public ::testing::Test {
   // Sent as x-caller-key on every call.
   std::string caller_key_ = kCallerKey;
   std::vector<Observed> observed_;
-  std::mutex log_mu_;
-  std::vector<std::string> log_lines_;  // guarded by log_mu_
+  LogCapture log_;
 };
 
 TEST_F(SecretHygieneTest, IssueRevokeAndMetadataShowNoSecret) {

@@ -14,10 +14,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/ops/error_reason.h"
-#include "server/ops/log.h"
 #include "tests/base/fake_clock.h"
 #include "tests/server/ops/manual_executor.h"
 #include "tests/server/upstream/mock_oauth_client.h"
+#include "tests/testing/log_capture.h"
 #include "tests/testing/status_matchers.h"
 
 namespace tokenservice {
@@ -40,12 +40,9 @@ class UpstreamExchangeTest : public ::testing::Test {
                   &clock_, &metrics_) {
     profile_.name = "default";
     profile_.credentials = {"client-1", kCanarySecret};
-    SetLogSinkForTesting(
-        [this](absl::string_view line) { log_.emplace_back(line); });
   }
   ~UpstreamExchangeTest() override {
-    SetLogSinkForTesting(nullptr);
-    for (const std::string& line : log_) {
+    for (const std::string& line : log_.Lines()) {
       EXPECT_THAT(line, AllOf(Not(HasSubstr(kCanarySecret)),
                               Not(HasSubstr(kCanaryToken))));
     }
@@ -53,8 +50,9 @@ class UpstreamExchangeTest : public ::testing::Test {
 
   // The one log line, if exactly one was written.
   std::string OnlyLine() const {
-    EXPECT_EQ(log_.size(), 1u);
-    return log_.empty() ? "" : log_.back();
+    const std::vector<std::string> lines = log_.Lines();
+    EXPECT_EQ(lines.size(), 1u);
+    return lines.empty() ? "" : lines.back();
   }
 
   // The exposition line of tokenservice_upstream_requests_total for
@@ -110,13 +108,13 @@ class UpstreamExchangeTest : public ::testing::Test {
     return *std::move(result);
   }
 
+  LogCapture log_;  // first in, last out
   FakeClock clock_;
   ManualExecutor executor_;
   MockOAuthClient upstream_{&executor_};
   Metrics metrics_;
   UpstreamExchange exchange_;
   CredentialProfile profile_;
-  std::vector<std::string> log_;
 };
 
 TEST_F(UpstreamExchangeTest, FetchTokenBuildsTheTokenRecordsAndLogsIt) {
@@ -175,11 +173,12 @@ TEST_F(UpstreamExchangeTest, OwnTimeoutIsUnavailableForEveryKind) {
   EXPECT_THAT(text, HasSubstr(Counted("token", "UNAVAILABLE")));
   EXPECT_THAT(text, HasSubstr(Counted("grant", "UNAVAILABLE")));
   EXPECT_THAT(text, HasSubstr(Counted("revoke", "UNAVAILABLE")));
-  ASSERT_EQ(log_.size(), 3u);
-  EXPECT_THAT(log_[0], HasSubstr("\"event\":\"upstream_token_failed\""));
-  EXPECT_THAT(log_[1], HasSubstr("\"event\":\"upstream_grant_failed\""));
-  EXPECT_THAT(log_[2], HasSubstr("\"event\":\"upstream_revoke_failed\""));
-  for (const std::string& line : log_) {
+  const std::vector<std::string> lines = log_.Lines();
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_THAT(lines[0], HasSubstr("\"event\":\"upstream_token_failed\""));
+  EXPECT_THAT(lines[1], HasSubstr("\"event\":\"upstream_grant_failed\""));
+  EXPECT_THAT(lines[2], HasSubstr("\"event\":\"upstream_revoke_failed\""));
+  for (const std::string& line : lines) {
     EXPECT_THAT(line, HasSubstr("\"code\":\"UNAVAILABLE\""));
     EXPECT_THAT(line, HasSubstr("\"error\":\"myPOS did not answer"));
   }
@@ -207,7 +206,7 @@ TEST_F(UpstreamExchangeTest, FetchNobodyWantsIsNeitherCountedNorLogged) {
   EXPECT_CALL(upstream_, FetchToken(_, _, _)).Times(0);
   EXPECT_THAT(Fetch({"a"}, [] { return false; }),
               StatusIs(absl::StatusCode::kCancelled));
-  EXPECT_TRUE(log_.empty());
+  EXPECT_TRUE(log_.Lines().empty());
   EXPECT_EQ(UpstreamRequests(), 0);
 }
 
@@ -255,8 +254,9 @@ TEST_F(UpstreamExchangeTest, UnreadableSecretMakesNoRequestForAnyKind) {
   EXPECT_THAT(Fetch({}), unreadable);
   EXPECT_THAT(Grant(UserGrant{}, none), unreadable);
   EXPECT_THAT(Revoke(kCanaryToken, "fp", none), unreadable);
-  ASSERT_EQ(log_.size(), 3u);
-  for (const std::string& line : log_) {
+  const std::vector<std::string> lines = log_.Lines();
+  ASSERT_EQ(lines.size(), 3u);
+  for (const std::string& line : lines) {
     EXPECT_THAT(line, HasSubstr("\"event\":\"credentials_unreadable\""));
   }
   EXPECT_EQ(UpstreamRequests(), 0);

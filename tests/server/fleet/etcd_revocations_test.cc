@@ -20,8 +20,8 @@
 #include "base/mutex.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 #include "gtest/gtest.h"
-#include "server/ops/log.h"
 #include "tests/testing/etcd_server.h"
+#include "tests/testing/log_capture.h"
 
 namespace tokenservice {
 namespace {
@@ -212,12 +212,7 @@ TEST_F(EtcdRevocationsTest, AHungReplicaIsReportedNotWaitedForForever) {
 // once (not published, confirmed here only) and remembers it; once etcd is
 // back it reaches the other replica, within 10 s.
 TEST_F(EtcdRevocationsTest, ARevocationDuringAnOutageReachesEveryoneAfterIt) {
-  Mutex log_mu;
-  std::vector<std::string> lines;
-  SetLogSinkForTesting([&](absl::string_view line) {
-    MutexLock lock(&log_mu);
-    lines.emplace_back(line);
-  });
+  LogCapture log;
   auto a = Start("a"), b = Start("b");
   ASSERT_TRUE(AllSee({a.get(), b.get()}, 2));
   etcd_->Kill();
@@ -233,11 +228,11 @@ TEST_F(EtcdRevocationsTest, ARevocationDuringAnOutageReachesEveryoneAfterIt) {
   EXPECT_EQ(a->revocations().unpublished(), 0u);
   a.reset();
   b.reset();
-  SetLogSinkForTesting(nullptr);
+  log.Stop();
   // One warning per replica for the outage however often it retried, and
   // a line when it was back.
   int lost = 0, connected = 0;
-  for (const std::string& line : lines) {
+  for (const std::string& line : log.Lines()) {
     if (line.find("\"replica\":\"a\"") == std::string::npos) continue;
     if (line.find("\"event\":\"fleet_etcd_lost\"") != std::string::npos) ++lost;
     if (line.find("\"event\":\"fleet_etcd_connected\"") != std::string::npos) {
@@ -311,12 +306,7 @@ TEST_F(EtcdRevocationsTest, AWatchBehindACompactionListsAgain) {
     return response.header().revision();
   };
   put("/test/revoked/seed");
-  Mutex log_mu;
-  std::vector<std::string> lines;
-  SetLogSinkForTesting([&](absl::string_view line) {
-    MutexLock lock(&log_mu);
-    lines.emplace_back(line);
-  });
+  LogCapture log;
   bool compacted = false;  // the watch thread's only
   int64_t compact_revision = 0;
   auto b = std::make_unique<Replica>(
@@ -336,10 +326,10 @@ TEST_F(EtcdRevocationsTest, AWatchBehindACompactionListsAgain) {
   EXPECT_TRUE(b->AwaitApplied("late"));
   EXPECT_TRUE(b->Applied("seed"));
   b.reset();
-  SetLogSinkForTesting(nullptr);
+  log.Stop();
   ASSERT_GT(compact_revision, 0);
   int compacted_lines = 0, lost_lines = 0;
-  for (const std::string& line : lines) {
+  for (const std::string& line : log.Lines()) {
     if (line.find("\"event\":\"fleet_watch_compacted\"") != std::string::npos) {
       ++compacted_lines;
       EXPECT_NE(

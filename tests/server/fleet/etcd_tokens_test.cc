@@ -25,11 +25,11 @@
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "server/fleet/fleet_keyring.h"
-#include "server/ops/log.h"
 #include "tests/base/fake_clock.h"
 #include "tests/base/fake_timers.h"
 #include "tests/server/fleet/key_dir.h"
 #include "tests/testing/etcd_server.h"
+#include "tests/testing/log_capture.h"
 #include "tests/testing/tcp_front.h"
 
 namespace tokenservice {
@@ -410,21 +410,13 @@ TEST_F(EtcdTokensTest, AHolderThatLostItsLockCannotOverwriteTheNewerToken) {
   ASSERT_TRUE(upstream_b.AwaitCalls(1));
 
   // A finishes while B holds the lock: a lock exists, but not A's.
-  Mutex log_mu;
-  std::vector<std::string> lines;
-  SetLogSinkForTesting([&](absl::string_view line) {
-    MutexLock lock(&log_mu);
-    lines.emplace_back(line);
-  });
+  LogCapture log;
   upstream_a.Complete(Token("stale", clock_.Now()));
   EXPECT_EQ(on_a.Await(), "stale");  // A's own callers still get it
   replicas_[0]->tokens().Stop();     // A's commit attempt is over
-  SetLogSinkForTesting(nullptr);
-  int lost = 0;
-  for (const std::string& line : lines) {
-    if (line.find("\"event\":\"fleet_lock_lost\"") != std::string::npos) ++lost;
-  }
-  EXPECT_EQ(lost, 1) << "A's lost lock was not reported";
+  log.Stop();
+  EXPECT_EQ(log.Count("\"event\":\"fleet_lock_lost\""), 1)
+      << "A's lost lock was not reported";
   for (const auto& [key, value] : Dump()) {
     EXPECT_FALSE(absl::StartsWith(key, absl::StrCat(kPrefix, "tokens/")))
         << "A wrote its token under B's lock";
@@ -666,12 +658,7 @@ TEST_F(EtcdTokensTest, ARetriedCommitThatHadLandedIsNotALostLock) {
   Replica& a = *replicas_[1];
   auto& [upstream_a, upstream_b, on_a, on_b] = contest_;
 
-  Mutex log_mu;
-  std::vector<std::string> lines;
-  SetLogSinkForTesting([&](absl::string_view line) {
-    MutexLock lock(&log_mu);
-    lines.emplace_back(line);
-  });
+  LogCapture log;
   std::atomic<int>& txns = trouble.answered;
   const int lock_txns = txns.load();  // A's taking of the lock
   trouble.lose = 1;                   // the commit's answer is lost
@@ -682,10 +669,10 @@ TEST_F(EtcdTokensTest, ARetriedCommitThatHadLandedIsNotALostLock) {
   EXPECT_EQ(txns.load(), lock_txns + 1);
   timers_.Advance(EtcdTokensOptions().commit_retry);  // the retry
   a.tokens().Stop();  // waits for it, and for any lease it revokes
-  SetLogSinkForTesting(nullptr);
+  log.Stop();
 
   EXPECT_EQ(txns.load(), lock_txns + 2) << "the commit was not tried again";
-  for (const std::string& line : lines) {
+  for (const std::string& line : log.Lines()) {
     EXPECT_EQ(line.find("fleet_lock_lost"), std::string::npos) << line;
   }
   // Two sessions and the stored token's lease, which the retry took again

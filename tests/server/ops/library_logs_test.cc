@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/ops/log.h"
+#include "tests/testing/log_capture.h"
 
 namespace tokenservice {
 namespace {
@@ -22,30 +23,27 @@ class LibraryLogsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     SetMinLogLevel(LogLevel::kDebug);
-    SetLogSinkForTesting(
-        [this](absl::string_view line) { lines_.emplace_back(line); });
     RouteLibraryLogsToJson();
   }
-  void TearDown() override {
-    SetLogSinkForTesting(nullptr);
-    SetMinLogLevel(LogLevel::kInfo);
-  }
-  std::vector<std::string> lines_;
+  void TearDown() override { SetMinLogLevel(LogLevel::kInfo); }
+  LogCapture log_;
 };
 
 TEST_F(LibraryLogsTest, ProtobufLinesBecomeJsonAtDebugLevel) {
   GOOGLE_LOG(ERROR) << "String field contains invalid UTF-8 data";
-  EXPECT_THAT(lines_, ElementsAre(AllOf(HasSubstr("\"severity\":\"DEBUG\""),
-                                        HasSubstr("\"event\":\"protobuf_log\""),
-                                        HasSubstr("invalid UTF-8 data"))));
+  EXPECT_THAT(log_.Lines(),
+              ElementsAre(AllOf(HasSubstr("\"severity\":\"DEBUG\""),
+                                HasSubstr("\"event\":\"protobuf_log\""),
+                                HasSubstr("invalid UTF-8 data"))));
 }
 
 TEST_F(LibraryLogsTest, GrpcCoreErrorsBecomeJsonErrors) {
   grpc_init();  // as any server has; it reads GRPC_VERBOSITY (ERROR)
   gpr_log(GPR_ERROR, "address %s in use", "127.0.0.1:1");
-  EXPECT_THAT(lines_, ElementsAre(AllOf(HasSubstr("\"severity\":\"ERROR\""),
-                                        HasSubstr("\"event\":\"grpc_log\""),
-                                        HasSubstr("127.0.0.1:1 in use"))));
+  EXPECT_THAT(log_.Lines(),
+              ElementsAre(AllOf(HasSubstr("\"severity\":\"ERROR\""),
+                                HasSubstr("\"event\":\"grpc_log\""),
+                                HasSubstr("127.0.0.1:1 in use"))));
   grpc_shutdown();
 }
 
