@@ -12,6 +12,8 @@
 #   FLEET=1 bench/instructions.sh SERVER   in fleet mode, with a local etcd
 #   ECHO=1 bench/instructions.sh SERVER    and the floor: bench/echo_server,
 #                                          bare and with --token_server_limits
+#   SERVER_FLAGS="--max_connection_idle=1000h --max_connection_age=1000h" \
+#     bench/instructions.sh SERVER         extra flags for each token_server
 #
 # Prints one line per server: instructions per call.
 set -euo pipefail
@@ -65,7 +67,7 @@ for server in "$@"; do
   MYPOS_CLIENT_ID=demo-client MYPOS_CLIENT_SECRET=demo-secret \
     per_call "${server}" issue "$(realpath "${server}")" --listen=127.0.0.1:0 --admin_listen= \
     --token_url="${FAKE}/oauth/token" --revoke_url="${FAKE}/oauth/revoke" \
-    --drain_delay=0s --log_level=error "${fleet_flags[@]}"
+    --drain_delay=0s --log_level=error "${fleet_flags[@]}" ${SERVER_FLAGS:-}
 done
 if [[ ${ECHO:-0} == 1 ]]; then
   # The floor: echo answering as many bytes as the last Issue reply had

@@ -101,10 +101,12 @@ ABSL_FLAG(int, grpc_max_threads, 32,
           "threads.");
 ABSL_FLAG(absl::Duration, max_connection_idle, absl::Minutes(5),
           "A client connection with no call for this long is closed "
-          "(GOAWAY).");
+          "(GOAWAY); inf: never.");
 ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(30),
           "A client connection older than this is asked to reconnect "
-          "(GOAWAY), so that clients rebalance after a scale-out.");
+          "(GOAWAY), so that clients rebalance after a scale-out; inf: "
+          "never. With both at inf, gRPC leaves out the filter that costs "
+          "every call (docs/operations.md).");
 ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::Seconds(30),
           "How long calls may go on after --max_connection_age's GOAWAY.");
 ABSL_FLAG(absl::Duration, max_token_lifetime, absl::Hours(24),

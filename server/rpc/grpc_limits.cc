@@ -7,11 +7,12 @@
 
 namespace tokenservice {
 
+int GrpcMillis(absl::Duration d) {
+  return static_cast<int>(
+      std::min<int64_t>(absl::ToInt64Milliseconds(d), INT32_MAX));
+}
+
 void ApplyLimits(const GrpcLimits& limits, grpc::ServerBuilder* builder) {
-  auto ms = [](absl::Duration d) {
-    return static_cast<int>(
-        std::min<int64_t>(absl::ToInt64Milliseconds(d), INT32_MAX));
-  };
   builder->AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                               limits.max_concurrent_streams);
   grpc::ResourceQuota quota("tokenservice");
@@ -19,11 +20,11 @@ void ApplyLimits(const GrpcLimits& limits, grpc::ServerBuilder* builder) {
   quota.SetMaxThreads(limits.max_threads);
   builder->SetResourceQuota(quota);
   builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
-                              ms(limits.max_connection_idle));
+                              GrpcMillis(limits.max_connection_idle));
   builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
-                              ms(limits.max_connection_age));
+                              GrpcMillis(limits.max_connection_age));
   builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
-                              ms(limits.max_connection_age_grace));
+                              GrpcMillis(limits.max_connection_age_grace));
   // Keepalive enforcement: pings only with calls in flight, at most every
   // 10 s; the third offence closes the connection.
   builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);

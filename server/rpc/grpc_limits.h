@@ -24,6 +24,8 @@ struct GrpcLimits {
   int max_threads = 32;
   // gRPC 1.51 enforces these two with a filter on every call (MaxAgeFilter):
   // 3,400-5,300 instructions a call, BENCHMARKS.md "What a hit costs".
+  // InfiniteDuration() (the flags' "inf") turns one off; with both off,
+  // gRPC leaves the filter out.
   absl::Duration max_connection_idle = absl::Minutes(5);
   absl::Duration max_connection_age = absl::Minutes(30);
   absl::Duration max_connection_age_grace = absl::Seconds(30);
@@ -35,6 +37,10 @@ struct GrpcLimits {
 // server without bound (gRPC advertises 2^32-1 streams and never times
 // such streams out).
 void ApplyLimits(const GrpcLimits& limits, grpc::ServerBuilder* builder);
+
+// `d` as a gRPC channel argument in milliseconds: INT32_MAX, which gRPC
+// reads as never, for an infinite duration or one too long to fit.
+int GrpcMillis(absl::Duration d);
 
 }  // namespace tokenservice
 

@@ -27,6 +27,8 @@ ABSL_DECLARE_FLAG(double, upstream_backoff_multiplier);
 ABSL_DECLARE_FLAG(absl::Duration, upstream_initial_backoff);
 ABSL_DECLARE_FLAG(absl::Duration, upstream_attempt_timeout);
 ABSL_DECLARE_FLAG(absl::Duration, rejected_credentials_ttl);
+ABSL_DECLARE_FLAG(absl::Duration, max_connection_idle);
+ABSL_DECLARE_FLAG(absl::Duration, max_connection_age);
 
 namespace tokenservice {
 namespace {
@@ -241,6 +243,23 @@ TEST_F(ConfigFromFlagsTest, RetryFlagsAreReadAndChecked) {
   absl::SetFlag(&FLAGS_upstream_attempt_timeout, absl::ZeroDuration());
   EXPECT_THAT(Load().status().message(),
               HasSubstr("--upstream_attempt_timeout"));
+}
+
+// "inf" is how docs/operations.md turns the idle and age limits off (and
+// with them gRPC's per-call filter); below 1 s is refused.
+TEST_F(ConfigFromFlagsTest, ConnectionLimitsAreReadInfTurnsThemOff) {
+  auto config = Load();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->grpc.max_connection_idle, absl::Minutes(5));
+  EXPECT_EQ(config->grpc.max_connection_age, absl::Minutes(30));
+  absl::SetFlag(&FLAGS_max_connection_idle, absl::InfiniteDuration());
+  absl::SetFlag(&FLAGS_max_connection_age, absl::InfiniteDuration());
+  config = Load();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->grpc.max_connection_idle, absl::InfiniteDuration());
+  EXPECT_EQ(config->grpc.max_connection_age, absl::InfiniteDuration());
+  absl::SetFlag(&FLAGS_max_connection_idle, absl::ZeroDuration());
+  EXPECT_THAT(Load().status().message(), HasSubstr("--max_connection_idle"));
 }
 
 TEST(ValidateUpstreamUrl, AcceptsHttpsAndLoopbackHttpOnly) {
