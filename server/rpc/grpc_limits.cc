@@ -9,7 +9,7 @@ namespace tokenservice {
 
 int GrpcMillis(absl::Duration d) {
   return static_cast<int>(
-      std::min<int64_t>(absl::ToInt64Milliseconds(d), INT32_MAX));
+      std::clamp<int64_t>(absl::ToInt64Milliseconds(d), 0, INT32_MAX));
 }
 
 void ApplyLimits(const GrpcLimits& limits, grpc::ServerBuilder* builder) {

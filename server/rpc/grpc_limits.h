@@ -23,7 +23,7 @@ struct GrpcLimits {
   // Threads gRPC may start for synchronous services (reflection).
   int max_threads = 32;
   // gRPC 1.51 enforces these two with a filter on every call (MaxAgeFilter):
-  // 3,400-5,300 instructions a call, BENCHMARKS.md "What a hit costs".
+  // 3,400-5,500 instructions a call, BENCHMARKS.md "What a hit costs".
   // InfiniteDuration() (the flags' "inf") turns one off; with both off,
   // gRPC leaves the filter out.
   absl::Duration max_connection_idle = absl::Minutes(5);
@@ -39,7 +39,8 @@ struct GrpcLimits {
 void ApplyLimits(const GrpcLimits& limits, grpc::ServerBuilder* builder);
 
 // `d` as a gRPC channel argument in milliseconds: INT32_MAX, which gRPC
-// reads as never, for an infinite duration or one too long to fit.
+// reads as never, for an infinite duration or one too long to fit; 0 for
+// a negative one.
 int GrpcMillis(absl::Duration d);
 
 }  // namespace tokenservice

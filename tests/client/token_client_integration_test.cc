@@ -10,7 +10,6 @@
 #include <thread>
 #include <vector>
 
-#include "base/mutex.h"
 #include "client/token_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -35,6 +34,7 @@ class TokenClientIntegrationTest : public ::testing::Test {
 
   void TearDown() override {
     client_.reset();
+    env_.StopTokenService();  // its shutdown lines are checked too
     log_.Stop();
     const std::string log = log_.Text();
     EXPECT_THAT(log, Not(HasSubstr(MyposTestEnv::kCanarySecret)));

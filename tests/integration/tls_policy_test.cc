@@ -9,7 +9,6 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "base/mutex.h"
 #include "fake_mypos/fake_mypos_server.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -8,8 +8,9 @@
 //   EXPECT_THAT(log.Text(), Not(HasSubstr(kCanarySecret)));
 //   EXPECT_EQ(log.Count("\"event\":\"fleet_lock_lost\""), 1);
 //
-// It replaces the process's one log sink, so one at a time; Stop (or the
-// destructor) gives stderr back. The reads may run while lines arrive.
+// It replaces the process's one log sink, so one at a time (a second one
+// while the first captures aborts the test); Stop (or the destructor)
+// gives stderr back. The reads may run while lines arrive.
 
 #ifndef TESTS_TESTING_LOG_CAPTURE_H_
 #define TESTS_TESTING_LOG_CAPTURE_H_

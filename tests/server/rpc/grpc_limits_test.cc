@@ -24,5 +24,11 @@ TEST(GrpcMillis, InfiniteOrTooLongIsGrpcsNever) {
   EXPECT_EQ(GrpcMillis(absl::Milliseconds(INT_MAX - 1)), INT_MAX - 1);
 }
 
+TEST(GrpcMillis, NegativeIsZeroNotAWrappedNumber) {
+  EXPECT_EQ(GrpcMillis(-absl::Seconds(1)), 0);
+  EXPECT_EQ(GrpcMillis(-absl::InfiniteDuration()), 0);
+  EXPECT_EQ(GrpcMillis(-absl::Hours(1000)), 0);
+}
+
 }  // namespace
 }  // namespace tokenservice
